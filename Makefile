@@ -1,0 +1,95 @@
+# attestfs — `make`, `make check`, `make demo`, `make bench`, `make install PREFIX=...`, `make V=1`.
+PREFIX ?= /usr/local
+CACHE ?= $(HOME)/.cache/attestfs
+CC ?= cc
+PKGS := fuse3 json-c libcurl tesseract
+LIB_PKGS := json-c libcurl
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+BASE_CFLAGS := -std=gnu11 $(WARN) -I. -D_GNU_SOURCE -pthread
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRCS := $(wildcard common/*.c) $(wildcard machine/*.c) $(wildcard backends/*.c)
+FS_SRCS := $(wildcard fs/*.c)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
+
+LIB_OBJS := $(patsubst %.c,build/obj/%.o,$(LIB_SRCS))
+FS_OBJS := $(patsubst %.c,build/obj/%.o,$(FS_SRCS))
+SAN_LIB_OBJS := $(patsubst %.c,build/san/%.o,$(LIB_SRCS))
+
+all: attestfs build/bench-client
+
+attestfs: $(FS_OBJS) build/libattest.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -pthread -o $@ $^ $(PKG_LIBS)
+
+build/libattest.a: $(LIB_OBJS)
+	@echo "  AR      $@"
+	$(Q)ar rcs $@ $^
+
+build/obj/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build/san/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC+SAN  $<"
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(PKG_CFLAGS) -c -o $@ $<
+
+build/unit/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC+SAN  $<"
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(PKG_CFLAGS) -o $@ $< $(SAN_LIB_OBJS) \
+		$(shell pkg-config --libs cmocka $(LIB_PKGS)) -pthread
+
+build/bench-client: tests/bench/client.c build/libattest.a
+	@mkdir -p build
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+guest: deps
+	$(Q)tests/guest/build.sh "$(CACHE)/guests"
+	$(Q)mkdir -p build && ln -sfn "$(CACHE)/guests" build/guests
+
+unit: $(UNIT_BINS)
+	$(Q)tests/run-unit.sh $(UNIT_BINS)
+
+integration: all guest
+	$(Q)ATTESTFS_CACHE="$(CACHE)" tests/run-integration.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
+	$(Q)$(MAKE) --no-print-directory guest
+	$(Q)ATTESTFS_CACHE="$(CACHE)" tests/run-check.sh $(UNIT_BINS)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all guest
+	$(Q)ATTESTFS_CACHE="$(CACHE)" examples/run-demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all guest
+	$(Q)ATTESTFS_CACHE="$(CACHE)" tests/bench/bench.sh
+
+install: attestfs
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 attestfs $(DESTDIR)$(PREFIX)/bin/attestfs
+
+clean:
+	rm -rf build attestfs
+
+.PHONY: all deps guest unit integration check demo bench install clean
+.SECONDARY:

@@ -1,0 +1,538 @@
+/*
+ * The mock backend: no VMM, the host's own /bin/sh plays the guest, so that
+ * machine/ can be tested without QEMU.
+ *
+ * Like QEMU, the backend connects to the sockets machine/ listens on (the
+ * console and one per shell) when it starts. One monitor thread per machine
+ * forks the "VM": a main child (its pid is the machine's pid) that writes
+ * "mock: booted NAME" to the console and sleeps until killed, and per shell a
+ * small supervisor that plays the guest's backdoor loop: it prints
+ * "Spawning backdoor root shell..." and runs /bin/sh on the connection
+ * (stderr to the console), again after the shell exits, until the host hangs
+ * up. All children share one process group, so signals reach every one.
+ * When the main child dies, the rest are killed and exited() is called once.
+ */
+#include "backends/backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/qemu.h"
+
+#define MOCK_BANNER "Spawning backdoor root shell...\n"
+#define MOCK_POLL_MS 20
+
+struct mock_event {
+	char *name;
+	char *detail;
+	struct mock_event *next;
+};
+
+struct backend {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;        /* CLOCK_MONOTONIC */
+
+	char *name;
+	char *console_path;
+	char **shell_paths;
+	size_t n_shells;
+	const struct backend_events *events;
+	void *owner;
+
+	pthread_t thread;
+	bool spawned;
+	int spawn_err;              /* -errno, reason in spawn_msg */
+	struct aerr spawn_msg;
+	pid_t main_pid;             /* also the process group */
+	bool dead;                  /* main child gone: no more signals */
+	bool exited;
+	int status;
+	bool launch_done;
+	bool launched;
+	bool quiet;                 /* destroy began: no callbacks */
+	bool stopped;
+
+	struct mock_event *ev_head, **ev_tail;
+};
+
+static void
+mock_deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Called with b->lock held. Events go out from the monitor thread. */
+static void
+mock_queue_event(struct backend *b, const char *name, const char *detail)
+{
+	struct mock_event *ev = xcalloc(1, sizeof(*ev));
+
+	ev->name = xstrdup(name);
+	ev->detail = xstrdup(detail);
+	*b->ev_tail = ev;
+	b->ev_tail = &ev->next;
+	pthread_cond_broadcast(&b->cond);
+}
+
+/* Called with b->lock held; drops it around each callback. */
+static void
+mock_dispatch_locked(struct backend *b)
+{
+	while (b->ev_head) {
+		struct mock_event *ev = b->ev_head;
+		bool quiet = b->quiet;
+
+		b->ev_head = ev->next;
+		if (!b->ev_head)
+			b->ev_tail = &b->ev_head;
+		pthread_mutex_unlock(&b->lock);
+		if (!quiet && b->events && b->events->vm_event)
+			b->events->vm_event(b->owner, ev->name, ev->detail);
+		free(ev->name);
+		free(ev->detail);
+		free(ev);
+		pthread_mutex_lock(&b->lock);
+	}
+}
+
+static void
+mock_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The "VM" itself: say it booted, then wait to be killed. */
+static void __attribute__((noreturn))
+mock_main_child(pid_t parent, int console_fd, const char *banner, size_t len)
+{
+	backend_child_init(parent);
+	setpgid(0, 0);
+	if (console_fd >= 0) {
+		if (console_fd != 3)
+			dup2(console_fd, 3);
+		close_range(4, ~0U, 0);
+		if (write(3, banner, len) < 0) {
+			/* the host may not read the console: fine */
+		}
+	} else {
+		close_range(3, ~0U, 0);
+	}
+	for (;;)
+		pause();
+}
+
+/* The guest's backdoor loop on one shell connection. */
+static void __attribute__((noreturn))
+mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd)
+{
+	pid_t self, sh;
+	int s, e, status;
+
+	backend_child_init(parent);
+	setpgid(0, group);
+	s = fcntl(sock, F_DUPFD, 10);
+	e = console_fd >= 0 ? fcntl(console_fd, F_DUPFD, 10) :
+			      open("/dev/null", O_WRONLY);
+	if (s < 0)
+		_exit(1);
+	dup2(s, 0);
+	dup2(s, 1);
+	if (e >= 0)
+		dup2(e, 2);
+	close_range(3, ~0U, 0);
+	self = getpid();
+	for (;;) {
+		struct pollfd p = { .fd = 0, .events = POLLIN | POLLRDHUP };
+
+		sh = fork();
+		if (sh < 0)
+			_exit(1);
+		if (sh == 0) {
+			backend_child_init(self);
+			if (write(1, MOCK_BANNER, sizeof(MOCK_BANNER) - 1) < 0)
+				_exit(1);
+			execl("/bin/sh", "sh", (char *)NULL);
+			_exit(127);
+		}
+		while (waitpid(sh, &status, 0) < 0 && errno == EINTR)
+			;
+		/* The host hung up: the shell got EOF. Stop, like QEMU's
+		 * chardev, which does not reconnect. */
+		if (poll(&p, 1, 0) < 0 ||
+		    (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
+			_exit(0);
+		mock_sleep_ms(50);
+	}
+}
+
+/* Connect like QEMU does at start-up; the daemon is already listening. */
+static int
+mock_connect(const char *path)
+{
+	int64_t deadline = now_mono_ms() + 1000;
+	int fd;
+
+	for (;;) {
+		fd = backend_unix_connect(path);
+		if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED) ||
+		    now_mono_ms() >= deadline)
+			return fd;
+		mock_sleep_ms(10);
+	}
+}
+
+/* Fork everything. 0, or -errno with b->spawn_msg; then nothing runs. */
+static int
+mock_spawn(struct backend *b)
+{
+	pid_t parent = getpid(), pid;
+	int console_fd, *socks, ret = 0;
+	char *banner;
+	size_t i;
+
+	socks = xcalloc(b->n_shells + 1, sizeof(int));
+	for (i = 0; i < b->n_shells; i++)
+		socks[i] = -1;
+	for (i = 0; i < b->n_shells; i++) {
+		socks[i] = mock_connect(b->shell_paths[i]);
+		if (socks[i] < 0) {
+			ret = socks[i];
+			aerr_set(&b->spawn_msg, "mock: connect shell %zu %s: %s",
+				 i, b->shell_paths[i], strerror(-ret));
+			goto out;
+		}
+	}
+	console_fd = b->console_path ? mock_connect(b->console_path) : -1;
+	banner = xasprintf("mock: booted %s\n", b->name);
+
+	pid = fork();
+	if (pid == 0)
+		mock_main_child(parent, console_fd, banner, strlen(banner));
+	free(banner);
+	if (pid < 0) {
+		ret = -errno;
+		aerr_set(&b->spawn_msg, "mock: fork: %s", strerror(-ret));
+		goto out_console;
+	}
+	setpgid(pid, pid);
+	b->main_pid = pid;
+	for (i = 0; i < b->n_shells; i++) {
+		pid_t sp = fork();
+
+		if (sp == 0)
+			mock_shell_child(parent, b->main_pid, socks[i],
+					 console_fd);
+		if (sp < 0) {
+			ret = -errno;
+			aerr_set(&b->spawn_msg, "mock: fork: %s",
+				 strerror(-ret));
+			kill(-b->main_pid, SIGKILL);
+			while (waitpid(-b->main_pid, NULL, 0) > 0 ||
+			       errno == EINTR)
+				;
+			b->main_pid = 0;
+			goto out_console;
+		}
+		setpgid(sp, b->main_pid);
+	}
+out_console:
+	if (console_fd >= 0)
+		close(console_fd);
+out:
+	for (i = 0; i < b->n_shells; i++)
+		if (socks[i] >= 0)
+			close(socks[i]);
+	free(socks);
+	return ret;
+}
+
+static void *
+mock_thread_main(void *arg)
+{
+	struct backend *b = arg;
+	struct timespec ts;
+	sigset_t all;
+	bool notify;
+	int ret, st, status = 0;
+	pid_t main_pid;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+
+	ret = mock_spawn(b);
+	pthread_mutex_lock(&b->lock);
+	b->spawned = true;
+	b->spawn_err = ret;
+	main_pid = b->main_pid;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	if (ret < 0)
+		return NULL;
+
+	for (;;) {
+		siginfo_t si;
+
+		pthread_mutex_lock(&b->lock);
+		mock_dispatch_locked(b);
+		pthread_mutex_unlock(&b->lock);
+
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PGID, main_pid, &si,
+			   WEXITED | WNOHANG | WNOWAIT) < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* ECHILD: every child is reaped */
+		}
+		if (si.si_pid == 0) {
+			pthread_mutex_lock(&b->lock);
+			mock_deadline(&ts, MOCK_POLL_MS);
+			if (!b->ev_head)
+				pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+			pthread_mutex_unlock(&b->lock);
+			continue;
+		}
+		if (si.si_pid == main_pid) {
+			/* Not reaped yet: the group id cannot be reused. */
+			pthread_mutex_lock(&b->lock);
+			b->dead = true;
+			pthread_mutex_unlock(&b->lock);
+			kill(-main_pid, SIGKILL);
+		}
+		while (waitpid(si.si_pid, &st, 0) < 0 && errno == EINTR)
+			;
+		if (si.si_pid == main_pid)
+			status = st;
+	}
+
+	pthread_mutex_lock(&b->lock);
+	b->dead = true;
+	b->exited = true;
+	b->status = status;
+	pthread_cond_broadcast(&b->cond);
+	while (!b->launch_done)
+		pthread_cond_wait(&b->cond, &b->lock);
+	mock_dispatch_locked(b);
+	notify = b->launched && !b->quiet;
+	pthread_mutex_unlock(&b->lock);
+	if (notify && b->events && b->events->exited)
+		b->events->exited(b->owner, status);
+	return NULL;
+}
+
+static void
+mock_free(struct backend *b)
+{
+	size_t i;
+
+	while (b->ev_head) {
+		struct mock_event *ev = b->ev_head;
+
+		b->ev_head = ev->next;
+		free(ev->name);
+		free(ev->detail);
+		free(ev);
+	}
+	free(b->name);
+	free(b->console_path);
+	for (i = 0; i < b->n_shells; i++)
+		free(b->shell_paths[i]);
+	free(b->shell_paths);
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->cond);
+	free(b);
+}
+
+static int
+mock_launch(const struct backend_launch *l, struct backend **out,
+	    struct aerr *err)
+{
+	const struct machine_config *cfg = l->cfg;
+	const char *fail = cfg->append ? strstr(cfg->append, "mock.fail") :
+					 NULL;
+	pthread_condattr_t ca;
+	struct backend *b;
+	size_t i;
+	int ret;
+
+	*out = NULL;
+	if (fail) {
+		/* "mock.fail=REASON" (up to a space), or just "mock.fail" */
+		fail += strlen("mock.fail");
+		if (*fail == '=') {
+			fail++;
+			aerr_set(err, "mock: launch failed: %.*s",
+				 (int)strcspn(fail, " "), fail);
+		} else {
+			aerr_set(err, "mock: launch failed (mock.fail)");
+		}
+		return -EIO;
+	}
+
+	b = xcalloc(1, sizeof(*b));
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	b->name = xstrdup(cfg->name);
+	b->console_path = l->console_path ? xstrdup(l->console_path) : NULL;
+	b->n_shells = l->n_shells;
+	b->shell_paths = xcalloc(l->n_shells + 1, sizeof(char *));
+	for (i = 0; i < l->n_shells; i++)
+		b->shell_paths[i] = xstrdup(l->shell_paths[i]);
+	b->events = l->events;
+	b->owner = l->owner;
+	b->ev_tail = &b->ev_head;
+
+	ret = pthread_create(&b->thread, NULL, mock_thread_main, b);
+	if (ret) {
+		aerr_set(err, "mock: cannot create thread: %s", strerror(ret));
+		mock_free(b);
+		return -ret;
+	}
+	pthread_mutex_lock(&b->lock);
+	while (!b->spawned)
+		pthread_cond_wait(&b->cond, &b->lock);
+	ret = b->spawn_err;
+	b->launch_done = true;
+	b->launched = ret == 0;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	if (ret < 0) {
+		aerr_set(err, "%s", b->spawn_msg.msg);
+		pthread_join(b->thread, NULL);
+		mock_free(b);
+		return ret;
+	}
+	*out = b;
+	return 0;
+}
+
+static int
+mock_signal(struct backend *b, int sig, const char *event,
+	    const char *detail)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->dead) {
+		ret = -EIO;
+	} else {
+		if (event)
+			mock_queue_event(b, event, detail);
+		kill(-b->main_pid, sig);
+		if (sig == SIGSTOP)
+			b->stopped = true;
+		if (sig == SIGCONT)
+			b->stopped = false;
+		if (sig == SIGTERM && b->stopped)
+			kill(-b->main_pid, SIGCONT);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return ret;
+}
+
+static int
+mock_quit(struct backend *b)
+{
+	int ret = mock_signal(b, SIGTERM, "SHUTDOWN",
+			      "{\"guest\":false,\"reason\":\"host-qmp-quit\"}");
+
+	return ret == -EIO ? 0 : ret;
+}
+
+static int
+mock_kill(struct backend *b)
+{
+	int ret = mock_signal(b, SIGKILL, NULL, NULL);
+
+	return ret == -EIO ? 0 : ret;
+}
+
+static int
+mock_reset(struct backend *b)
+{
+	return -EOPNOTSUPP;
+}
+
+static int
+mock_pause(struct backend *b)
+{
+	return mock_signal(b, SIGSTOP, "STOP", "{}");
+}
+
+static int
+mock_resume(struct backend *b)
+{
+	return mock_signal(b, SIGCONT, "RESUME", "{}");
+}
+
+static int
+mock_command(struct backend *b, const char *json, char **reply,
+	     struct aerr *err)
+{
+	*reply = NULL;
+	aerr_set(err, "mock backend has no control plane");
+	return -EOPNOTSUPP;
+}
+
+static void
+mock_info(struct backend *b, struct strbuf *out)
+{
+	sb_addf(out, "pid %d\n", (int)b->main_pid);
+}
+
+static pid_t
+mock_pid(struct backend *b)
+{
+	return b->main_pid;
+}
+
+static void
+mock_destroy(struct backend *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->quiet = true;
+	if (!b->dead)
+		kill(-b->main_pid, SIGKILL);
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	pthread_join(b->thread, NULL);
+	mock_free(b);
+}
+
+const struct backend_ops mock_backend_ops = {
+	.name = "mock",
+	.caps = BACKEND_CAP_PAUSE,
+	.launch = mock_launch,
+	.quit = mock_quit,
+	.kill = mock_kill,
+	.reset = mock_reset,
+	.pause = mock_pause,
+	.resume = mock_resume,
+	.command = mock_command,
+	.info = mock_info,
+	.pid = mock_pid,
+	.destroy = mock_destroy,
+};

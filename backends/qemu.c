@@ -1,0 +1,1081 @@
+/*
+ * The QEMU backend. launch() builds the command line, creates the disk
+ * overlays, then starts one long-lived thread per machine that forks QEMU
+ * (PR_SET_PDEATHSIG is tied to the forking *thread*, so it stays armed while
+ * the machine lives), waits for it and reports its exit once. launch() itself
+ * connects to QMP and returns when QMP answered. QMP events are forwarded
+ * from the QMP reader thread.
+ */
+#include "backends/qemu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "backends/accel.h"
+#include "backends/backend.h"
+#include "backends/qmp.h"
+
+#define QEMU_QMP_TIMEOUT_MS 10000        /* QEMU started -> QMP answers */
+#define QEMU_SCRIPT_QMP_TIMEOUT_MS 30000 /* a start script may do more first */
+#define QEMU_OP_TIMEOUT_MS 10000
+#define QEMU_COMMAND_TIMEOUT_MS 60000
+#define QEMU_QUIT_TIMEOUT_MS 5000
+#define QEMU_DESTROY_QUIT_MS 2000
+#define QEMU_DESTROY_WAIT_MS 3000
+
+extern char **environ;
+
+const char *
+qemu_binary(void)
+{
+	const char *s = getenv("ATTESTFS_QEMU");
+
+	return s && *s ? s : "qemu-system-x86_64";
+}
+
+const char *
+qemu_img_binary(void)
+{
+	const char *s = getenv("ATTESTFS_QEMU_IMG");
+
+	return s && *s ? s : "qemu-img";
+}
+
+/* ---------------------------------------------------------------------- */
+/* The command line (pure)                                                */
+
+struct qemu_vec {
+	char **v;
+	size_t n, cap;
+};
+
+static void
+qemu_vec_push(struct qemu_vec *vec, char *s)
+{
+	if (vec->n + 2 > vec->cap) {
+		vec->cap = vec->cap ? vec->cap * 2 : 32;
+		vec->v = xrealloc(vec->v, vec->cap * sizeof(char *));
+	}
+	vec->v[vec->n++] = s;
+	vec->v[vec->n] = NULL;
+}
+
+static void
+qemu_vec_free(struct qemu_vec *vec)
+{
+	size_t i;
+
+	for (i = 0; i < vec->n; i++)
+		free(vec->v[i]);
+	free(vec->v);
+	vec->v = NULL;
+	vec->n = vec->cap = 0;
+}
+
+void
+qemu_sb_add_opt_value(struct strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == ',')
+			sb_add(sb, ",", 1);
+		sb_add(sb, s, 1);
+	}
+}
+
+bool
+qemu_sb_add_opts_word(struct strbuf *sb, const char *arg)
+{
+	const char *p;
+
+	if (*arg) {
+		for (p = arg; *p; p++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+				    "_@%+=:,./-", *p))
+				break;
+		if (!*p) {
+			sb_adds(sb, arg);
+			return false;
+		}
+	}
+	sb_add_shell_quoted(sb, arg, strlen(arg));
+	return true;
+}
+
+unsigned
+qemu_name_byte(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (; name && *name; name++) {
+		h ^= (unsigned char)*name;
+		h *= 16777619u;
+	}
+	return h % 254 + 1;
+}
+
+/*
+ * Collects the arguments. With a start command, the machine-defining ones
+ * (the script has its own) are left out and the rest go to QEMU_OPTS.
+ */
+struct qemu_args {
+	struct qemu_vec vec;
+	bool script;
+};
+
+static void
+qemu_arg(struct qemu_args *a, bool machine_only, const char *s)
+{
+	if (a->script && machine_only)
+		return;
+	qemu_vec_push(&a->vec, xstrdup(s));
+}
+
+static void
+qemu_arg2(struct qemu_args *a, bool machine_only, const char *opt,
+	  const char *val)
+{
+	qemu_arg(a, machine_only, opt);
+	qemu_arg(a, machine_only, val);
+}
+
+/* Append opt and a value from a printf format with %s parts that are
+ * already escaped by the caller. */
+static void
+qemu_argf(struct qemu_args *a, bool machine_only, const char *opt,
+	  struct strbuf *val)
+{
+	qemu_arg2(a, machine_only, opt, val->data ? val->data : "");
+	sb_free(val);
+}
+
+int
+qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
+	       struct aerr *err)
+{
+	const struct machine_config *cfg = p->cfg;
+	struct qemu_args a = { .script = cfg->start_command != NULL };
+	struct qemu_vec env = { 0 };
+	struct strbuf sb;
+	char num[32];
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (!cfg->name || !*cfg->name) {
+		aerr_set(err, "qemu: machine has no name");
+		return -EINVAL;
+	}
+	if (!p->console_path || !p->state_dir) {
+		aerr_set(err, "qemu: console socket and state directory needed");
+		return -EINVAL;
+	}
+	if (cfg->shell_channel == SHELL_CHANNEL_CONSOLE && p->n_shells < 1) {
+		aerr_set(err, "qemu: the console shell channel needs a socket");
+		return -EINVAL;
+	}
+	if (!a.script && strcmp(p->accel, "kvm") && strcmp(p->accel, "tcg")) {
+		aerr_set(err, "qemu: accel must be kvm or tcg, not '%s'",
+			 p->accel);
+		return -EINVAL;
+	}
+
+	if (!a.script)
+		qemu_arg(&a, true, p->qemu_bin);
+	sb_init(&sb);
+	qemu_sb_add_opt_value(&sb, cfg->name);
+	qemu_argf(&a, true, "-name", &sb);
+	qemu_arg(&a, false, "-nodefaults");
+	qemu_arg(&a, false, "-no-user-config");
+	qemu_arg2(&a, false, "-display", "none");
+	qemu_arg2(&a, false, "-vga", "std");
+	qemu_arg2(&a, true, "-machine", "q35");
+	qemu_arg2(&a, true, "-accel", p->accel);
+	qemu_arg2(&a, true, "-cpu", "max");
+	snprintf(num, sizeof(num), "%d", cfg->cpus > 0 ? cfg->cpus : 1);
+	qemu_arg2(&a, true, "-smp", num);
+	snprintf(num, sizeof(num), "%d",
+		 cfg->memory_mib > 0 ? cfg->memory_mib : 256);
+	qemu_arg2(&a, true, "-m", num);
+	if (cfg->kernel)
+		qemu_arg2(&a, true, "-kernel", cfg->kernel);
+	if (cfg->initrd)
+		qemu_arg2(&a, true, "-initrd", cfg->initrd);
+	if (cfg->append)
+		qemu_arg2(&a, true, "-append", cfg->append);
+
+	sb_adds(&sb, "socket,id=console,path=");
+	qemu_sb_add_opt_value(&sb, p->console_path);
+	qemu_argf(&a, false, "-chardev", &sb);
+	qemu_arg2(&a, false, "-serial", "chardev:console");
+
+	sb_adds(&sb, "unix:");
+	qemu_sb_add_opt_value(&sb, p->state_dir);
+	sb_adds(&sb, "/qmp.sock,server=on,wait=off");
+	qemu_argf(&a, false, "-qmp", &sb);
+
+	qemu_arg2(&a, false, "-device", "virtio-serial-pci,id=vser0");
+	if (cfg->shell_channel == SHELL_CHANNEL_CONSOLE) {
+		sb_adds(&sb, "socket,id=shell0,path=");
+		qemu_sb_add_opt_value(&sb, p->shell_paths[0]);
+		qemu_argf(&a, false, "-chardev", &sb);
+		qemu_arg2(&a, false, "-device", "virtconsole,chardev=shell0");
+	} else {
+		for (i = 0; i < p->n_shells; i++) {
+			sb_addf(&sb, "socket,id=shell%zu,path=", i);
+			qemu_sb_add_opt_value(&sb, p->shell_paths[i]);
+			qemu_argf(&a, false, "-chardev", &sb);
+			sb_addf(&sb, "virtserialport,bus=vser0.0,chardev=shell%zu,"
+				"name=attestfs.shell.%zu", i, i);
+			qemu_argf(&a, false, "-device", &sb);
+		}
+	}
+	qemu_arg2(&a, false, "-device", "virtio-rng-pci");
+
+	qemu_arg2(&a, true, "-netdev", "user,id=user0,restrict=on");
+	sb_addf(&sb, "virtio-net-pci,netdev=user0,id=nic0,"
+		"mac=52:54:00:12:00:%02x", p->mac_byte & 0xff);
+	qemu_argf(&a, true, "-device", &sb);
+
+	for (i = 0; i < cfg->n_disks && !a.script; i++) {
+		sb_adds(&sb, "file=");
+		qemu_sb_add_opt_value(&sb, p->state_dir);
+		sb_addf(&sb, "/disk.%zu.qcow2,format=qcow2,if=none,id=disk.%zu,"
+			"cache=unsafe,discard=unmap", i, i);
+		qemu_argf(&a, true, "-drive", &sb);
+		sb_addf(&sb, "virtio-blk-pci,drive=disk.%zu", i);
+		qemu_argf(&a, true, "-device", &sb);
+	}
+
+	sb_addf(&sb, "%s/qemu.pid", p->state_dir);
+	qemu_argf(&a, false, "-pidfile", &sb);
+	for (i = 0; i < cfg->n_qemu_args; i++)
+		qemu_arg(&a, false, cfg->qemu_args[i]);
+
+	if (!a.script) {
+		out->argv = a.vec.v;
+		out->argc = a.vec.n;
+		qemu_vec_push(&env, NULL); /* an empty, NULL-terminated list */
+		env.n = 0;
+		out->env = env.v;
+		return 0;
+	}
+
+	/* Start script: /bin/sh -c CMD, arguments in QEMU_OPTS. */
+	sb_adds(&sb, "QEMU_OPTS=");
+	for (i = 0; i < a.vec.n; i++) {
+		if (i)
+			sb_adds(&sb, " ");
+		if (qemu_sb_add_opts_word(&sb, a.vec.v[i]))
+			out->opts_quoted = true;
+	}
+	qemu_vec_push(&env, sb_detach(&sb, NULL));
+	qemu_vec_push(&env, xasprintf("TMPDIR=%s", p->state_dir));
+	qemu_vec_push(&env, xasprintf("SHARED_DIR=%s/shared", p->state_dir));
+	qemu_vec_push(&env, xstrdup("USE_TMPDIR=1"));
+	qemu_vec_free(&a.vec);
+
+	qemu_vec_push(&a.vec, xstrdup("/bin/sh"));
+	qemu_vec_push(&a.vec, xstrdup("-c"));
+	qemu_vec_push(&a.vec, xstrdup(cfg->start_command));
+	out->argv = a.vec.v;
+	out->argc = a.vec.n;
+	out->env = env.v;
+	out->n_env = env.n;
+	return 0;
+}
+
+void
+qemu_cmd_free(struct qemu_cmd *c)
+{
+	struct qemu_vec v = { .v = c->argv, .n = c->argc };
+	struct qemu_vec e = { .v = c->env, .n = c->n_env };
+
+	qemu_vec_free(&v);
+	qemu_vec_free(&e);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Helpers                                                                */
+
+int
+qemu_run_capture(char *const argv[], int timeout_ms, struct strbuf *out,
+		 struct strbuf *errout)
+{
+	int po[2], pe[2], status, ret = 0;
+	int64_t deadline = now_mono_ms() + timeout_ms;
+	pid_t pid, parent = getpid();
+	struct pollfd pfd[2];
+
+	if (pipe2(po, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(pe, O_CLOEXEC) < 0) {
+		ret = -errno;
+		close(po[0]);
+		close(po[1]);
+		return ret;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int null_fd;
+
+		backend_child_init(parent);
+		setsid();
+		null_fd = open("/dev/null", O_RDONLY);
+		if (null_fd >= 0)
+			dup2(null_fd, 0);
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		close_range(3, ~0U, 0);
+		execvp(argv[0], argv);
+		dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0)
+		ret = -errno;
+	close(po[1]);
+	close(pe[1]);
+	pfd[0].fd = po[0];
+	pfd[1].fd = pe[0];
+	pfd[0].events = pfd[1].events = POLLIN;
+	while (pid > 0 && (pfd[0].fd >= 0 || pfd[1].fd >= 0)) {
+		int64_t left = deadline - now_mono_ms();
+		int i, n;
+
+		if (left <= 0) {
+			ret = -ETIMEDOUT;
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			break;
+		}
+		n = poll(pfd, 2, (int)left);
+		if (n < 0 && errno != EINTR) {
+			ret = -errno;
+			break;
+		}
+		for (i = 0; i < 2 && n > 0; i++) {
+			char buf[4096];
+			ssize_t r;
+
+			if (pfd[i].fd < 0 || !pfd[i].revents)
+				continue;
+			r = read(pfd[i].fd, buf, sizeof(buf));
+			if (r > 0) {
+				sb_add(i ? errout : out, buf, (size_t)r);
+			} else if (r == 0 || errno != EINTR) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+			}
+		}
+	}
+	if (pfd[0].fd >= 0)
+		close(pfd[0].fd);
+	if (pfd[1].fd >= 0)
+		close(pfd[1].fd);
+	if (pid > 0) {
+		if (ret < 0) {
+			kill(pid, SIGKILL);
+		}
+		while (waitpid(pid, &status, 0) < 0) {
+			if (errno != EINTR)
+				return ret < 0 ? ret : -errno;
+		}
+	}
+	return ret < 0 ? ret : status;
+}
+
+static void
+qemu_describe_status(struct strbuf *sb, int status)
+{
+	if (WIFEXITED(status))
+		sb_addf(sb, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		sb_addf(sb, "killed by signal %d (%s)", WTERMSIG(status),
+			strsignal(WTERMSIG(status)));
+	else
+		sb_addf(sb, "wait status %#x", status);
+}
+
+/* The last lines of text (at most max bytes), newlines as " | ". */
+static void
+qemu_tail(struct strbuf *sb, const char *text, size_t len, size_t max)
+{
+	const char *start;
+	size_t i;
+
+	while (len && (text[len - 1] == '\n' || text[len - 1] == ' ' ||
+		       text[len - 1] == '\r'))
+		len--;
+	start = len > max ? text + len - max : text;
+	if (start != text) {
+		const char *nl = memchr(start, '\n', text + len - start);
+
+		if (nl)
+			start = nl + 1;
+	}
+	for (i = 0; start + i < text + len; i++) {
+		char c = start[i];
+
+		if (c == '\n')
+			sb_adds(sb, " | ");
+		else if (c != '\r')
+			sb_add(sb, &c, 1);
+	}
+}
+
+/* Overlay each read-only base as STATE/disk.i.qcow2 (fresh every launch). */
+static int
+qemu_prepare_disks(const struct machine_config *cfg, const char *state_dir,
+		   struct aerr *err)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < cfg->n_disks && ret == 0; i++) {
+		char *base = realpath(cfg->disks[i], NULL);
+		char *overlay = xasprintf("%s/disk.%zu.qcow2", state_dir, i);
+		struct strbuf out, errout, why;
+		json_object *info = NULL, *fmt;
+		const char *format = NULL;
+		int st;
+
+		sb_init(&out);
+		sb_init(&errout);
+		sb_init(&why);
+		if (!base) {
+			ret = -errno;
+			aerr_set(err, "disk %zu: %s: %s", i, cfg->disks[i],
+				 strerror(errno));
+			goto next;
+		}
+		{
+			char *argv[] = { (char *)qemu_img_binary(), "info", "-U",
+					 "--output=json", base, NULL };
+
+			st = qemu_run_capture(argv, 30000, &out, &errout);
+		}
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			ret = st < 0 ? st : -EIO;
+			if (st < 0)
+				sb_adds(&why, strerror(-st));
+			else
+				qemu_tail(&why, errout.data ? errout.data : "",
+					  errout.len, 300);
+			aerr_set(err, "disk %zu: qemu-img info %s: %s", i, base,
+				 why.data ? why.data : "");
+			goto next;
+		}
+		info = json_tokener_parse(out.data ? out.data : "");
+		if (info && json_object_object_get_ex(info, "format", &fmt))
+			format = json_object_get_string(fmt);
+		if (!format || !*format || strpbrk(format, ", '\"")) {
+			ret = -EIO;
+			aerr_set(err, "disk %zu: qemu-img info %s: no format",
+				 i, base);
+			goto next;
+		}
+		unlink(overlay);
+		sb_free(&out);
+		sb_free(&errout);
+		{
+			char *argv[] = { (char *)qemu_img_binary(), "create", "-q",
+					 "-f", "qcow2", "-b", base, "-F",
+					 (char *)format, overlay, NULL };
+
+			st = qemu_run_capture(argv, 30000, &out, &errout);
+		}
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			ret = st < 0 ? st : -EIO;
+			if (st < 0)
+				sb_adds(&why, strerror(-st));
+			else
+				qemu_tail(&why, errout.data ? errout.data : "",
+					  errout.len, 300);
+			aerr_set(err, "disk %zu: qemu-img create %s: %s", i,
+				 overlay, why.data ? why.data : "");
+		}
+next:
+		json_object_put(info);
+		sb_free(&out);
+		sb_free(&errout);
+		sb_free(&why);
+		free(base);
+		free(overlay);
+	}
+	return ret;
+}
+
+/* environ without the keys in add, followed by add. */
+static char **
+qemu_make_envp(char *const *add, size_t n_add)
+{
+	struct qemu_vec v = { 0 };
+	char **e;
+	size_t i;
+
+	for (e = environ; e && *e; e++) {
+		bool dup = false;
+
+		for (i = 0; i < n_add && !dup; i++) {
+			size_t k = strcspn(add[i], "=");
+
+			dup = !strncmp(*e, add[i], k) && (*e)[k] == '=';
+		}
+		if (!dup)
+			qemu_vec_push(&v, xstrdup(*e));
+	}
+	for (i = 0; i < n_add; i++)
+		qemu_vec_push(&v, xstrdup(add[i]));
+	if (!v.v)
+		qemu_vec_push(&v, NULL);
+	return v.v;
+}
+
+static void
+qemu_free_strv(char **v)
+{
+	char **p;
+
+	for (p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The machine                                                            */
+
+struct backend {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;         /* CLOCK_MONOTONIC */
+
+	char *name;
+	char *state_dir;
+	char *log_path;
+	char *qmp_path;
+	char *pid_path;
+	const char *accel;           /* "kvm" | "tcg" | "script" */
+	const struct backend_events *events;
+	void *owner;
+
+	struct qemu_cmd cmd;
+	char **envp;
+
+	pthread_t thread;
+	bool thread_started;
+	bool spawned;                /* fork() returned in the thread */
+	int spawn_errno;
+	pid_t child;                 /* what we forked: QEMU or the script */
+	pid_t qemu_pid;              /* QEMU's own (from -pidfile) */
+	bool dead;                   /* child has exited (not yet reaped) */
+	bool exited;                 /* reaped; status valid */
+	int status;
+	bool launch_done;            /* launch() has decided */
+	bool launched;               /* ... and succeeded */
+	bool quiet;                  /* no more callbacks (destroy/failure) */
+
+	struct qmp *qmp;
+	off_t log_offset;
+};
+
+static void
+qemu_deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Called with b->lock held. */
+static void
+qemu_signal_locked(struct backend *b, int sig)
+{
+	if (b->child <= 0 || b->dead)
+		return;
+	kill(-b->child, sig); /* the session the child made: QEMU, script */
+	kill(b->child, sig);
+	if (b->qemu_pid > 0 && b->qemu_pid != b->child)
+		kill(b->qemu_pid, sig);
+}
+
+static void *
+qemu_thread_main(void *arg)
+{
+	struct backend *b = arg;
+	pid_t parent = getpid(), pid;
+	siginfo_t si;
+	sigset_t all;
+	struct qmp *q;
+	bool notify;
+	int status = 0;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+
+	pthread_mutex_lock(&b->lock);
+	pid = fork();
+	if (pid == 0) {
+		backend_child_init(parent);
+		setsid(); /* terminal Ctrl-C goes to the daemon only */
+		if (chdir(b->state_dir) < 0)
+			_exit(127);
+		backend_child_stdio(b->log_path);
+		execvpe(b->cmd.argv[0], b->cmd.argv, b->envp);
+		dprintf(2, "attestfs: cannot execute %s: %s\n", b->cmd.argv[0],
+			strerror(errno));
+		_exit(127);
+	}
+	b->spawned = true;
+	b->child = pid;
+	b->spawn_errno = pid < 0 ? errno : 0;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	if (pid < 0)
+		return NULL;
+
+	/* Wait without reaping, so the pid (and process group) cannot be
+	 * reused while we kill what is left of the group. */
+	while (waitid(P_PID, pid, &si, WEXITED | WNOWAIT) < 0 &&
+	       errno == EINTR)
+		;
+	pthread_mutex_lock(&b->lock);
+	b->dead = true;
+	pthread_mutex_unlock(&b->lock);
+	kill(-pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+
+	pthread_mutex_lock(&b->lock);
+	b->exited = true;
+	b->status = status;
+	pthread_cond_broadcast(&b->cond);
+	while (!b->launch_done)
+		pthread_cond_wait(&b->cond, &b->lock);
+	q = b->qmp;
+	notify = b->launched && !b->quiet;
+	pthread_mutex_unlock(&b->lock);
+	if (!notify)
+		return NULL;
+	/* Deliver QEMU's last events (SHUTDOWN, ...) before "exited". */
+	if (q)
+		qmp_wait_closed(q, 2000);
+	pthread_mutex_lock(&b->lock);
+	notify = !b->quiet;
+	pthread_mutex_unlock(&b->lock);
+	if (notify && b->events && b->events->exited)
+		b->events->exited(b->owner, status);
+	return NULL;
+}
+
+static void
+qemu_on_event(void *owner, const char *name, const char *data)
+{
+	struct backend *b = owner;
+	bool quiet;
+
+	pthread_mutex_lock(&b->lock);
+	quiet = b->quiet;
+	pthread_mutex_unlock(&b->lock);
+	if (!quiet && b->events && b->events->vm_event)
+		b->events->vm_event(b->owner, name, data);
+}
+
+static void
+qemu_free(struct backend *b)
+{
+	free(b->name);
+	free(b->state_dir);
+	free(b->log_path);
+	free(b->qmp_path);
+	free(b->pid_path);
+	qemu_cmd_free(&b->cmd);
+	qemu_free_strv(b->envp);
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->cond);
+	free(b);
+}
+
+/* Kill whatever was started, join the thread, free: no callbacks. */
+static void
+qemu_abandon(struct backend *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->quiet = true;
+	b->launch_done = true;
+	qemu_signal_locked(b, SIGKILL);
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	if (b->thread_started)
+		pthread_join(b->thread, NULL);
+	qmp_close(b->qmp);
+	b->qmp = NULL;
+	qemu_free(b);
+}
+
+/* "QEMU exited (exit status 1): qemu-system-x86_64: -foo: invalid option" */
+static void
+qemu_exit_reason(struct backend *b, struct aerr *err)
+{
+	struct strbuf sb;
+	char *text = NULL;
+	size_t len = 0;
+
+	sb_init(&sb);
+	sb_addf(&sb, "%s exited before QMP answered (",
+		b->cmd.argc && !strcmp(b->cmd.argv[0], "/bin/sh") ?
+		"start command" : "QEMU");
+	qemu_describe_status(&sb, b->status);
+	sb_adds(&sb, ")");
+	if (read_file(b->log_path, &text, &len) == 0 &&
+	    (off_t)len > b->log_offset) {
+		sb_adds(&sb, ": ");
+		qemu_tail(&sb, text + b->log_offset, len - (size_t)b->log_offset,
+			  400);
+	}
+	free(text);
+	aerr_set(err, "%s", sb.data);
+	sb_free(&sb);
+}
+
+static void
+qemu_log(const struct backend_launch *l, const char *text)
+{
+	if (l->events && l->events->log)
+		l->events->log(l->owner, text);
+}
+
+static int
+qemu_launch(const struct backend_launch *l, struct backend **out,
+	    struct aerr *err)
+{
+	const struct machine_config *cfg = l->cfg;
+	struct qemu_cmd_params params;
+	struct backend *b;
+	pthread_condattr_t ca;
+	struct timespec ts;
+	struct stat st;
+	struct strbuf why;
+	int64_t deadline;
+	char *pidtext = NULL;
+	size_t len;
+	int ret, fd, left;
+
+	*out = NULL;
+	b = xcalloc(1, sizeof(*b));
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	b->name = xstrdup(cfg->name);
+	b->state_dir = xstrdup(l->state_dir);
+	b->log_path = xasprintf("%s/qemu.log", l->state_dir);
+	b->qmp_path = xasprintf("%s/qmp.sock", l->state_dir);
+	b->pid_path = xasprintf("%s/qemu.pid", l->state_dir);
+	b->events = l->events;
+	b->owner = l->owner;
+
+	ret = mkdir_p(l->state_dir, 0700);
+	if (ret < 0) {
+		aerr_set(err, "%s: %s", l->state_dir, strerror(-ret));
+		goto fail;
+	}
+	unlink(b->qmp_path);
+	unlink(b->pid_path);
+
+	if (cfg->start_command) {
+		char *shared = xasprintf("%s/shared", l->state_dir);
+
+		ret = mkdir_p(shared, 0700);
+		if (ret < 0)
+			aerr_set(err, "%s: %s", shared, strerror(-ret));
+		free(shared);
+		if (ret < 0)
+			goto fail;
+		b->accel = "script";
+	} else {
+		struct accel_probe_params ap = {
+			.qemu_bin = qemu_binary(),
+			.kernel = cfg->kernel,
+			.initrd = cfg->initrd,
+			.work_dir = l->state_dir,
+		};
+		const char *want = cfg->accel ? cfg->accel : l->accel;
+
+		sb_init(&why);
+		ret = accel_choose(want, &ap, &b->accel, &why, err);
+		if (why.len)
+			qemu_log(l, why.data);
+		sb_free(&why);
+		if (ret < 0)
+			goto fail;
+		ret = qemu_prepare_disks(cfg, l->state_dir, err);
+		if (ret < 0)
+			goto fail;
+	}
+
+	params = (struct qemu_cmd_params){
+		.cfg = cfg,
+		.qemu_bin = qemu_binary(),
+		.state_dir = l->state_dir,
+		.console_path = l->console_path,
+		.shell_paths = l->shell_paths,
+		.n_shells = l->n_shells,
+		.accel = b->accel,
+		.mac_byte = qemu_name_byte(cfg->name),
+	};
+	ret = qemu_build_cmd(&params, &b->cmd, err);
+	if (ret < 0)
+		goto fail;
+	if (b->cmd.opts_quoted)
+		qemu_log(l, "qemu: QEMU_OPTS has an argument with spaces or "
+			 "shell characters; NixOS run scripts expand $QEMU_OPTS "
+			 "unquoted and will mangle it");
+	b->envp = qemu_make_envp(b->cmd.env, b->cmd.n_env);
+	b->log_offset = stat(b->log_path, &st) == 0 ? st.st_size : 0;
+
+	/* The thread forks; wait for it to say how that went. */
+	pthread_mutex_lock(&b->lock);
+	ret = pthread_create(&b->thread, NULL, qemu_thread_main, b);
+	if (ret) {
+		pthread_mutex_unlock(&b->lock);
+		aerr_set(err, "qemu: cannot create thread: %s", strerror(ret));
+		ret = -ret;
+		goto fail;
+	}
+	b->thread_started = true;
+	while (!b->spawned)
+		pthread_cond_wait(&b->cond, &b->lock);
+	if (b->child < 0) {
+		ret = -b->spawn_errno;
+		pthread_mutex_unlock(&b->lock);
+		aerr_set(err, "qemu: fork: %s", strerror(-ret));
+		goto fail;
+	}
+	pthread_mutex_unlock(&b->lock);
+
+	/* QEMU serves QMP: connect once the socket exists. */
+	deadline = now_mono_ms() + (cfg->start_command ?
+				    QEMU_SCRIPT_QMP_TIMEOUT_MS :
+				    QEMU_QMP_TIMEOUT_MS);
+	for (;;) {
+		pthread_mutex_lock(&b->lock);
+		if (b->exited) {
+			pthread_mutex_unlock(&b->lock);
+			qemu_exit_reason(b, err);
+			ret = -EIO;
+			goto fail;
+		}
+		pthread_mutex_unlock(&b->lock);
+		fd = backend_unix_connect(b->qmp_path);
+		if (fd >= 0)
+			break;
+		if (fd != -ENOENT && fd != -ECONNREFUSED) {
+			aerr_set(err, "qemu: connect %s: %s", b->qmp_path,
+				 strerror(-fd));
+			ret = fd;
+			goto fail;
+		}
+		if (now_mono_ms() >= deadline) {
+			aerr_set(err, "qemu: QMP socket %s did not appear in "
+				 "%d s", b->qmp_path,
+				 (cfg->start_command ? QEMU_SCRIPT_QMP_TIMEOUT_MS :
+				  QEMU_QMP_TIMEOUT_MS) / 1000);
+			ret = -ETIMEDOUT;
+			goto fail;
+		}
+		pthread_mutex_lock(&b->lock);
+		qemu_deadline(&ts, 20);
+		if (!b->exited)
+			pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+		pthread_mutex_unlock(&b->lock);
+	}
+	left = (int)(deadline - now_mono_ms());
+	if (left < 5000)
+		left = 5000;
+	ret = qmp_open(fd, left, qemu_on_event, NULL, b, &b->qmp, err);
+	if (ret < 0) {
+		/* Most likely QEMU died: say why, from its log. */
+		pthread_mutex_lock(&b->lock);
+		qemu_deadline(&ts, 500);
+		while (!b->exited &&
+		       pthread_cond_timedwait(&b->cond, &b->lock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&b->lock);
+		if (b->exited)
+			qemu_exit_reason(b, err);
+		goto fail;
+	}
+
+	if (read_file(b->pid_path, &pidtext, &len) == 0)
+		b->qemu_pid = (pid_t)atoi(pidtext);
+	free(pidtext);
+	pthread_mutex_lock(&b->lock);
+	if (b->qemu_pid <= 0)
+		b->qemu_pid = b->child;
+	b->launched = true;
+	b->launch_done = true;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	*out = b;
+	return 0;
+
+fail:
+	qemu_abandon(b);
+	return ret < 0 ? ret : -EIO;
+}
+
+/* QMP to a machine; a closed connection means QEMU is gone: EIO. */
+static int
+qemu_qmp(struct backend *b, const char *cmd, int timeout_ms)
+{
+	struct aerr e;
+	int ret;
+
+	ret = qmp_execute(b->qmp, cmd, NULL, timeout_ms, NULL, &e);
+	return ret == -EPIPE ? -EIO : ret;
+}
+
+static int
+qemu_quit(struct backend *b)
+{
+	struct aerr e;
+	int ret;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->dead) {
+		pthread_mutex_unlock(&b->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&b->lock);
+	/* QEMU replies, then closes: EOF or ECONNRESET, both success. */
+	ret = qmp_execute(b->qmp, "quit", NULL, QEMU_QUIT_TIMEOUT_MS, NULL, &e);
+	return ret == -EPIPE ? 0 : ret;
+}
+
+static int
+qemu_kill(struct backend *b)
+{
+	pthread_mutex_lock(&b->lock);
+	qemu_signal_locked(b, SIGKILL);
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static int
+qemu_reset(struct backend *b)
+{
+	return qemu_qmp(b, "system_reset", QEMU_OP_TIMEOUT_MS);
+}
+
+static int
+qemu_pause(struct backend *b)
+{
+	return qemu_qmp(b, "stop", QEMU_OP_TIMEOUT_MS);
+}
+
+static int
+qemu_resume(struct backend *b)
+{
+	return qemu_qmp(b, "cont", QEMU_OP_TIMEOUT_MS);
+}
+
+static int
+qemu_command(struct backend *b, const char *json, char **reply,
+	     struct aerr *err)
+{
+	int ret;
+
+	ret = qmp_transact(b->qmp, json, QEMU_COMMAND_TIMEOUT_MS, reply, err);
+	if (ret == -EPIPE) {
+		aerr_set(err, "QEMU is not running (QMP connection closed)");
+		ret = -EIO;
+	}
+	return ret;
+}
+
+static void
+qemu_info(struct backend *b, struct strbuf *out)
+{
+	pid_t pid;
+
+	pthread_mutex_lock(&b->lock);
+	pid = b->qemu_pid;
+	pthread_mutex_unlock(&b->lock);
+	sb_addf(out, "accel %s\n", b->accel);
+	sb_addf(out, "pid %d\n", (int)pid);
+	sb_addf(out, "qmp %s\n", b->qmp_path);
+}
+
+static pid_t
+qemu_pid(struct backend *b)
+{
+	pid_t pid;
+
+	pthread_mutex_lock(&b->lock);
+	pid = b->qemu_pid;
+	pthread_mutex_unlock(&b->lock);
+	return pid;
+}
+
+static void
+qemu_destroy(struct backend *b)
+{
+	struct timespec ts;
+	struct aerr e;
+	bool dead;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->quiet = true;
+	dead = b->dead;
+	pthread_mutex_unlock(&b->lock);
+	if (!dead) {
+		int ret = qmp_execute(b->qmp, "quit", NULL,
+				      QEMU_DESTROY_QUIT_MS, NULL, &e);
+
+		pthread_mutex_lock(&b->lock);
+		qemu_deadline(&ts, QEMU_DESTROY_WAIT_MS);
+		while ((ret == 0 || ret == -EPIPE) && !b->exited &&
+		       pthread_cond_timedwait(&b->cond, &b->lock, &ts) == 0)
+			;
+		qemu_signal_locked(b, SIGKILL);
+		pthread_mutex_unlock(&b->lock);
+	}
+	pthread_join(b->thread, NULL);
+	qmp_close(b->qmp);
+	qemu_free(b);
+}
+
+const struct backend_ops qemu_backend_ops = {
+	.name = "qemu",
+	.caps = BACKEND_CAP_PAUSE | BACKEND_CAP_SCREENSHOT | BACKEND_CAP_KEYS |
+		BACKEND_CAP_LINKS | BACKEND_CAP_FORWARD | BACKEND_CAP_QMP,
+	.launch = qemu_launch,
+	.quit = qemu_quit,
+	.kill = qemu_kill,
+	.reset = qemu_reset,
+	.pause = qemu_pause,
+	.resume = qemu_resume,
+	.command = qemu_command,
+	.info = qemu_info,
+	.pid = qemu_pid,
+	.destroy = qemu_destroy,
+};

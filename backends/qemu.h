@@ -1,0 +1,85 @@
+/*
+ * Internal to backends/: the QEMU command line as a pure function (so unit
+ * tests can check it without running QEMU), and small process and socket
+ * helpers shared by the backends (qemu.c, mock.c, accel.c, qmp.c).
+ * machine/ and fs/ use backend.h only.
+ */
+#ifndef ATTESTFS_BACKENDS_QEMU_H
+#define ATTESTFS_BACKENDS_QEMU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/util.h"
+#include "machine/config.h"
+
+/* The binaries, overridable for tests: $ATTESTFS_QEMU, $ATTESTFS_QEMU_IMG. */
+const char *qemu_binary(void);
+const char *qemu_img_binary(void);
+
+struct qemu_cmd_params {
+	const struct machine_config *cfg;
+	const char *qemu_bin;           /* "qemu-system-x86_64" */
+	const char *state_dir;
+	const char *console_path;
+	const char *const *shell_paths;
+	size_t n_shells;
+	const char *accel;              /* "tcg" | "kvm" (resolved) */
+	unsigned mac_byte;              /* last byte of the user NIC's MAC */
+};
+
+struct qemu_cmd {
+	char **argv;        /* NULL-terminated: qemu ... or /bin/sh -c CMD */
+	size_t argc;
+	/* Extra environment "K=V" (NULL-terminated; empty without a start
+	 * command): QEMU_OPTS, TMPDIR, SHARED_DIR, USE_TMPDIR. */
+	char **env;
+	size_t n_env;
+	/* Set when an argument in QEMU_OPTS needed shell quoting (NixOS run
+	 * scripts expand $QEMU_OPTS unquoted: such an argument breaks). */
+	bool opts_quoted;
+};
+
+/*
+ * Build the command that starts the machine: the QEMU argv (disk i is
+ * STATE/disk.i.qcow2, created by the caller), or with cfg->start_command
+ * `/bin/sh -c START_COMMAND` plus QEMU_OPTS etc. in env. Pure: touches no
+ * file. 0 or -EINVAL with a reason.
+ */
+int qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
+		   struct aerr *err);
+void qemu_cmd_free(struct qemu_cmd *c);
+
+/* Append s for a QEMU option value: every ',' doubled. */
+void qemu_sb_add_opt_value(struct strbuf *sb, const char *s);
+/* Append arg for QEMU_OPTS: bare when it is made of safe characters only,
+ * else shell-quoted; returns true when it had to quote. */
+bool qemu_sb_add_opts_word(struct strbuf *sb, const char *arg);
+
+/* A stable byte (1..254) from a machine name, for MAC addresses. */
+unsigned qemu_name_byte(const char *name);
+
+/*
+ * Run argv to completion (stdin /dev/null), collecting stdout and stderr,
+ * killing it after timeout_ms. Returns the wait status (>= 0) or -errno.
+ */
+int qemu_run_capture(char *const argv[], int timeout_ms, struct strbuf *out,
+		     struct strbuf *errout);
+
+/* Shared helpers, implemented in backend.c. */
+
+/* socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC) + connect; paths longer than
+ * sun_path go through /proc/self/fd. fd, or -errno. */
+int backend_unix_connect(const char *path);
+/*
+ * First thing in a forked child: default signal dispositions, empty signal
+ * mask, PR_SET_PDEATHSIG(SIGKILL) (fires when the forking *thread* exits),
+ * and _exit(127) when the parent is already gone. Async-signal-safe.
+ */
+void backend_child_init(pid_t parent);
+/* In a forked child: fd 0 from /dev/null, 1 and 2 appended to log_path
+ * (or /dev/null when NULL), every other fd closed. Async-signal-safe. */
+void backend_child_stdio(const char *log_path);
+
+#endif

@@ -1,0 +1,60 @@
+/* Small helpers shared by every layer: growable buffers, error reasons, time. */
+#ifndef ATTESTFS_UTIL_H
+#define ATTESTFS_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A reason to go with an errno: functions return -errno and fill this. */
+struct aerr {
+	char msg[512];
+};
+
+void aerr_set(struct aerr *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Growable byte buffer; data is always NUL-terminated (not counted in len). */
+struct strbuf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+void sb_init(struct strbuf *sb);
+void sb_free(struct strbuf *sb);
+void sb_add(struct strbuf *sb, const void *data, size_t len);
+void sb_adds(struct strbuf *sb, const char *s);
+void sb_addf(struct strbuf *sb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
+/* Drop the first n bytes. */
+void sb_consume(struct strbuf *sb, size_t n);
+/* Hand the buffer over to the caller (free() it); sb is empty afterwards. */
+char *sb_detach(struct strbuf *sb, size_t *len);
+/* Append s quoted for a POSIX shell ('...' with '\'' for quotes). */
+void sb_add_shell_quoted(struct strbuf *sb, const char *s, size_t len);
+
+/* Abort on allocation failure: a daemon that cannot allocate cannot report. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Milliseconds: wall clock since the epoch, and monotonic. */
+int64_t now_unix_ms(void);
+int64_t now_mono_ms(void);
+
+/* Write all of buf, retrying on EINTR and short writes. 0 or -errno. */
+int write_all(int fd, const void *buf, size_t len);
+/* Whole file into a malloc'd NUL-terminated buffer. 0 or -errno. */
+int read_file(const char *path, char **out, size_t *len);
+/* Write to path.tmp, then rename: readers never see half a file. */
+int write_file_atomic(const char *path, const void *data, size_t len);
+/* mkdir -p. 0 or -errno. */
+int mkdir_p(const char *path, unsigned mode);
+/* rm -rf, for state directories we created ourselves. */
+int remove_tree(const char *path);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * fs/nodes: the tree's shape and its inode numbers, without FUSE.
+ *
+ * A row says what a name is (kind, mode, the machine/ call behind it); the
+ * rows of a directory are a table, so a new file is a new row. A node is a
+ * row the kernel has looked up: an inode number, the machine it belongs to,
+ * its job or guest path, and a lookup count that FORGET takes back. Nodes are
+ * created on lookup and freed when the count and their children are gone;
+ * freed inode numbers are reused with a new generation.
+ *
+ * All functions lock the table; the fields of a node never change after it
+ * was created, and the kernel's lookup reference keeps it alive while a
+ * request on it is running, so callers read them without the lock.
+ */
+#ifndef ATTESTFS_FS_NODES_H
+#define ATTESTFS_FS_NODES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* How a file behaves: one implementation in fs/ops.c per kind. */
+enum fs_kind {
+	FS_KIND_DIR,       /* fixed rows, plus machines or jobs */
+	FS_KIND_VALUE,     /* rendered once at open, served by offset */
+	FS_KIND_CONTROL,   /* one write(2) = one message, may block */
+	FS_KIND_TX,        /* exec, wait, qmp: write, then read the result */
+	FS_KIND_STREAM,    /* jobs/<j>/stdout, stderr: block for more */
+	FS_KIND_JOB_VALUE, /* jobs/<j>/exit: blocks until the job ends */
+	FS_KIND_FILES,     /* files/ and below: the guest's own paths */
+};
+
+/* What a file is. */
+enum fs_type {
+	FS_ROOT,
+	FS_VMS_CTL,
+	FS_EVENTS,
+	FS_ATTEST_SH,
+	FS_MACHINE,
+	FS_CTL,
+	FS_STATUS,
+	FS_INFO,
+	FS_LOG,
+	FS_CONFIG,
+	FS_CONSOLE,
+	FS_EXEC,
+	FS_WAIT,
+	FS_QMP,
+	FS_JOBS,
+	FS_JOB,
+	FS_JOB_CMD,
+	FS_JOB_STDIN,
+	FS_JOB_CTL,
+	FS_JOB_STDOUT,
+	FS_JOB_STDERR,
+	FS_JOB_EXIT,
+	FS_FILES,       /* files/ itself */
+	FS_FILE,        /* anything below files/ */
+};
+
+struct fs_row {
+	const char *name;  /* NULL for dynamic rows: machines, jobs, guest paths */
+	enum fs_type type;
+	enum fs_kind kind;
+	mode_t mode;       /* S_IFDIR/S_IFREG and permissions (FS_FILE: guest's) */
+	enum fs_type dir;  /* the directory it is listed in */
+	unsigned caps;     /* machine capabilities it needs; 0: always there */
+	int arg;           /* enum machine_view, mtx_kind or job_file */
+};
+
+/* The dynamic rows. */
+extern const struct fs_row fs_row_root;
+extern const struct fs_row fs_row_machine;
+extern const struct fs_row fs_row_job;
+extern const struct fs_row fs_row_file;
+
+/* The fixed row NAME in directory DIR, if the machine's CAPS allow it. */
+const struct fs_row *fs_row_find(enum fs_type dir, const char *name,
+				 unsigned caps);
+/* Iterate the fixed rows of DIR: start with *pos = 0; NULL at the end. */
+const struct fs_row *fs_row_next(enum fs_type dir, unsigned caps,
+				 size_t *pos);
+/*
+ * The row NAME would have below a directory of type DIR: a fixed row, or the
+ * dynamic row of that directory (fs_row_machine in the root, fs_row_job in
+ * jobs/, fs_row_file in files/), whose existence the caller still checks.
+ * NULL: nothing can be there (-ENOENT), or DIR is no directory (*notdir).
+ */
+const struct fs_row *fs_row_child(enum fs_type dir, const char *name,
+				  unsigned caps, int *notdir);
+
+struct fs_node {
+	uint64_t ino;
+	uint64_t generation;
+	const struct fs_row *row;
+	uint64_t parent;       /* inode number of the parent (root: 1) */
+	char *name;
+	size_t machine;        /* vmset index, for <m>/ and below */
+	char *job;             /* jobs/<j>/ and its files, else NULL */
+	char *path;            /* files/: absolute guest path ("/" for files/) */
+	mode_t mode;           /* row->mode, or the guest's for FS_FILE */
+	/* private to nodes.c, under the table lock */
+	uint64_t nlookup;
+	size_t children;
+	int hashed;
+	struct fs_node *hnext;
+};
+
+#define FS_ROOT_INO 1
+#define FS_NO_MACHINE ((size_t)-1)  /* nodes outside any <m>/ */
+
+struct fs_nodes;
+
+struct fs_nodes *fs_nodes_new(void);
+void fs_nodes_free(struct fs_nodes *t);
+
+/* The node with inode number INO, or NULL. */
+const struct fs_node *fs_nodes_get(struct fs_nodes *t, uint64_t ino);
+/*
+ * Find or create PARENT's child NAME of ROW and take one lookup reference
+ * (what a LOOKUP, MKDIR or CREATE reply hands the kernel). MACHINE is the
+ * vmset index for a machine directory (children inherit their parent's);
+ * MODE is the guest's mode for FS_FILE (a guest path whose file type changed
+ * gets a new node). NULL when PARENT is unknown.
+ */
+const struct fs_node *fs_nodes_ref(struct fs_nodes *t, uint64_t parent,
+				   const struct fs_row *row, const char *name,
+				   size_t machine, mode_t mode);
+/* FORGET: drop N lookup references; the node goes at zero. */
+void fs_nodes_forget(struct fs_nodes *t, uint64_t ino, uint64_t n);
+/* How many nodes exist (the root included), for tests. */
+size_t fs_nodes_count(struct fs_nodes *t);
+/* The lookup count of INO (0 if unknown), for tests. */
+uint64_t fs_nodes_nlookup(struct fs_nodes *t, uint64_t ino);
+
+#endif

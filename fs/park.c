@@ -1,0 +1,295 @@
+/*
+ * Parked FUSE requests. Three parties race for a parked request: the handler
+ * that parked it (until fs_park_commit), machine/'s done callback, and
+ * libfuse's interrupt callback. The table lock decides:
+ *
+ * - done before commit: done only marks the request; commit answers it,
+ *   because libfuse's request must stay alive until the interrupt function
+ *   is registered on it.
+ * - the interrupt callback may run inside fuse_req_interrupt_func (libfuse
+ *   calls it at once when the interrupt came first) or on another worker
+ *   while done answers: it looks the request up by fuse_req_t under the lock
+ *   and cancels only what is still in the table and not yet completed, so
+ *   mreq_cancel never sees a finished mreq.
+ * - the lock is recursive: mreq_cancel may complete the mreq inline, so done
+ *   can run inside the interrupt callback, on the same thread.
+ */
+#include "fs/park.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/util.h"
+
+#define PARK_BUCKETS 256
+
+struct fs_park {
+	pthread_mutex_t lock;  /* recursive; guards everything here and the
+				  private fields of every fs_preq */
+	pthread_cond_t idle;   /* n reached 0 */
+	struct fs_preq *buckets[PARK_BUCKETS];  /* by fuse_req_t */
+	size_t n;              /* in the table or being answered */
+	uint64_t next_id;
+};
+
+static size_t
+req_bucket(fuse_req_t req)
+{
+	uintptr_t v = (uintptr_t)req;
+
+	return (size_t)((v >> 4) ^ (v >> 12)) % PARK_BUCKETS;
+}
+
+static struct fs_preq *
+find_req(struct fs_park *pk, fuse_req_t req)
+{
+	struct fs_preq *p;
+
+	for (p = pk->buckets[req_bucket(req)]; p; p = p->next)
+		if (p->req == req)
+			return p;
+	return NULL;
+}
+
+/* Under the lock. The request stays counted until finish(). */
+static void
+unlink_req(struct fs_preq *p)
+{
+	struct fs_preq **pp = &p->park->buckets[req_bucket(p->req)];
+
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	p->next = NULL;
+}
+
+/* Answer and free; no table lock needed (p is out of the table). */
+static void
+finish(struct fs_preq *p)
+{
+	struct fs_park *pk = p->park;
+
+	p->reply(p);
+	free(p->mr.data);
+	free(p->name);
+	free(p->path);
+	free(p->buf);
+	free(p);
+	pthread_mutex_lock(&pk->lock);
+	if (--pk->n == 0)
+		pthread_cond_broadcast(&pk->idle);
+	pthread_mutex_unlock(&pk->lock);
+}
+
+static void
+preq_done(struct mreq *r)
+{
+	struct fs_preq *p = r->owner;
+	struct fs_park *pk = p->park;
+
+	pthread_mutex_lock(&pk->lock);
+	p->completed = 1;
+	if (p->active) {
+		/* the handler answers it in fs_park_commit */
+		pthread_mutex_unlock(&pk->lock);
+		return;
+	}
+	unlink_req(p);
+	pthread_mutex_unlock(&pk->lock);
+	finish(p);
+}
+
+/* Under the lock. */
+static void
+cancel_locked(struct fs_preq *p)
+{
+	if (p->completed || p->cancelled)
+		return;
+	if (p->active) {
+		p->cancel_pending = 1;
+		return;
+	}
+	p->cancelled = 1;
+	mreq_cancel(&p->mr);  /* may run preq_done inline: p may be gone */
+}
+
+/*
+ * libfuse's interrupt callback. data is the table, never the request: the
+ * request may have been answered (and freed) already.
+ */
+static void
+park_interrupt(fuse_req_t req, void *data)
+{
+	struct fs_park *pk = data;
+	struct fs_preq *p;
+
+	pthread_mutex_lock(&pk->lock);
+	p = find_req(pk, req);
+	/* Registered only after the machine call, so cancelling is fine even
+	 * while the handler is still inside fs_park_commit. */
+	if (p && !p->completed && !p->cancelled) {
+		p->cancelled = 1;
+		mreq_cancel(&p->mr);  /* may run preq_done inline */
+	}
+	pthread_mutex_unlock(&pk->lock);
+}
+
+struct fs_park *
+fs_park_new(void)
+{
+	struct fs_park *pk = xcalloc(1, sizeof(*pk));
+	pthread_mutexattr_t attr;
+
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&pk->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	pthread_cond_init(&pk->idle, NULL);
+	return pk;
+}
+
+void
+fs_park_free(struct fs_park *pk)
+{
+	if (!pk)
+		return;
+	pthread_cond_destroy(&pk->idle);
+	pthread_mutex_destroy(&pk->lock);
+	free(pk);
+}
+
+struct fs_preq *
+fs_preq_new(struct fs_park *pk, fuse_req_t req, fs_reply_fn reply)
+{
+	struct fs_preq *p = xcalloc(1, sizeof(*p));
+
+	p->req = req;
+	p->reply = reply;
+	p->park = pk;
+	p->mr.done = preq_done;
+	p->mr.owner = p;
+	pthread_mutex_lock(&pk->lock);
+	p->id = ++pk->next_id;
+	pthread_mutex_unlock(&pk->lock);
+	return p;
+}
+
+void
+fs_park_begin(struct fs_preq *p)
+{
+	struct fs_park *pk = p->park;
+	size_t b = req_bucket(p->req);
+
+	pthread_mutex_lock(&pk->lock);
+	p->active = 1;
+	p->next = pk->buckets[b];
+	pk->buckets[b] = p;
+	pk->n++;
+	pthread_mutex_unlock(&pk->lock);
+}
+
+void
+fs_park_commit(struct fs_preq *p)
+{
+	struct fs_park *pk = p->park;
+
+	pthread_mutex_lock(&pk->lock);
+	if (p->completed) {
+		/* done came inline: nobody can interrupt it any more */
+		unlink_req(p);
+		pthread_mutex_unlock(&pk->lock);
+		finish(p);
+		return;
+	}
+	pthread_mutex_unlock(&pk->lock);
+
+	/* Calls park_interrupt at once if the interrupt already came. The
+	 * request cannot be answered meanwhile: done defers to us. */
+	fuse_req_interrupt_func(p->req, park_interrupt, pk);
+
+	pthread_mutex_lock(&pk->lock);
+	p->active = 0;
+	if (p->completed) {
+		unlink_req(p);
+		pthread_mutex_unlock(&pk->lock);
+		finish(p);
+		return;
+	}
+	if (p->cancel_pending)
+		cancel_locked(p);  /* p may be gone after this */
+	pthread_mutex_unlock(&pk->lock);
+}
+
+void
+fs_park_cancel_id(struct fs_park *pk, uint64_t id)
+{
+	size_t b;
+
+	pthread_mutex_lock(&pk->lock);
+	for (b = 0; b < PARK_BUCKETS; b++) {
+		struct fs_preq *p;
+
+		for (p = pk->buckets[b]; p; p = p->next) {
+			if (p->id == id) {
+				cancel_locked(p);
+				goto out;
+			}
+		}
+	}
+out:
+	pthread_mutex_unlock(&pk->lock);
+}
+
+size_t
+fs_park_cancel_all(struct fs_park *pk, int timeout_ms)
+{
+	struct timespec deadline;
+	size_t b, left;
+
+	pthread_mutex_lock(&pk->lock);
+	/* a cancel may complete inline and unlink its entry: rescan */
+again:
+	for (b = 0; b < PARK_BUCKETS; b++) {
+		struct fs_preq *p;
+
+		for (p = pk->buckets[b]; p; p = p->next) {
+			if (!p->completed && !p->cancelled &&
+			    !p->cancel_pending) {
+				cancel_locked(p);
+				goto again;
+			}
+		}
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	while (pk->n) {
+		if (pthread_cond_timedwait(&pk->idle, &pk->lock, &deadline) ==
+		    ETIMEDOUT)
+			break;
+	}
+	left = pk->n;
+	pthread_mutex_unlock(&pk->lock);
+	return left;
+}
+
+size_t
+fs_park_count(struct fs_park *pk)
+{
+	size_t n;
+
+	pthread_mutex_lock(&pk->lock);
+	n = pk->n;
+	pthread_mutex_unlock(&pk->lock);
+	return n;
+}

@@ -1,0 +1,887 @@
+/*
+ * The JSON config file. Everything a user can get wrong is caught here, at
+ * mount time, with the file, the key and the reason, because a mistake found
+ * later only shows up as an errno on some file in the tree.
+ */
+#include "machine/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#define NAME_MAX_LEN 63
+
+static const char *const reserved_names[] = { "ctl", "events", "attest.sh" };
+
+static const char *const top_keys[] = { "timeout", "machines", NULL };
+
+static const char *const machine_keys[] = {
+	"backend", "cpus", "memory_mib", "kernel", "initrd", "append",
+	"disks", "accel", "start_command", "qemu_args", "shells",
+	"shell_channel", "timeout", NULL,
+};
+
+static const char *const backend_names[] = {
+	"qemu", "mock", "firecracker", "cloud-hypervisor", NULL,
+};
+
+static const char *const accel_names[] = { "auto", "kvm", "tcg", NULL };
+
+static const char *const channel_names[] = {
+	"virtserialport", "virtconsole", NULL,
+};
+
+/* What the parse is looking at, so every message can say where. */
+struct ctx {
+	const char *file;
+	const char *base_dir;
+	char *where;	/* "machines.NAME" or NULL at the top level */
+	struct aerr *err;
+};
+
+/*
+ * Names and keys come from the user's file and end up in a log line: keep
+ * control bytes out of it.
+ */
+static void
+sb_add_printable(struct strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f)
+			sb_addf(sb, "\\x%02x", c);
+		else
+			sb_add(sb, s, 1);
+	}
+}
+
+static int
+fail(struct ctx *c, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct ctx *c, const char *key, const char *fmt, ...)
+{
+	struct strbuf sb;
+	va_list ap;
+
+	sb_init(&sb);
+	sb_addf(&sb, "%s: ", c->file);
+	if (c->where)
+		sb_adds(&sb, c->where);
+	if (c->where && key)
+		sb_adds(&sb, ".");
+	if (key)
+		sb_add_printable(&sb, key);
+	if (c->where || key)
+		sb_adds(&sb, ": ");
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	aerr_set(c->err, "%s", sb.data);
+	sb_free(&sb);
+	return -EINVAL;
+}
+
+static const char *
+type_name(struct json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		return "null";
+	case json_type_boolean:
+		return "boolean";
+	case json_type_double:
+		return "number";
+	case json_type_int:
+		return "integer";
+	case json_type_object:
+		return "object";
+	case json_type_array:
+		return "array";
+	case json_type_string:
+		return "string";
+	}
+	return "unknown";
+}
+
+static int
+lower(int ch)
+{
+	return tolower((unsigned char)ch);
+}
+
+/* Case-insensitive edit distance: "CPUS" and "cpu" both point at "cpus". */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t *row, d;
+
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	row = xcalloc(lb + 1, sizeof(*row));
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (lower(a[i - 1]) != lower(b[j - 1]));
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	d = row[lb];
+	free(row);
+	return d;
+}
+
+static const char *
+suggest(const char *key, const char *const *known)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX, klen = strlen(key);
+
+	for (; *known; known++) {
+		size_t d = edit_distance(key, *known);
+		size_t n = strlen(*known);
+
+		/* "memory" for "memory_mib": a prefix is a clear intent. */
+		if (klen >= 3 && klen < n && !strncasecmp(key, *known, klen))
+			d = 1;
+		if (d < best_d) {
+			best_d = d;
+			best = *known;
+		}
+	}
+	if (best_d <= 2 && best_d < klen)
+		return best;
+	return NULL;
+}
+
+static int
+in_list(const char *s, const char *const *list)
+{
+	for (; *list; list++)
+		if (!strcmp(s, *list))
+			return 1;
+	return 0;
+}
+
+static void
+sb_add_choices(struct strbuf *sb, const char *const *list)
+{
+	size_t n = 0, i;
+
+	while (list[n])
+		n++;
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			sb_adds(sb, i + 1 == n ? " or " : ", ");
+		sb_addf(sb, "\"%s\"", list[i]);
+	}
+}
+
+static int
+fail_unknown_key(struct ctx *c, const char *key, const char *const *known)
+{
+	const char *hint = suggest(key, known);
+	struct strbuf sb;
+	int ret;
+
+	sb_init(&sb);
+	sb_add_printable(&sb, key);
+	if (hint)
+		ret = fail(c, NULL, "unknown key \"%s\" (did you mean \"%s\"?)",
+			   sb.data, hint);
+	else
+		ret = fail(c, NULL, "unknown key \"%s\"", sb.data);
+	sb_free(&sb);
+	return ret;
+}
+
+static int
+get_int(struct ctx *c, const char *key, struct json_object *v,
+	int64_t min, int64_t max, int *out)
+{
+	int64_t n;
+
+	if (json_object_is_type(v, json_type_double))
+		return fail(c, key, "expected an integer, got %s",
+			    json_object_to_json_string(v));
+	if (!json_object_is_type(v, json_type_int))
+		return fail(c, key, "expected an integer, got %s",
+			    type_name(v));
+	n = json_object_get_int64(v);
+	/* json-c clamps larger literals to INT64_MAX; still out of range. */
+	if (n < min || n > max)
+		return fail(c, key, "must be between %lld and %lld, got %s",
+			    (long long)min, (long long)max,
+			    json_object_to_json_string(v));
+	*out = (int)n;
+	return 0;
+}
+
+/* A string without NUL bytes: everything here ends up in argv or a path. */
+static int
+check_string(struct ctx *c, const char *key, struct json_object *v,
+	     const char *what)
+{
+	const char *s;
+
+	if (!json_object_is_type(v, json_type_string))
+		return fail(c, key, "expected %s, got %s", what, type_name(v));
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v))
+		return fail(c, key, "contains a NUL character");
+	return 0;
+}
+
+static int
+get_string(struct ctx *c, const char *key, struct json_object *v, char **out)
+{
+	int ret = check_string(c, key, v, "a string");
+
+	if (ret < 0)
+		return ret;
+	free(*out);
+	*out = xstrdup(json_object_get_string(v));
+	return 0;
+}
+
+static int
+get_path(struct ctx *c, const char *key, struct json_object *v, char **out)
+{
+	int ret = get_string(c, key, v, out);
+
+	if (ret < 0)
+		return ret;
+	if (!**out)
+		return fail(c, key, "empty path");
+	return 0;
+}
+
+static int
+get_choice(struct ctx *c, const char *key, struct json_object *v,
+	   const char *const *choices, const char *what, char **out)
+{
+	struct strbuf sb;
+	int ret = get_string(c, key, v, out);
+
+	if (ret < 0)
+		return ret;
+	if (in_list(*out, choices))
+		return 0;
+	sb_init(&sb);
+	sb_addf(&sb, "unknown %s \"", what);
+	sb_add_printable(&sb, *out);
+	sb_adds(&sb, "\" (expected ");
+	sb_add_choices(&sb, choices);
+	sb_adds(&sb, ")");
+	ret = fail(c, key, "%s", sb.data);
+	sb_free(&sb);
+	return ret;
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int
+get_string_array(struct ctx *c, const char *key, struct json_object *v,
+		 int paths, char ***out, size_t *n_out)
+{
+	size_t i, n;
+	char **strv;
+
+	if (!json_object_is_type(v, json_type_array))
+		return fail(c, key, "expected an array of strings, got %s",
+			    type_name(v));
+	n = json_object_array_length(v);
+	strv = xcalloc(n + 1, sizeof(*strv));
+	for (i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		char *ekey = xasprintf("%s[%zu]", key, i);
+		int ret = check_string(c, ekey, e, "a string");
+
+		if (ret == 0 && paths && !*json_object_get_string(e))
+			ret = fail(c, ekey, "empty path");
+		free(ekey);
+		if (ret < 0) {
+			free_strv(strv, i);
+			return ret;
+		}
+		strv[i] = xstrdup(json_object_get_string(e));
+	}
+	free_strv(*out, *n_out);
+	*out = strv;
+	*n_out = n;
+	return 0;
+}
+
+int
+config_name_is_valid(const char *name, struct aerr *err)
+{
+	size_t i, len = name ? strlen(name) : 0;
+
+	if (len == 0) {
+		aerr_set(err, "empty name");
+		return -EINVAL;
+	}
+	if (len > NAME_MAX_LEN) {
+		aerr_set(err, "name longer than %d characters", NAME_MAX_LEN);
+		return -EINVAL;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+
+		if (isalnum(ch) || ch == '_' || ch == '.' || ch == '-')
+			continue;
+		if (ch >= 0x20 && ch < 0x7f)
+			aerr_set(err, "invalid character '%c' in name "
+				 "(allowed: A-Z a-z 0-9 _ . -)", ch);
+		else
+			aerr_set(err, "invalid character \\x%02x in name "
+				 "(allowed: A-Z a-z 0-9 _ . -)", ch);
+		return -EINVAL;
+	}
+	/* A leading '-' reads as an option to every tool; '.' hides it. */
+	if (name[0] == '.' || name[0] == '-') {
+		aerr_set(err, "name must not start with '%c'", name[0]);
+		return -EINVAL;
+	}
+	for (i = 0; i < sizeof(reserved_names) / sizeof(reserved_names[0]); i++) {
+		if (!strcmp(name, reserved_names[i])) {
+			aerr_set(err, "reserved name");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+void
+machine_config_free(struct machine_config *mc)
+{
+	if (!mc)
+		return;
+	free(mc->name);
+	free(mc->backend);
+	free(mc->kernel);
+	free(mc->initrd);
+	free(mc->append);
+	free_strv(mc->disks, mc->n_disks);
+	free(mc->accel);
+	free(mc->start_command);
+	free_strv(mc->qemu_args, mc->n_qemu_args);
+	free(mc->json);
+	memset(mc, 0, sizeof(*mc));
+}
+
+void
+config_free(struct attest_config *cfg)
+{
+	size_t i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->n_machines; i++)
+		machine_config_free(&cfg->machines[i]);
+	free(cfg->machines);
+	free(cfg->path);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+static char *
+strdup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static char **
+strv_copy(char **v, size_t n)
+{
+	char **copy;
+	size_t i;
+
+	if (!v)
+		return NULL;
+	copy = xcalloc(n + 1, sizeof(*copy));
+	for (i = 0; i < n; i++)
+		copy[i] = xstrdup(v[i]);
+	return copy;
+}
+
+void
+machine_config_copy(struct machine_config *dst,
+		    const struct machine_config *src)
+{
+	*dst = *src;
+	dst->name = strdup_or_null(src->name);
+	dst->backend = strdup_or_null(src->backend);
+	dst->kernel = strdup_or_null(src->kernel);
+	dst->initrd = strdup_or_null(src->initrd);
+	dst->append = strdup_or_null(src->append);
+	dst->disks = strv_copy(src->disks, src->n_disks);
+	dst->accel = strdup_or_null(src->accel);
+	dst->start_command = strdup_or_null(src->start_command);
+	dst->qemu_args = strv_copy(src->qemu_args, src->n_qemu_args);
+	dst->json = strdup_or_null(src->json);
+}
+
+static void
+add_string(struct json_object *o, const char *key, const char *val)
+{
+	if (val)
+		json_object_object_add(o, key, json_object_new_string(val));
+}
+
+static void
+add_strv(struct json_object *o, const char *key, char **v, size_t n)
+{
+	struct json_object *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(v[i]));
+	json_object_object_add(o, key, a);
+}
+
+/*
+ * Unset optional strings are left out rather than written as null, so the
+ * output (minus "name") is itself a valid machine entry.
+ */
+void
+machine_config_render_json(struct machine_config *mc)
+{
+	struct json_object *o = json_object_new_object();
+	const char *s;
+
+	add_string(o, "name", mc->name);
+	add_string(o, "backend", mc->backend);
+	json_object_object_add(o, "cpus", json_object_new_int(mc->cpus));
+	json_object_object_add(o, "memory_mib",
+			       json_object_new_int(mc->memory_mib));
+	add_string(o, "kernel", mc->kernel);
+	add_string(o, "initrd", mc->initrd);
+	add_string(o, "append", mc->append);
+	add_strv(o, "disks", mc->disks, mc->n_disks);
+	add_string(o, "accel", mc->accel);
+	add_string(o, "start_command", mc->start_command);
+	add_strv(o, "qemu_args", mc->qemu_args, mc->n_qemu_args);
+	json_object_object_add(o, "shells", json_object_new_int(mc->shells));
+	add_string(o, "shell_channel",
+		   mc->shell_channel == SHELL_CHANNEL_CONSOLE ?
+		   "virtconsole" : "virtserialport");
+	if (mc->timeout > 0)
+		json_object_object_add(o, "timeout",
+				       json_object_new_int(mc->timeout));
+	/* Paths are the point of this file: "\/nix\/store" helps nobody. */
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+					   JSON_C_TO_STRING_SPACED |
+					   JSON_C_TO_STRING_NOSLASHESCAPE);
+	free(mc->json);
+	mc->json = xasprintf("%s\n", s);
+	json_object_put(o);
+}
+
+static char *
+resolve_path(const char *base_dir, const char *p)
+{
+	size_t blen;
+
+	if (p[0] == '/')
+		return xstrdup(p);
+	while (p[0] == '.' && p[1] == '/') {
+		p += 2;
+		while (*p == '/')
+			p++;
+	}
+	blen = strlen(base_dir);
+	while (blen > 1 && base_dir[blen - 1] == '/')
+		blen--;
+	if (blen == 1 && base_dir[0] == '/')
+		return xasprintf("/%s", p);
+	return xasprintf("%.*s/%s", (int)blen, base_dir, p);
+}
+
+static int
+check_file(struct ctx *c, const char *key, const char *path, int mode)
+{
+	if (access(path, mode) == 0)
+		return 0;
+	if (errno == ENOENT || errno == ENOTDIR)
+		return fail(c, key, "no such file: %s", path);
+	if (errno == EACCES && mode == X_OK && access(path, F_OK) == 0)
+		return fail(c, key, "not executable: %s", path);
+	return fail(c, key, "%s: %s", path, strerror(errno));
+}
+
+/* Relative paths and the files behind them, once every key is known. */
+static int
+resolve_files(struct ctx *c, struct machine_config *mc)
+{
+	int check = strcmp(mc->backend, "mock") != 0;
+	size_t i;
+	char *p;
+
+	if (mc->kernel) {
+		p = resolve_path(c->base_dir, mc->kernel);
+		free(mc->kernel);
+		mc->kernel = p;
+		if (check && check_file(c, "kernel", p, R_OK) < 0)
+			return -EINVAL;
+	}
+	if (mc->initrd) {
+		p = resolve_path(c->base_dir, mc->initrd);
+		free(mc->initrd);
+		mc->initrd = p;
+		if (check && check_file(c, "initrd", p, R_OK) < 0)
+			return -EINVAL;
+	}
+	for (i = 0; i < mc->n_disks; i++) {
+		p = resolve_path(c->base_dir, mc->disks[i]);
+		free(mc->disks[i]);
+		mc->disks[i] = p;
+		if (check) {
+			char *key = xasprintf("disks[%zu]", i);
+			int ret = check_file(c, key, p, R_OK);
+
+			free(key);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	/* A bare command name is looked up in PATH when it runs. */
+	if (mc->start_command && strchr(mc->start_command, '/')) {
+		p = resolve_path(c->base_dir, mc->start_command);
+		free(mc->start_command);
+		mc->start_command = p;
+		if (check && check_file(c, "start_command", p, X_OK) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+parse_machine_key(struct ctx *c, struct machine_config *mc, const char *key,
+		  struct json_object *v, int *shells_set)
+{
+	char *s = NULL;
+	int ret;
+
+	if (!strcmp(key, "backend"))
+		return get_choice(c, key, v, backend_names, "backend",
+				  &mc->backend);
+	if (!strcmp(key, "cpus"))
+		return get_int(c, key, v, 1, 64, &mc->cpus);
+	if (!strcmp(key, "memory_mib"))
+		return get_int(c, key, v, 16, 1048576, &mc->memory_mib);
+	if (!strcmp(key, "kernel"))
+		return get_path(c, key, v, &mc->kernel);
+	if (!strcmp(key, "initrd"))
+		return get_path(c, key, v, &mc->initrd);
+	if (!strcmp(key, "append"))
+		return get_string(c, key, v, &mc->append);
+	if (!strcmp(key, "disks"))
+		return get_string_array(c, key, v, 1, &mc->disks,
+					&mc->n_disks);
+	if (!strcmp(key, "accel"))
+		return get_choice(c, key, v, accel_names, "accelerator",
+				  &mc->accel);
+	if (!strcmp(key, "start_command"))
+		return get_path(c, key, v, &mc->start_command);
+	if (!strcmp(key, "qemu_args"))
+		return get_string_array(c, key, v, 0, &mc->qemu_args,
+					&mc->n_qemu_args);
+	if (!strcmp(key, "shells")) {
+		*shells_set = 1;
+		return get_int(c, key, v, 1, 16, &mc->shells);
+	}
+	if (!strcmp(key, "shell_channel")) {
+		ret = get_choice(c, key, v, channel_names, "shell channel", &s);
+		if (ret == 0)
+			mc->shell_channel = !strcmp(s, "virtconsole") ?
+				SHELL_CHANNEL_CONSOLE : SHELL_CHANNEL_PORTS;
+		free(s);
+		return ret;
+	}
+	if (!strcmp(key, "timeout"))
+		return get_int(c, key, v, 1, INT_MAX, &mc->timeout);
+	return fail_unknown_key(c, key, machine_keys);
+}
+
+static int
+parse_machine(struct ctx *c, const char *name, struct json_object *obj,
+	      struct machine_config *mc)
+{
+	struct aerr why;
+	struct strbuf where;
+	int shells_set = 0, ret;
+
+	sb_init(&where);
+	sb_adds(&where, "machines.");
+	sb_add_printable(&where, name);
+	c->where = sb_detach(&where, NULL);
+
+	memset(mc, 0, sizeof(*mc));
+	mc->name = xstrdup(name);
+	mc->backend = xstrdup("qemu");
+	mc->cpus = 1;
+	mc->memory_mib = 256;
+	mc->shells = 4;
+	mc->shell_channel = SHELL_CHANNEL_PORTS;
+
+	if (config_name_is_valid(name, &why) < 0) {
+		ret = fail(c, NULL, "%s", why.msg);
+		goto out;
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		ret = fail(c, NULL, "expected an object, got %s",
+			   type_name(obj));
+		goto out;
+	}
+	json_object_object_foreach(obj, key, v) {
+		ret = parse_machine_key(c, mc, key, v, &shells_set);
+		if (ret < 0)
+			goto out;
+	}
+	/* The console is one stream: a pool of shells cannot share it. */
+	if (mc->shell_channel == SHELL_CHANNEL_CONSOLE) {
+		if (shells_set && mc->shells > 1) {
+			ret = fail(c, "shells", "must be 1 with shell_channel "
+				   "\"virtconsole\", got %d", mc->shells);
+			goto out;
+		}
+		mc->shells = 1;
+	}
+	if (!strcmp(mc->backend, "qemu") && !mc->kernel && !mc->n_disks &&
+	    !mc->start_command) {
+		ret = fail(c, NULL, "a qemu machine needs \"kernel\", "
+			   "\"disks\" or \"start_command\"");
+		goto out;
+	}
+	ret = resolve_files(c, mc);
+	if (ret < 0)
+		goto out;
+	machine_config_render_json(mc);
+out:
+	free(c->where);
+	c->where = NULL;
+	return ret;
+}
+
+static int
+cmp_machine(const void *a, const void *b)
+{
+	const struct machine_config *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static int
+parse_machines(struct ctx *c, struct json_object *obj,
+	       struct attest_config *cfg)
+{
+	size_t n, i = 0;
+	int ret;
+
+	if (!json_object_is_type(obj, json_type_object))
+		return fail(c, "machines", "expected an object, got %s",
+			    type_name(obj));
+	n = (size_t)json_object_object_length(obj);
+	if (n == 0)
+		return fail(c, "machines", "at least one machine is required");
+	cfg->machines = xcalloc(n, sizeof(*cfg->machines));
+	json_object_object_foreach(obj, name, v) {
+		ret = parse_machine(c, name, v, &cfg->machines[i]);
+		/* Count it either way: config_free() takes partial ones. */
+		cfg->n_machines = ++i;
+		if (ret < 0)
+			return ret;
+	}
+	qsort(cfg->machines, cfg->n_machines, sizeof(*cfg->machines),
+	      cmp_machine);
+	return 0;
+}
+
+static int
+parse_text(struct ctx *c, const char *text, struct json_object **out)
+{
+	struct json_tokener *tok = json_tokener_new();
+	size_t len = strlen(text), off, i, line = 1, col = 1;
+	enum json_tokener_error jerr;
+	struct json_object *root;
+	const char *desc;
+
+	/* Strict: a config is JSON, not json-c's lenient superset. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+			       JSON_TOKENER_VALIDATE_UTF8);
+	/* The NUL too: without it a bare trailing number is "continue". */
+	root = json_tokener_parse_ex(tok, text, (int)len + 1);
+	jerr = json_tokener_get_error(tok);
+	if (root && jerr == json_tokener_success) {
+		json_tokener_free(tok);
+		*out = root;
+		return 0;
+	}
+	json_object_put(root);
+	off = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		desc = "unexpected end of file";
+		off = len;
+	} else {
+		desc = json_tokener_error_desc(jerr);
+	}
+	json_tokener_free(tok);
+	if (off > len)
+		off = len;
+	for (i = 0; i < off; i++) {
+		if (text[i] == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+	}
+	aerr_set(c->err, "%s:%zu:%zu: invalid JSON at byte %zu: %s",
+		 c->file, line, col, off, desc);
+	return -EINVAL;
+}
+
+int
+config_parse(const char *text, const char *path, const char *base_dir,
+	     struct attest_config *out, struct aerr *err)
+{
+	struct ctx c = { .file = path ? path : "(config)", .err = err };
+	struct json_object *root = NULL, *machines = NULL;
+	char *cwd = NULL;
+	int have_machines = 0, ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!base_dir) {
+		cwd = getcwd(NULL, 0);
+		if (!cwd) {
+			ret = -errno;
+			aerr_set(err, "%s: getcwd: %s", c.file, strerror(errno));
+			return ret;
+		}
+		base_dir = cwd;
+	}
+	c.base_dir = base_dir;
+
+	ret = parse_text(&c, text, &root);
+	if (ret < 0)
+		goto out;
+	if (!json_object_is_type(root, json_type_object)) {
+		ret = fail(&c, NULL, "expected a JSON object at the top, got %s",
+			   type_name(root));
+		goto out;
+	}
+	json_object_object_foreach(root, key, v) {
+		if (!strcmp(key, "timeout"))
+			ret = get_int(&c, key, v, 1, INT_MAX, &out->timeout);
+		else if (!strcmp(key, "machines"))
+			machines = v, have_machines = 1;
+		else
+			ret = fail_unknown_key(&c, key, top_keys);
+		if (ret < 0)
+			goto out;
+	}
+	/* json-c's null is a NULL pointer: "machines": null is present. */
+	if (!have_machines) {
+		ret = fail(&c, "machines", "required key missing");
+		goto out;
+	}
+	ret = parse_machines(&c, machines, out);
+	if (ret < 0)
+		goto out;
+	out->path = xstrdup(c.file);
+out:
+	json_object_put(root);
+	free(cwd);
+	if (ret < 0)
+		config_free(out);
+	return ret;
+}
+
+/*
+ * The directory is canonical so that every resolved path is clean; the file
+ * name is kept, so a symlinked config resolves next to the link, which is
+ * where its author sees it.
+ */
+static int
+absolute_path(const char *path, char **abs, char **dir)
+{
+	const char *slash = strrchr(path, '/');
+	char *d, *real;
+
+	if (!slash)
+		d = xstrdup(".");
+	else if (slash == path)
+		d = xstrdup("/");
+	else
+		d = xasprintf("%.*s", (int)(slash - path), path);
+	real = realpath(d, NULL);
+	free(d);
+	if (!real)
+		return -errno;
+	*dir = real;
+	*abs = resolve_path(real, slash ? slash + 1 : path);
+	return 0;
+}
+
+int
+config_load(const char *path, struct attest_config *out, struct aerr *err)
+{
+	char *text = NULL, *abs = NULL, *dir = NULL;
+	size_t len;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = read_file(path, &text, &len);
+	if (ret < 0) {
+		aerr_set(err, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	/* read_file() does not terminate an empty buffer (util.c's sb_detach). */
+	if (len == 0)
+		text[0] = '\0';
+	ret = absolute_path(path, &abs, &dir);
+	if (ret < 0) {
+		aerr_set(err, "%s: %s", path, strerror(-ret));
+		goto out;
+	}
+	if (strlen(text) != len) {
+		aerr_set(err, "%s: invalid JSON at byte %zu: NUL byte", abs,
+			 strlen(text));
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = config_parse(text, abs, dir, out, err);
+out:
+	free(text);
+	free(abs);
+	free(dir);
+	return ret;
+}

@@ -1,0 +1,190 @@
+/* machine/'s own structures, shared by its files; fs/ never sees them. */
+#ifndef ATTESTFS_MACHINE_INTERNAL_H
+#define ATTESTFS_MACHINE_INTERNAL_H
+
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+
+#include "backends/backend.h"
+#include "machine/config.h"
+#include "machine/machine.h"
+#include "machine/shell.h"
+
+enum mstate {
+	MS_STOPPED,
+	MS_STARTING,
+	MS_RUNNING,
+	MS_PAUSED,
+	MS_STOPPING,
+	MS_CRASHED,
+};
+
+const char *mstate_name(enum mstate s);
+
+/* One guest command on one of the machine's shells. */
+enum cmd_state { CMD_QUEUED, CMD_RUNNING, CMD_DONE };
+
+struct cmd {
+	struct cmd *next;          /* in the machine's queue */
+	struct machine *m;
+	char *text;
+	size_t text_len;
+	char *stdin_path;
+	int control;               /* short work: shell 0 */
+	enum cmd_state state;
+	long long tag;
+	pid_t guest_pid;
+	int status;                /* exit status once done */
+	int err;                   /* 0 or -errno when it could not finish */
+	struct strbuf out;         /* stdout not yet taken by the consumer */
+	struct strbuf errout;      /* stderr, bounded */
+	size_t out_cap;            /* stop reading the guest when full */
+	int64_t deadline;          /* monotonic ms, 0 = none */
+	int cancelled;             /* the guest process is to be killed */
+	int kill_queued;
+	int shell;                 /* which shell runs it, -1 before */
+	/* With the machine lock held, whenever out grows or it is done. */
+	void (*on_update)(struct cmd *c);
+	void *ctx;
+	int refs;                  /* the owner and the queue/shell */
+};
+
+struct shell_slot {
+	struct machine *m;
+	int index;
+	int listen_fd;
+	int conn_fd;               /* -1 when no VMM is connected */
+	int wake_fd;               /* eventfd: something for this worker */
+	char *path;
+	pthread_t thread;
+	int ready;                 /* prelude answered: commands may go */
+	long long sync_tag;        /* the SYNC we wait for, 0 = none */
+	struct cmd *cur;
+	struct shell_parser parser;
+	struct strbuf outq;        /* bytes to send */
+};
+
+enum wait_kind {
+	WAIT_STATUS,
+	WAIT_CONSOLE,
+	WAIT_SUCCEEDS,
+	WAIT_FAILS,
+	WAIT_FILE,
+};
+
+struct waiter {
+	struct waiter *next;
+	struct machine *m;
+	enum wait_kind kind;
+	char *arg;
+	regex_t re;
+	int has_re;
+	int64_t deadline;
+	int64_t next_poll;
+	int poll_ms;
+	size_t console_pos;        /* scanned up to here in boot_console */
+	struct cmd *poll;          /* the poll in flight */
+	struct mreq *r;
+	char *result;              /* what held */
+	int done;
+};
+
+/* A machine's threads hold m->lock for state; I/O happens without it. */
+struct machine {
+	struct vmset *set;
+	struct machine_config cfg;
+	unsigned index;            /* node number: name order from 1 */
+	char *dir;                 /* state directory */
+	const struct backend_ops *ops;
+	struct backend *be;
+	struct backend *dead_be;   /* exited, waiting for destroy */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;       /* broadcast on every change */
+	enum mstate state;
+	int timeout;               /* seconds */
+	int64_t started_ms;
+	unsigned generation;       /* boots so far */
+	int stopping;              /* vmset_destroy: threads end */
+	int launch_pending;
+	int halt_pending;
+
+	struct shell_slot *shells;
+	size_t n_shells;
+	long long next_tag;
+	struct cmd *queue;         /* FIFO of commands not yet on a shell */
+
+	int console_listen;
+	int console_fd;
+	char *console_path;
+	FILE *console_file;
+	pthread_t console_thread;
+	struct strbuf boot_console;  /* this boot's console, for waits */
+	struct strbuf console_line;  /* partial line for the foreground */
+
+	struct strbuf log;
+	FILE *log_file;
+
+	struct waiter *waiters;
+	struct mreq *start_waiters;  /* completed when running or failed */
+	struct mreq *stop_waiters;   /* completed when stopped or crashed */
+	struct mreq *done_list;      /* completed, done() not yet called */
+	pthread_t supervisor;
+	struct job *jobs;
+};
+
+struct vmset {
+	struct vmset_options opt;
+	char *state_dir;
+	char *mountpoint;
+	struct attest_config cfg;
+	struct machine **machines;
+	size_t n_machines;
+	pthread_mutex_t lock;        /* events */
+	struct strbuf events;
+	FILE *events_file;
+	pthread_t timer;
+	pthread_cond_t timer_cond;
+	int stopping;
+};
+
+/* Lock helpers: machine_unlock() calls done() of what completed meanwhile. */
+void machine_lock(struct machine *m);
+void machine_unlock(struct machine *m);
+/* With the lock: finish r (done() is called at the next machine_unlock). */
+void mreq_finish(struct machine *m, struct mreq *r, int result);
+/* With the lock: park r so mreq_cancel() can find it. */
+void mreq_park(struct machine *m, struct mreq *r,
+	       void (*cancel)(struct mreq *r), void *data);
+void machine_logl(struct machine *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void vmset_event(struct vmset *s, const char *machine, const char *event,
+		 const char *detail);
+void machine_set_state(struct machine *m, enum mstate st, const char *why);
+
+/* Lifecycle (machine.c), with the lock held. start: r may be NULL. */
+void machine_start_locked(struct machine *m, struct mreq *r);
+int machine_needs_guest(struct machine *m, struct mreq *r);
+
+/* Commands (shellpool.c), with the lock held unless said otherwise. */
+struct cmd *cmd_new(struct machine *m, const char *text, size_t len,
+		    int control);
+void cmd_submit(struct cmd *c);
+void cmd_cancel(struct cmd *c, int err);
+void cmd_put(struct cmd *c);
+void cmd_took_output(struct cmd *c);
+int shellpool_init(struct machine *m, struct aerr *err);
+void shellpool_stop(struct machine *m);   /* without the lock */
+void shellpool_vmm_gone(struct machine *m);
+void shellpool_reset(struct machine *m);  /* the guest rebooted */
+void shellpool_kick(struct machine *m);
+int shellpool_ready(struct machine *m);
+void shellpool_send_raw(struct machine *m, const char *line);
+int machine_listen_unix(const char *path, struct aerr *err);
+
+/* Waits (tx.c), with the lock held. */
+void waiters_check(struct machine *m, int64_t now, int64_t *next);
+void waiters_fail(struct machine *m, int err);
+
+#endif

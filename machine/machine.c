@@ -1,0 +1,1288 @@
+/*
+ * Machines: state, lifecycle (start, shutdown, halt, reboot, crash, pause),
+ * the control messages, the log, the console, and the supervisor thread that
+ * runs lifecycle actions, deadlines and waits for each machine.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "machine/internal.h"
+
+#define BOOT_CONSOLE_MAX (4u << 20)
+#define BANNER_HINT_MS 30000
+
+static const char *const state_names[] = {
+	[MS_STOPPED] = "stopped", [MS_STARTING] = "starting",
+	[MS_RUNNING] = "running", [MS_PAUSED] = "paused",
+	[MS_STOPPING] = "stopping", [MS_CRASHED] = "crashed",
+};
+
+const char *
+mstate_name(enum mstate s)
+{
+	return state_names[s];
+}
+
+/* ---- locking and request completion ---------------------------------- */
+
+void
+machine_lock(struct machine *m)
+{
+	pthread_mutex_lock(&m->lock);
+}
+
+void
+machine_unlock(struct machine *m)
+{
+	struct mreq *list = m->done_list, *rev = NULL;
+
+	m->done_list = NULL;
+	pthread_mutex_unlock(&m->lock);
+	while (list) {
+		struct mreq *next = list->priv_next;
+
+		list->priv_next = rev;
+		rev = list;
+		list = next;
+	}
+	while (rev) {
+		struct mreq *next = rev->priv_next;
+
+		rev->priv_next = NULL;
+		rev->done(rev);
+		rev = next;
+	}
+}
+
+void
+mreq_park(struct machine *m, struct mreq *r, void (*cancel)(struct mreq *r),
+	  void *data)
+{
+	r->priv_machine = m;
+	r->priv_cancel = cancel;
+	r->priv_data = data;
+}
+
+void
+mreq_finish(struct machine *m, struct mreq *r, int result)
+{
+	r->priv_cancel = NULL;
+	r->priv_machine = m;
+	r->result = result;
+	r->priv_next = m->done_list;
+	m->done_list = r;
+	pthread_cond_broadcast(&m->cond);
+}
+
+/*
+ * Called by fs/ with its own table lock held, so done() must not run here:
+ * the supervisor thread calls it at its next unlock.
+ */
+void
+mreq_cancel(struct mreq *r)
+{
+	struct machine *m = r->priv_machine;
+
+	if (!m) {
+		/* A request spanning machines cancels its parts itself. */
+		if (r->priv_cancel)
+			r->priv_cancel(r);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (r->priv_cancel && !r->priv_cancelled) {
+		r->priv_cancelled = 1;
+		r->priv_cancel(r);
+	}
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Remove r from a singly linked list of parked requests. */
+static int
+mreq_unlink(struct mreq **list, struct mreq *r)
+{
+	for (; *list; list = &(*list)->priv_next) {
+		if (*list == r) {
+			*list = r->priv_next;
+			r->priv_next = NULL;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void
+finish_all(struct machine *m, struct mreq **list, int result)
+{
+	while (*list) {
+		struct mreq *r = *list;
+
+		*list = r->priv_next;
+		r->priv_next = NULL;
+		mreq_finish(m, r, result);
+	}
+}
+
+static void
+cancel_start_waiter(struct mreq *r)
+{
+	struct machine *m = r->priv_machine;
+
+	mreq_unlink(&m->start_waiters, r);
+	mreq_finish(m, r, -EINTR);
+}
+
+static void
+cancel_stop_waiter(struct mreq *r)
+{
+	struct machine *m = r->priv_machine;
+
+	mreq_unlink(&m->stop_waiters, r);
+	mreq_finish(m, r, -EINTR);
+}
+
+/* ---- log and events -------------------------------------------------- */
+
+static void
+log_line(struct machine *m, const char *text)
+{
+	int64_t now = now_unix_ms();
+
+	sb_addf(&m->log, "%lld %s\n", (long long)now, text);
+	if (m->log_file) {
+		fprintf(m->log_file, "%lld %s\n", (long long)now, text);
+		fflush(m->log_file);
+	}
+	if (m->set->opt.foreground)
+		fprintf(stderr, "%s: %s\n", m->cfg.name, text);
+}
+
+void
+machine_logl(struct machine *m, const char *fmt, ...)
+{
+	struct strbuf sb;
+	va_list ap;
+
+	sb_init(&sb);
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	log_line(m, sb.data ? sb.data : "");
+	sb_free(&sb);
+}
+
+void
+machine_log(struct machine *m, const char *fmt, ...)
+{
+	struct strbuf sb;
+	va_list ap;
+
+	sb_init(&sb);
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&m->lock);
+	log_line(m, sb.data ? sb.data : "");
+	pthread_mutex_unlock(&m->lock);
+	sb_free(&sb);
+}
+
+void
+vmset_event(struct vmset *s, const char *machine, const char *event,
+	    const char *detail)
+{
+	struct strbuf line;
+
+	sb_init(&line);
+	sb_addf(&line, "%lld %s %s", (long long)now_unix_ms(), machine, event);
+	if (detail && *detail)
+		sb_addf(&line, " %s", detail);
+	sb_adds(&line, "\n");
+	pthread_mutex_lock(&s->lock);
+	sb_add(&s->events, line.data, line.len);
+	if (s->events_file) {
+		fputs(line.data, s->events_file);
+		fflush(s->events_file);
+	}
+	pthread_mutex_unlock(&s->lock);
+	sb_free(&line);
+}
+
+void
+machine_set_state(struct machine *m, enum mstate st, const char *why)
+{
+	if (m->state == st)
+		return;
+	m->state = st;
+	if (st == MS_RUNNING) {
+		finish_all(m, &m->start_waiters, 0);
+		if (m->set->opt.foreground)
+			fprintf(stderr, "%s: running (%lld ms after launch)\n",
+				m->cfg.name,
+				(long long)(now_mono_ms() - m->started_ms));
+	}
+	if (st == MS_STOPPED || st == MS_CRASHED) {
+		finish_all(m, &m->start_waiters, -EIO);
+		finish_all(m, &m->stop_waiters, 0);
+	}
+	log_line(m, why ? why : mstate_name(st));
+	vmset_event(m->set, m->cfg.name, mstate_name(st), why);
+	pthread_cond_broadcast(&m->cond);
+}
+
+/* ---- backend callbacks (backend threads, no lock held) --------------- */
+
+static void
+on_exited(void *owner, int status)
+{
+	struct machine *m = owner;
+	char why[128];
+
+	if (WIFEXITED(status))
+		snprintf(why, sizeof(why), "the VMM exited with status %d",
+			 WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "the VMM was killed by signal %d",
+			 WTERMSIG(status));
+	else
+		snprintf(why, sizeof(why), "the VMM is gone");
+	machine_lock(m);
+	m->dead_be = m->be;
+	m->be = NULL;
+	shellpool_vmm_gone(m);
+	machine_set_state(m, m->state == MS_STOPPING ? MS_STOPPED : MS_CRASHED,
+			  why);
+	machine_unlock(m);
+}
+
+static void
+on_vm_event(void *owner, const char *name, const char *detail)
+{
+	struct machine *m = owner;
+
+	machine_lock(m);
+	vmset_event(m->set, m->cfg.name, name, detail);
+	if (!strcmp(name, "RESET") &&
+	    (m->state == MS_RUNNING || m->state == MS_PAUSED)) {
+		shellpool_reset(m);
+		machine_set_state(m, MS_STARTING, "the guest reset");
+	} else if (!strcmp(name, "GUEST_PANICKED")) {
+		log_line(m, "the guest kernel panicked");
+	}
+	machine_unlock(m);
+}
+
+static void
+on_backend_log(void *owner, const char *text)
+{
+	machine_log(owner, "%s", text);
+}
+
+static const struct backend_events events = {
+	.exited = on_exited,
+	.vm_event = on_vm_event,
+	.log = on_backend_log,
+};
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+void
+machine_start_locked(struct machine *m, struct mreq *r)
+{
+	switch (m->state) {
+	case MS_RUNNING:
+	case MS_PAUSED:
+		if (r)
+			mreq_finish(m, r, 0);
+		return;
+	case MS_STOPPING:
+		log_line(m, "start: the machine is stopping");
+		if (r)
+			mreq_finish(m, r, -EBUSY);
+		return;
+	case MS_STARTING:
+		break;
+	case MS_STOPPED:
+	case MS_CRASHED:
+		m->launch_pending = 1;
+		m->state = MS_STARTING;
+		m->started_ms = now_mono_ms();
+		vmset_event(m->set, m->cfg.name, "starting", NULL);
+		log_line(m, "starting");
+		break;
+	}
+	if (r) {
+		mreq_park(m, r, cancel_start_waiter, NULL);
+		r->priv_next = m->start_waiters;
+		m->start_waiters = r;
+	}
+	pthread_cond_broadcast(&m->cond);
+}
+
+/*
+ * Commands need the guest: a stopped machine is started first, as the NixOS
+ * driver does. Returns 0 when the command may be queued, else -errno.
+ */
+int
+machine_needs_guest(struct machine *m, struct mreq *r)
+{
+	if (m->state == MS_STOPPED) {
+		machine_start_locked(m, NULL);
+		return 0;
+	}
+	if (m->state == MS_CRASHED) {
+		log_line(m, "the machine crashed; `echo start > ctl` boots it "
+			 "again");
+		return -EIO;
+	}
+	if (m->state == MS_STOPPING)
+		return -EHOSTDOWN;
+	return 0;
+}
+
+static void
+do_launch(struct machine *m)
+{
+	const char *paths[16];
+	struct backend_launch l;
+	struct backend *be = NULL, *old = m->dead_be;
+	struct aerr err = { "" };
+	size_t i;
+	int ret;
+
+	m->dead_be = NULL;
+	m->generation++;
+	sb_free(&m->boot_console);
+	for (i = 0; i < m->n_shells && i < 16; i++)
+		paths[i] = m->shells[i].path;
+	memset(&l, 0, sizeof(l));
+	l.cfg = &m->cfg;
+	l.state_dir = m->dir;
+	l.console_path = m->console_path;
+	l.shell_paths = paths;
+	l.n_shells = m->n_shells;
+	l.accel = m->cfg.accel ? m->cfg.accel :
+				 (m->set->opt.accel ? m->set->opt.accel : "auto");
+	l.events = &events;
+	l.owner = m;
+	machine_unlock(m);
+	if (old)
+		m->ops->destroy(old);
+	ret = m->ops->launch(&l, &be, &err);
+	machine_lock(m);
+	if (ret < 0) {
+		log_line(m, err.msg[0] ? err.msg : "launch failed");
+		machine_set_state(m, MS_STOPPED, "start failed");
+		shellpool_vmm_gone(m);
+		return;
+	}
+	if (m->state != MS_STARTING && !m->be) {
+		/* It died (or was halted) before launch returned. */
+		if (!m->dead_be)
+			m->dead_be = be;
+		return;
+	}
+	m->be = be;
+	if (m->set->opt.foreground)
+		fprintf(stderr, "%s: booting, waiting for the backdoor banner\n",
+			m->cfg.name);
+}
+
+static void
+do_halt(struct machine *m)
+{
+	struct backend *be = m->be;
+
+	if (!be)
+		return;
+	machine_unlock(m);
+	if (m->ops->quit(be) < 0)
+		m->ops->kill(be);
+	machine_lock(m);
+}
+
+static void *
+supervisor(void *arg)
+{
+	struct machine *m = arg;
+	int hinted = 0;
+
+	machine_lock(m);
+	while (!m->stopping) {
+		int64_t now = now_mono_ms(), next = now + 60000;
+		size_t i;
+
+		if (m->launch_pending) {
+			m->launch_pending = 0;
+			hinted = 0;
+			do_launch(m);
+			continue;
+		}
+		if (m->halt_pending) {
+			m->halt_pending = 0;
+			do_halt(m);
+			continue;
+		}
+		/* Deadlines of commands, queued or running. */
+		for (struct cmd *c = m->queue, *n; c; c = n) {
+			n = c->next;
+			if (c->deadline && now >= c->deadline)
+				cmd_cancel(c, -ETIMEDOUT);
+			else if (c->deadline && c->deadline < next)
+				next = c->deadline;
+		}
+		for (i = 0; i < m->n_shells; i++) {
+			struct cmd *c = m->shells[i].cur;
+
+			if (!c || !c->deadline || c->cancelled)
+				continue;
+			if (now >= c->deadline)
+				cmd_cancel(c, -ETIMEDOUT);
+			else if (c->deadline < next)
+				next = c->deadline;
+		}
+		if (m->state == MS_STARTING && m->start_waiters) {
+			int64_t limit = m->started_ms + (int64_t)m->timeout * 1000;
+
+			if (now >= limit) {
+				log_line(m, "start: no backdoor banner before the "
+					 "timeout; check the guest's backdoor "
+					 "service");
+				finish_all(m, &m->start_waiters, -ETIMEDOUT);
+			} else if (limit < next) {
+				next = limit;
+			}
+		}
+		if (m->state == MS_STARTING && !hinted &&
+		    now - m->started_ms >= BANNER_HINT_MS) {
+			hinted = 1;
+			log_line(m, "still no backdoor banner after 30 s; is the "
+				 "guest's backdoor service running? (see "
+				 "console)");
+		} else if (m->state == MS_STARTING && !hinted &&
+			   m->started_ms + BANNER_HINT_MS < next) {
+			next = m->started_ms + BANNER_HINT_MS;
+		}
+		waiters_check(m, now, &next);
+		/* Flush completions, then sleep until something changes. */
+		machine_unlock(m);
+		machine_lock(m);
+		if (m->stopping || m->launch_pending || m->halt_pending ||
+		    m->done_list)
+			continue;
+		struct timespec ts;
+		int64_t wait_ms = next - now_mono_ms();
+
+		if (wait_ms <= 0)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += wait_ms / 1000;
+		ts.tv_nsec += (wait_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+	}
+	machine_unlock(m);
+	return NULL;
+}
+
+/* ---- control messages ------------------------------------------------ */
+
+static int
+parse_uint(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0 || v > 86400 * 365)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+static void
+ctl_start(struct machine *m, char **argv, struct mreq *r)
+{
+	machine_start_locked(m, r);
+}
+
+static void
+park_stop(struct machine *m, struct mreq *r)
+{
+	mreq_park(m, r, cancel_stop_waiter, NULL);
+	r->priv_next = m->stop_waiters;
+	m->stop_waiters = r;
+}
+
+static void
+ctl_halt(struct machine *m, char **argv, struct mreq *r)
+{
+	if (m->state == MS_STOPPED || m->state == MS_CRASHED) {
+		if (m->state == MS_CRASHED)
+			machine_set_state(m, MS_STOPPED, "halted");
+		mreq_finish(m, r, 0);
+		return;
+	}
+	m->state = MS_STOPPING;
+	vmset_event(m->set, m->cfg.name, "stopping", "halt");
+	log_line(m, "halt");
+	if (m->launch_pending) {
+		m->launch_pending = 0;
+		machine_set_state(m, MS_STOPPED, "halted before launch");
+		mreq_finish(m, r, 0);
+		return;
+	}
+	m->halt_pending = 1;
+	park_stop(m, r);
+}
+
+static void
+ctl_shutdown(struct machine *m, char **argv, struct mreq *r)
+{
+	struct cmd *c;
+
+	if (m->state == MS_STOPPED || m->state == MS_CRASHED) {
+		mreq_finish(m, r, 0);
+		return;
+	}
+	if (m->state != MS_RUNNING) {
+		/* No shell to ask: as the NixOS driver would, just stop it. */
+		ctl_halt(m, argv, r);
+		return;
+	}
+	m->state = MS_STOPPING;
+	vmset_event(m->set, m->cfg.name, "stopping", "shutdown");
+	log_line(m, "shutdown: asking the guest to power off");
+	c = cmd_new(m, "poweroff", 8, 1);
+	c->deadline = now_mono_ms() + (int64_t)m->timeout * 1000;
+	cmd_submit(c);
+	cmd_put(c);
+	park_stop(m, r);
+}
+
+static void
+ctl_reboot(struct machine *m, char **argv, struct mreq *r)
+{
+	if (m->state != MS_RUNNING) {
+		machine_logl(m, "reboot: the machine is %s, not running",
+			 mstate_name(m->state));
+		mreq_finish(m, r, m->state == MS_STARTING ? -EBUSY : -EHOSTDOWN);
+		return;
+	}
+	shellpool_send_raw(m, "reboot\n");
+	shellpool_reset(m);
+	machine_set_state(m, MS_STARTING, "reboot");
+	m->started_ms = now_mono_ms();
+	machine_start_locked(m, r);
+}
+
+static void
+ctl_crash(struct machine *m, char **argv, struct mreq *r)
+{
+	if (!m->be) {
+		log_line(m, "crash: the machine is not running");
+		mreq_finish(m, r, -EHOSTDOWN);
+		return;
+	}
+	log_line(m, "crash: killing the VMM");
+	m->ops->kill(m->be);
+	park_stop(m, r);
+}
+
+static void
+ctl_pause(struct machine *m, char **argv, struct mreq *r)
+{
+	int ret;
+
+	if (!(m->ops->caps & BACKEND_CAP_PAUSE)) {
+		machine_logl(m, "pause: the %s backend cannot pause", m->ops->name);
+		mreq_finish(m, r, -EOPNOTSUPP);
+		return;
+	}
+	if (m->state != MS_RUNNING || !m->be) {
+		machine_logl(m, "pause: the machine is %s", mstate_name(m->state));
+		mreq_finish(m, r, -EHOSTDOWN);
+		return;
+	}
+	ret = m->ops->pause(m->be);
+	if (ret == 0)
+		machine_set_state(m, MS_PAUSED, "paused");
+	mreq_finish(m, r, ret);
+}
+
+static void
+ctl_resume(struct machine *m, char **argv, struct mreq *r)
+{
+	int ret;
+
+	if (m->state != MS_PAUSED || !m->be) {
+		mreq_finish(m, r, m->state == MS_RUNNING ? 0 : -EHOSTDOWN);
+		return;
+	}
+	ret = m->ops->resume(m->be);
+	if (ret == 0)
+		machine_set_state(m, shellpool_ready(m) ? MS_RUNNING : MS_STARTING,
+				  "resumed");
+	mreq_finish(m, r, ret);
+}
+
+static void
+ctl_timeout(struct machine *m, char **argv, struct mreq *r)
+{
+	int secs;
+
+	if (parse_uint(argv[1], &secs) < 0) {
+		machine_logl(m, "ctl: timeout: '%s' is not a positive number of "
+			 "seconds", argv[1]);
+		mreq_finish(m, r, -EINVAL);
+		return;
+	}
+	m->timeout = secs;
+	machine_logl(m, "timeout %d s", secs);
+	mreq_finish(m, r, 0);
+}
+
+struct ctl_verb {
+	const char *name;
+	int nargs;
+	void (*fn)(struct machine *m, char **argv, struct mreq *r);
+	const char *usage;
+};
+
+static const struct ctl_verb verbs[] = {
+	{ "start", 0, ctl_start, "start" },
+	{ "shutdown", 0, ctl_shutdown, "shutdown" },
+	{ "halt", 0, ctl_halt, "halt" },
+	{ "reboot", 0, ctl_reboot, "reboot" },
+	{ "crash", 0, ctl_crash, "crash" },
+	{ "pause", 0, ctl_pause, "pause" },
+	{ "resume", 0, ctl_resume, "resume" },
+	{ "timeout", 1, ctl_timeout, "timeout SECS" },
+};
+
+/* Split a message into words; the message must be one line. */
+static int
+split_words(const char *msg, size_t len, char **words, int max, char **buf)
+{
+	char *s, *save = NULL, *w;
+	int n = 0;
+
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+		len--;
+	if (memchr(msg, '\n', len) || memchr(msg, '\0', len))
+		return -EINVAL;
+	s = xmalloc(len + 1);
+	memcpy(s, msg, len);
+	s[len] = '\0';
+	*buf = s;
+	for (w = strtok_r(s, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (n == max)
+			return -E2BIG;
+		words[n++] = w;
+	}
+	return n;
+}
+
+static void
+ctl_usage(struct strbuf *sb)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		sb_addf(sb, "%s%s", i ? " | " : "", verbs[i].usage);
+}
+
+void
+machine_ctl(struct machine *m, const char *msg, size_t len, struct mreq *r)
+{
+	char *words[8], *buf = NULL;
+	int n = split_words(msg, len, words, 8, &buf);
+	size_t i;
+
+	machine_lock(m);
+	if (n <= 0) {
+		struct strbuf u;
+
+		sb_init(&u);
+		ctl_usage(&u);
+		log_line(m, n == 0 ? "ctl: empty message (expected: " :
+				     "ctl: one message per line, please "
+				     "(expected: ");
+		log_line(m, u.data);
+		sb_free(&u);
+		mreq_finish(m, r, -EINVAL);
+		goto out;
+	}
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(words[0], verbs[i].name))
+			continue;
+		if (n - 1 != verbs[i].nargs) {
+			machine_logl(m, "ctl: '%s' takes %d argument(s): %s",
+				 verbs[i].name, verbs[i].nargs, verbs[i].usage);
+			mreq_finish(m, r, -EINVAL);
+			goto out;
+		}
+		verbs[i].fn(m, words, r);
+		goto out;
+	}
+	{
+		struct strbuf u;
+
+		sb_init(&u);
+		ctl_usage(&u);
+		machine_logl(m, "ctl: unknown command '%s' (expected: %s)",
+			 words[0], u.data);
+		sb_free(&u);
+	}
+	mreq_finish(m, r, -EINVAL);
+out:
+	machine_unlock(m);
+	free(buf);
+}
+
+/* ---- console ------------------------------------------------------- */
+
+static void
+console_bytes(struct machine *m, const char *buf, size_t n)
+{
+	size_t i;
+
+	if (m->console_file) {
+		fwrite(buf, 1, n, m->console_file);
+		fflush(m->console_file);
+	}
+	if (m->boot_console.len + n > BOOT_CONSOLE_MAX) {
+		size_t drop = m->boot_console.len / 2;
+		struct waiter *w;
+
+		sb_consume(&m->boot_console, drop);
+		for (w = m->waiters; w; w = w->next)
+			w->console_pos = w->console_pos > drop ?
+						 w->console_pos - drop : 0;
+	}
+	sb_add(&m->boot_console, buf, n);
+	if (!m->set->opt.foreground)
+		return;
+	for (i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			fprintf(stderr, "%s # %s\n", m->cfg.name,
+				m->console_line.data ? m->console_line.data : "");
+			sb_free(&m->console_line);
+		} else if (buf[i] != '\r') {
+			sb_add(&m->console_line, buf + i, 1);
+		}
+	}
+}
+
+static void *
+console_reader(void *arg)
+{
+	struct machine *m = arg;
+	char buf[16384];
+
+	for (;;) {
+		int fd = accept4(m->console_listen, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			break;
+		}
+		machine_lock(m);
+		if (m->stopping) {
+			machine_unlock(m);
+			close(fd);
+			break;
+		}
+		m->console_fd = fd;
+		machine_unlock(m);
+		for (;;) {
+			ssize_t n = read(fd, buf, sizeof(buf));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			machine_lock(m);
+			console_bytes(m, buf, (size_t)n);
+			pthread_cond_broadcast(&m->cond);
+			machine_unlock(m);
+		}
+		machine_lock(m);
+		m->console_fd = -1;
+		machine_unlock(m);
+		close(fd);
+	}
+	return NULL;
+}
+
+int
+machine_console_write(struct machine *m, const char *buf, size_t len)
+{
+	int fd, ret;
+
+	machine_lock(m);
+	fd = m->console_fd >= 0 ? dup(m->console_fd) : -1;
+	machine_unlock(m);
+	if (fd < 0) {
+		machine_log(m, "console: the machine is not running");
+		return -EHOSTDOWN;
+	}
+	ret = write_all(fd, buf, len);
+	close(fd);
+	return ret;
+}
+
+/* ---- views ----------------------------------------------------------- */
+
+const char *
+machine_name(const struct machine *m)
+{
+	return m->cfg.name;
+}
+
+unsigned
+machine_caps(const struct machine *m)
+{
+	return m->ops->caps;
+}
+
+char *
+machine_render(struct machine *m, enum machine_view v, size_t *len)
+{
+	struct strbuf sb;
+	char *data = NULL;
+	size_t i, ready = 0;
+
+	sb_init(&sb);
+	machine_lock(m);
+	switch (v) {
+	case MACHINE_VIEW_STATUS:
+		sb_addf(&sb, "%s\n", mstate_name(m->state));
+		break;
+	case MACHINE_VIEW_INFO:
+		for (i = 0; i < m->n_shells; i++)
+			ready += m->shells[i].ready ? 1 : 0;
+		sb_addf(&sb, "name %s\nbackend %s\nstatus %s\n", m->cfg.name,
+			m->ops->name, mstate_name(m->state));
+		if (m->be) {
+			sb_addf(&sb, "pid %d\n", (int)m->ops->pid(m->be));
+			sb_addf(&sb, "uptime_ms %lld\n",
+				(long long)(now_mono_ms() - m->started_ms));
+		}
+		sb_addf(&sb, "shells %zu/%zu\nshell_channel %s\n", ready,
+			m->n_shells,
+			m->cfg.shell_channel == SHELL_CHANNEL_CONSOLE ?
+				"virtconsole" : "virtserialport");
+		sb_addf(&sb, "timeout %d\nboots %u\ncapabilities ", m->timeout,
+			m->generation);
+		backend_caps_render(m->ops->caps, &sb);
+		sb_adds(&sb, "\nstate_dir ");
+		sb_adds(&sb, m->dir);
+		sb_adds(&sb, "\n");
+		if (m->be)
+			m->ops->info(m->be, &sb);
+		break;
+	case MACHINE_VIEW_LOG:
+		if (m->log.len)
+			sb_add(&sb, m->log.data, m->log.len);
+		break;
+	case MACHINE_VIEW_CONFIG:
+		sb_adds(&sb, m->cfg.json ? m->cfg.json : "{}\n");
+		break;
+	case MACHINE_VIEW_CONSOLE: {
+		char *path = xasprintf("%s/console.log", m->dir);
+		size_t n = 0;
+
+		if (m->console_file)
+			fflush(m->console_file);
+		if (read_file(path, &data, &n) == 0) {
+			sb_add(&sb, data, n);
+			free(data);
+		}
+		free(path);
+		break;
+	}
+	}
+	machine_unlock(m);
+	return sb_detach(&sb, len);
+}
+
+/* ---- creation and teardown ------------------------------------------- */
+
+static int
+machine_create(struct vmset *s, struct machine_config *cfg, unsigned index,
+	       struct machine **out, struct aerr *err)
+{
+	struct machine *m = xcalloc(1, sizeof(*m));
+	pthread_condattr_t ca;
+	char *path;
+	int ret;
+
+	m->set = s;
+	m->cfg = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	m->index = index;
+	m->state = MS_STOPPED;
+	m->timeout = m->cfg.timeout ? m->cfg.timeout : s->opt.timeout;
+	m->console_fd = -1;
+	m->console_listen = -1;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	sb_init(&m->log);
+	sb_init(&m->boot_console);
+	sb_init(&m->console_line);
+	*out = m;
+
+	m->ops = backend_find(m->cfg.backend ? m->cfg.backend : "qemu");
+	if (!m->ops) {
+		aerr_set(err, "machine %s: the %s backend is not available in "
+			 "this build", m->cfg.name, m->cfg.backend);
+		return -EOPNOTSUPP;
+	}
+	m->dir = xasprintf("%s/%s", s->state_dir, m->cfg.name);
+	ret = mkdir_p(m->dir, 0700);
+	if (ret < 0) {
+		aerr_set(err, "mkdir %s: %s", m->dir, strerror(-ret));
+		return ret;
+	}
+	path = xasprintf("%s/log", m->dir);
+	m->log_file = fopen(path, "ae");
+	free(path);
+	path = xasprintf("%s/console.log", m->dir);
+	m->console_file = fopen(path, "ae");
+	free(path);
+	m->console_path = xasprintf("%s/console.sock", m->dir);
+	ret = machine_listen_unix(m->console_path, err);
+	if (ret < 0)
+		return ret;
+	m->console_listen = ret;
+	ret = shellpool_init(m, err);
+	if (ret < 0)
+		return ret;
+	if (pthread_create(&m->console_thread, NULL, console_reader, m) != 0) {
+		close(m->console_listen);
+		m->console_listen = -1;
+		aerr_set(err, "cannot start the console thread");
+		return -EAGAIN;
+	}
+	if (pthread_create(&m->supervisor, NULL, supervisor, m) != 0) {
+		aerr_set(err, "cannot start the supervisor thread");
+		return -EAGAIN;
+	}
+	m->stopping = 0;
+	log_line(m, "configured");
+	return 0;
+}
+
+static void
+machine_destroy(struct machine *m)
+{
+	struct backend *be, *dead;
+
+	machine_lock(m);
+	be = m->be;
+	dead = m->dead_be;
+	m->be = NULL;
+	m->dead_be = NULL;
+	if (be && m->state != MS_STOPPED)
+		m->state = MS_STOPPING;
+	machine_unlock(m);
+	/* destroy() stops the VMM and waits: its exited callback runs first. */
+	if (be)
+		m->ops->destroy(be);
+	if (dead)
+		m->ops->destroy(dead);
+
+	machine_lock(m);
+	m->stopping = 1;
+	shellpool_vmm_gone(m);
+	waiters_fail(m, -EIO);
+	finish_all(m, &m->start_waiters, -EIO);
+	finish_all(m, &m->stop_waiters, 0);
+	pthread_cond_broadcast(&m->cond);
+	machine_unlock(m);
+
+	if (m->supervisor)
+		pthread_join(m->supervisor, NULL);
+	if (m->console_listen >= 0) {
+		shutdown(m->console_listen, SHUT_RDWR);
+		machine_lock(m);
+		if (m->console_fd >= 0)
+			shutdown(m->console_fd, SHUT_RDWR);
+		machine_unlock(m);
+		pthread_join(m->console_thread, NULL);
+		close(m->console_listen);
+	}
+	shellpool_stop(m);
+	/* Whatever completed during teardown. */
+	machine_lock(m);
+	machine_unlock(m);
+	if (m->console_path)
+		unlink(m->console_path);
+	if (m->log_file)
+		fclose(m->log_file);
+	if (m->console_file)
+		fclose(m->console_file);
+	free(m->console_path);
+	free(m->dir);
+	sb_free(&m->log);
+	sb_free(&m->boot_console);
+	sb_free(&m->console_line);
+	machine_config_free(&m->cfg);
+	pthread_mutex_destroy(&m->lock);
+	pthread_cond_destroy(&m->cond);
+	free(m);
+}
+
+/* ---- the set of machines of one mount ------------------------------------ */
+
+static void *
+global_timer(void *arg)
+{
+	struct vmset *s = arg;
+	struct timespec ts;
+	int timed_out = 0;
+	size_t i;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += s->opt.global_timeout;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping && !timed_out)
+		timed_out = pthread_cond_timedwait(&s->timer_cond, &s->lock,
+						   &ts) == ETIMEDOUT;
+	pthread_mutex_unlock(&s->lock);
+	if (!timed_out)
+		return NULL;
+	for (i = 0; i < s->n_machines; i++) {
+		struct machine *m = s->machines[i];
+
+		machine_lock(m);
+		log_line(m, "global timeout: halting every machine");
+		waiters_fail(m, -ETIMEDOUT);
+		if (m->be) {
+			m->state = MS_STOPPING;
+			m->halt_pending = 1;
+			pthread_cond_broadcast(&m->cond);
+		}
+		machine_unlock(m);
+	}
+	return NULL;
+}
+
+int
+vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
+	     struct vmset **out, struct aerr *err)
+{
+	struct vmset *s = xcalloc(1, sizeof(*s));
+	pthread_condattr_t ca;
+	char *path;
+	size_t i;
+	int ret = 0;
+
+	s->opt = *opt;
+	if (s->opt.timeout <= 0)
+		s->opt.timeout = cfg->timeout > 0 ? cfg->timeout : 900;
+	if (s->opt.global_timeout <= 0)
+		s->opt.global_timeout = 3600;
+	s->state_dir = xstrdup(opt->state_dir);
+	s->mountpoint = xstrdup(opt->mountpoint ? opt->mountpoint : "/vms");
+	s->opt.state_dir = s->state_dir;
+	s->opt.mountpoint = s->mountpoint;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->timer_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	sb_init(&s->events);
+	s->cfg = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	*out = s;
+
+	ret = mkdir_p(s->state_dir, 0700);
+	if (ret < 0) {
+		aerr_set(err, "mkdir %s: %s", s->state_dir, strerror(-ret));
+		return ret;
+	}
+	path = xasprintf("%s/events", s->state_dir);
+	s->events_file = fopen(path, "ae");
+	free(path);
+	s->machines = xcalloc(s->cfg.n_machines, sizeof(*s->machines));
+	for (i = 0; i < s->cfg.n_machines; i++) {
+		ret = machine_create(s, &s->cfg.machines[i], (unsigned)i + 1,
+				     &s->machines[i], err);
+		s->n_machines = i + 1;
+		if (ret < 0)
+			return ret;
+	}
+	if (pthread_create(&s->timer, NULL, global_timer, s) != 0) {
+		aerr_set(err, "cannot start the global timer");
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+void
+vmset_destroy(struct vmset *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->timer_cond);
+	pthread_mutex_unlock(&s->lock);
+	if (s->timer)
+		pthread_join(s->timer, NULL);
+	for (i = 0; i < s->n_machines; i++)
+		if (s->machines[i])
+			machine_destroy(s->machines[i]);
+	free(s->machines);
+	config_free(&s->cfg);
+	if (s->events_file)
+		fclose(s->events_file);
+	sb_free(&s->events);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->timer_cond);
+	free(s->state_dir);
+	free(s->mountpoint);
+	free(s);
+}
+
+struct machine *
+vmset_machine(struct vmset *s, size_t i)
+{
+	return i < s->n_machines ? s->machines[i] : NULL;
+}
+
+struct machine *
+vmset_find(struct vmset *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_machines; i++)
+		if (!strcmp(s->machines[i]->cfg.name, name))
+			return s->machines[i];
+	return NULL;
+}
+
+char *
+vmset_render_events(struct vmset *s, size_t *len)
+{
+	struct strbuf sb;
+
+	sb_init(&sb);
+	pthread_mutex_lock(&s->lock);
+	if (s->events.len)
+		sb_add(&sb, s->events.data, s->events.len);
+	pthread_mutex_unlock(&s->lock);
+	return sb_detach(&sb, len);
+}
+
+/* start-all and friends: one child request per machine, done when all are. */
+struct group {
+	pthread_mutex_t lock;
+	struct mreq *outer;
+	int pending;
+	int total;
+	int result;
+	struct mreq *children;
+};
+
+static void
+group_child_done(struct mreq *r)
+{
+	struct group *g = r->owner;
+	int last;
+
+	pthread_mutex_lock(&g->lock);
+	if (r->result < 0 && g->result == 0)
+		g->result = r->result;
+	last = --g->pending == 0;
+	pthread_mutex_unlock(&g->lock);
+	if (!last)
+		return;
+	g->outer->result = g->result;
+	g->outer->priv_cancel = NULL;
+	g->outer->done(g->outer);
+	pthread_mutex_destroy(&g->lock);
+	free(g->children);
+	free(g);
+}
+
+/* g stays alive here: outer->done() cannot run while fs/ cancels it. */
+static void
+group_cancel(struct mreq *outer)
+{
+	struct group *g = outer->priv_data;
+	size_t i, n = (size_t)g->total;
+
+	for (i = 0; i < n; i++)
+		mreq_cancel(&g->children[i]);
+}
+
+void
+vmset_ctl(struct vmset *s, const char *msg, size_t len, struct mreq *r)
+{
+	static const char *const names[] = { "start-all", "shutdown-all",
+					     "halt-all" };
+	static const char *const verbs_of[] = { "start", "shutdown", "halt" };
+	size_t n = len, i, which;
+	struct group *g;
+
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		n--;
+	for (which = 0; which < 3; which++)
+		if (strlen(names[which]) == n && !memcmp(msg, names[which], n))
+			break;
+	if (which == 3) {
+		for (i = 0; i < s->n_machines; i++)
+			machine_log(s->machines[i], "/ctl: unknown command '%.*s' "
+				    "(expected: start-all | shutdown-all | "
+				    "halt-all)", (int)(n > 64 ? 64 : n), msg);
+		r->result = -EINVAL;
+		r->done(r);
+		return;
+	}
+	if (!s->n_machines) {
+		r->result = 0;
+		r->done(r);
+		return;
+	}
+	g = xcalloc(1, sizeof(*g));
+	pthread_mutex_init(&g->lock, NULL);
+	g->outer = r;
+	g->pending = (int)s->n_machines;
+	g->total = g->pending;
+	r->priv_machine = NULL;
+	r->priv_cancel = group_cancel;
+	r->priv_data = g;
+	g->children = xcalloc(s->n_machines, sizeof(*g->children));
+	for (i = 0; i < s->n_machines; i++) {
+		g->children[i].done = group_child_done;
+		g->children[i].owner = g;
+	}
+	/* The children may all finish inline; g must not be touched after. */
+	for (i = 0; i < s->n_machines; i++) {
+		const char *v = verbs_of[which];
+
+		machine_ctl(s->machines[i], v, strlen(v), &g->children[i]);
+	}
+}

@@ -1,0 +1,151 @@
+/*
+ * machine/: the backend-agnostic engine behind the tree. fs/ calls only this
+ * header; it never sees a backend, and nothing here knows about FUSE.
+ *
+ * Blocking calls take a struct mreq and complete it later, exactly once, from
+ * a machine thread (or inline, before the call returns). fs/ parks the FUSE
+ * request meanwhile; mreq_cancel() turns an interrupt into -EINTR promptly.
+ */
+#ifndef ATTESTFS_MACHINE_H
+#define ATTESTFS_MACHINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/util.h"
+#include "machine/config.h"
+
+struct vmset;
+struct machine;
+struct mtx;
+
+struct mreq {
+	/* Called exactly once; never with a machine lock held. */
+	void (*done)(struct mreq *r);
+	void *owner;     /* fs/'s own */
+	int result;      /* 0 or -errno; for writes the bytes taken */
+	char *data;      /* reads: malloc'd reply bytes, owned by the caller */
+	size_t len;
+	size_t size;     /* reads: at most this many bytes */
+	/* private to machine/ */
+	struct machine *priv_machine;
+	struct mreq *priv_next;
+	void (*priv_cancel)(struct mreq *r); /* called with the machine lock */
+	void *priv_data;
+	int priv_cancelled;
+};
+
+/* From any thread, while r is not yet done (fs/ guarantees that). */
+void mreq_cancel(struct mreq *r);
+
+struct vmset_options {
+	const char *state_dir;   /* sockets, logs, overlays live under it */
+	int timeout;             /* seconds: waits and commands (default 900) */
+	int global_timeout;      /* seconds: the whole run (default 3600) */
+	const char *accel;       /* default for machines: auto | kvm | tcg */
+	int foreground;          /* print "name # line" console lines */
+	int keep_state;          /* keep state_dir at exit */
+	const char *mountpoint;  /* rendered into attest.sh */
+};
+
+/* Takes ownership of *cfg (emptied). */
+int vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
+		 struct vmset **out, struct aerr *err);
+/* Halts every machine (no VMM process survives) and frees. */
+void vmset_destroy(struct vmset *s);
+/* Machines stay valid until vmset_destroy. NULL past the end. */
+struct machine *vmset_machine(struct vmset *s, size_t i);
+struct machine *vmset_find(struct vmset *s, const char *name);
+/* /vms/ctl: start-all | shutdown-all | halt-all. Bad -> -EINVAL inline. */
+void vmset_ctl(struct vmset *s, const char *msg, size_t len, struct mreq *r);
+/* Rendered files, malloc'd, owned by the caller. */
+char *vmset_render_events(struct vmset *s, size_t *len);
+char *vmset_render_attest_sh(struct vmset *s, size_t *len);
+
+const char *machine_name(const struct machine *m);
+/* Backend capabilities (enum backend_cap bits); fs/ maps a missing one to
+ * EOPNOTSUPP. */
+unsigned machine_caps(const struct machine *m);
+#define MACHINE_CAP_QMP (1u << 6)
+
+enum machine_view {
+	MACHINE_VIEW_STATUS,   /* one word + "\n" */
+	MACHINE_VIEW_INFO,     /* key value lines */
+	MACHINE_VIEW_LOG,      /* "<unix_ms> text" lines */
+	MACHINE_VIEW_CONFIG,   /* config.json */
+	MACHINE_VIEW_CONSOLE,  /* serial console so far */
+};
+/* A consistent snapshot, malloc'd, owned by the caller. */
+char *machine_render(struct machine *m, enum machine_view v, size_t *len);
+
+/* <m>/ctl: one message per write. Bad -> -EINVAL inline, reason in log. */
+void machine_ctl(struct machine *m, const char *msg, size_t len,
+		 struct mreq *r);
+/* Bytes to the serial console's input. 0 or -errno. */
+int machine_console_write(struct machine *m, const char *buf, size_t len);
+/* Append a line to <m>/log (and stderr in the foreground). */
+void machine_log(struct machine *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Transactions: exec, wait, qmp. Writes before the first read are joined (at
+ * most 1 MiB, else -EFBIG; a write after the first read is -EBUSY). The first
+ * read starts it; reads then stream the result: r->len == 0 is the end. After
+ * the last byte an exec whose command exited non-zero fails with -EREMOTEIO.
+ * close() cancels what still runs (the guest command is killed) and frees tx;
+ * a read still parked on tx must have been completed or cancelled first.
+ */
+enum mtx_kind { MTX_EXEC, MTX_WAIT, MTX_QMP };
+struct mtx *machine_tx_open(struct machine *m, enum mtx_kind kind);
+int machine_tx_write(struct mtx *tx, const char *buf, size_t len);
+void machine_tx_read(struct mtx *tx, struct mreq *r);
+void machine_tx_close(struct mtx *tx);
+
+/*
+ * jobs/<j>/: named background commands. Names are the caller's.
+ * create: -EEXIST, -EINVAL (bad name). remove: kills it if running, -ENOENT.
+ * list: NUL-separated names in *names (malloc'd), count returned (>= 0).
+ */
+int machine_job_create(struct machine *m, const char *name);
+int machine_job_remove(struct machine *m, const char *name);
+int machine_job_list(struct machine *m, char **names, size_t *len);
+int machine_job_exists(struct machine *m, const char *name);
+enum job_file { JOB_CMD, JOB_STDIN, JOB_STDOUT, JOB_STDERR, JOB_EXIT, JOB_CTL };
+/* cmd, stdin, ctl: one write each (r->result = bytes taken or -errno). */
+void machine_job_write(struct machine *m, const char *name, enum job_file f,
+		       const char *buf, size_t len, struct mreq *r);
+/* stdout, stderr: bytes from offset (blocks for more while the job runs;
+ * len 0 = end). exit: blocks until it ends, then "N\n". */
+void machine_job_read(struct machine *m, const char *name, enum job_file f,
+		      uint64_t offset, struct mreq *r);
+/* Stdin reached its end (the stdin file was closed). */
+void machine_job_stdin_close(struct machine *m, const char *name);
+
+/*
+ * files/<path>: the guest's file system through the backdoor. path is
+ * absolute in the guest ("/" for files/ itself).
+ */
+struct guest_stat {
+	mode_t mode;   /* S_IFDIR | S_IFREG | S_IFLNK ... and permission bits */
+	uint64_t size;
+	int64_t mtime;
+};
+/* stat: r->data is a struct guest_stat (r->len == sizeof). -ENOENT. */
+void machine_file_stat(struct machine *m, const char *path, struct mreq *r);
+/* list: r->data holds "name\0" entries. */
+void machine_file_list(struct machine *m, const char *path, struct mreq *r);
+/* read: up to r->size bytes from offset. */
+void machine_file_read(struct machine *m, const char *path, uint64_t offset,
+		       struct mreq *r);
+/* write at offset (truncate first when offset == 0 and trunc != 0). */
+void machine_file_write(struct machine *m, const char *path, uint64_t offset,
+			const char *buf, size_t len, int trunc,
+			struct mreq *r);
+/* create an empty file / a directory / remove (unlink or rmdir). */
+void machine_file_create(struct machine *m, const char *path, mode_t mode,
+			 struct mreq *r);
+void machine_file_remove(struct machine *m, const char *path, int dir,
+			 struct mreq *r);
+
+#endif

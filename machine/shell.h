@@ -1,0 +1,71 @@
+/*
+ * The guest shell protocol, without I/O: the lines attestfs sends to a
+ * backdoor shell and a parser for what comes back.
+ *
+ * Host -> guest, one line each:
+ *   prelude   defines _atx/_atk/_atf in the guest shell, then "echo SYNC<n>"
+ *   command   _atx TAG 'CMD' [STDIN]
+ * Guest -> host, per command:
+ *   \001P TAG PID          the command runs (its process, for kills)
+ *   \001S TAG STATUS       it exited (128+signal when killed)
+ *   BASE64-OF-STDOUT\n     (lossy channel: "LEN BASE64\n", "" when empty)
+ *   BASE64-OF-STDERR\n
+ * The command runs in the background with its output in files on the guest's
+ * tmpfs, and the shell waits for its pid, not for EOF on stdout: a background
+ * child holding stdout cannot hang the frame. Base64 keeps the frame
+ * self-delimiting even when such a child grows the files after the exit.
+ */
+#ifndef ATTESTFS_SHELL_H
+#define ATTESTFS_SHELL_H
+
+#include <stddef.h>
+
+#include "common/util.h"
+
+#define SHELL_BANNER "Spawning backdoor root shell..."
+
+enum shell_event {
+	SHELL_EV_BANNER,  /* a (new) shell greeted: everything before is void */
+	SHELL_EV_SYNC,    /* num = the SYNC tag echoed back */
+	SHELL_EV_PID,     /* tag, num = guest pid */
+	SHELL_EV_STATUS,  /* tag, num = exit status; stdout/stderr follow */
+	SHELL_EV_STDOUT,  /* data, len */
+	SHELL_EV_STDERR,  /* data, len */
+	SHELL_EV_END,     /* the frame is complete */
+	SHELL_EV_LOSS,    /* bytes were lost or garbled: resynchronise */
+	SHELL_EV_JUNK,    /* a line outside any frame (data, len) */
+};
+
+typedef void (*shell_event_fn)(void *ctx, enum shell_event ev, long long tag,
+			       long long num, const char *data, size_t len);
+
+struct shell_parser {
+	int state;
+	int lossy;              /* console channel: lengths are checked */
+	char line[4096];
+	size_t line_len;
+	int line_overflow;
+	unsigned char quad[4];  /* base64 characters not yet decoded */
+	int quad_len;
+	long long want;         /* lossy: announced length, -1 = none yet */
+	long long got;
+	int have_len;
+};
+
+void shell_parser_init(struct shell_parser *p, int lossy);
+/* Feed bytes; events are reported through fn in order. */
+void shell_parse(struct shell_parser *p, const char *buf, size_t len,
+		 shell_event_fn fn, void *ctx);
+
+/* The prelude line, ending in "echo SYNC<sync_tag>\n". */
+void shell_prelude(struct strbuf *out, int lossy, long long sync_tag);
+/* "echo SYNC<tag>\n" alone (after a banner). */
+void shell_sync(struct strbuf *out, long long sync_tag);
+/* "_atx TAG 'cmd' [stdin]\n". */
+void shell_command(struct strbuf *out, long long tag, const char *cmd,
+		   size_t cmd_len, const char *stdin_path);
+
+/* Base64 of data, appended (for host -> guest payloads inside commands). */
+void shell_base64(struct strbuf *out, const void *data, size_t len);
+
+#endif

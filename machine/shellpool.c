@@ -1,0 +1,556 @@
+/*
+ * The machine's pool of guest shells: one worker thread per shell socket.
+ * The daemon listens; the VMM connects at launch. A worker waits for the
+ * banner, sends the prelude, and then runs one command at a time, streaming
+ * its output into the command's buffer. While that buffer is full the worker
+ * stops reading (virtserialport is flow-controlled, so the guest waits); on
+ * the lossy console channel it keeps draining instead.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "machine/internal.h"
+
+#define STDERR_KEEP (1u << 20)
+
+static void
+wake(struct shell_slot *s)
+{
+	uint64_t one = 1;
+	ssize_t n = write(s->wake_fd, &one, sizeof(one));
+
+	(void)n;
+}
+
+void
+shellpool_kick(struct machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_shells; i++)
+		wake(&m->shells[i]);
+}
+
+int
+shellpool_ready(struct machine *m)
+{
+	return m->n_shells && m->shells[0].ready;
+}
+
+struct cmd *
+cmd_new(struct machine *m, const char *text, size_t len, int control)
+{
+	struct cmd *c = xcalloc(1, sizeof(*c));
+
+	c->m = m;
+	c->text = xmalloc(len + 1);
+	memcpy(c->text, text, len);
+	c->text[len] = '\0';
+	c->text_len = len;
+	c->control = control;
+	c->shell = -1;
+	c->refs = 1;
+	sb_init(&c->out);
+	sb_init(&c->errout);
+	return c;
+}
+
+void
+cmd_put(struct cmd *c)
+{
+	if (--c->refs > 0)
+		return;
+	free(c->text);
+	free(c->stdin_path);
+	sb_free(&c->out);
+	sb_free(&c->errout);
+	free(c);
+}
+
+static void
+notify(struct cmd *c)
+{
+	if (c->on_update)
+		c->on_update(c);
+	pthread_cond_broadcast(&c->m->cond);
+}
+
+void
+cmd_submit(struct cmd *c)
+{
+	struct machine *m = c->m;
+	struct cmd **p = &m->queue;
+
+	c->refs++;
+	c->state = CMD_QUEUED;
+	while (*p)
+		p = &(*p)->next;
+	*p = c;
+	shellpool_kick(m);
+}
+
+static void
+queue_remove(struct machine *m, struct cmd *c)
+{
+	struct cmd **p;
+
+	for (p = &m->queue; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			c->next = NULL;
+			return;
+		}
+	}
+}
+
+/* The consumer sees the end now; the shell may still be busy with it. */
+static void
+cmd_end(struct cmd *c, int err)
+{
+	if (c->state == CMD_DONE)
+		return;
+	if (err && !c->err)
+		c->err = err;
+	c->state = CMD_DONE;
+	notify(c);
+}
+
+static void
+queue_kill(struct machine *m, struct cmd *victim)
+{
+	struct cmd *k;
+	char text[64];
+	int n;
+
+	if (victim->kill_queued || victim->guest_pid <= 0)
+		return;
+	/* A shell cannot kill what it is itself waiting for. */
+	if (victim->shell == 0 || m->n_shells < 2)
+		return;
+	victim->kill_queued = 1;
+	n = snprintf(text, sizeof(text), "_atk %d", (int)victim->guest_pid);
+	k = cmd_new(m, text, (size_t)n, 1);
+	cmd_submit(k);
+	cmd_put(k);
+}
+
+void
+cmd_cancel(struct cmd *c, int err)
+{
+	struct machine *m = c->m;
+
+	if (c->cancelled)
+		return;
+	c->cancelled = 1;
+	if (c->state == CMD_QUEUED) {
+		queue_remove(m, c);
+		cmd_end(c, err);
+		cmd_put(c);
+		return;
+	}
+	if (c->state == CMD_RUNNING) {
+		queue_kill(m, c);
+		cmd_end(c, err);
+		/* Unblock the worker if it was waiting for us to read. */
+		if (c->shell >= 0)
+			wake(&m->shells[c->shell]);
+	}
+}
+
+void
+cmd_took_output(struct cmd *c)
+{
+	if (c->shell >= 0 && c->state != CMD_DONE)
+		wake(&c->m->shells[c->shell]);
+}
+
+/* The shell is finished with its command (normally or not). */
+static void
+shell_release_cur(struct shell_slot *s, int err)
+{
+	struct cmd *c = s->cur;
+
+	if (!c)
+		return;
+	s->cur = NULL;
+	cmd_end(c, err);
+	cmd_put(c);
+}
+
+static struct cmd *
+pick(struct machine *m, struct shell_slot *s)
+{
+	struct cmd *c;
+	int others = 0;
+	size_t i;
+
+	/* Connected counts, not ready: they greet a moment after shell 0. */
+	for (i = 1; i < m->n_shells; i++)
+		others |= m->shells[i].conn_fd >= 0;
+	for (c = m->queue; c; c = c->next) {
+		if (c->control || s->index != 0 || !others)
+			break;
+	}
+	if (c)
+		queue_remove(m, c);
+	return c;
+}
+
+static void
+on_event(void *ctx, enum shell_event ev, long long tag, long long num,
+	 const char *data, size_t len)
+{
+	struct shell_slot *s = ctx;
+	struct machine *m = s->m;
+	struct cmd *c = s->cur;
+
+	switch (ev) {
+	case SHELL_EV_BANNER:
+		if (c)
+			machine_logl(m, "shell %d: the guest shell restarted "
+				     "while running a command", s->index);
+		shell_release_cur(s, -EIO);
+		s->ready = 0;
+		s->sync_tag = ++m->next_tag;
+		shell_prelude(&s->outq, m->cfg.shell_channel ==
+					SHELL_CHANNEL_CONSOLE, s->sync_tag);
+		break;
+	case SHELL_EV_SYNC:
+		if (!s->sync_tag || num != s->sync_tag)
+			break;
+		s->sync_tag = 0;
+		s->ready = 1;
+		if (s->index == 0 && m->state == MS_STARTING)
+			machine_set_state(m, MS_RUNNING, "the backdoor answered");
+		pthread_cond_broadcast(&m->cond);
+		break;
+	case SHELL_EV_PID:
+		if (c && tag == c->tag)
+			c->guest_pid = (pid_t)num;
+		if (c && c->cancelled)
+			queue_kill(m, c);
+		break;
+	case SHELL_EV_STATUS:
+		if (c && tag == c->tag)
+			c->status = (int)num;
+		break;
+	case SHELL_EV_STDOUT:
+		if (c && !c->cancelled) {
+			sb_add(&c->out, data, len);
+			notify(c);
+		}
+		break;
+	case SHELL_EV_STDERR:
+		if (c && !c->cancelled && c->errout.len < STDERR_KEEP)
+			sb_add(&c->errout, data, len);
+		break;
+	case SHELL_EV_END:
+		shell_release_cur(s, 0);
+		break;
+	case SHELL_EV_LOSS:
+		machine_logl(m, "shell %d: output was lost or garbled; "
+			     "resynchronising", s->index);
+		shell_release_cur(s, -EIO);
+		s->ready = 0;
+		s->sync_tag = ++m->next_tag;
+		shell_sync(&s->outq, s->sync_tag);
+		break;
+	case SHELL_EV_JUNK:
+		break;
+	}
+}
+
+/* With the lock: take the next command if this shell is free. */
+static void
+dispatch(struct shell_slot *s)
+{
+	struct machine *m = s->m;
+	struct cmd *c;
+
+	if (!s->ready || s->cur)
+		return;
+	c = pick(m, s);
+	if (!c)
+		return;
+	c->state = CMD_RUNNING;
+	c->shell = s->index;
+	c->tag = ++m->next_tag;
+	s->cur = c;
+	shell_command(&s->outq, c->tag, c->text, c->text_len, c->stdin_path);
+}
+
+static int
+backpressured(struct shell_slot *s)
+{
+	struct cmd *c = s->cur;
+
+	return c && !c->cancelled && c->out_cap && c->out.len >= c->out_cap &&
+	       s->m->cfg.shell_channel != SHELL_CHANNEL_CONSOLE;
+}
+
+static void
+serve(struct shell_slot *s, int fd)
+{
+	struct machine *m = s->m;
+	char buf[65536];
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = fd, .events = 0 },
+			{ .fd = s->wake_fd, .events = POLLIN },
+		};
+
+		machine_lock(m);
+		if (m->stopping) {
+			machine_unlock(m);
+			return;
+		}
+		dispatch(s);
+		if (!backpressured(s))
+			pfd[0].events |= POLLIN;
+		if (s->outq.len)
+			pfd[0].events |= POLLOUT;
+		machine_unlock(m);
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (pfd[1].revents & POLLIN) {
+			uint64_t v;
+			ssize_t n = read(s->wake_fd, &v, sizeof(v));
+
+			(void)n;
+		}
+		if (pfd[0].revents & POLLOUT) {
+			machine_lock(m);
+			ssize_t n = send(fd, s->outq.data, s->outq.len,
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n > 0)
+				sb_consume(&s->outq, (size_t)n);
+			machine_unlock(m);
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return;
+		}
+		if (pfd[0].revents & POLLIN) {
+			ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+			if (n == 0)
+				return;
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					continue;
+				return;
+			}
+			machine_lock(m);
+			shell_parse(&s->parser, buf, (size_t)n, on_event, s);
+			machine_unlock(m);
+		} else if (pfd[0].revents & (POLLHUP | POLLERR)) {
+			return;
+		}
+	}
+}
+
+static void *
+worker(void *arg)
+{
+	struct shell_slot *s = arg;
+	struct machine *m = s->m;
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = s->listen_fd, .events = POLLIN },
+			{ .fd = s->wake_fd, .events = POLLIN },
+		};
+		int fd;
+
+		machine_lock(m);
+		if (m->stopping) {
+			machine_unlock(m);
+			break;
+		}
+		machine_unlock(m);
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents & POLLIN) {
+			uint64_t v;
+			ssize_t n = read(s->wake_fd, &v, sizeof(v));
+
+			(void)n;
+		}
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		machine_lock(m);
+		s->conn_fd = fd;
+		s->ready = 0;
+		s->sync_tag = 0;
+		sb_free(&s->outq);
+		shell_parser_init(&s->parser, m->cfg.shell_channel ==
+						      SHELL_CHANNEL_CONSOLE);
+		machine_unlock(m);
+
+		serve(s, fd);
+
+		machine_lock(m);
+		shell_release_cur(s, -EIO);
+		s->ready = 0;
+		s->sync_tag = 0;
+		s->conn_fd = -1;
+		sb_free(&s->outq);
+		pthread_cond_broadcast(&m->cond);
+		machine_unlock(m);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int
+listen_unix(const char *path, struct aerr *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		aerr_set(err, "socket path too long (%zu bytes, at most %zu): "
+			 "%s; choose a shorter state_dir", strlen(path),
+			 sizeof(sa.sun_path) - 1, path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 4) < 0) {
+		int e = errno;
+
+		aerr_set(err, "listen on %s: %s", path, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int
+machine_listen_unix(const char *path, struct aerr *err)
+{
+	return listen_unix(path, err);
+}
+
+int
+shellpool_init(struct machine *m, struct aerr *err)
+{
+	size_t i;
+
+	m->n_shells = (size_t)m->cfg.shells;
+	m->shells = xcalloc(m->n_shells, sizeof(*m->shells));
+	for (i = 0; i < m->n_shells; i++) {
+		struct shell_slot *s = &m->shells[i];
+
+		s->m = m;
+		s->index = (int)i;
+		s->conn_fd = -1;
+		s->listen_fd = -1;
+		s->wake_fd = -1;
+		sb_init(&s->outq);
+		s->path = xasprintf("%s/shell.%zu.sock", m->dir, i);
+	}
+	for (i = 0; i < m->n_shells; i++) {
+		struct shell_slot *s = &m->shells[i];
+		int fd = listen_unix(s->path, err);
+
+		if (fd < 0)
+			return fd;
+		s->listen_fd = fd;
+		s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (s->wake_fd < 0) {
+			aerr_set(err, "eventfd: %s", strerror(errno));
+			return -errno;
+		}
+		if (pthread_create(&s->thread, NULL, worker, s) != 0) {
+			aerr_set(err, "cannot start a shell thread");
+			close(s->wake_fd);
+			s->wake_fd = -1;
+			return -EAGAIN;
+		}
+	}
+	return 0;
+}
+
+void
+shellpool_stop(struct machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_shells; i++) {
+		struct shell_slot *s = &m->shells[i];
+
+		if (s->wake_fd >= 0) {
+			wake(s);
+			pthread_join(s->thread, NULL);
+			close(s->wake_fd);
+		}
+		if (s->listen_fd >= 0)
+			close(s->listen_fd);
+		unlink(s->path);
+		free(s->path);
+		sb_free(&s->outq);
+	}
+	free(m->shells);
+	m->shells = NULL;
+	m->n_shells = 0;
+}
+
+/* With the lock: the VMM is gone; nothing queued can run any more. */
+void
+shellpool_vmm_gone(struct machine *m)
+{
+	size_t i;
+
+	while (m->queue) {
+		struct cmd *c = m->queue;
+
+		m->queue = c->next;
+		c->next = NULL;
+		cmd_end(c, -EIO);
+		cmd_put(c);
+	}
+	for (i = 0; i < m->n_shells; i++) {
+		shell_release_cur(&m->shells[i], -EIO);
+		m->shells[i].ready = 0;
+	}
+}
+
+/* With the lock: the guest reboots; its shells will greet again. */
+void
+shellpool_reset(struct machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_shells; i++) {
+		shell_release_cur(&m->shells[i], -EIO);
+		m->shells[i].ready = 0;
+		m->shells[i].sync_tag = 0;
+	}
+}
+
+/* With the lock: a raw line to shell 0, outside any frame (poweroff). */
+void
+shellpool_send_raw(struct machine *m, const char *line)
+{
+	if (!m->n_shells || m->shells[0].conn_fd < 0)
+		return;
+	sb_adds(&m->shells[0].outq, line);
+	wake(&m->shells[0]);
+}

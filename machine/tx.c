@@ -1,0 +1,729 @@
+/*
+ * Transactions (exec, wait, qmp): written, then read on the same open file.
+ * And the waits behind <m>/wait: conditions on the machine's status or
+ * console wake on the event; conditions on the guest poll it, backing off
+ * from 50 ms to 1 s, one command per poll.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "machine/internal.h"
+
+#define TX_MAX (1u << 20)
+#define EXEC_OUT_CAP (1u << 20)
+#define POLL_FIRST_MS 50
+#define POLL_MAX_MS 1000
+
+struct mtx {
+	struct machine *m;
+	enum mtx_kind kind;
+	struct strbuf in;
+	int started;
+	struct cmd *cmd;          /* exec */
+	struct waiter *w;         /* wait */
+	struct strbuf result;     /* wait, qmp: the answer, served once */
+	size_t served;
+	int err;                  /* reported at the end (then EOF) */
+	int err_reported;
+	struct mreq *reading;     /* a parked read */
+};
+
+/* ---- parsing wait conditions ------------------------------------------- */
+
+static const char *const status_words[] = { "stopped", "starting", "running",
+					    "paused", "stopping", "crashed" };
+
+struct wait_spec {
+	enum wait_kind kind;
+	int timeout;              /* 0 = the machine's */
+	char *arg;
+};
+
+static int
+parse_wait(struct machine *m, const char *text, size_t len,
+	   struct wait_spec *out)
+{
+	static const struct {
+		const char *word;
+		enum wait_kind kind;
+	} kinds[] = {
+		{ "status", WAIT_STATUS }, { "console", WAIT_CONSOLE },
+		{ "succeeds", WAIT_SUCCEEDS }, { "fails", WAIT_FAILS },
+		{ "file", WAIT_FILE },
+	};
+	static const char *const later[] = { "unit", "port", "socket",
+					     "screen" };
+	char *s, *p, *word;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+		len--;
+	if (memchr(text, '\0', len)) {
+		machine_logl(m, "wait: the condition contains a NUL byte");
+		return -EINVAL;
+	}
+	s = xmalloc(len + 1);
+	memcpy(s, text, len);
+	s[len] = '\0';
+	p = s;
+	while (*p == ' ')
+		p++;
+	if (!strncmp(p, "timeout=", 8)) {
+		char *end;
+		long v = strtol(p + 8, &end, 10);
+
+		if (end == p + 8 || *end != ' ' || v <= 0 || v > 86400 * 365) {
+			machine_logl(m, "wait: bad timeout in '%s' (expected "
+				     "timeout=SECS)", s);
+			free(s);
+			return -EINVAL;
+		}
+		out->timeout = (int)v;
+		p = end;
+		while (*p == ' ')
+			p++;
+	}
+	word = p;
+	while (*p && *p != ' ')
+		p++;
+	if (*p)
+		*p++ = '\0';
+	while (*p == ' ')
+		p++;
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(word, kinds[i].word))
+			break;
+	if (i == sizeof(kinds) / sizeof(kinds[0])) {
+		size_t j;
+
+		for (j = 0; j < sizeof(later) / sizeof(later[0]); j++) {
+			if (!strcmp(word, later[j])) {
+				machine_logl(m, "wait: '%s' conditions are not "
+					     "supported yet", word);
+				free(s);
+				return -EOPNOTSUPP;
+			}
+		}
+		machine_logl(m, "wait: unknown condition '%s' (expected: "
+			     "[timeout=SECS] status WORD | console REGEX | "
+			     "succeeds CMD | fails CMD | file PATH)", word);
+		free(s);
+		return -EINVAL;
+	}
+	out->kind = kinds[i].kind;
+	if (!*p) {
+		machine_logl(m, "wait: '%s' needs an argument", word);
+		free(s);
+		return -EINVAL;
+	}
+	if (out->kind == WAIT_STATUS) {
+		size_t j;
+
+		for (j = 0; j < 6; j++)
+			if (!strcmp(p, status_words[j]))
+				break;
+		if (j == 6) {
+			machine_logl(m, "wait: unknown status '%s' (expected: "
+				     "stopped | starting | running | paused | "
+				     "stopping | crashed)", p);
+			free(s);
+			return -EINVAL;
+		}
+	}
+	if (out->kind == WAIT_CONSOLE) {
+		regex_t re;
+		int rc = regcomp(&re, p, REG_EXTENDED | REG_NOSUB);
+
+		if (rc) {
+			char msg[256];
+
+			regerror(rc, &re, msg, sizeof(msg));
+			machine_logl(m, "wait: bad regular expression '%s': %s",
+				     p, msg);
+			free(s);
+			return -EINVAL;
+		}
+		regfree(&re);
+	}
+	out->arg = xstrdup(p);
+	free(s);
+	return 0;
+}
+
+/* ---- waiters ----------------------------------------------------------- */
+
+static void
+waiter_free(struct waiter *w)
+{
+	if (w->poll) {
+		w->poll->on_update = NULL;
+		cmd_cancel(w->poll, -EINTR);
+		cmd_put(w->poll);
+	}
+	if (w->has_re)
+		regfree(&w->re);
+	free(w->arg);
+	free(w->result);
+	free(w);
+}
+
+static void
+waiter_unlink(struct machine *m, struct waiter *w)
+{
+	struct waiter **p;
+
+	for (p = &m->waiters; *p; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			return;
+		}
+	}
+}
+
+/* The wait is over: answer its reader. */
+static void
+waiter_end(struct machine *m, struct waiter *w, int err, char *result)
+{
+	struct mtx *tx = w->r ? w->r->priv_data : NULL;
+
+	waiter_unlink(m, w);
+	w->done = 1;
+	if (err)
+		machine_logl(m, "wait %s %s: %s", w->kind == WAIT_STATUS ? "status" :
+			     w->kind == WAIT_CONSOLE ? "console" :
+			     w->kind == WAIT_SUCCEEDS ? "succeeds" :
+			     w->kind == WAIT_FAILS ? "fails" : "file", w->arg,
+			     err == -ETIMEDOUT ? "timed out" : strerror(-err));
+	if (tx) {
+		tx->w = NULL;
+		tx->reading = NULL;
+		if (result)
+			sb_adds(&tx->result, result);
+		tx->err = err;
+		if (err) {
+			tx->err_reported = 1;
+			mreq_finish(m, w->r, err);
+		} else {
+			struct mreq *r = w->r;
+			size_t n = tx->result.len < r->size ? tx->result.len :
+							       r->size;
+
+			r->data = xmalloc(n + 1);
+			memcpy(r->data, tx->result.data, n);
+			r->len = n;
+			tx->served = n;
+			mreq_finish(m, r, 0);
+		}
+	}
+	free(result);
+	w->r = NULL;
+	waiter_free(w);
+}
+
+static void
+poll_update(struct cmd *c)
+{
+	/* The supervisor re-checks its waiters on every broadcast. */
+	(void)c;
+}
+
+static char *
+console_match(struct machine *m, struct waiter *w)
+{
+	struct strbuf *bc = &m->boot_console;
+
+	while (w->console_pos < bc->len) {
+		char *start = bc->data + w->console_pos;
+		char *nl = memchr(start, '\n', bc->len - w->console_pos);
+		size_t n = nl ? (size_t)(nl - start) : bc->len - w->console_pos;
+		char *line = xmalloc(n + 1);
+
+		memcpy(line, start, n);
+		line[n] = '\0';
+		if (n && line[n - 1] == '\r')
+			line[n - 1] = '\0';
+		if (regexec(&w->re, line, 0, NULL, 0) == 0) {
+			if (nl)
+				w->console_pos += n + 1;
+			return line;
+		}
+		free(line);
+		if (!nl)
+			break;	/* a partial line: look again when it grows */
+		w->console_pos += n + 1;
+	}
+	return NULL;
+}
+
+static int
+guest_kind(enum wait_kind k)
+{
+	return k == WAIT_SUCCEEDS || k == WAIT_FAILS || k == WAIT_FILE;
+}
+
+static void
+poll_submit(struct machine *m, struct waiter *w, int64_t now)
+{
+	struct strbuf sb;
+	struct cmd *c;
+
+	sb_init(&sb);
+	if (w->kind == WAIT_FILE) {
+		sb_adds(&sb, "test -e ");
+		sb_add_shell_quoted(&sb, w->arg, strlen(w->arg));
+	} else {
+		sb_adds(&sb, w->arg);
+	}
+	c = cmd_new(m, sb.data, sb.len, w->kind == WAIT_FILE);
+	sb_free(&sb);
+	c->deadline = w->deadline;
+	c->on_update = poll_update;
+	c->ctx = w;
+	c->out_cap = 0;
+	cmd_submit(c);
+	w->poll = c;
+	(void)now;
+}
+
+/* Check one waiter; 1 when it ended. */
+static int
+waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
+{
+	char *hit;
+
+	if (now >= w->deadline) {
+		waiter_end(m, w, -ETIMEDOUT, NULL);
+		return 1;
+	}
+	switch (w->kind) {
+	case WAIT_STATUS:
+		if (!strcmp(mstate_name(m->state), w->arg)) {
+			waiter_end(m, w, 0, xasprintf("status %s\n", w->arg));
+			return 1;
+		}
+		break;
+	case WAIT_CONSOLE:
+		hit = console_match(m, w);
+		if (hit) {
+			char *res = xasprintf("console %s\n", hit);
+
+			free(hit);
+			waiter_end(m, w, 0, res);
+			return 1;
+		}
+		break;
+	case WAIT_SUCCEEDS:
+	case WAIT_FAILS:
+	case WAIT_FILE:
+		if (m->state == MS_CRASHED ||
+		    (m->state == MS_STOPPED && w->poll)) {
+			waiter_end(m, w, -EIO, NULL);
+			return 1;
+		}
+		if (m->state == MS_STOPPED) {
+			machine_start_locked(m, NULL);
+			break;
+		}
+		if (w->poll && w->poll->state == CMD_DONE) {
+			struct cmd *c = w->poll;
+			int held;
+
+			w->poll = NULL;
+			if (c->err && c->err != -ETIMEDOUT && c->err != -EIO) {
+				cmd_put(c);
+				waiter_end(m, w, c->err, NULL);
+				return 1;
+			}
+			held = !c->err && (w->kind == WAIT_FAILS ? c->status != 0 :
+							       c->status == 0);
+			if (held) {
+				char *res;
+
+				if (w->kind == WAIT_FILE)
+					res = xasprintf("file %s\n", w->arg);
+				else
+					res = xasprintf("%.*s", (int)c->out.len,
+							c->out.data ? c->out.data : "");
+				cmd_put(c);
+				waiter_end(m, w, 0, res);
+				return 1;
+			}
+			cmd_put(c);
+			w->next_poll = now + w->poll_ms;
+			w->poll_ms = w->poll_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS :
+								   w->poll_ms * 2;
+		}
+		if (!w->poll && now >= w->next_poll && m->state == MS_RUNNING)
+			poll_submit(m, w, now);
+		if (!w->poll && w->next_poll < *next)
+			*next = w->next_poll;
+		break;
+	}
+	if (w->deadline < *next)
+		*next = w->deadline;
+	return 0;
+}
+
+void
+waiters_check(struct machine *m, int64_t now, int64_t *next)
+{
+	struct waiter *w = m->waiters, *n;
+
+	for (; w; w = n) {
+		n = w->next;
+		waiter_check(m, w, now, next);
+	}
+}
+
+void
+waiters_fail(struct machine *m, int err)
+{
+	while (m->waiters)
+		waiter_end(m, m->waiters, err, NULL);
+}
+
+static void
+wait_read_cancel(struct mreq *r)
+{
+	struct mtx *tx = r->priv_data;
+	struct waiter *w = tx->w;
+
+	if (!w)
+		return;
+	w->r = NULL;
+	tx->w = NULL;
+	tx->reading = NULL;
+	tx->err = -EINTR;
+	tx->err_reported = 1;
+	waiter_unlink(tx->m, w);
+	waiter_free(w);
+	mreq_finish(tx->m, r, -EINTR);
+}
+
+static void
+wait_start(struct mtx *tx, struct mreq *r)
+{
+	struct machine *m = tx->m;
+	struct wait_spec spec;
+	struct waiter *w;
+	int64_t now = now_mono_ms(), next = now + 60000;
+	int ret;
+
+	ret = parse_wait(m, tx->in.data ? tx->in.data : "", tx->in.len, &spec);
+	if (ret < 0) {
+		tx->err = ret;
+		tx->err_reported = 1;
+		mreq_finish(m, r, ret);
+		return;
+	}
+	if (guest_kind(spec.kind) && m->state == MS_CRASHED) {
+		machine_logl(m, "wait: the machine crashed");
+		free(spec.arg);
+		tx->err_reported = 1;
+		mreq_finish(m, r, -EIO);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->m = m;
+	w->kind = spec.kind;
+	w->arg = spec.arg;
+	w->deadline = now + (int64_t)(spec.timeout ? spec.timeout : m->timeout) *
+				    1000;
+	w->poll_ms = POLL_FIRST_MS;
+	w->next_poll = now;
+	if (w->kind == WAIT_CONSOLE) {
+		regcomp(&w->re, w->arg, REG_EXTENDED | REG_NOSUB);
+		w->has_re = 1;
+	}
+	w->r = r;
+	tx->w = w;
+	tx->reading = r;
+	mreq_park(m, r, wait_read_cancel, tx);
+	w->next = m->waiters;
+	m->waiters = w;
+	if (!waiter_check(m, w, now, &next))
+		pthread_cond_broadcast(&m->cond);
+}
+
+/* ---- exec -------------------------------------------------------------- */
+
+static void exec_serve(struct mtx *tx);
+
+static void
+exec_update(struct cmd *c)
+{
+	struct mtx *tx = c->ctx;
+
+	if (tx && tx->reading)
+		exec_serve(tx);
+}
+
+static void
+log_stderr(struct machine *m, struct cmd *c)
+{
+	const char *p = c->errout.data, *end = p + c->errout.len;
+
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		machine_logl(m, "exec stderr: %.*s", (int)n, p);
+		p += n + 1;
+	}
+}
+
+/* With the lock: answer the parked read if there is something to say. */
+static void
+exec_serve(struct mtx *tx)
+{
+	struct machine *m = tx->m;
+	struct cmd *c = tx->cmd;
+	struct mreq *r = tx->reading;
+
+	if (!r)
+		return;
+	if (c->out.len) {
+		size_t n = c->out.len < r->size ? c->out.len : r->size;
+
+		r->data = xmalloc(n);
+		memcpy(r->data, c->out.data, n);
+		r->len = n;
+		sb_consume(&c->out, n);
+		cmd_took_output(c);
+		tx->reading = NULL;
+		mreq_finish(m, r, 0);
+		return;
+	}
+	if (c->state != CMD_DONE)
+		return;
+	tx->reading = NULL;
+	if (tx->err_reported) {
+		mreq_finish(m, r, 0);
+		return;
+	}
+	tx->err_reported = 1;
+	log_stderr(m, c);
+	if (c->err) {
+		machine_logl(m, "exec `%.200s`: %s", c->text,
+			     c->err == -ETIMEDOUT ? "timed out (killed in the "
+						    "guest)" :
+			     c->err == -EINTR ? "interrupted" :
+						 "the machine or its shell went away");
+		mreq_finish(m, r, c->err);
+	} else if (c->status) {
+		machine_logl(m, "exec `%.200s`: exit status %d", c->text,
+			     c->status);
+		mreq_finish(m, r, -EREMOTEIO);
+	} else {
+		mreq_finish(m, r, 0);
+	}
+}
+
+static void
+exec_read_cancel(struct mreq *r)
+{
+	struct mtx *tx = r->priv_data;
+
+	tx->reading = NULL;
+	tx->err_reported = 1;
+	if (tx->cmd && tx->cmd->state != CMD_DONE) {
+		machine_logl(tx->m, "exec `%.200s`: interrupted; killing it in "
+			     "the guest", tx->cmd->text);
+		cmd_cancel(tx->cmd, -EINTR);
+	}
+	mreq_finish(tx->m, r, -EINTR);
+}
+
+static void
+exec_start(struct mtx *tx)
+{
+	struct machine *m = tx->m;
+	struct cmd *c;
+	int ret;
+
+	c = cmd_new(m, tx->in.data ? tx->in.data : "", tx->in.len, 0);
+	c->on_update = exec_update;
+	c->ctx = tx;
+	c->out_cap = EXEC_OUT_CAP;
+	c->deadline = now_mono_ms() + (int64_t)m->timeout * 1000;
+	tx->cmd = c;
+	ret = machine_needs_guest(m, NULL);
+	if (ret < 0) {
+		c->state = CMD_DONE;
+		c->err = ret;
+		return;
+	}
+	cmd_submit(c);
+}
+
+/* ---- qmp ---------------------------------------------------------------- */
+
+static void
+qmp_run(struct mtx *tx, struct mreq *r)
+{
+	struct machine *m = tx->m;
+	struct backend *be = m->be;
+	struct aerr err = { "" };
+	char *reply = NULL;
+	int ret;
+
+	if (!(m->ops->caps & BACKEND_CAP_QMP)) {
+		tx->err_reported = 1;
+		mreq_finish(m, r, -EOPNOTSUPP);
+		return;
+	}
+	if (!be || m->state == MS_STOPPING) {
+		machine_logl(m, "qmp: the machine is %s", mstate_name(m->state));
+		tx->err_reported = 1;
+		mreq_finish(m, r, -EHOSTDOWN);
+		return;
+	}
+	/* The backend serialises its own control plane; the reply is quick. */
+	machine_unlock(m);
+	ret = m->ops->command(be, tx->in.data ? tx->in.data : "", &reply, &err);
+	machine_lock(m);
+	if (ret < 0) {
+		machine_logl(m, "qmp: %s", err.msg[0] ? err.msg : strerror(-ret));
+		tx->err_reported = 1;
+		free(reply);
+		mreq_finish(m, r, ret);
+		return;
+	}
+	sb_adds(&tx->result, reply ? reply : "");
+	if (!tx->result.len || tx->result.data[tx->result.len - 1] != '\n')
+		sb_adds(&tx->result, "\n");
+	free(reply);
+	tx->err_reported = 1;
+	{
+		size_t n = tx->result.len < r->size ? tx->result.len : r->size;
+
+		r->data = xmalloc(n + 1);
+		memcpy(r->data, tx->result.data, n);
+		r->len = n;
+		tx->served = n;
+	}
+	mreq_finish(m, r, 0);
+}
+
+/* ---- the transaction API ------------------------------------------------ */
+
+struct mtx *
+machine_tx_open(struct machine *m, enum mtx_kind kind)
+{
+	struct mtx *tx = xcalloc(1, sizeof(*tx));
+
+	tx->m = m;
+	tx->kind = kind;
+	sb_init(&tx->in);
+	sb_init(&tx->result);
+	return tx;
+}
+
+int
+machine_tx_write(struct mtx *tx, const char *buf, size_t len)
+{
+	struct machine *m = tx->m;
+	int ret = (int)len;
+
+	machine_lock(m);
+	if (tx->started) {
+		machine_logl(m, "transaction: a write after the first read; open "
+			     "the file again for another one");
+		ret = -EBUSY;
+	} else if (tx->in.len + len > TX_MAX) {
+		machine_logl(m, "transaction: more than 1 MiB written");
+		ret = -EFBIG;
+	} else {
+		sb_add(&tx->in, buf, len);
+		if (tx->kind == MTX_WAIT) {
+			struct wait_spec spec;
+			int r = parse_wait(m, tx->in.data, tx->in.len, &spec);
+
+			free(spec.arg);
+			if (r < 0) {
+				sb_free(&tx->in);
+				ret = r;
+			}
+		}
+	}
+	machine_unlock(m);
+	return ret;
+}
+
+void
+machine_tx_read(struct mtx *tx, struct mreq *r)
+{
+	struct machine *m = tx->m;
+
+	r->data = NULL;
+	r->len = 0;
+	machine_lock(m);
+	if (!tx->started) {
+		tx->started = 1;
+		switch (tx->kind) {
+		case MTX_EXEC:
+			exec_start(tx);
+			break;
+		case MTX_WAIT:
+			wait_start(tx, r);
+			machine_unlock(m);
+			return;
+		case MTX_QMP:
+			qmp_run(tx, r);
+			machine_unlock(m);
+			return;
+		}
+	}
+	if (tx->kind == MTX_EXEC) {
+		tx->reading = r;
+		mreq_park(m, r, exec_read_cancel, tx);
+		exec_serve(tx);
+	} else if (tx->w) {
+		/* A second reader while the wait runs. */
+		machine_logl(m, "wait: already being read");
+		mreq_finish(m, r, -EBUSY);
+	} else {
+		/* wait/qmp: the rest of the answer, then EOF. */
+		size_t n = tx->result.len - tx->served;
+
+		if (n > r->size)
+			n = r->size;
+		if (n) {
+			r->data = xmalloc(n);
+			memcpy(r->data, tx->result.data + tx->served, n);
+			r->len = n;
+			tx->served += n;
+		}
+		mreq_finish(m, r, 0);
+	}
+	machine_unlock(m);
+}
+
+void
+machine_tx_close(struct mtx *tx)
+{
+	struct machine *m = tx->m;
+
+	machine_lock(m);
+	if (tx->cmd) {
+		if (tx->cmd->state != CMD_DONE) {
+			machine_logl(m, "exec `%.200s`: closed before it ended; "
+				     "killing it in the guest", tx->cmd->text);
+			cmd_cancel(tx->cmd, -EINTR);
+		}
+		tx->cmd->on_update = NULL;
+		tx->cmd->ctx = NULL;
+		cmd_put(tx->cmd);
+	}
+	if (tx->w) {
+		waiter_unlink(m, tx->w);
+		tx->w->r = NULL;
+		waiter_free(tx->w);
+	}
+	machine_unlock(m);
+	sb_free(&tx->in);
+	sb_free(&tx->result);
+	free(tx);
+}

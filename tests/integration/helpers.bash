@@ -1,0 +1,76 @@
+# Shared set-up for the integration tests: a real attestfs mount over real
+# tiny guests. Each .bats file mounts once (setup_file) and unmounts in
+# teardown_file, which also runs when a test fails.
+
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+ATTESTFS=$TOP/attestfs
+CACHE=${ATTESTFS_CACHE:-$HOME/.cache/attestfs}
+GUESTS=$CACHE/guests
+
+# tiny_machine NAME [extra JSON members]: a config entry for the tiny guest.
+tiny_machine() {
+	printf '"%s": {"kernel": "%s", "initrd": "%s", "append": "console=ttyS0 quiet panic=-1"%s}' \
+		"$1" "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz" "${2:+, $2}"
+}
+
+# wait_until SECONDS CMD...: poll a condition (for set-up only, never for
+# the behaviour under test, which blocks in the tree itself).
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
+# mount_attestfs CONFIG_JSON [extra -o options]: mount at $VMS.
+mount_attestfs() {
+	export WORK=$BATS_FILE_TMPDIR
+	export VMS=$WORK/vms
+	export STATE=$WORK/state
+	mkdir -p "$VMS"
+	printf '%s\n' "$1" >"$WORK/machines.json"
+	"$ATTESTFS" -f -o "config=$WORK/machines.json,state_dir=$STATE,accel=tcg${2:+,$2}" \
+		"$VMS" >"$WORK/daemon.log" 2>&1 &
+	echo $! >"$WORK/daemon.pid"
+	if ! wait_until 20 test -e "$VMS/ctl"; then
+		cat "$WORK/daemon.log" >&3
+		return 1
+	fi
+}
+
+# Kill, by pid, every QEMU this mount started (if the daemon failed to).
+kill_leftover_vmms() {
+	local f pid
+	for f in "$STATE"/*/qemu.pid; do
+		[ -e "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null) || continue
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			echo "# leftover VMM $pid from $f" >&3
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+	done
+}
+
+umount_attestfs() {
+	local pid
+	[ -n "${WORK:-}" ] || return 0
+	pid=$(cat "$WORK/daemon.pid" 2>/dev/null || true)
+	if mountpoint -q "$VMS" 2>/dev/null; then
+		fusermount3 -u "$VMS" 2>/dev/null || fusermount3 -uz "$VMS" || true
+	fi
+	if [ -n "$pid" ]; then
+		wait_until 60 sh -c "! kill -0 $pid 2>/dev/null" ||
+			kill -9 "$pid" 2>/dev/null || true
+	fi
+	kill_leftover_vmms
+}
+
+# tx FILE TEXT: one transaction on an exec/wait/qmp file.
+tx() {
+	(exec 3<>"$1" && printf '%s' "$2" >&3 && cat <&3)
+}

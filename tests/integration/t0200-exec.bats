@@ -1,0 +1,113 @@
+#!/usr/bin/env bats
+# Commands through exec on a real tiny guest: output, status, bytes, quoting,
+# concurrency, background children, and the errors a shell sees.
+
+load helpers
+
+setup_file() {
+	mount_attestfs "{\"machines\": {$(tiny_machine a)}}"
+	echo start >"$VMS/a/ctl"
+}
+
+teardown_file() {
+	umount_attestfs
+}
+
+@test "start returns when the machine is running" {
+	run cat "$VMS/a/status"
+	assert_output running
+	run grep -E '^shells [1-9]/4$' "$VMS/a/info"
+	assert_success
+	run grep -E '^accel (tcg|kvm)$' "$VMS/a/info"
+	assert_success
+}
+
+@test "exec returns stdout" {
+	run tx "$VMS/a/exec" 'echo hello; uname -s'
+	assert_success
+	assert_output $'hello\nLinux'
+}
+
+@test "a failing command keeps its output and fails the read with EREMOTEIO" {
+	run bash -c 'out=$( (exec 3<>"$0/a/exec"; printf "echo partial; exit 3" >&3; cat <&3) ); echo "rc=$? out=$out"' "$VMS"
+	assert_output --partial 'Remote I/O error'
+	assert_output --partial 'rc=1 out=partial'
+	run grep 'exit status 3' "$VMS/a/log"
+	assert_success
+}
+
+@test "stderr goes to the machine's log" {
+	run tx "$VMS/a/exec" 'echo to-stderr-4711 >&2; echo out'
+	assert_output out
+	run grep -c 'to-stderr-4711' "$VMS/a/log"
+	assert_output 1
+}
+
+@test "binary output is equal byte for byte" {
+	tx "$VMS/a/exec" 'head -c 3000000 /dev/urandom > /tmp/blob; printf "\0\n\0" >> /tmp/blob'
+	guest=$(tx "$VMS/a/exec" 'sha256sum /tmp/blob' | cut -d' ' -f1)
+	host=$(tx "$VMS/a/exec" 'cat /tmp/blob' | sha256sum | cut -d' ' -f1)
+	assert_equal "$host" "$guest"
+	run tx "$VMS/a/exec" 'printf "no newline"'
+	assert_output 'no newline'
+}
+
+@test "64 MiB of stdout stream through" {
+	n=$(tx "$VMS/a/exec" 'head -c 67108864 /dev/zero' | wc -c)
+	assert_equal "$n" 67108864
+}
+
+@test "quoting survives: quotes, newlines, dollars, backslashes, UTF-8" {
+	cmd=$'printf "%s|" \'single\' "double \\"q\\"" \'$HOME\' \'back\\\\slash\' "$(printf \'line1\\nline2\')" \'grüße ✓\''
+	run tx "$VMS/a/exec" "$cmd"
+	assert_success
+	assert_output $'single|double "q"|$HOME|back\\\\slash|line1\nline2|grüße ✓|'
+}
+
+@test "20 concurrent execs from parallel shells do not mix" {
+	for i in $(seq 1 20); do
+		(tx "$VMS/a/exec" "echo start-$i; sleep 0.$((i % 5)); echo end-$i" >"$BATS_TEST_TMPDIR/out.$i") &
+	done
+	wait
+	for i in $(seq 1 20); do
+		assert_equal "$(cat "$BATS_TEST_TMPDIR/out.$i")" "$(printf 'start-%s\nend-%s' "$i" "$i")"
+	done
+}
+
+@test "a background child holding stdout does not hang the command" {
+	run timeout 20 bash -c '(exec 3<>"$0/a/exec"; printf "sleep 300 & echo started" >&3; cat <&3)' "$VMS"
+	assert_success
+	assert_output started
+	tx "$VMS/a/exec" 'pkill -f "sleep 300" || true'
+}
+
+@test "a command past its timeout is killed and fails with ETIMEDOUT" {
+	echo 'timeout 2' >"$VMS/a/ctl"
+	run tx "$VMS/a/exec" 'exec sleep 30.5'
+	echo 'timeout 900' >"$VMS/a/ctl"
+	assert_failure
+	assert_output --partial 'timed out'
+	run tx "$VMS/a/wait" 'timeout=10 fails pgrep -f "sleep 30.5"'
+	assert_success
+}
+
+@test "an interrupted command returns promptly and is killed in the guest" {
+	SECONDS=0
+	run timeout 2 bash -c '(exec 3<>"$0/a/exec"; printf "exec sleep 60.5" >&3; cat <&3)' "$VMS"
+	assert_equal "$status" 124
+	[ "$SECONDS" -le 4 ]
+	run tx "$VMS/a/wait" 'timeout=10 fails pgrep -f "sleep 60.5"'
+	assert_success
+}
+
+@test "bad ctl messages fail with EINVAL and the reason is in the log" {
+	run bash -c 'echo frobnicate > "$0/a/ctl"' "$VMS"
+	assert_failure
+	assert_output --partial 'Invalid argument'
+	run grep "unknown command 'frobnicate'" "$VMS/a/log"
+	assert_success
+	run bash -c 'echo "timeout soon" > "$0/a/ctl"' "$VMS"
+	assert_failure
+	run cat "$VMS/a/status"
+	assert_output running
+}

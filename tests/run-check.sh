@@ -1,0 +1,51 @@
+#!/bin/bash
+# The whole suite: cmocka unit tests (ASan/UBSan), then the bats integration
+# tests against real mounts and real tiny guests. Ends with one line:
+# "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+passed=0 failed=0 skipped=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+count_tap() { # status of the runner in $1; TAP on stdin, echoed through
+	local rc=$1 p=0 f=0 s=0 line
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case "$line" in
+		"ok "*"# skip"* | "ok "*"# SKIP"*) s=$((s + 1)) ;;
+		"ok "*) p=$((p + 1)) ;;
+		"not ok "*) f=$((f + 1)) ;;
+		esac
+	done
+	echo "$p $f $s" >"$log"
+}
+
+run_counted() { # name, command...
+	local name=$1 rc p f s
+	shift
+	echo "# $name"
+	set -o pipefail
+	"$@" 2>&1 | count_tap
+	rc=$?
+	set +o pipefail
+	read -r p f s <"$log"
+	# A runner that died (a sanitizer abort, say) is a failure even if
+	# every test it printed passed.
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name exited with status $rc"
+		f=1
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+for t in "$@"; do
+	run_counted "unit: $t" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"
+done
+run_counted "integration" bats --tap tests/integration
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]

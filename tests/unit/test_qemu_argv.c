@@ -1,0 +1,837 @@
+/*
+ * backends/qemu.c: the command line (a pure function), and the launch
+ * lifecycle against a fake QEMU. The fake is this very binary: run with
+ * FAKE_QEMU_MODE set, main() plays a QEMU that serves QMP on the -qmp socket,
+ * writes -pidfile, connects to the console chardev and answers commands.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "backends/backend.h"
+#include "backends/qemu.h"
+#include "common/util.h"
+
+/* ---- the fake QEMU ---------------------------------------------------- */
+
+/* "unix:PATH,server=on" or "socket,id=x,path=PATH,..." -> PATH */
+static char *
+fake_opt_path(const char *s, const char *prefix)
+{
+	const char *p = strstr(s, prefix);
+	struct strbuf sb;
+
+	if (!p)
+		return NULL;
+	sb_init(&sb);
+	for (p += strlen(prefix); *p; p++) {
+		if (*p == ',' && p[1] == ',') {
+			sb_add(&sb, ",", 1);
+			p++;
+		} else if (*p == ',') {
+			break;
+		} else {
+			sb_add(&sb, p, 1);
+		}
+	}
+	return sb_detach(&sb, NULL);
+}
+
+static void
+fake_send(int fd, const char *s)
+{
+	if (write_all(fd, s, strlen(s)) < 0)
+		_exit(3);
+}
+
+static int
+fake_qemu_main(int argc, char **argv)
+{
+	char *qmp = NULL, *pidfile = NULL, *console = NULL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int i, lfd, fd, cfd = -1;
+	struct strbuf buf;
+	char chunk[4096];
+
+	if (getenv("FAKE_QEMU_FAIL")) {
+		fprintf(stderr, "qemu-system-x86_64: -bogus: invalid option\n");
+		_exit(1);
+	}
+	for (i = 1; i + 1 < argc; i++) {
+		if (!strcmp(argv[i], "-qmp"))
+			qmp = fake_opt_path(argv[i + 1], "unix:");
+		else if (!strcmp(argv[i], "-pidfile"))
+			pidfile = argv[i + 1];
+		else if (!strcmp(argv[i], "-chardev") &&
+			 strstr(argv[i + 1], "id=console,"))
+			console = fake_opt_path(argv[i + 1], "path=");
+	}
+	if (!qmp || !pidfile) {
+		fprintf(stderr, "fake qemu: no -qmp or -pidfile\n");
+		_exit(2);
+	}
+	if (console) {
+		cfd = backend_unix_connect(console);
+		if (cfd < 0) {
+			fprintf(stderr, "fake qemu: console: %s\n",
+				strerror(-cfd));
+			_exit(1);
+		}
+		fake_send(cfd, "fake: booted\n");
+	}
+	snprintf(chunk, sizeof(chunk), "%d\n", (int)getpid());
+	write_file_atomic(pidfile, chunk, strlen(chunk));
+	if (getenv("FAKE_QEMU_SLOW"))
+		usleep(300000);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", qmp);
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(lfd, 1) < 0)
+		_exit(4);
+	fd = accept(lfd, NULL, NULL);
+	if (fd < 0)
+		_exit(5);
+	fake_send(fd, "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n");
+	sb_init(&buf);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		char *nl;
+
+		if (n <= 0)
+			_exit(0);
+		sb_add(&buf, chunk, (size_t)n);
+		while ((nl = memchr(buf.data, '\n', buf.len))) {
+			json_object *o, *v, *id = NULL;
+			const char *cmd = "";
+			char *reply;
+
+			*nl = '\0';
+			o = json_tokener_parse(buf.data);
+			sb_consume(&buf, (size_t)(nl - buf.data) + 1);
+			if (o && json_object_object_get_ex(o, "execute", &v))
+				cmd = json_object_get_string(v);
+			if (o)
+				json_object_object_get_ex(o, "id", &id);
+			reply = xasprintf("{\"return\": {}, \"id\": %s}\r\n",
+					  id ? json_object_to_json_string(id) :
+					  "null");
+			if (!strcmp(cmd, "quit")) {
+				fake_send(fd, "{\"event\": \"SHUTDOWN\", \"data\": "
+					  "{\"guest\": false, \"reason\": "
+					  "\"host-qmp-quit\"}}\r\n");
+				fake_send(fd, reply);
+				_exit(0);
+			} else if (!strcmp(cmd, "stop")) {
+				fake_send(fd, "{\"event\": \"STOP\"}\r\n");
+			} else if (!strcmp(cmd, "cont")) {
+				fake_send(fd, "{\"event\": \"RESUME\"}\r\n");
+			} else if (!strcmp(cmd, "hang")) {
+				free(reply);
+				json_object_put(o);
+				continue;
+			}
+			fake_send(fd, reply);
+			if (!strcmp(cmd, "system_reset"))
+				fake_send(fd, "{\"event\": \"RESET\", \"data\": "
+					  "{\"guest\": false, \"reason\": "
+					  "\"host-qmp-system-reset\"}}\r\n");
+			free(reply);
+			json_object_put(o);
+		}
+	}
+}
+
+/* ---- the command line --------------------------------------------------- */
+
+static void
+cfg_init(struct machine_config *c, const char *name)
+{
+	memset(c, 0, sizeof(*c));
+	c->name = (char *)name;
+	c->cpus = 2;
+	c->memory_mib = 384;
+	c->shells = 2;
+	c->shell_channel = SHELL_CHANNEL_PORTS;
+}
+
+/* The argv as one string, arguments joined by '|'. */
+static char *
+joined(char **v)
+{
+	struct strbuf sb;
+
+	sb_init(&sb);
+	for (; *v; v++) {
+		sb_adds(&sb, *v);
+		if (v[1])
+			sb_adds(&sb, "|");
+	}
+	return sb_detach(&sb, NULL);
+}
+
+static void
+test_argv_plain(void **state)
+{
+	struct machine_config c;
+	const char *shells[] = { "/s/shell0.sock", "/s/shell1.sock" };
+	char *disks[] = { "/img/a.raw", "/img/b.qcow2" };
+	char *extra[] = { "-S", "-d", "guest_errors" };
+	struct qemu_cmd_params p = {
+		.cfg = &c,
+		.qemu_bin = "qemu-system-x86_64",
+		.state_dir = "/st/web",
+		.console_path = "/s/console.sock",
+		.shell_paths = shells,
+		.n_shells = 2,
+		.accel = "tcg",
+		.mac_byte = 0x0a,
+	};
+	struct qemu_cmd cmd;
+	struct aerr err = { "" };
+	char *s;
+
+	cfg_init(&c, "web");
+	c.kernel = "/k/vmlinuz";
+	c.initrd = "/k/initrd.gz";
+	c.append = "console=ttyS0 quiet";
+	c.disks = disks;
+	c.n_disks = 2;
+	c.qemu_args = extra;
+	c.n_qemu_args = 3;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	s = joined(cmd.argv);
+	assert_string_equal(s,
+		"qemu-system-x86_64|-name|web|-nodefaults|-no-user-config|"
+		"-display|none|-vga|std|-machine|q35|-accel|tcg|-cpu|max|"
+		"-smp|2|-m|384|"
+		"-kernel|/k/vmlinuz|-initrd|/k/initrd.gz|"
+		"-append|console=ttyS0 quiet|"
+		"-chardev|socket,id=console,path=/s/console.sock|"
+		"-serial|chardev:console|"
+		"-qmp|unix:/st/web/qmp.sock,server=on,wait=off|"
+		"-device|virtio-serial-pci,id=vser0|"
+		"-chardev|socket,id=shell0,path=/s/shell0.sock|"
+		"-device|virtserialport,bus=vser0.0,chardev=shell0,"
+		"name=attestfs.shell.0|"
+		"-chardev|socket,id=shell1,path=/s/shell1.sock|"
+		"-device|virtserialport,bus=vser0.0,chardev=shell1,"
+		"name=attestfs.shell.1|"
+		"-device|virtio-rng-pci|"
+		"-netdev|user,id=user0,restrict=on|"
+		"-device|virtio-net-pci,netdev=user0,id=nic0,"
+		"mac=52:54:00:12:00:0a|"
+		"-drive|file=/st/web/disk.0.qcow2,format=qcow2,if=none,"
+		"id=disk.0,cache=unsafe,discard=unmap|"
+		"-device|virtio-blk-pci,drive=disk.0|"
+		"-drive|file=/st/web/disk.1.qcow2,format=qcow2,if=none,"
+		"id=disk.1,cache=unsafe,discard=unmap|"
+		"-device|virtio-blk-pci,drive=disk.1|"
+		"-pidfile|/st/web/qemu.pid|-S|-d|guest_errors");
+	assert_int_equal(cmd.argc, 60);
+	assert_null(cmd.argv[cmd.argc]);
+	assert_int_equal(cmd.n_env, 0);
+	assert_null(cmd.env[0]);
+	free(s);
+	qemu_cmd_free(&cmd);
+}
+
+static void
+test_argv_console_kvm_commas(void **state)
+{
+	struct machine_config c;
+	const char *shells[] = { "/s,x/shell0.sock" };
+	struct qemu_cmd_params p = {
+		.cfg = &c,
+		.qemu_bin = "/opt/qemu",
+		.state_dir = "/st,1/db",
+		.console_path = "/s,x/console.sock",
+		.shell_paths = shells,
+		.n_shells = 1,
+		.accel = "kvm",
+		.mac_byte = 7,
+	};
+	struct qemu_cmd cmd;
+	struct aerr err = { "" };
+	char *disks[] = { "/img/a.raw" };
+	char *s;
+
+	cfg_init(&c, "db");
+	c.cpus = 0;         /* defaults */
+	c.memory_mib = 0;
+	c.shell_channel = SHELL_CHANNEL_CONSOLE;
+	c.disks = disks;
+	c.n_disks = 1;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	s = joined(cmd.argv);
+	assert_non_null(strstr(s, "|-accel|kvm|"));
+	assert_non_null(strstr(s, "|-smp|1|-m|256|"));
+	assert_null(strstr(s, "-kernel"));
+	assert_null(strstr(s, "-append"));
+	assert_null(strstr(s, "virtserialport"));
+	assert_non_null(strstr(s, "|-chardev|socket,id=shell0,"
+			       "path=/s,,x/shell0.sock|"
+			       "-device|virtconsole,chardev=shell0|"));
+	assert_non_null(strstr(s, "|-chardev|socket,id=console,"
+			       "path=/s,,x/console.sock|"));
+	assert_non_null(strstr(s, "|-qmp|unix:/st,,1/db/qmp.sock,server=on,"
+			       "wait=off|"));
+	assert_non_null(strstr(s, "|-drive|file=/st,,1/db/disk.0.qcow2,"));
+	assert_non_null(strstr(s, "mac=52:54:00:12:00:07|"));
+	assert_non_null(strstr(s, "|-pidfile|/st,1/db/qemu.pid"));
+	free(s);
+	qemu_cmd_free(&cmd);
+
+	p.accel = "auto"; /* must be resolved before */
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), -EINVAL);
+	p.accel = "kvm";
+	p.n_shells = 0;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), -EINVAL);
+}
+
+static void
+test_argv_start_command(void **state)
+{
+	struct machine_config c;
+	const char *shells[] = { "/s/shell0.sock" };
+	char *extra[] = { "-device", "e1000,id=it's" };
+	char *disks[] = { "/img/a.raw" };
+	struct qemu_cmd_params p = {
+		.cfg = &c,
+		.qemu_bin = "qemu-system-x86_64",
+		.state_dir = "/st/vm",
+		.console_path = "/s/console.sock",
+		.shell_paths = shells,
+		.n_shells = 1,
+		.accel = "script",
+		.mac_byte = 1,
+	};
+	struct qemu_cmd cmd;
+	struct aerr err = { "" };
+	char *s;
+
+	cfg_init(&c, "vm");
+	c.start_command = "/nix/store/x/bin/run-vm-vm";
+	c.shell_channel = SHELL_CHANNEL_CONSOLE;
+	c.kernel = "/k/vmlinuz";
+	c.append = "quiet";
+	c.disks = disks;
+	c.n_disks = 1;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	assert_int_equal(cmd.argc, 3);
+	assert_string_equal(cmd.argv[0], "/bin/sh");
+	assert_string_equal(cmd.argv[1], "-c");
+	assert_string_equal(cmd.argv[2], "/nix/store/x/bin/run-vm-vm");
+	assert_int_equal(cmd.n_env, 4);
+	assert_string_equal(cmd.env[0],
+		"QEMU_OPTS=-nodefaults -no-user-config -display none -vga std "
+		"-chardev socket,id=console,path=/s/console.sock "
+		"-serial chardev:console "
+		"-qmp unix:/st/vm/qmp.sock,server=on,wait=off "
+		"-device virtio-serial-pci,id=vser0 "
+		"-chardev socket,id=shell0,path=/s/shell0.sock "
+		"-device virtconsole,chardev=shell0 "
+		"-device virtio-rng-pci "
+		"-pidfile /st/vm/qemu.pid");
+	assert_string_equal(cmd.env[1], "TMPDIR=/st/vm");
+	assert_string_equal(cmd.env[2], "SHARED_DIR=/st/vm/shared");
+	assert_string_equal(cmd.env[3], "USE_TMPDIR=1");
+	assert_null(cmd.env[4]);
+	assert_false(cmd.opts_quoted);
+	qemu_cmd_free(&cmd);
+
+	/* extra arguments; ones that need it are shell-quoted */
+	c.qemu_args = extra;
+	c.n_qemu_args = 2;
+	p.state_dir = "/st/my vm";
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	s = cmd.env[0];
+	assert_non_null(strstr(s, " -qmp 'unix:/st/my vm/qmp.sock,server=on,"
+			       "wait=off' "));
+	assert_non_null(strstr(s, " -pidfile '/st/my vm/qemu.pid' -device "
+			       "'e1000,id=it'\\''s'"));
+	assert_null(strstr(s, "-netdev"));
+	assert_null(strstr(s, "-drive"));
+	assert_null(strstr(s, "-kernel"));
+	assert_null(strstr(s, " -m "));
+	assert_null(strstr(s, "-name"));
+	assert_null(strstr(s, "-accel"));
+	assert_true(cmd.opts_quoted);
+	assert_string_equal(cmd.env[1], "TMPDIR=/st/my vm");
+	qemu_cmd_free(&cmd);
+}
+
+static void
+test_helpers(void **state)
+{
+	struct strbuf sb;
+	unsigned a = qemu_name_byte("web"), b = qemu_name_byte("db");
+
+	assert_int_equal(a, qemu_name_byte("web"));
+	assert_true(a >= 1 && a <= 254);
+	assert_true(b >= 1 && b <= 254);
+	sb_init(&sb);
+	qemu_sb_add_opt_value(&sb, "a,b,,c");
+	assert_string_equal(sb.data, "a,,b,,,,c");
+	sb_free(&sb);
+	assert_false(qemu_sb_add_opts_word(&sb, "-device"));
+	assert_true(qemu_sb_add_opts_word(&sb, ""));
+	assert_true(qemu_sb_add_opts_word(&sb, "*"));
+	assert_string_equal(sb.data, "-device'''*'");
+	sb_free(&sb);
+}
+
+static void
+test_caps(void **state)
+{
+	struct strbuf sb;
+
+	sb_init(&sb);
+	backend_caps_render(qemu_backend_ops.caps, &sb);
+	assert_string_equal(sb.data, "pause,screenshot,keys,links,forward,qmp");
+	sb_free(&sb);
+	assert_ptr_equal(backend_find("qemu"), &qemu_backend_ops);
+	assert_ptr_equal(backend_find("mock"), &mock_backend_ops);
+	assert_null(backend_find("firecracker"));
+	assert_null(backend_find("cloud-hypervisor"));
+	assert_null(backend_find(NULL));
+}
+
+/* ---- launch against the fake ------------------------------------------ */
+
+struct rec {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct strbuf events;
+	struct strbuf logs;
+	int exited;
+	int status;
+};
+
+static struct rec rec = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+static void
+on_exited(void *owner, int status)
+{
+	pthread_mutex_lock(&rec.lock);
+	rec.exited++;
+	rec.status = status;
+	sb_adds(&rec.events, "exited\n");
+	pthread_cond_broadcast(&rec.cond);
+	pthread_mutex_unlock(&rec.lock);
+}
+
+static void
+on_vm_event(void *owner, const char *name, const char *detail)
+{
+	pthread_mutex_lock(&rec.lock);
+	sb_addf(&rec.events, "%s %s\n", name, detail);
+	pthread_cond_broadcast(&rec.cond);
+	pthread_mutex_unlock(&rec.lock);
+}
+
+static void
+on_log(void *owner, const char *text)
+{
+	pthread_mutex_lock(&rec.lock);
+	sb_addf(&rec.logs, "%s\n", text);
+	pthread_mutex_unlock(&rec.lock);
+}
+
+static const struct backend_events events = {
+	.exited = on_exited,
+	.vm_event = on_vm_event,
+	.log = on_log,
+};
+
+/* Wait until the events text contains s. */
+static bool
+rec_wait_for(const char *s, int ms)
+{
+	int64_t end = now_mono_ms() + ms;
+	bool ok;
+
+	pthread_mutex_lock(&rec.lock);
+	while (!(ok = rec.events.data && strstr(rec.events.data, s)) &&
+	       now_mono_ms() < end) {
+		pthread_mutex_unlock(&rec.lock);
+		usleep(5000);
+		pthread_mutex_lock(&rec.lock);
+	}
+	pthread_mutex_unlock(&rec.lock);
+	return ok;
+}
+
+struct fx {
+	char dir[64];
+	char *state;
+	char *console;
+	char *shell;
+	int console_lfd;
+	int shell_lfd;
+	struct machine_config cfg;
+	struct backend_launch l;
+	const char *shells[1];
+	char *self;
+};
+
+static int
+listen_at(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	return fd;
+}
+
+static int
+fx_setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/attestfs-qemu-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->state = xasprintf("%s/state", f->dir);
+	f->console = xasprintf("%s/console.sock", f->dir);
+	f->shell = xasprintf("%s/shell0.sock", f->dir);
+	f->console_lfd = listen_at(f->console);
+	f->shell_lfd = listen_at(f->shell);
+	f->shells[0] = f->shell;
+	f->self = realpath("/proc/self/exe", NULL);
+	cfg_init(&f->cfg, "fake");
+	f->cfg.shells = 1;
+	f->l.cfg = &f->cfg;
+	f->l.state_dir = f->state;
+	f->l.console_path = f->console;
+	f->l.shell_paths = f->shells;
+	f->l.n_shells = 1;
+	f->l.accel = "tcg";
+	f->l.events = &events;
+	f->l.owner = f;
+	setenv("ATTESTFS_QEMU", f->self, 1);
+	setenv("FAKE_QEMU_MODE", "1", 1);
+	pthread_mutex_lock(&rec.lock);
+	sb_free(&rec.events);
+	sb_free(&rec.logs);
+	rec.exited = 0;
+	rec.status = -1;
+	pthread_mutex_unlock(&rec.lock);
+	*state = f;
+	return 0;
+}
+
+static int
+fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	unsetenv("ATTESTFS_QEMU");
+	unsetenv("FAKE_QEMU_MODE");
+	unsetenv("FAKE_QEMU_FAIL");
+	close(f->console_lfd);
+	close(f->shell_lfd);
+	remove_tree(f->dir);
+	free(f->state);
+	free(f->console);
+	free(f->shell);
+	free(f->self);
+	free(f);
+	return 0;
+}
+
+static void
+test_launch_pause_quit(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+	struct strbuf info;
+	char *reply = NULL, *want, buf[64];
+	ssize_t n;
+	int cfd;
+
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
+	assert_non_null(b);
+	/* the fake connected to the console we listen on */
+	cfd = accept(f->console_lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+	n = read(cfd, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, "fake: booted\n");
+
+	sb_init(&info);
+	qemu_backend_ops.info(b, &info);
+	want = xasprintf("accel tcg\npid %d\nqmp %s/qmp.sock\n",
+			 (int)qemu_backend_ops.pid(b), f->state);
+	assert_string_equal(info.data, want);
+	assert_true(qemu_backend_ops.pid(b) > 0);
+	assert_int_equal(kill(qemu_backend_ops.pid(b), 0), 0);
+	free(want);
+	sb_free(&info);
+
+	assert_int_equal(qemu_backend_ops.pause(b), 0);
+	assert_true(rec_wait_for("STOP \n", 2000));
+	assert_int_equal(qemu_backend_ops.resume(b), 0);
+	assert_true(rec_wait_for("RESUME \n", 2000));
+	assert_int_equal(qemu_backend_ops.reset(b), 0);
+	assert_true(rec_wait_for("RESET {\"guest\":false,"
+				 "\"reason\":\"host-qmp-system-reset\"}\n",
+				 2000));
+	assert_int_equal(qemu_backend_ops.command(b, "{\"execute\": "
+						  "\"query-status\", \"id\": "
+						  "\"u1\"}", &reply, &err), 0);
+	assert_string_equal(reply, "{\"return\":{},\"id\":\"u1\"}");
+	free(reply);
+	assert_int_equal(qemu_backend_ops.command(b, "nonsense", &reply,
+						  &err), -EINVAL);
+
+	assert_int_equal(qemu_backend_ops.quit(b), 0);
+	assert_true(rec_wait_for("exited\n", 5000));
+	pthread_mutex_lock(&rec.lock);
+	/* QEMU's last event comes before exited */
+	assert_non_null(strstr(rec.events.data,
+			       "SHUTDOWN {\"guest\":false,"
+			       "\"reason\":\"host-qmp-quit\"}\nexited\n"));
+	assert_int_equal(rec.exited, 1);
+	assert_true(WIFEXITED(rec.status));
+	assert_int_equal(WEXITSTATUS(rec.status), 0);
+	pthread_mutex_unlock(&rec.lock);
+
+	/* calls on a dead machine fail cleanly */
+	assert_int_equal(qemu_backend_ops.quit(b), 0);
+	assert_int_equal(qemu_backend_ops.pause(b), -EIO);
+	assert_int_equal(qemu_backend_ops.kill(b), 0);
+	qemu_backend_ops.destroy(b);
+	pthread_mutex_lock(&rec.lock);
+	assert_int_equal(rec.exited, 1);
+	pthread_mutex_unlock(&rec.lock);
+	close(cfd);
+}
+
+static void
+test_launch_kill(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+	pid_t pid;
+
+	f->cfg.shell_channel = SHELL_CHANNEL_CONSOLE;
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
+	pid = qemu_backend_ops.pid(b);
+	assert_int_equal(qemu_backend_ops.kill(b), 0);
+	assert_true(rec_wait_for("exited\n", 5000));
+	pthread_mutex_lock(&rec.lock);
+	assert_true(WIFSIGNALED(rec.status));
+	assert_int_equal(WTERMSIG(rec.status), SIGKILL);
+	pthread_mutex_unlock(&rec.lock);
+	assert_int_equal(kill(pid, 0), -1); /* reaped */
+	qemu_backend_ops.destroy(b);
+}
+
+static void
+test_launch_destroy_running(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+	pid_t pid;
+
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
+	pid = qemu_backend_ops.pid(b);
+	qemu_backend_ops.destroy(b);
+	assert_int_equal(kill(pid, 0), -1);
+	usleep(50000);
+	pthread_mutex_lock(&rec.lock);
+	assert_int_equal(rec.exited, 0); /* no callbacks from destroy */
+	assert_null(rec.events.data);
+	pthread_mutex_unlock(&rec.lock);
+}
+
+static void
+test_launch_fails_with_log_tail(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+
+	setenv("FAKE_QEMU_FAIL", "1", 1);
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), -EIO);
+	assert_null(b);
+	print_message("launch: %s\n", err.msg);
+	assert_non_null(strstr(err.msg, "QEMU exited before QMP answered "
+			       "(exit status 1)"));
+	assert_non_null(strstr(err.msg, "-bogus: invalid option"));
+	pthread_mutex_lock(&rec.lock);
+	assert_int_equal(rec.exited, 0);
+	pthread_mutex_unlock(&rec.lock);
+
+	/* a second failure reports only its own part of qemu.log */
+	f->cfg.accel = "warp";
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "warp"));
+	f->cfg.accel = NULL;
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), -EIO);
+	assert_null(strstr(strstr(err.msg, "invalid option") + 1,
+			   "invalid option"));
+}
+
+static void
+test_launch_start_command(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+	struct strbuf info;
+	char *shared;
+	struct stat st;
+
+	setenv("FAKE_QEMU_SLOW", "1", 1);
+	/* like NixOS's run-*-vm: $QEMU_OPTS expanded unquoted */
+	f->cfg.start_command = "test \"$USE_TMPDIR\" = 1 && "
+			       "test \"$TMPDIR\" = \"$PWD\" && "
+			       "exec \"$ATTESTFS_QEMU\" -name x $QEMU_OPTS";
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
+	sb_init(&info);
+	qemu_backend_ops.info(b, &info);
+	assert_non_null(strstr(info.data, "accel script\n"));
+	sb_free(&info);
+	shared = xasprintf("%s/shared", f->state);
+	assert_int_equal(stat(shared, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	free(shared);
+	assert_int_equal(qemu_backend_ops.quit(b), 0);
+	assert_true(rec_wait_for("exited\n", 5000));
+	qemu_backend_ops.destroy(b);
+	unsetenv("FAKE_QEMU_SLOW");
+	f->cfg.start_command = NULL;
+}
+
+static void
+test_launch_disks(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+	char *base = xasprintf("%s/base.raw", f->dir);
+	char *missing = xasprintf("%s/missing.raw", f->dir);
+	char *disks[] = { base };
+	char *overlay = xasprintf("%s/disk.0.qcow2", f->state);
+	struct strbuf out, errout;
+	int fd, st;
+
+	if (access("/usr/bin/qemu-img", X_OK) != 0 &&
+	    access("/usr/local/bin/qemu-img", X_OK) != 0) {
+		print_message("SKIP: no qemu-img\n");
+		goto out;
+	}
+	fd = open(base, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	f->cfg.disks = disks;
+	f->cfg.n_disks = 1;
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
+	{
+		char *argv[] = { "qemu-img", "info", "-U", "--output=json",
+				 overlay, NULL };
+
+		sb_init(&out);
+		sb_init(&errout);
+		st = qemu_run_capture(argv, 10000, &out, &errout);
+		assert_int_equal(st, 0);
+		assert_non_null(strstr(out.data, "\"backing-filename-format\": "
+				       "\"raw\""));
+		assert_non_null(strstr(out.data, base));
+		sb_free(&out);
+		sb_free(&errout);
+	}
+	qemu_backend_ops.destroy(b);
+
+	disks[0] = missing;
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "missing.raw"));
+	f->cfg.disks = NULL;
+	f->cfg.n_disks = 0;
+out:
+	free(base);
+	free(missing);
+	free(overlay);
+}
+
+static void
+test_accel_auto_without_kernel(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+	struct strbuf info;
+
+	f->l.accel = "auto";
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
+	sb_init(&info);
+	qemu_backend_ops.info(b, &info);
+	assert_non_null(strstr(info.data, "accel tcg\n"));
+	sb_free(&info);
+	pthread_mutex_lock(&rec.lock);
+	assert_non_null(rec.logs.data);
+	assert_non_null(strstr(rec.logs.data, "accel auto: "));
+	assert_non_null(strstr(rec.logs.data, "using tcg"));
+	pthread_mutex_unlock(&rec.lock);
+	qemu_backend_ops.destroy(b);
+	f->l.accel = "tcg";
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_argv_plain),
+		cmocka_unit_test(test_argv_console_kvm_commas),
+		cmocka_unit_test(test_argv_start_command),
+		cmocka_unit_test(test_helpers),
+		cmocka_unit_test(test_caps),
+		cmocka_unit_test_setup_teardown(test_launch_pause_quit,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_launch_kill,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_launch_destroy_running,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_launch_fails_with_log_tail,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_launch_start_command,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_launch_disks,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_accel_auto_without_kernel,
+						fx_setup, fx_teardown),
+	};
+
+	if (getenv("FAKE_QEMU_MODE"))
+		return fake_qemu_main(argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

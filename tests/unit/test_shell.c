@@ -1,0 +1,289 @@
+/* The shell framing: parser and command lines, without a guest. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "machine/shell.h"
+
+struct seen {
+	struct strbuf out, err, log;
+	int banners, ends, losses, syncs;
+	long long status, pid, sync_tag;
+};
+
+static void
+record(void *ctx, enum shell_event ev, long long tag, long long num,
+       const char *data, size_t len)
+{
+	struct seen *s = ctx;
+
+	switch (ev) {
+	case SHELL_EV_BANNER:
+		s->banners++;
+		sb_adds(&s->log, "B");
+		break;
+	case SHELL_EV_SYNC:
+		s->syncs++;
+		s->sync_tag = num;
+		sb_adds(&s->log, "Y");
+		break;
+	case SHELL_EV_PID:
+		s->pid = num;
+		sb_adds(&s->log, "P");
+		break;
+	case SHELL_EV_STATUS:
+		s->status = num;
+		sb_addf(&s->log, "S%lld", tag);
+		break;
+	case SHELL_EV_STDOUT:
+		sb_add(&s->out, data, len);
+		break;
+	case SHELL_EV_STDERR:
+		sb_add(&s->err, data, len);
+		break;
+	case SHELL_EV_END:
+		s->ends++;
+		sb_adds(&s->log, "E");
+		break;
+	case SHELL_EV_LOSS:
+		s->losses++;
+		sb_adds(&s->log, "L");
+		break;
+	case SHELL_EV_JUNK:
+		sb_adds(&s->log, "J");
+		break;
+	}
+}
+
+static void
+seen_free(struct seen *s)
+{
+	sb_free(&s->out);
+	sb_free(&s->err);
+	sb_free(&s->log);
+}
+
+/* Build the guest's reply for stdout/stderr bytes and a status. */
+static void
+frame(struct strbuf *sb, long long tag, int status, const void *out,
+      size_t outlen, const void *err, size_t errlen, int lossy)
+{
+	sb_addf(sb, "\001P %lld 4242\n\001S %lld %d\n", tag, tag, status);
+	if (lossy && outlen)
+		sb_addf(sb, "%zu ", outlen);
+	shell_base64(sb, out, outlen);
+	sb_adds(sb, "\n");
+	if (lossy && errlen)
+		sb_addf(sb, "%zu ", errlen);
+	shell_base64(sb, err, errlen);
+	sb_adds(sb, "\n");
+}
+
+static void
+feed_in_pieces(struct shell_parser *p, const char *buf, size_t len,
+	       size_t piece, struct seen *s)
+{
+	size_t i;
+
+	for (i = 0; i < len; i += piece)
+		shell_parse(p, buf + i, len - i < piece ? len - i : piece,
+			    record, s);
+}
+
+static void
+test_banner_split_across_reads(void **state)
+{
+	struct shell_parser p;
+	struct seen s = { 0 };
+	const char *text = "noise\r\n" SHELL_BANNER "\nSYNC17\n";
+
+	shell_parser_init(&p, 0);
+	feed_in_pieces(&p, text, strlen(text), 1, &s);
+	assert_int_equal(s.banners, 1);
+	assert_int_equal(s.syncs, 1);
+	assert_int_equal(s.sync_tag, 17);
+	assert_string_equal(s.log.data, "JBY");
+	seen_free(&s);
+}
+
+static void
+test_binary_roundtrip_all_piece_sizes(void **state)
+{
+	unsigned char bin[1000];
+	size_t i, piece;
+
+	for (i = 0; i < sizeof(bin); i++)
+		bin[i] = (unsigned char)(i * 7 + (i >> 3));
+	bin[0] = 0;
+	bin[999] = '\n';
+	for (piece = 1; piece < 70; piece += 3) {
+		struct shell_parser p;
+		struct seen s = { 0 };
+		struct strbuf sb;
+
+		sb_init(&sb);
+		frame(&sb, 5, 3, bin, sizeof(bin), "oops\n", 5, 0);
+		shell_parser_init(&p, 0);
+		feed_in_pieces(&p, sb.data, sb.len, piece, &s);
+		assert_int_equal(s.out.len, sizeof(bin));
+		assert_memory_equal(s.out.data, bin, sizeof(bin));
+		assert_int_equal(s.err.len, 5);
+		assert_memory_equal(s.err.data, "oops\n", 5);
+		assert_int_equal(s.status, 3);
+		assert_int_equal(s.pid, 4242);
+		assert_string_equal(s.log.data, "PS5E");
+		sb_free(&sb);
+		seen_free(&s);
+	}
+}
+
+static void
+test_empty_output_and_no_trailing_newline(void **state)
+{
+	struct shell_parser p;
+	struct seen s = { 0 };
+	struct strbuf sb;
+
+	sb_init(&sb);
+	frame(&sb, 1, 0, "", 0, "", 0, 0);
+	frame(&sb, 2, 0, "x", 1, "", 0, 0);
+	frame(&sb, 3, 0, "ab", 2, "", 0, 0);
+	shell_parser_init(&p, 0);
+	shell_parse(&p, sb.data, sb.len, record, &s);
+	assert_int_equal(s.ends, 3);
+	assert_int_equal(s.out.len, 3);
+	assert_memory_equal(s.out.data, "xab", 3);
+	sb_free(&sb);
+	seen_free(&s);
+}
+
+static void
+test_megabyte_line(void **state)
+{
+	size_t n = 3u << 20, i;
+	char *big = malloc(n);
+	struct shell_parser p;
+	struct seen s = { 0 };
+	struct strbuf sb;
+
+	for (i = 0; i < n; i++)
+		big[i] = (char)('a' + i % 26);
+	sb_init(&sb);
+	frame(&sb, 9, 0, big, n, "", 0, 0);
+	shell_parser_init(&p, 0);
+	feed_in_pieces(&p, sb.data, sb.len, 65536, &s);
+	assert_int_equal(s.out.len, n);
+	assert_memory_equal(s.out.data, big, n);
+	assert_int_equal(s.ends, 1);
+	free(big);
+	sb_free(&sb);
+	seen_free(&s);
+}
+
+static void
+test_banner_inside_output_is_loss(void **state)
+{
+	struct shell_parser p;
+	struct seen s = { 0 };
+	const char *text = "\001P 1 9\n\001S 1 0\naGVsbG8=\n"
+			   "Spawning backdoor root shell...\n";
+
+	shell_parser_init(&p, 0);
+	shell_parse(&p, text, strlen(text), record, &s);
+	assert_int_equal(s.losses, 1);
+	assert_int_equal(s.ends, 0);
+	seen_free(&s);
+}
+
+static void
+test_lossy_channel_detects_dropped_bytes(void **state)
+{
+	struct shell_parser p;
+	struct seen s = { 0 };
+	struct strbuf sb;
+	char data[300];
+
+	memset(data, 'q', sizeof(data));
+	sb_init(&sb);
+	frame(&sb, 4, 0, data, sizeof(data), "", 0, 1);
+	shell_parser_init(&p, 1);
+	shell_parse(&p, sb.data, sb.len, record, &s);
+	assert_int_equal(s.ends, 1);
+	assert_int_equal(s.losses, 0);
+	assert_int_equal(s.out.len, sizeof(data));
+	seen_free(&s);
+
+	/* Drop 8 base64 characters (6 bytes) in the middle. */
+	memset(&s, 0, sizeof(s));
+	char *hole = strstr(sb.data, "cXFx");
+
+	assert_non_null(hole);
+	memmove(hole, hole + 8, strlen(hole + 8) + 1);
+	sb.len -= 8;
+	shell_parser_init(&p, 1);
+	shell_parse(&p, sb.data, sb.len, record, &s);
+	assert_int_equal(s.losses, 1);
+	assert_int_equal(s.ends, 0);
+	sb_free(&sb);
+	seen_free(&s);
+}
+
+static void
+test_command_quoting(void **state)
+{
+	struct strbuf sb;
+	const char *cmd = "echo 'it''s' \"$HOME\" \\n\nnext";
+
+	sb_init(&sb);
+	shell_command(&sb, 12, cmd, strlen(cmd), NULL);
+	assert_string_equal(sb.data, "_atx 12 'echo '\\''it'\\'''\\''s'\\'' "
+				     "\"$HOME\" \\n\nnext'\n");
+	sb_free(&sb);
+	sb_init(&sb);
+	shell_prelude(&sb, 0, 3);
+	assert_non_null(strstr(sb.data, "_atx()"));
+	assert_non_null(strstr(sb.data, "echo SYNC3\n"));
+	/* One line: the guest shell reads it as one command. */
+	assert_ptr_equal(strchr(sb.data, '\n'), sb.data + sb.len - 1);
+	sb_free(&sb);
+}
+
+static void
+test_base64_matches_known_vectors(void **state)
+{
+	static const char *const in[] = { "", "f", "fo", "foo", "foob",
+					   "fooba", "foobar" };
+	static const char *const out[] = { "", "Zg==", "Zm8=", "Zm9v",
+					   "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+	size_t i;
+
+	for (i = 0; i < 7; i++) {
+		struct strbuf sb;
+
+		sb_init(&sb);
+		shell_base64(&sb, in[i], strlen(in[i]));
+		assert_string_equal(sb.data ? sb.data : "", out[i]);
+		sb_free(&sb);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_banner_split_across_reads),
+		cmocka_unit_test(test_binary_roundtrip_all_piece_sizes),
+		cmocka_unit_test(test_empty_output_and_no_trailing_newline),
+		cmocka_unit_test(test_megabyte_line),
+		cmocka_unit_test(test_banner_inside_output_is_loss),
+		cmocka_unit_test(test_lossy_channel_detects_dropped_bytes),
+		cmocka_unit_test(test_command_quoting),
+		cmocka_unit_test(test_base64_matches_known_vectors),
+	};
+
+	return cmocka_run_group_tests_name("shell", tests, NULL, NULL);
+}
