@@ -130,6 +130,17 @@ backend_child_init(pid_t parent)
 }
 
 void
+backend_close_from(unsigned first)
+{
+	int fd;
+
+	if (close_range(first, ~0U, 0) == 0)
+		return;
+	for (fd = (int)first; fd < 65536; fd++) /* kernels before 5.9 */
+		close(fd);
+}
+
+void
 backend_child_stdio(const char *log_path)
 {
 	int null_fd, log_fd;
@@ -145,5 +156,5 @@ backend_child_stdio(const char *log_path)
 		dup2(log_fd, 1);
 		dup2(log_fd, 2);
 	}
-	close_range(3, ~0U, 0);
+	backend_close_from(3);
 }

@@ -129,12 +129,12 @@ mock_main_child(pid_t parent, int console_fd, const char *banner, size_t len)
 	if (console_fd >= 0) {
 		if (console_fd != 3)
 			dup2(console_fd, 3);
-		close_range(4, ~0U, 0);
+		backend_close_from(4);
 		if (write(3, banner, len) < 0) {
 			/* the host may not read the console: fine */
 		}
 	} else {
-		close_range(3, ~0U, 0);
+		backend_close_from(3);
 	}
 	for (;;)
 		pause();
@@ -158,7 +158,7 @@ mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd)
 	dup2(s, 1);
 	if (e >= 0)
 		dup2(e, 2);
-	close_range(3, ~0U, 0);
+	backend_close_from(3);
 	self = getpid();
 	for (;;) {
 		struct pollfd p = { .fd = 0, .events = POLLIN | POLLRDHUP };

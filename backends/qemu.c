@@ -339,7 +339,7 @@ qemu_run_capture(char *const argv[], int timeout_ms, struct strbuf *out,
 			dup2(null_fd, 0);
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
-		close_range(3, ~0U, 0);
+		backend_close_from(3);
 		execvp(argv[0], argv);
 		dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
 		_exit(127);

@@ -78,6 +78,8 @@ int backend_unix_connect(const char *path);
  * and _exit(127) when the parent is already gone. Async-signal-safe.
  */
 void backend_child_init(pid_t parent);
+/* Close every fd >= first (close_range, or a loop). Async-signal-safe. */
+void backend_close_from(unsigned first);
 /* In a forked child: fd 0 from /dev/null, 1 and 2 appended to log_path
  * (or /dev/null when NULL), every other fd closed. Async-signal-safe. */
 void backend_child_stdio(const char *log_path);

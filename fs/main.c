@@ -430,7 +430,9 @@ main(int argc, char *argv[])
 
 	memset(&loop_config, 0, sizeof(loop_config));
 	loop_config.clone_fd = copts.clone_fd;
-	loop_config.max_idle_threads = copts.max_idle_threads;
+	/* "unlimited" (-1) upsets the v1 config's conversion in 3.14 */
+	loop_config.max_idle_threads = copts.max_idle_threads == UINT_MAX ?
+						10 : copts.max_idle_threads;
 	if (copts.singlethread)
 		loop_ret = fuse_session_loop(se);
 	else

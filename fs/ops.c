@@ -320,6 +320,18 @@ reply_slice(fuse_req_t req, const char *buf, size_t len, uint64_t off,
 
 /* ---- replies to parked requests ---- */
 
+/* A control message is taken whole or not at all: a short count would make
+ * the writer send the rest as a second message. */
+static void
+reply_message(struct fs_preq *p)
+{
+	if (p->mr.result < 0)
+		fuse_reply_err(p->req, err_of(p->mr.result));
+	else
+		fuse_reply_write(p->req, p->size);
+}
+
+/* guest files: the bytes written */
 static void
 reply_write(struct fs_preq *p)
 {
@@ -729,8 +741,12 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		return;
 	}
 
-	/* the backdoor has no chmod/chown: say so rather than pretend */
-	if (to_set & owner) {
+	/* The backdoor has no chmod/chown: say so rather than pretend, but
+	 * let `mv` and `cp -p` set what is already there. */
+	if (((to_set & FUSE_SET_ATTR_MODE) &&
+	     ((attr->st_mode ^ n->mode) & 07777)) ||
+	    ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != mnt->uid) ||
+	    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != mnt->gid)) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
@@ -1002,10 +1018,13 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		return;
 	}
 
-	/* machine/ may keep the bytes until done: give it our own copy */
-	p = fs_preq_new(mnt->park, req, reply_write);
-	p->buf = xmalloc(size);
+	/* machine/ may keep the bytes until done: give it our own copy (NUL
+	 * terminated, not counted) */
+	p = fs_preq_new(mnt->park, req, n->row->kind == FS_KIND_CONTROL ?
+					    reply_message : reply_write);
+	p->buf = xmalloc(size + 1);
 	memcpy(p->buf, buf, size);
+	p->buf[size] = '\0';
 	p->size = size;
 	fs_park_begin(p);
 	switch (n->row->type) {

@@ -1,51 +1,168 @@
-/* files/: the guest's file system through the backdoor (placeholder). */
+/*
+ * files/: the guest's own file system through the backdoor. Each call is one
+ * guest command; data to the guest travels as base64 inside the command,
+ * data from it through the ordinary frame.
+ */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
-#include "machine/internal.h"
+#include "machine/guestcall.h"
+
+static int
+stat_done(struct cmd *c, struct mreq *r, void *arg)
+{
+	struct guest_stat st = { 0 };
+	unsigned mode;
+	unsigned long long size;
+	long long mtime;
+
+	if (c->status)
+		return -ENOENT;
+	if (!c->out.data || sscanf(c->out.data, "%x %llu %lld", &mode, &size,
+				   &mtime) != 3)
+		return -EIO;
+	st.mode = (mode_t)mode;
+	st.size = size;
+	st.mtime = mtime;
+	r->data = xmalloc(sizeof(st));
+	memcpy(r->data, &st, sizeof(st));
+	r->len = sizeof(st);
+	return 0;
+}
 
 static void
-nope(struct mreq *r)
+call_path(struct machine *m, const char *fmt_before, const char *path,
+	  const char *after, int control, guest_call_fn fn, struct mreq *r)
 {
-	r->result = -EOPNOTSUPP;
-	r->done(r);
+	struct strbuf sb;
+
+	sb_init(&sb);
+	sb_adds(&sb, fmt_before);
+	sb_add_shell_quoted(&sb, path, strlen(path));
+	sb_adds(&sb, after);
+	guest_call(m, sb.data, sb.len, control, fn, NULL, r);
+	sb_free(&sb);
 }
 
 void
 machine_file_stat(struct machine *m, const char *path, struct mreq *r)
 {
-	nope(r);
+	call_path(m, "stat -c '%f %s %Y' ", path, "", 1, stat_done, r);
+}
+
+static int
+list_done(struct cmd *c, struct mreq *r, void *arg)
+{
+	int err = guest_errno(c);
+
+	if (err)
+		return err;
+	r->len = c->out.len;
+	r->data = sb_detach(&c->out, NULL);
+	return 0;
 }
 
 void
 machine_file_list(struct machine *m, const char *path, struct mreq *r)
 {
-	nope(r);
+	/* Builtins only: a glob and printf, NUL-separated names. */
+	call_path(m, "cd ", path,
+		  " && for f in * .*; do case $f in .|..) continue;; esac; "
+		  "if [ -e \"$f\" ] || [ -L \"$f\" ]; then printf '%s\\0' \"$f\"; "
+		  "fi; done", 1, list_done, r);
+}
+
+static int
+read_done(struct cmd *c, struct mreq *r, void *arg)
+{
+	int err = guest_errno(c);
+
+	if (err)
+		return err;
+	r->len = c->out.len;
+	r->data = sb_detach(&c->out, NULL);
+	return 0;
 }
 
 void
 machine_file_read(struct machine *m, const char *path, uint64_t offset,
 		  struct mreq *r)
 {
-	nope(r);
+	char before[96], after[64];
+
+	if (offset == 0) {
+		snprintf(before, sizeof(before), "head -c %zu ", r->size);
+		call_path(m, before, path, "", 0, read_done, r);
+		return;
+	}
+	snprintf(before, sizeof(before), "tail -c +%" PRIu64 " ", offset + 1);
+	snprintf(after, sizeof(after), " | head -c %zu", r->size);
+	call_path(m, before, path, after, 0, read_done, r);
+}
+
+static int
+status_done(struct cmd *c, struct mreq *r, void *arg)
+{
+	return guest_errno(c);
+}
+
+static int
+write_done(struct cmd *c, struct mreq *r, void *arg)
+{
+	int err = guest_errno(c);
+
+	return err ? err : (int)(uintptr_t)arg;
 }
 
 void
 machine_file_write(struct machine *m, const char *path, uint64_t offset,
 		   const char *buf, size_t len, int trunc, struct mreq *r)
 {
-	nope(r);
+	struct strbuf sb, q;
+
+	sb_init(&sb);
+	sb_init(&q);
+	sb_add_shell_quoted(&q, path, strlen(path));
+	sb_adds(&sb, "printf %s '");
+	shell_base64(&sb, buf, len);
+	sb_adds(&sb, "' | base64 -d > /tmp/.attestfs.w.$$ && ");
+	if (trunc && offset == 0) {
+		sb_addf(&sb, "cat /tmp/.attestfs.w.$$ > %s", q.data);
+	} else {
+		/* Sequential writes append; anything else seeks with dd. */
+		sb_addf(&sb, "if [ \"$(stat -c %%s %s)\" = %" PRIu64 " ]; then "
+			"cat /tmp/.attestfs.w.$$ >> %s; else dd if=/tmp/.attestfs.w.$$ "
+			"of=%s bs=1 seek=%" PRIu64 " conv=notrunc 2>/dev/null; fi",
+			q.data, offset, q.data, q.data, offset);
+	}
+	sb_adds(&sb, "; s=$?; rm -f /tmp/.attestfs.w.$$; exit $s");
+	guest_call(m, sb.data, sb.len, 0, write_done, (void *)(uintptr_t)len, r);
+	sb_free(&sb);
+	sb_free(&q);
 }
 
 void
 machine_file_create(struct machine *m, const char *path, mode_t mode,
 		    struct mreq *r)
 {
-	nope(r);
+	char after[80];
+
+	if (S_ISDIR(mode)) {
+		call_path(m, "mkdir ", path, "", 1, status_done, r);
+		return;
+	}
+	snprintf(after, sizeof(after), " && : > \"$f\" && chmod %o \"$f\"",
+		 (unsigned)(mode & 07777));
+	call_path(m, "f=", path, after, 1, status_done, r);
 }
 
 void
 machine_file_remove(struct machine *m, const char *path, int dir,
 		    struct mreq *r)
 {
-	nope(r);
+	call_path(m, dir ? "rmdir " : "rm ", path, "", 1, status_done, r);
 }

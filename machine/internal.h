@@ -108,6 +108,7 @@ struct machine {
 	unsigned generation;       /* boots so far */
 	int stopping;              /* vmset_destroy: threads end */
 	int launch_pending;
+	int vmm_exited;            /* since the last launch */
 	int halt_pending;
 
 	struct shell_slot *shells;
@@ -186,5 +187,9 @@ int machine_listen_unix(const char *path, struct aerr *err);
 /* Waits (tx.c), with the lock held. */
 void waiters_check(struct machine *m, int64_t now, int64_t *next);
 void waiters_fail(struct machine *m, int err);
+
+/* Jobs (jobs.c), with the lock held. */
+void jobs_check(struct machine *m, int64_t now, int64_t *next);
+void jobs_free(struct machine *m);
 
 #endif

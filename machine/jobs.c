@@ -1,51 +1,705 @@
-/* jobs/<j>/: named background commands (placeholder until implemented). */
+/*
+ * jobs/<j>/: named background commands. A job runs in the guest detached
+ * from any shell, with its output in files under /tmp/.attestfs.j/<j>/ and
+ * its stdin a FIFO kept open by a holder process until the host closes it.
+ * The host polls the job (one control command: status and output sizes),
+ * backing off from 50 ms to 1 s while somebody waits for it.
+ */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "machine/internal.h"
+#include "machine/guestcall.h"
+
+#define JOB_DIR "/tmp/.attestfs.j/"
+#define POLL_FIRST_MS 50
+#define POLL_MAX_MS 1000
+
+enum job_state { JOB_CREATED, JOB_STARTING, JOB_RUNNING, JOB_DONE };
+
+struct job_reader {
+	struct job_reader *next;
+	struct mreq *r;
+	enum job_file f;
+	uint64_t offset;
+	int fetching;
+};
+
+struct job {
+	struct job *next;
+	struct machine *m;
+	char *name;
+	enum job_state state;
+	struct strbuf env;        /* "export K=V; " ... */
+	char *dir;
+	char *user;
+	int timeout;
+	int64_t deadline;
+	int timed_out;
+	int status;
+	uint64_t size[2];         /* stdout, stderr as last seen */
+	struct job_reader *readers;
+	struct cmd *poll;
+	int poll_ms;
+	int64_t next_poll;
+	unsigned generation;      /* the boot it runs in */
+	int removed;
+};
+
+static struct job *
+job_find(struct machine *m, const char *name)
+{
+	struct job *j;
+
+	for (j = m->jobs; j; j = j->next)
+		if (!j->removed && !strcmp(j->name, name))
+			return j;
+	return NULL;
+}
+
+static int
+name_ok(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (!n || n > 64 || name[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
 
 int
 machine_job_create(struct machine *m, const char *name)
 {
-	return -EOPNOTSUPP;
+	struct job *j;
+
+	if (!name_ok(name)) {
+		machine_log(m, "jobs: '%s' is not a job name ([A-Za-z0-9._-], "
+			    "at most 64)", name);
+		return -EINVAL;
+	}
+	machine_lock(m);
+	if (job_find(m, name)) {
+		machine_unlock(m);
+		return -EEXIST;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->m = m;
+	j->name = xstrdup(name);
+	sb_init(&j->env);
+	j->poll_ms = POLL_FIRST_MS;
+	j->next = m->jobs;
+	m->jobs = j;
+	machine_unlock(m);
+	return 0;
+}
+
+static void
+job_free(struct job *j)
+{
+	sb_free(&j->env);
+	free(j->dir);
+	free(j->user);
+	free(j->name);
+	free(j);
+}
+
+/* Fire and forget a control command in the guest. */
+static void
+guest_do(struct machine *m, const char *text, int control)
+{
+	struct cmd *c;
+
+	if (m->state != MS_RUNNING)
+		return;
+	c = cmd_new(m, text, strlen(text), control);
+	c->deadline = now_mono_ms() + 30000;
+	cmd_submit(c);
+	cmd_put(c);
+}
+
+static void
+job_signal_locked(struct job *j, const char *sig)
+{
+	char *text = xasprintf("p=$(cat " JOB_DIR "%s/p 2>/dev/null) && "
+			       "for c in $(pgrep -P $p); do kill -%s $c; done; "
+			       "kill -%s $p", j->name, sig, sig);
+
+	guest_do(j->m, text, 1);
+	free(text);
+}
+
+static void
+readers_fail(struct machine *m, struct job *j, int err)
+{
+	while (j->readers) {
+		struct job_reader *rd = j->readers;
+
+		j->readers = rd->next;
+		if (rd->r)
+			mreq_finish(m, rd->r, err);
+		free(rd);
+	}
 }
 
 int
 machine_job_remove(struct machine *m, const char *name)
 {
-	return -ENOENT;
+	struct job *j, **p;
+
+	machine_lock(m);
+	j = job_find(m, name);
+	if (!j) {
+		machine_unlock(m);
+		return -ENOENT;
+	}
+	if (j->state == JOB_RUNNING || j->state == JOB_STARTING)
+		job_signal_locked(j, "KILL");
+	if (j->generation == m->generation) {
+		char *text = xasprintf("rm -rf " JOB_DIR "%s", j->name);
+
+		guest_do(m, text, 1);
+		free(text);
+	}
+	readers_fail(m, j, -ENOENT);
+	if (j->poll) {
+		j->removed = 1;	/* jobs_check() frees it when its poll ends */
+		machine_unlock(m);
+		return 0;
+	}
+	for (p = &m->jobs; *p; p = &(*p)->next) {
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	}
+	machine_unlock(m);
+	job_free(j);
+	return 0;
 }
 
 int
 machine_job_list(struct machine *m, char **names, size_t *len)
 {
-	*names = NULL;
-	*len = 0;
-	return 0;
+	struct strbuf sb;
+	struct job *j;
+	int n = 0;
+
+	sb_init(&sb);
+	machine_lock(m);
+	for (j = m->jobs; j; j = j->next) {
+		if (j->removed)
+			continue;
+		sb_add(&sb, j->name, strlen(j->name) + 1);
+		n++;
+	}
+	machine_unlock(m);
+	*names = sb_detach(&sb, len);
+	return n;
 }
 
 int
 machine_job_exists(struct machine *m, const char *name)
 {
-	return 0;
+	int found;
+
+	machine_lock(m);
+	found = job_find(m, name) != NULL;
+	machine_unlock(m);
+	return found;
 }
 
-void
-machine_job_write(struct machine *m, const char *name, enum job_file f,
-		  const char *buf, size_t len, struct mreq *r)
+/* ---- polling ------------------------------------------------------------ */
+
+static void job_poll_update(struct cmd *c);
+static void readers_serve(struct job *j);
+static void reader_drop(struct job *j, struct job_reader *rd);
+
+static void
+job_wake_polling(struct job *j)
 {
-	r->result = -ENOENT;
-	r->done(r);
+	j->poll_ms = POLL_FIRST_MS;
+	j->next_poll = now_mono_ms();
+}
+
+static void
+job_poll_start(struct job *j)
+{
+	struct machine *m = j->m;
+	char *text;
+
+	if (j->poll || j->state != JOB_RUNNING)
+		return;
+	if (m->state != MS_RUNNING || j->generation != m->generation) {
+		/* The guest that ran it is gone. */
+		j->state = JOB_DONE;
+		j->status = 255;
+		machine_logl(m, "job %s: lost with its guest", j->name);
+		readers_serve(j);
+		return;
+	}
+	text = xasprintf("d=" JOB_DIR "%s; cat $d/s 2>/dev/null || echo -; "
+			 "wc -c < $d/o; wc -c < $d/e", j->name);
+	j->poll = cmd_new(m, text, strlen(text), 1);
+	free(text);
+	j->poll->on_update = job_poll_update;
+	j->poll->ctx = j;
+	j->poll->deadline = now_mono_ms() + 30000;
+	cmd_submit(j->poll);
+}
+
+static void
+job_poll_update(struct cmd *c)
+{
+	struct job *j = c->ctx;
+	struct machine *m = c->m;
+	char st[32];
+	unsigned long long o, e;
+
+	if (c->state != CMD_DONE)
+		return;
+	j->poll = NULL;
+	c->on_update = NULL;
+	if (j->removed) {
+		cmd_put(c);
+		return;
+	}
+	if (!c->err && c->out.data &&
+	    sscanf(c->out.data, "%31s %llu %llu", st, &o, &e) == 3) {
+		int grew = o != j->size[0] || e != j->size[1];
+
+		j->size[0] = o;
+		j->size[1] = e;
+		if (st[0] != '-') {
+			j->state = JOB_DONE;
+			j->status = j->timed_out ? 124 : atoi(st);
+			machine_logl(m, "job %s: exited with status %d", j->name,
+				     j->status);
+		}
+		if (grew)
+			j->poll_ms = POLL_FIRST_MS;
+		else if (j->poll_ms < POLL_MAX_MS)
+			j->poll_ms *= 2;
+	} else if (c->err == -EIO) {
+		j->state = JOB_DONE;
+		j->status = 255;
+	}
+	j->next_poll = now_mono_ms() + j->poll_ms;
+	cmd_put(c);
+	readers_serve(j);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void
+reader_drop(struct job *j, struct job_reader *rd)
+{
+	struct job_reader **p;
+
+	for (p = &j->readers; *p; p = &(*p)->next) {
+		if (*p == rd) {
+			*p = rd->next;
+			break;
+		}
+	}
+	free(rd);
+}
+
+static void
+reader_cancel(struct mreq *r)
+{
+	struct job_reader *rd = r->priv_data;
+
+	/* readers_serve() drops it; the request ends now. */
+	rd->r = NULL;
+	mreq_finish(r->priv_machine, r, -EINTR);
+}
+
+/* A guest read of a job's output file, answering r when done. */
+static void
+fetch_update(struct cmd *c)
+{
+	struct mreq *r = c->ctx;
+	struct machine *m = c->m;
+
+	if (c->state != CMD_DONE)
+		return;
+	c->on_update = NULL;
+	if (c->err) {
+		mreq_finish(m, r, c->err);
+	} else {
+		r->len = c->out.len;
+		r->data = sb_detach(&c->out, NULL);
+		mreq_finish(m, r, 0);
+	}
+	cmd_put(c);
+}
+
+static void
+fetch_cancel(struct mreq *r)
+{
+	struct cmd *c = r->priv_data;
+
+	c->on_update = NULL;
+	cmd_cancel(c, -EINTR);
+	cmd_put(c);
+	mreq_finish(r->priv_machine, r, -EINTR);
+}
+
+static void
+fetch_start(struct job *j, struct mreq *r, enum job_file f, uint64_t offset)
+{
+	char *text = xasprintf("tail -c +%" PRIu64 " " JOB_DIR "%s/%c | "
+			       "head -c %zu", offset + 1, j->name,
+			       f == JOB_STDERR ? 'e' : 'o', r->size);
+	struct cmd *c = cmd_new(j->m, text, strlen(text), 0);
+
+	free(text);
+	c->deadline = now_mono_ms() + 60000;
+	c->on_update = fetch_update;
+	c->ctx = r;
+	mreq_park(j->m, r, fetch_cancel, c);
+	cmd_submit(c);
+}
+
+/* With the lock: answer the readers that can be answered. */
+static void
+readers_serve(struct job *j)
+{
+	struct machine *m = j->m;
+	struct job_reader *rd, *next;
+
+	for (rd = j->readers; rd; rd = next) {
+		struct mreq *r = rd->r;
+
+		next = rd->next;
+		if (!r) {
+			reader_drop(j, rd);
+			continue;
+		}
+		if (rd->f == JOB_EXIT) {
+			if (j->state != JOB_DONE)
+				continue;
+			r->data = xasprintf("%d\n", j->status);
+			r->len = strlen(r->data);
+			reader_drop(j, rd);
+			mreq_finish(m, r, 0);
+			continue;
+		}
+		if (rd->offset < j->size[rd->f == JOB_STDERR]) {
+			uint64_t offset = rd->offset;
+			enum job_file f = rd->f;
+
+			reader_drop(j, rd);
+			fetch_start(j, r, f, offset);
+		} else if (j->state == JOB_DONE) {
+			reader_drop(j, rd);
+			mreq_finish(m, r, 0);	/* the end */
+		}
+	}
+	pthread_cond_broadcast(&m->cond);
 }
 
 void
 machine_job_read(struct machine *m, const char *name, enum job_file f,
 		 uint64_t offset, struct mreq *r)
 {
-	r->result = -ENOENT;
-	r->done(r);
+	struct job_reader *rd, **p;
+	struct job *j;
+
+	r->data = NULL;
+	r->len = 0;
+	machine_lock(m);
+	j = job_find(m, name);
+	if (!j) {
+		mreq_finish(m, r, -ENOENT);
+		goto out;
+	}
+	if (j->state == JOB_CREATED) {
+		machine_logl(m, "job %s: not started (write its cmd first)", name);
+		mreq_finish(m, r, f == JOB_EXIT ? -ENOENT : 0);
+		goto out;
+	}
+	rd = xcalloc(1, sizeof(*rd));
+	rd->r = r;
+	rd->f = f;
+	rd->offset = offset;
+	mreq_park(m, r, reader_cancel, rd);
+	for (p = &j->readers; *p; p = &(*p)->next)
+		;
+	*p = rd;
+	job_wake_polling(j);
+	readers_serve(j);
+	pthread_cond_broadcast(&m->cond);
+out:
+	machine_unlock(m);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static int
+started_done(struct cmd *c, struct mreq *r, void *arg)
+{
+	struct job *j = arg;
+	int err = guest_errno(c);
+
+	if (err) {
+		j->state = JOB_DONE;
+		j->status = 255;
+		machine_logl(c->m, "job %s: could not start: %.200s", j->name,
+			     c->errout.data ? c->errout.data : "");
+		return -EIO;
+	}
+	j->state = JOB_RUNNING;
+	j->generation = c->m->generation;
+	if (j->timeout)
+		j->deadline = now_mono_ms() + (int64_t)j->timeout * 1000;
+	job_wake_polling(j);
+	return (int)(uintptr_t)r->size;
+}
+
+static void
+job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
+	  struct mreq *r)
+{
+	struct strbuf sb, inner;
+
+	while (len && cmd[len - 1] == '\n')
+		len--;
+	sb_init(&sb);
+	sb_init(&inner);
+	if (j->env.len)
+		sb_add(&inner, j->env.data, j->env.len);
+	if (j->dir) {
+		sb_adds(&inner, "cd ");
+		sb_add_shell_quoted(&inner, j->dir, strlen(j->dir));
+		sb_adds(&inner, " || exit 127; ");
+	}
+	if (j->user) {
+		struct strbuf q;
+
+		sb_init(&q);
+		sb_add_shell_quoted(&q, cmd, len);
+		sb_adds(&inner, "exec su -s /bin/sh -c ");
+		sb_add(&inner, q.data, q.len);
+		sb_adds(&inner, " ");
+		sb_add_shell_quoted(&inner, j->user, strlen(j->user));
+		sb_free(&q);
+	} else {
+		sb_adds(&inner, "exec sh -c ");
+		sb_add_shell_quoted(&inner, cmd, len);
+	}
+	/*
+	 * The holder keeps the FIFO open for writing so that the job sees EOF
+	 * only when the host closes stdin. Everything is detached from the
+	 * launching shell's own output files.
+	 */
+	sb_addf(&sb, "d=" JOB_DIR "%s; rm -rf $d; mkdir -p $d && mkfifo $d/i && "
+		": > $d/o && : > $d/e && "
+		"{ (sleep 2147483647 > $d/i) & echo $! > $d/h; "
+		"( (", j->name);
+	sb_add(&sb, inner.data, inner.len);
+	sb_adds(&sb, ") < $d/i > $d/o 2> $d/e & echo $! > $d/p; wait $!; "
+		     "echo $? > $d/s.t; mv $d/s.t $d/s; kill $(cat $d/h) ) & "
+		     "} > /dev/null 2>&1 < /dev/null; "
+		     "while [ ! -s $d/p ]; do sleep 0.01; done");
+	r->size = len;
+	j->state = JOB_STARTING;
+	machine_logl(m, "job %s: %.200s", j->name, cmd);
+	machine_unlock(m);
+	guest_call(m, sb.data, sb.len, 0, started_done, j, r);
+	machine_lock(m);
+	sb_free(&sb);
+	sb_free(&inner);
+}
+
+static int
+stdin_done(struct cmd *c, struct mreq *r, void *arg)
+{
+	int err = guest_errno(c);
+
+	return err ? err : (int)(uintptr_t)arg;
+}
+
+static void
+job_ctl(struct machine *m, struct job *j, const char *msg, size_t len,
+	struct mreq *r)
+{
+	char *s = xmalloc(len + 1), *arg;
+	int ret = (int)len;
+
+	memcpy(s, msg, len);
+	s[len] = '\0';
+	while (len && (s[len - 1] == '\n' || s[len - 1] == ' '))
+		s[--len] = '\0';
+	arg = strchr(s, ' ');
+	if (arg)
+		*arg++ = '\0';
+	if (!strcmp(s, "kill")) {
+		const char *sig = arg && *arg ? arg : "TERM";
+
+		if (j->state != JOB_RUNNING) {
+			machine_logl(m, "job %s: kill: it is not running", j->name);
+			ret = -ESRCH;
+		} else if (strspn(sig, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
+			   strlen(sig)) {
+			machine_logl(m, "job %s: kill: bad signal '%s'", j->name,
+				     sig);
+			ret = -EINVAL;
+		} else {
+			job_signal_locked(j, sig);
+			job_wake_polling(j);
+		}
+	} else if (j->state != JOB_CREATED) {
+		machine_logl(m, "job %s: ctl '%s' only before cmd", j->name, s);
+		ret = -EBUSY;
+	} else if (!strcmp(s, "env") && arg && strchr(arg, '=') &&
+		   arg[0] != '=') {
+		char *eq = strchr(arg, '=');
+
+		*eq = '\0';
+		if (strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				"0123456789_") != strlen(arg)) {
+			machine_logl(m, "job %s: env: bad name '%s'", j->name, arg);
+			ret = -EINVAL;
+		} else {
+			sb_addf(&j->env, "export %s=", arg);
+			sb_add_shell_quoted(&j->env, eq + 1, strlen(eq + 1));
+			sb_adds(&j->env, "; ");
+		}
+	} else if (!strcmp(s, "dir") && arg && *arg) {
+		free(j->dir);
+		j->dir = xstrdup(arg);
+	} else if (!strcmp(s, "user") && arg && *arg) {
+		free(j->user);
+		j->user = xstrdup(arg);
+	} else if (!strcmp(s, "timeout") && arg && atoi(arg) > 0) {
+		j->timeout = atoi(arg);
+	} else {
+		machine_logl(m, "job %s: bad ctl '%s' (expected: env K=V | dir PATH "
+			     "| user NAME | timeout SECS | kill [SIG])", j->name, s);
+		ret = -EINVAL;
+	}
+	free(s);
+	mreq_finish(m, r, ret);
+}
+
+void
+machine_job_write(struct machine *m, const char *name, enum job_file f,
+		  const char *buf, size_t len, struct mreq *r)
+{
+	struct job *j;
+
+	machine_lock(m);
+	j = job_find(m, name);
+	if (!j) {
+		mreq_finish(m, r, -ENOENT);
+		goto out;
+	}
+	switch (f) {
+	case JOB_CMD:
+		if (j->state != JOB_CREATED) {
+			machine_logl(m, "job %s: already started", name);
+			mreq_finish(m, r, -EBUSY);
+			break;
+		}
+		job_start(m, j, buf, len, r);
+		break;
+	case JOB_CTL:
+		job_ctl(m, j, buf, len, r);
+		break;
+	case JOB_STDIN: {
+		struct strbuf sb;
+
+		if (j->state != JOB_RUNNING && j->state != JOB_STARTING) {
+			mreq_finish(m, r, j->state == JOB_DONE ? -EPIPE : -EBUSY);
+			break;
+		}
+		sb_init(&sb);
+		sb_adds(&sb, "printf %s '");
+		shell_base64(&sb, buf, len);
+		sb_addf(&sb, "' | base64 -d > " JOB_DIR "%s/i", j->name);
+		machine_unlock(m);
+		guest_call(m, sb.data, sb.len, 0, stdin_done,
+			   (void *)(uintptr_t)len, r);
+		sb_free(&sb);
+		return;
+	}
+	default:
+		mreq_finish(m, r, -EINVAL);
+	}
+out:
+	machine_unlock(m);
 }
 
 void
 machine_job_stdin_close(struct machine *m, const char *name)
 {
+	struct job *j;
+
+	machine_lock(m);
+	j = job_find(m, name);
+	if (j && (j->state == JOB_RUNNING || j->state == JOB_STARTING)) {
+		char *text = xasprintf("kill $(cat " JOB_DIR "%s/h) 2>/dev/null; "
+				       "true", j->name);
+
+		guest_do(m, text, 0);
+		free(text);
+	}
+	machine_unlock(m);
+}
+
+/* From the supervisor, with the lock: polls and deadlines of jobs. */
+void
+jobs_check(struct machine *m, int64_t now, int64_t *next)
+{
+	struct job *j, **p;
+
+	for (p = &m->jobs; (j = *p);) {
+		if (j->removed && !j->poll) {
+			*p = j->next;
+			job_free(j);
+			continue;
+		}
+		p = &j->next;
+		if (j->state != JOB_RUNNING)
+			continue;
+		if (j->deadline && now >= j->deadline && !j->timed_out) {
+			j->timed_out = 1;
+			machine_logl(m, "job %s: timed out; killing it", j->name);
+			job_signal_locked(j, "KILL");
+			job_wake_polling(j);
+		}
+		if (!j->readers && !j->deadline)
+			continue;
+		if (!j->poll && now >= j->next_poll)
+			job_poll_start(j);
+		if (!j->poll && j->next_poll < *next)
+			*next = j->next_poll;
+		if (j->deadline && !j->timed_out && j->deadline < *next)
+			*next = j->deadline;
+	}
+}
+
+/* At teardown, after the shells are gone. */
+void
+jobs_free(struct machine *m)
+{
+	machine_lock(m);
+	while (m->jobs) {
+		struct job *j = m->jobs;
+
+		m->jobs = j->next;
+		readers_fail(m, j, -EIO);
+		job_free(j);
+	}
+	machine_unlock(m);
 }

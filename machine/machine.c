@@ -256,7 +256,9 @@ on_exited(void *owner, int status)
 	else
 		snprintf(why, sizeof(why), "the VMM is gone");
 	machine_lock(m);
-	m->dead_be = m->be;
+	m->vmm_exited = 1;
+	if (m->be)
+		m->dead_be = m->be;
 	m->be = NULL;
 	shellpool_vmm_gone(m);
 	machine_set_state(m, m->state == MS_STOPPING ? MS_STOPPED : MS_CRASHED,
@@ -374,6 +376,7 @@ do_launch(struct machine *m)
 				 (m->set->opt.accel ? m->set->opt.accel : "auto");
 	l.events = &events;
 	l.owner = m;
+	m->vmm_exited = 0;
 	machine_unlock(m);
 	if (old)
 		m->ops->destroy(old);
@@ -385,10 +388,9 @@ do_launch(struct machine *m)
 		shellpool_vmm_gone(m);
 		return;
 	}
-	if (m->state != MS_STARTING && !m->be) {
-		/* It died (or was halted) before launch returned. */
-		if (!m->dead_be)
-			m->dead_be = be;
+	if (m->vmm_exited) {
+		/* It died before launch returned: on_exited saw no backend. */
+		m->dead_be = be;
 		return;
 	}
 	m->be = be;
@@ -473,6 +475,7 @@ supervisor(void *arg)
 			next = m->started_ms + BANNER_HINT_MS;
 		}
 		waiters_check(m, now, &next);
+		jobs_check(m, now, &next);
 		/* Flush completions, then sleep until something changes. */
 		machine_unlock(m);
 		machine_lock(m);
@@ -1031,6 +1034,7 @@ machine_destroy(struct machine *m)
 		close(m->console_listen);
 	}
 	shellpool_stop(m);
+	jobs_free(m);
 	/* Whatever completed during teardown. */
 	machine_lock(m);
 	machine_unlock(m);

@@ -98,10 +98,20 @@ static int
 ctl(struct machine *m, const char *msg)
 {
 	struct call c;
+	struct timespec ts;
 
 	call_init(&c, 0);
 	machine_ctl(m, msg, strlen(msg), &c.r);
-	return call_wait(&c);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	if (sem_timedwait(&c.sem, &ts) != 0) {
+		size_t len;
+		char *log = machine_render(m, MACHINE_VIEW_LOG, &len);
+
+		fail_msg("ctl '%s' did not finish; log:\n%s", msg, log);
+	}
+	sem_destroy(&c.sem);
+	return c.r.result;
 }
 
 static char *
