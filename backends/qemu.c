@@ -2,9 +2,13 @@
  * The QEMU backend. launch() builds the command line, creates the disk
  * overlays, then starts one long-lived thread per machine that forks QEMU
  * (PR_SET_PDEATHSIG is tied to the forking *thread*, so it stays armed while
- * the machine lives), waits for it and reports its exit once. launch() itself
- * connects to QMP and returns when QMP answered. QMP events are forwarded
- * from the QMP reader thread.
+ * the machine lives) and waits for it. launch() itself connects to QMP and
+ * returns when QMP answered.
+ *
+ * Callbacks come from one more thread per machine, the event thread, which
+ * delivers QMP events in order and then "exited" once. The QMP reader only
+ * queues: a callback that waits for a lock its caller holds while it calls
+ * pause() (whose STOP event precedes the reply) cannot stall the reply.
  */
 #include "backends/qemu.h"
 
@@ -557,6 +561,12 @@ qemu_free_strv(char **v)
 /* ---------------------------------------------------------------------- */
 /* The machine                                                            */
 
+struct qemu_event {
+	char *name;
+	char *detail;
+	struct qemu_event *next;
+};
+
 struct backend {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;         /* CLOCK_MONOTONIC */
@@ -585,6 +595,12 @@ struct backend {
 	bool launch_done;            /* launch() has decided */
 	bool launched;               /* ... and succeeded */
 	bool quiet;                  /* no more callbacks (destroy/failure) */
+
+	pthread_t ev_thread;
+	bool ev_started;
+	bool ev_stop;
+	struct qemu_event *ev_head, **ev_tail;
+	bool exit_pending;           /* the event thread owes "exited" */
 
 	struct qmp *qmp;
 	off_t log_offset;
@@ -672,33 +688,101 @@ qemu_thread_main(void *arg)
 	pthread_mutex_unlock(&b->lock);
 	if (!notify)
 		return NULL;
-	/* Deliver QEMU's last events (SHUTDOWN, ...) before "exited". */
+	/* Queue QEMU's last events (SHUTDOWN, ...) before "exited". */
 	if (q)
 		qmp_wait_closed(q, 2000);
 	pthread_mutex_lock(&b->lock);
-	notify = !b->quiet;
+	b->exit_pending = !b->quiet;
+	pthread_cond_broadcast(&b->cond);
 	pthread_mutex_unlock(&b->lock);
-	if (notify && b->events && b->events->exited)
-		b->events->exited(b->owner, status);
 	return NULL;
+}
+
+/* Delivers queued events, then "exited"; no backend lock held in them. */
+static void *
+qemu_event_main(void *arg)
+{
+	struct backend *b = arg;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		struct qemu_event *ev = b->ev_head;
+		bool quiet = b->quiet;
+
+		if (ev) {
+			b->ev_head = ev->next;
+			if (!b->ev_head)
+				b->ev_tail = &b->ev_head;
+			pthread_mutex_unlock(&b->lock);
+			if (!quiet && b->events && b->events->vm_event)
+				b->events->vm_event(b->owner, ev->name,
+						    ev->detail);
+			free(ev->name);
+			free(ev->detail);
+			free(ev);
+			pthread_mutex_lock(&b->lock);
+		} else if (b->exit_pending) {
+			b->exit_pending = false;
+			pthread_mutex_unlock(&b->lock);
+			if (!quiet && b->events && b->events->exited)
+				b->events->exited(b->owner, b->status);
+			pthread_mutex_lock(&b->lock);
+		} else if (b->ev_stop) {
+			break;
+		} else {
+			pthread_cond_wait(&b->cond, &b->lock);
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+/* Stop and join the event thread; callbacks under way finish first. */
+static void
+qemu_stop_events(struct backend *b)
+{
+	if (!b->ev_started)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->ev_stop = true;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	pthread_join(b->ev_thread, NULL);
+	b->ev_started = false;
 }
 
 static void
 qemu_on_event(void *owner, const char *name, const char *data)
 {
 	struct backend *b = owner;
-	bool quiet;
+	struct qemu_event *ev;
 
 	pthread_mutex_lock(&b->lock);
-	quiet = b->quiet;
+	if (!b->quiet) {
+		ev = xcalloc(1, sizeof(*ev));
+		ev->name = xstrdup(name);
+		ev->detail = xstrdup(data);
+		*b->ev_tail = ev;
+		b->ev_tail = &ev->next;
+		pthread_cond_broadcast(&b->cond);
+	}
 	pthread_mutex_unlock(&b->lock);
-	if (!quiet && b->events && b->events->vm_event)
-		b->events->vm_event(b->owner, name, data);
 }
 
 static void
 qemu_free(struct backend *b)
 {
+	while (b->ev_head) {
+		struct qemu_event *ev = b->ev_head;
+
+		b->ev_head = ev->next;
+		free(ev->name);
+		free(ev->detail);
+		free(ev);
+	}
 	free(b->name);
 	free(b->state_dir);
 	free(b->log_path);
@@ -725,6 +809,7 @@ qemu_abandon(struct backend *b)
 		pthread_join(b->thread, NULL);
 	qmp_close(b->qmp);
 	b->qmp = NULL;
+	qemu_stop_events(b);
 	qemu_free(b);
 }
 
@@ -790,6 +875,7 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 	b->pid_path = xasprintf("%s/qemu.pid", l->state_dir);
 	b->events = l->events;
 	b->owner = l->owner;
+	b->ev_tail = &b->ev_head;
 
 	ret = mkdir_p(l->state_dir, 0700);
 	if (ret < 0) {
@@ -849,6 +935,14 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 			 "unquoted and will mangle it");
 	b->envp = qemu_make_envp(b->cmd.env, b->cmd.n_env);
 	b->log_offset = stat(b->log_path, &st) == 0 ? st.st_size : 0;
+
+	ret = pthread_create(&b->ev_thread, NULL, qemu_event_main, b);
+	if (ret) {
+		aerr_set(err, "qemu: cannot create thread: %s", strerror(ret));
+		ret = -ret;
+		goto fail;
+	}
+	b->ev_started = true;
 
 	/* The thread forks; wait for it to say how that went. */
 	pthread_mutex_lock(&b->lock);
@@ -1061,6 +1155,7 @@ qemu_destroy(struct backend *b)
 	}
 	pthread_join(b->thread, NULL);
 	qmp_close(b->qmp);
+	qemu_stop_events(b);
 	qemu_free(b);
 }
 

@@ -209,6 +209,7 @@ struct sigwaiter {
 	struct fuse_session *se;
 	atomic_int loop_done;
 	atomic_int signo;
+	int running;
 };
 
 static void
@@ -266,12 +267,18 @@ sigwaiter_start(struct sigwaiter *w, struct fuse_session *se)
 		perror("attestfs: pthread_create");
 		return -1;
 	}
+	w->running = 1;
 	return 0;
 }
 
+/* Right after the loop: no more pokes, which would interrupt the system
+ * calls of vmset_destroy. Signals from now on stay pending. */
 static void
 sigwaiter_stop(struct sigwaiter *w)
 {
+	if (!w->running)
+		return;
+	w->running = 0;
 	atomic_store(&w->loop_done, 1);
 	pthread_kill(w->thread, SIGTERM);  /* ends its sigwait if it waits */
 	pthread_join(w->thread, NULL);
@@ -301,7 +308,7 @@ main(int argc, char *argv[])
 	struct vmset *vms = NULL;
 	struct fs_mount *mnt = NULL;
 	struct fuse_session *se = NULL;
-	struct sigwaiter waiter;
+	struct sigwaiter waiter = { .running = 0 };
 	struct aerr err;
 	sigset_t sigs;
 	char state_tmpl[] = "/tmp/attestfs.XXXXXX";
@@ -437,6 +444,7 @@ main(int argc, char *argv[])
 		loop_ret = fuse_session_loop(se);
 	else
 		loop_ret = fuse_session_loop_mt(se, &loop_config);
+	sigwaiter_stop(&waiter);
 	ret = 0;
 	if (loop_ret < 0) {
 		fprintf(stderr, "attestfs: the FUSE loop failed: %s\n",

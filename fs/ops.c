@@ -1415,6 +1415,33 @@ fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EPERM);
 }
 
+/*
+ * access(2) and `test -w`: without default_permissions root passes every
+ * mode check in the kernel, so answer from the row's mode (guest files: the
+ * guest decides when it is used).
+ */
+static void
+fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct fs_mount *mnt = mnt_of(req);
+	const struct fs_node *n = fs_nodes_get(mnt->nodes, ino);
+	int ret = 0;
+
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (n->row->type != FS_FILE) {
+		if ((mask & R_OK) && !(n->mode & 0444))
+			ret = EACCES;
+		if ((mask & W_OK) && !(n->mode & 0222))
+			ret = EACCES;
+		if ((mask & X_OK) && !(n->mode & 0111))
+			ret = EACCES;
+	}
+	fuse_reply_err(req, ret);
+}
+
 static void
 fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
@@ -1458,6 +1485,7 @@ const struct fuse_lowlevel_ops fs_lowlevel_ops = {
 	.readdirplus = fs_readdirplus,
 	.releasedir = fs_releasedir,
 	.statfs = fs_statfs,
+	.access = fs_access,
 	.create = fs_create,
 };
 

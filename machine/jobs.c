@@ -471,6 +471,7 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 	  struct mreq *r)
 {
 	struct strbuf sb, inner;
+	size_t taken = len;
 
 	while (len && cmd[len - 1] == '\n')
 		len--;
@@ -511,9 +512,10 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 		     "echo $? > $d/s.t; mv $d/s.t $d/s; kill $(cat $d/h) ) & "
 		     "} > /dev/null 2>&1 < /dev/null; "
 		     "while [ ! -s $d/p ]; do sleep 0.01; done");
-	r->size = len;
+	r->size = taken;
 	j->state = JOB_STARTING;
-	machine_logl(m, "job %s: %.200s", j->name, cmd);
+	machine_logl(m, "job %s: %.*s", j->name, (int)(len > 200 ? 200 : len),
+		     cmd);
 	machine_unlock(m);
 	guest_call(m, sb.data, sb.len, 0, started_done, j, r);
 	machine_lock(m);

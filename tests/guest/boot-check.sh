@@ -104,6 +104,7 @@ class Conn:
 
 def qmp_session():
     q = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    q.settimeout(20)  # QEMU serves one QMP client at a time: a second one would wait forever
     q.connect(os.path.join(d, "qmp.sock"))
     f = q.makefile("rwb")
     f.readline()  # greeting
@@ -111,7 +112,10 @@ def qmp_session():
         f.write(json.dumps({"execute": execute, "arguments": arguments}).encode() + b"\n")
         f.flush()
         while True:
-            r = json.loads(f.readline())
+            try:
+                r = json.loads(f.readline())
+            except (OSError, ValueError) as e:
+                raise Fail("QMP %s: %s" % (execute, e))
             if "error" in r:
                 raise Fail("QMP %s: %s" % (execute, r["error"]))
             if "return" in r:

@@ -73,68 +73,80 @@ apt_field() {
 
 # ---------------------------------------------------------------- 1. kernel
 t0=$(now)
-KPKG=
+# Offline fallback: the kernel published by an earlier run.
+use_cached_kernel() { # REASON
+	[ -f "$CACHE/kernel/env" ] || die "$1, and no kernel is cached"
+	# shellcheck source=/dev/null
+	. "$CACHE/kernel/env"
+	KPKG=$KERNEL_PACKAGE KVERSION=$KERNEL_VERSION KREL=$KERNEL_RELEASE
+	KDIR="$CACHE/kernel/${KPKG#linux-image-}_$KVERSION"
+	[ -e "$KDIR/.complete" ] || die "$1, and the cached kernel is incomplete"
+	log "kernel: $1; using the cached $KPKG $KVERSION ($KREL)"
+}
+fetch_kernel() { # unpacks $KPKG=$KVERSION into $KDIR
+	apt_download "$KPKG=$KVERSION" || return 1
+	deb=$(ls "$TMP"/dl/*.deb)
+	dpkg-deb -x "$deb" "$TMP/kroot"
+	rel=$(ls "$TMP/kroot/lib/modules")
+	if [ -z "$rel" ] || [ ! -f "$TMP/kroot/boot/vmlinuz-$rel" ]; then
+		die "$deb has no vmlinuz/modules"
+	fi
+	depmod -b "$TMP/kroot" "$rel" # the package ships no modules.dep (its postinst runs depmod)
+	echo "$rel" >"$TMP/kroot/.release"
+	rm -rf "$KDIR"
+	mv "$TMP/kroot" "$KDIR"
+	: >"$KDIR/.complete"
+	rm -rf "$TMP/dl"
+}
+
+KPKG='' KVERSION=''
 dep=$(apt_field linux-image-amd64 Depends)
-if [ -z "$dep" ] && [ "$(id -u)" = 0 ]; then
+if [ -z "$dep" ] && [ "$(id -u)" = 0 ] && [ ! -f "$CACHE/kernel/env" ]; then
 	log "apt-cache knows no linux-image-amd64; running apt-get update"
 	apt-get update -qq >/dev/null || true
 	dep=$(apt_field linux-image-amd64 Depends)
 fi
 if [ -n "$dep" ]; then
 	# "linux-image-6.1.0-56-amd64 (= 6.1.192-2)" -> the first linux-image-* alternative
-	first=$(echo "$dep" | tr ',|' '\n\n' | grep '^ *linux-image-' | head -n 1)
+	first=$(echo "$dep" | tr ',' '\n' | tr '|' '\n' | grep '^ *linux-image-' | head -n 1)
 	KPKG=$(echo "$first" | sed -n 's/^ *\(linux-image-[^ (]*\).*/\1/p')
 	KVERSION=$(echo "$first" | sed -n 's/.*(= *\([^ )]*\)).*/\1/p')
+	[ -z "$KPKG" ] || [ -n "$KVERSION" ] || KVERSION=$(apt_field "$KPKG" Version)
 fi
-if [ -n "$KPKG" ]; then
-	[ -n "$KVERSION" ] || KVERSION=$(apt_field "$KPKG" Version)
-	[ -n "$KVERSION" ] || die "apt-cache has no version for $KPKG"
+if [ -z "$KPKG" ] || [ -z "$KVERSION" ]; then
+	use_cached_kernel "apt-cache knows no linux-image-amd64"
+else
 	KDIR_NAME="${KPKG#linux-image-}_$KVERSION"
 	KDIR="$CACHE/kernel/$KDIR_NAME"
+	mkdir -p "$CACHE/kernel"
 	if [ -e "$KDIR/.complete" ]; then
 		kstate="cached"
-	else
-		mkdir -p "$CACHE/kernel"
-		apt_download "$KPKG=$KVERSION" || die "cannot download $KPKG=$KVERSION"
-		deb=$(ls "$TMP"/dl/*.deb)
-		dpkg-deb -x "$deb" "$TMP/kroot"
-		rel=$(ls "$TMP/kroot/lib/modules")
-		[ -n "$rel" ] && [ -f "$TMP/kroot/boot/vmlinuz-$rel" ] || die "$deb has no vmlinuz/modules"
-		depmod -b "$TMP/kroot" "$rel" # the package ships no modules.dep (its postinst runs depmod)
-		echo "$rel" >"$TMP/kroot/.release"
-		rm -rf "$KDIR"
-		mv "$TMP/kroot" "$KDIR"
-		: >"$KDIR/.complete"
-		rm -rf "$TMP/dl"
+	elif fetch_kernel; then
 		kstate="downloaded and unpacked"
+	else
+		kstate=''
+		use_cached_kernel "cannot download $KPKG=$KVERSION"
 	fi
-	KREL=$(cat "$KDIR/.release")
-	cat >"$TMP/env" <<EOF
-KERNEL_PACKAGE=$KPKG
-KERNEL_VERSION=$KVERSION
-KERNEL_RELEASE=$KREL
-VMLINUZ=$KDIR/boot/vmlinuz-$KREL
-MODULES_DIR=$KDIR/lib/modules/$KREL
-EOF
-	cmp -s "$TMP/env" "$CACHE/kernel/env" 2>/dev/null || mv "$TMP/env" "$CACHE/kernel/env"
-	for l in "vmlinuz:$KDIR_NAME/boot/vmlinuz-$KREL" "modules:$KDIR_NAME/lib/modules/$KREL"; do
-		if [ "$(readlink "$CACHE/kernel/${l%%:*}" 2>/dev/null || true)" != "${l#*:}" ]; then
-			ln -sfn "${l#*:}" "$CACHE/kernel/.${l%%:*}.new"
-			mv -T "$CACHE/kernel/.${l%%:*}.new" "$CACHE/kernel/${l%%:*}"
-		fi
-	done
-	# Drop kernels of earlier package versions.
-	for d in "$CACHE"/kernel/*_*; do
-		[ -d "$d" ] && [ "$d" != "$KDIR" ] && rm -rf "$d" && log "removed old kernel ${d##*/}"
-	done
-	log "kernel $KPKG $KVERSION ($KREL): $kstate ($(since "$t0"))"
-elif [ -f "$CACHE/kernel/env" ]; then
-	. "$CACHE/kernel/env"
-	KPKG=$KERNEL_PACKAGE KVERSION=$KERNEL_VERSION KREL=$KERNEL_RELEASE
-	KDIR="$CACHE/kernel/${KPKG#linux-image-}_$KVERSION"
-	log "kernel: apt-cache knows no linux-image-amd64; using cached $KPKG $KVERSION"
-else
-	die "apt-cache knows no linux-image-amd64 and nothing is cached"
+	if [ -n "$kstate" ]; then
+		KREL=$(cat "$KDIR/.release")
+		printf '%s\n' "KERNEL_PACKAGE=$KPKG" "KERNEL_VERSION=$KVERSION" "KERNEL_RELEASE=$KREL" \
+			"VMLINUZ=$KDIR/boot/vmlinuz-$KREL" "MODULES_DIR=$KDIR/lib/modules/$KREL" >"$TMP/env"
+		cmp -s "$TMP/env" "$CACHE/kernel/env" || mv "$TMP/env" "$CACHE/kernel/env"
+		for l in "vmlinuz:$KDIR_NAME/boot/vmlinuz-$KREL" "modules:$KDIR_NAME/lib/modules/$KREL"; do
+			if [ "$(readlink "$CACHE/kernel/${l%%:*}" 2>/dev/null || true)" != "${l#*:}" ]; then
+				ln -sfn "${l#*:}" "$CACHE/kernel/.${l%%:*}.new"
+				mv -T "$CACHE/kernel/.${l%%:*}.new" "$CACHE/kernel/${l%%:*}"
+			fi
+		done
+		# Drop the kernels of earlier package versions.
+		for d in "$CACHE"/kernel/*_*; do
+			if [ -d "$d" ] && [ "$d" != "$KDIR" ]; then
+				rm -rf "$d"
+				log "removed old kernel ${d##*/}"
+			fi
+		done
+		log "kernel $KPKG $KVERSION ($KREL): $kstate ($(since "$t0"))"
+	fi
 fi
 MODDIR="$KDIR/lib/modules/$KREL"
 
@@ -191,8 +203,9 @@ build_initrd() { # VARIANT OUT
 		case $a in bin/busybox | linuxrc | '') continue ;; esac
 		[ -e "$st/$a" ] || ln -s /bin/busybox "$st/$a"
 	done
-	[ -L "$st/bin/sh" ] && [ -L "$st/sbin/init" ] && [ -L "$st/sbin/poweroff" ] ||
-		die "busybox lacks sh, init or poweroff"
+	for a in bin/sh sbin/init sbin/poweroff sbin/reboot; do
+		[ -L "$st/$a" ] || die "busybox lacks $a"
+	done
 	modorder >"$TMP/modorder"
 	[ -s "$TMP/modorder" ] || die "no modules"
 	: >"$st/etc/attestfs/modules"

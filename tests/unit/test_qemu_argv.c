@@ -429,9 +429,15 @@ static struct rec rec = {
 	.cond = PTHREAD_COND_INITIALIZER,
 };
 
+/* Plays machine/'s lock: its callbacks take it, and it may call pause()
+ * while holding it. */
+static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void
 on_exited(void *owner, int status)
 {
+	pthread_mutex_lock(&owner_lock);
+	pthread_mutex_unlock(&owner_lock);
 	pthread_mutex_lock(&rec.lock);
 	rec.exited++;
 	rec.status = status;
@@ -443,6 +449,8 @@ on_exited(void *owner, int status)
 static void
 on_vm_event(void *owner, const char *name, const char *detail)
 {
+	pthread_mutex_lock(&owner_lock);
+	pthread_mutex_unlock(&owner_lock);
 	pthread_mutex_lock(&rec.lock);
 	sb_addf(&rec.events, "%s %s\n", name, detail);
 	pthread_cond_broadcast(&rec.cond);
@@ -570,6 +578,7 @@ test_launch_pause_quit(void **state)
 	struct strbuf info;
 	char *reply = NULL, *want, buf[64];
 	ssize_t n;
+	int64_t t0;
 	int cfd;
 
 	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
@@ -592,7 +601,13 @@ test_launch_pause_quit(void **state)
 	free(want);
 	sb_free(&info);
 
+	/* STOP comes before the reply, and its callback waits for the lock
+	 * held around pause(): the reply must still get through. */
+	pthread_mutex_lock(&owner_lock);
+	t0 = now_mono_ms();
 	assert_int_equal(qemu_backend_ops.pause(b), 0);
+	assert_true(now_mono_ms() - t0 < 2000);
+	pthread_mutex_unlock(&owner_lock);
 	assert_true(rec_wait_for("STOP \n", 2000));
 	assert_int_equal(qemu_backend_ops.resume(b), 0);
 	assert_true(rec_wait_for("RESUME \n", 2000));
