@@ -56,6 +56,10 @@ void qmp_close(struct qmp *q);
  *   error object is in *reply); a request that is not a JSON object is
  *   -EINVAL. Requests without "id" get replies without "id".
  * - Do not call qmp_close() from on_event/on_closed (it joins the reader).
+ *   Calls already waiting get -EPIPE; none may start once it has begun.
+ * - on_event runs on the reader thread, and no reply is read while it runs:
+ *   it must not wait for anything a qmp_execute() caller holds (qemu.c
+ *   queues events to its own thread for that reason).
  */
 
 /* Wait until the peer has closed the connection (the reader has seen EOF

@@ -739,6 +739,8 @@ machine_ctl(struct machine *m, const char *msg, size_t len, struct mreq *r)
 			goto out;
 		}
 		verbs[i].fn(m, words, r);
+		/* The supervisor acts on what the verb asked for. */
+		pthread_cond_broadcast(&m->cond);
 		goto out;
 	}
 	{

@@ -205,27 +205,32 @@ try:
         raise Fail("guest lacks applets: %r" % missing)
     log("hostname %s; base64 stat wc sh poweroff ... present" % hostname)
 
+    want = "attestfs %s guest: backdoor on %s" % (variant, "hvc0" if hvc else "%d ports" % nports)
+    if want.encode() not in console_buf:
+        raise Fail("serial log lacks %r: %r" % (want, bytes(console_buf[-1000:])))
+    log("serial: %s" % want)
+
+    # `exit` ends the shell; it is respawned and greets again on the same connection.
+    c = shells[-2] if len(shells) > 1 else shells[0]
+    t = time.monotonic()
+    c.send("exit")
+    c.wait_for(BANNER, 10)
+    r = c.ask("echo again")
+    if r != b"again":
+        raise Fail("after exit: %r" % r)
+    log("respawn after exit: banner again in %.0f ms" % ((time.monotonic() - t) * 1000))
+
     if hvc:
         r = s0.ask("printf 'a\\tb\\n'; printf 'c\\n'")
         r2 = s0.line(5)
         if r != b"a\tb" or r2 != b"c":
             raise Fail("hvc0 not raw: %r %r" % (r, r2))
-        log("hvc0 is raw (no CR, tabs intact)")
+        # Like NixOS's service, the shell is a session leader with /dev/hvc0 as controlling tty.
+        r = s0.ask("read -r _ _ _ _ _ sid tty _ </proc/$$/stat; echo $(($$ - sid)) $tty")
+        if r != b"0 %d" % (229 << 8):
+            raise Fail("hvc0 shell: pid-sid, tty_nr = %r, want 0 %d" % (r, 229 << 8))
+        log("hvc0 is raw (no CR, tabs intact) and the shell's controlling tty")
     else:
-        want = "attestfs %s guest: backdoor on %d ports" % (variant, nports)
-        if want.encode() not in console_buf:
-            raise Fail("serial log lacks %r: %r" % (want, bytes(console_buf[-1000:])))
-        log("serial: %s" % want)
-
-        # `exit` ends the shell; the loop greets again on the same connection.
-        c = shells[2]
-        t = time.monotonic()
-        c.send("exit")
-        c.wait_for(BANNER, 10)
-        r = c.ask("echo again")
-        if r != b"again":
-            raise Fail("after exit: %r" % r)
-        log("respawn after exit: banner again in %.0f ms" % ((time.monotonic() - t) * 1000))
 
         # A long command on one port does not hold up another.
         shells[1].send("sleep 2; echo slept")

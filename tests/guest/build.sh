@@ -163,14 +163,16 @@ if [ -z "$BB" ] || [ ! -x "$BB" ]; then
 	BBVERSION=$(apt_field busybox-static Version)
 	[ -n "$BBVERSION" ] || die "busybox-static is neither installed nor known to apt-cache"
 	BB="$CACHE/busybox/$BBVERSION/bin/busybox"
+	bbstate="cached $BB"
 	if [ ! -x "$BB" ]; then
+		bbstate="downloaded"
 		apt_download "busybox-static=$BBVERSION" || die "cannot download busybox-static"
+		dpkg-deb -x "$(ls "$TMP"/dl/busybox-static_*.deb)" "$TMP/bb"
 		rm -rf "$CACHE/busybox"
 		mkdir -p "$CACHE/busybox"
-		dpkg-deb -x "$(ls "$TMP"/dl/busybox-static_*.deb)" "$CACHE/busybox/$BBVERSION"
+		mv "$TMP/bb" "$CACHE/busybox/$BBVERSION"
 		rm -rf "$TMP/dl"
 	fi
-	bbstate="downloaded"
 fi
 log "busybox-static $BBVERSION: $bbstate ($(since "$t0"))"
 
