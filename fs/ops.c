@@ -59,6 +59,7 @@ struct fs_mount {
 	struct timespec start;   /* times of the generated files */
 	pthread_mutex_t opens_lock;  /* guards the opens list */
 	struct fs_open *opens;
+	size_t attest_len;       /* `. attest.sh` reads st_size bytes */
 };
 
 struct fs_dirent {
@@ -161,6 +162,12 @@ fixed_attr(struct fs_mount *mnt, uint64_t ino, mode_t mode, struct stat *st)
 	st->st_atim = mnt->start;
 	st->st_mtim = mnt->start;
 	st->st_ctim = mnt->start;
+	/* bash's `source` reads exactly st_size bytes: give the library its
+	 * true size (it never changes during a mount). */
+	const struct fs_node *n = fs_nodes_get(mnt->nodes, ino);
+
+	if (n && n->row && n->row->type == FS_ATTEST_SH)
+		st->st_size = (off_t)mnt->attest_len;
 }
 
 static void
@@ -1503,6 +1510,7 @@ fs_mount_new(struct vmset *vms)
 	mnt->gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &mnt->start);
 	pthread_mutex_init(&mnt->opens_lock, NULL);
+	free(vmset_render_attest_sh(vms, &mnt->attest_len));
 	return mnt;
 }
 

@@ -129,9 +129,7 @@ guest_do(struct machine *m, const char *text, int control)
 static void
 job_signal_locked(struct job *j, const char *sig)
 {
-	char *text = xasprintf("p=$(cat " JOB_DIR "%s/p 2>/dev/null) && "
-			       "for c in $(pgrep -P $p); do kill -%s $c; done; "
-			       "kill -%s $p", j->name, sig, sig);
+	char *text = xasprintf("_atsig %s $(cat " JOB_DIR "%s/p)", sig, j->name);
 
 	guest_do(j->m, text, 1);
 	free(text);

@@ -212,16 +212,19 @@ next:;
 /*
  * POSIX sh for busybox ash and bash alike. _atx runs the command in a
  * background subshell with its output in files and waits for its pid.
- * _atk stops and kills a whole process tree (the command and what it spawned).
+ * _atk stops and kills a whole process tree (the command and what it spawned);
+ * _atsig SIG PID signals one (a job's kill). Both walk /proc/PID/task/TID/children.
  */
 static const char prelude_common[] =
 	"_atd=/tmp/.attestfs.$$; mkdir -p $_atd; "
 	"_atx() { ( eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "
 	"_atp=$!; printf '\\001P %s %s\\n' \"$1\" $_atp; wait $_atp; _ats=$?; "
 	"printf '\\001S %s %s\\n' \"$1\" $_ats; _atf $_atd/o; _atf $_atd/e; }; "
-	"_atk() { kill -STOP $1 2>/dev/null; for _atc in $(pgrep -P $1 "
-	"2>/dev/null || cat /proc/$1/task/*/children 2>/dev/null); do "
-	"_atk $_atc; done; kill -9 $1 2>/dev/null; }; ";
+	"_atk() { kill -STOP $1 2>/dev/null; for _atc in $(cat "
+	"/proc/$1/task/*/children 2>/dev/null); do _atk $_atc; done; "
+	"kill -9 $1 2>/dev/null; }; "
+	"_atsig() { for _atc in $(cat /proc/$2/task/*/children 2>/dev/null); "
+	"do _atsig $1 $_atc; done; kill -$1 $2 2>/dev/null; }; ";
 static const char prelude_fast[] =
 	"_atf() { if [ -s \"$1\" ]; then base64 -w0 \"$1\"; fi; echo; }; ";
 static const char prelude_lossy[] =

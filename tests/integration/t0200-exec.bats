@@ -78,7 +78,7 @@ teardown_file() {
 	run timeout 20 bash -c '(exec 3<>"$0/a/exec"; printf "sleep 300 & echo started" >&3; cat <&3)' "$VMS"
 	assert_success
 	assert_output started
-	tx "$VMS/a/exec" 'pkill -f "sleep 300" || true'
+	tx "$VMS/a/exec" 'killall sleep || true'
 }
 
 @test "a command past its timeout is killed and fails with ETIMEDOUT" {
@@ -87,7 +87,7 @@ teardown_file() {
 	echo 'timeout 900' >"$VMS/a/ctl"
 	assert_failure
 	assert_output --partial 'timed out'
-	run tx "$VMS/a/wait" 'timeout=10 fails pgrep -f "sleep 30.5"'
+	run tx "$VMS/a/wait" 'timeout=10 fails ps | grep -q "[s]leep 30.5"'
 	assert_success
 }
 
@@ -96,7 +96,7 @@ teardown_file() {
 	run timeout 2 bash -c '(exec 3<>"$0/a/exec"; printf "exec sleep 60.5" >&3; cat <&3)' "$VMS"
 	assert_equal "$status" 124
 	[ "$SECONDS" -le 4 ]
-	run tx "$VMS/a/wait" 'timeout=10 fails pgrep -f "sleep 60.5"'
+	run tx "$VMS/a/wait" 'timeout=10 fails ps | grep -q "[s]leep 60.5"'
 	assert_success
 }
 
