@@ -18,6 +18,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +35,11 @@ struct fs_park {
 	struct fs_preq *buckets[PARK_BUCKETS];  /* by fuse_req_t */
 	size_t n;              /* in the table or being answered */
 	uint64_t next_id;
+	size_t n_soft;         /* requests whose interrupt was only SIGCHLD */
+	int watching;          /* the watcher thread runs */
+	int stopping;
+	pthread_cond_t soft_cond;
+	pthread_t watcher;
 };
 
 static size_t
@@ -101,9 +108,15 @@ preq_done(struct mreq *r)
 		return;
 	}
 	unlink_req(p);
+	if (p->soft) {
+		p->soft = 0;
+		pk->n_soft--;
+	}
 	pthread_mutex_unlock(&pk->lock);
 	finish(p);
 }
+
+static void cancel_now(struct fs_preq *p);
 
 /* Under the lock. */
 static void
@@ -115,8 +128,89 @@ cancel_locked(struct fs_preq *p)
 		p->cancel_pending = 1;
 		return;
 	}
+	cancel_now(p);
+}
+
+/*
+ * The kernel sends one INTERRUPT for any signal, even one the caller handles
+ * and that should not abort anything: bash's SIGCHLD handler fires whenever a
+ * background job of the script ends, and `echo start > ctl` must not fail
+ * for that. So a request whose caller has only such signals pending is not
+ * cancelled; it is watched instead, and cancelled as soon as another signal
+ * (Ctrl-C, timeout's SIGTERM, SIGKILL) is pending. 1 = harmless, 0 = not,
+ * -1 = cannot tell (cancel).
+ */
+static int
+only_harmless_signals(pid_t pid)
+{
+	const unsigned long long harmless = 1ull << (SIGCHLD - 1) |
+					    1ull << (SIGWINCH - 1) |
+					    1ull << (SIGURG - 1) |
+					    1ull << (SIGCONT - 1);
+	unsigned long long pending = 0, v;
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if ((sscanf(line, "SigPnd: %llx", &v) == 1) ||
+		    (sscanf(line, "ShdPnd: %llx", &v) == 1))
+			pending |= v;
+	}
+	fclose(f);
+	if (!pending)
+		return -1;
+	return (pending & ~harmless) == 0;
+}
+
+static void
+cancel_now(struct fs_preq *p)
+{
+	if (p->soft) {
+		p->soft = 0;
+		p->park->n_soft--;
+	}
 	p->cancelled = 1;
 	mreq_cancel(&p->mr);  /* may run preq_done inline: p may be gone */
+}
+
+static void *
+watch_soft(void *arg)
+{
+	struct fs_park *pk = arg;
+
+	pthread_mutex_lock(&pk->lock);
+	while (!pk->stopping && pk->n_soft) {
+		struct timespec ts;
+		size_t b;
+
+	again:
+		for (b = 0; b < PARK_BUCKETS; b++) {
+			struct fs_preq *p;
+
+			for (p = pk->buckets[b]; p; p = p->next) {
+				if (!p->soft || p->completed || p->cancelled)
+					continue;
+				if (only_harmless_signals(p->pid) != 1) {
+					cancel_now(p);
+					goto again;
+				}
+			}
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&pk->soft_cond, &pk->lock, &ts);
+	}
+	pk->watching = 0;
+	pthread_mutex_unlock(&pk->lock);
+	return NULL;
 }
 
 /*
@@ -133,9 +227,23 @@ park_interrupt(fuse_req_t req, void *data)
 	p = find_req(pk, req);
 	/* Registered only after the machine call, so cancelling is fine even
 	 * while the handler is still inside fs_park_commit. */
-	if (p && !p->completed && !p->cancelled) {
-		p->cancelled = 1;
-		mreq_cancel(&p->mr);  /* may run preq_done inline */
+	if (p && !p->completed && !p->cancelled && !p->soft) {
+		if (p->pid > 0 && only_harmless_signals(p->pid) == 1) {
+			p->soft = 1;
+			pk->n_soft++;
+			if (!pk->watching) {
+				if (pk->watcher)
+					pthread_join(pk->watcher, NULL);
+				pk->watching = pthread_create(&pk->watcher, NULL,
+							      watch_soft, pk) == 0;
+				if (!pk->watching) {
+					pk->watcher = 0;
+					cancel_now(p);
+				}
+			}
+		} else {
+			cancel_now(p);
+		}
 	}
 	pthread_mutex_unlock(&pk->lock);
 }
@@ -151,6 +259,7 @@ fs_park_new(void)
 	pthread_mutex_init(&pk->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	pthread_cond_init(&pk->idle, NULL);
+	pthread_cond_init(&pk->soft_cond, NULL);
 	return pk;
 }
 
@@ -159,6 +268,13 @@ fs_park_free(struct fs_park *pk)
 {
 	if (!pk)
 		return;
+	pthread_mutex_lock(&pk->lock);
+	pk->stopping = 1;
+	pthread_cond_broadcast(&pk->soft_cond);
+	pthread_mutex_unlock(&pk->lock);
+	if (pk->watcher)
+		pthread_join(pk->watcher, NULL);
+	pthread_cond_destroy(&pk->soft_cond);
 	pthread_cond_destroy(&pk->idle);
 	pthread_mutex_destroy(&pk->lock);
 	free(pk);
@@ -174,6 +290,7 @@ fs_preq_new(struct fs_park *pk, fuse_req_t req, fs_reply_fn reply)
 	p->park = pk;
 	p->mr.done = preq_done;
 	p->mr.owner = p;
+	p->pid = fuse_req_ctx(req)->pid;
 	pthread_mutex_lock(&pk->lock);
 	p->id = ++pk->next_id;
 	pthread_mutex_unlock(&pk->lock);

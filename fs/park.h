@@ -57,6 +57,8 @@ struct fs_preq {
 	int completed;           /* done was called */
 	int cancelled;           /* mreq_cancel was called */
 	int cancel_pending;      /* cancel once the handler commits */
+	int soft;                /* interrupted by SIGCHLD & co: watched */
+	pid_t pid;               /* the caller (for its pending signals) */
 	struct fs_preq *next;
 };
 

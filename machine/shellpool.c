@@ -94,6 +94,8 @@ cmd_submit(struct cmd *c)
 		p = &(*p)->next;
 	*p = c;
 	shellpool_kick(m);
+	/* The supervisor keeps its deadline. */
+	pthread_cond_broadcast(&m->cond);
 }
 
 static void
