@@ -884,7 +884,7 @@ machine_render(struct machine *m, enum machine_view v, size_t *len)
 		sb_addf(&sb, "name %s\nbackend %s\nstatus %s\n", m->cfg.name,
 			m->ops->name, mstate_name(m->state));
 		if (m->be) {
-			sb_addf(&sb, "pid %d\n", (int)m->ops->pid(m->be));
+			/* pid and accel come from the backend's own lines. */
 			sb_addf(&sb, "uptime_ms %lld\n",
 				(long long)(now_mono_ms() - m->started_ms));
 		}
