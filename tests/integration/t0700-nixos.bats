@@ -1,0 +1,66 @@
+#!/usr/bin/env bats
+# The NixOS paths: a guest with NixOS's stock instrumentation (one raw-tty
+# shell on hvc0, where QEMU drops bytes when the host is slow), and a machine
+# started by a run-<name>-vm style script with the sockets in QEMU_OPTS.
+
+load helpers
+
+setup_file() {
+	export WORK=$BATS_FILE_TMPDIR
+	# A start script in the style of nixpkgs' qemu-vm.nix run-<name>-vm.
+	cat >"$WORK/run-scripted-vm" <<SCRIPT
+#!/bin/sh
+# as qemu-vm.nix: the VM's own arguments, then the driver's in \$QEMU_OPTS
+exec qemu-system-x86_64 -accel tcg -machine q35 -cpu max -m 256 \\
+  -kernel $GUESTS/tiny/vmlinuz -initrd $GUESTS/tiny/initrd.gz \\
+  -append "console=ttyS0 quiet panic=-1 attestfs.hostname=scripted" \\
+  \$QEMU_OPTS "\$@"
+SCRIPT
+	chmod +x "$WORK/run-scripted-vm"
+	mount_attestfs "{\"machines\": {
+		\"nixos\": {\"kernel\": \"$GUESTS/tiny-hvc0/vmlinuz\", \"initrd\": \"$GUESTS/tiny-hvc0/initrd.gz\",
+			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\"},
+		\"scripted\": {\"start_command\": \"$WORK/run-scripted-vm\"}}}"
+}
+
+teardown_file() {
+	umount_attestfs
+}
+
+@test "hvc0: the stock NixOS backdoor answers commands" {
+	echo start >"$VMS/nixos/ctl"
+	run grep -E '^shell_channel virtconsole$' "$VMS/nixos/info"
+	assert_success
+	run tx "$VMS/nixos/exec" 'echo hello from hvc0; readlink /proc/$$/fd/0'
+	assert_output $'hello from hvc0\n/dev/hvc0'
+}
+
+@test "hvc0: exact bytes, statuses, and serialised concurrency" {
+	tx "$VMS/nixos/exec" 'head -c 1000000 /dev/urandom > /tmp/blob'
+	guest=$(tx "$VMS/nixos/exec" 'sha256sum /tmp/blob' | cut -d' ' -f1)
+	host=$(tx "$VMS/nixos/exec" 'cat /tmp/blob' | sha256sum | cut -d' ' -f1)
+	assert_equal "$host" "$guest"
+	run tx "$VMS/nixos/exec" 'exit 5'
+	assert_failure
+	for i in 1 2 3 4 5; do
+		(tx "$VMS/nixos/exec" "echo n-$i" >"$BATS_TEST_TMPDIR/o.$i") &
+	done
+	wait
+	for i in 1 2 3 4 5; do
+		assert_equal "$(cat "$BATS_TEST_TMPDIR/o.$i")" "n-$i"
+	done
+}
+
+@test "start_command: a run-<name>-vm script boots with our sockets" {
+	echo start >"$VMS/scripted/ctl"
+	run tx "$VMS/scripted/exec" 'hostname'
+	assert_output scripted
+	run cat "$VMS/scripted/info"
+	assert_line --regexp '^pid [0-9]+$'
+	pid=$(sed -n 's/^pid //p' "$VMS/scripted/info")
+	run cat "/proc/$pid/comm"
+	assert_output --partial qemu
+	echo halt >"$VMS/scripted/ctl"
+	run kill -0 "$pid"
+	assert_failure
+}
