@@ -60,6 +60,12 @@ build/bench-client: tests/bench/client.c build/libattest.a
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# bench: the mount side's timing client (tests/bench/bench.sh builds it)
+build/bench-mount-client: tests/bench/mount-client.c
+	@mkdir -p build
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $<
+
 deps:
 	$(Q)scripts/install-deps.sh
 

@@ -476,12 +476,14 @@ supervisor(void *arg)
 		}
 		waiters_check(m, now, &next);
 		jobs_check(m, now, &next);
-		/* Flush completions, then sleep until something changes. */
-		machine_unlock(m);
-		machine_lock(m);
-		if (m->stopping || m->launch_pending || m->halt_pending ||
-		    m->done_list)
+		if (m->done_list) {
+			/* Answer them, then look again: things may have moved
+			 * while the lock was free. */
+			machine_unlock(m);
+			machine_lock(m);
 			continue;
+		}
+		/* Sleep with the lock held since the checks: no lost wake-up. */
 		struct timespec ts;
 		int64_t wait_ms = next - now_mono_ms();
 

@@ -1,0 +1,310 @@
+/*
+ * The mount side of `make bench`: plain system calls on attestfs files, one
+ * process, no fork per round, so the figures are attestfs's and not the
+ * host's process start-up.
+ *
+ *   mount-client true   EXEC ROUNDS WARMUP  -> "true_ms MEDIAN P99 MEAN" and
+ *                        "true_phase_median_ms OPEN WRITE READ CLOSE"
+ *   mount-client stdout EXEC BYTES          -> "stdout_mib_s RATE FIRST_BYTE_MS"
+ *   mount-client stream EXEC BYTES          -> execs `head -c BYTES /dev/zero`
+ *                        until SIGTERM/SIGINT; prints "flowing" at the first
+ *                        byte, at the end "stream_mib_s RATE RUNS" (RATE:
+ *                        every byte read since the first, RUNS: whole runs)
+ *   mount-client status FILE ROUNDS GAP_US  -> "status_ms MEDIAN P99 MAX"
+ *   mount-client ctl    FILE WORD           -> "ctl_ms ELAPSED"
+ *
+ * One exec round is one transaction: open O_RDWR, write the command, read to
+ * EOF, close. A non-zero exit or short read is an error (exit status 1).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUF_SIZE (128 * 1024)
+
+static char buf[BUF_SIZE];
+static volatile sig_atomic_t stop;
+static long long streamed;	/* every byte read by tx(), partial runs too */
+static double first_byte_ms;	/* when tx() first read a byte, or 0 */
+static int announce;		/* stream: print "flowing" at the first byte */
+static double phase[4];		/* last tx(): open, write, read to EOF, close */
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Same percentile rule as tests/bench/client.c. */
+static double
+pct(const double *sorted, int n, double p)
+{
+	return sorted[(int)((n - 1) * p)];
+}
+
+/* One transaction; returns bytes read, or -errno (-EINTR if stopped). */
+static long long
+tx(const char *path, const char *cmd)
+{
+	long long total = 0;
+	size_t len = strlen(cmd);
+	ssize_t n;
+	double t = now_ms(), t1;
+	int fd, e;
+
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		return -errno;
+	t1 = now_ms();
+	phase[0] = t1 - t;
+	t = t1;
+	n = write(fd, cmd, len);
+	if (n != (ssize_t)len) {
+		e = n < 0 ? errno : EIO;
+		close(fd);
+		return -e;
+	}
+	t1 = now_ms();
+	phase[1] = t1 - t;
+	t = t1;
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0) {
+			e = errno;
+			close(fd);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		if (!first_byte_ms) {
+			first_byte_ms = now_ms();
+			if (announce) {
+				printf("flowing\n");
+				fflush(stdout);
+			}
+		}
+		total += n;
+		streamed += n;
+	}
+	t1 = now_ms();
+	phase[2] = t1 - t;
+	t = t1;
+	if (close(fd) < 0)
+		return -errno;
+	phase[3] = now_ms() - t;
+	return total;
+}
+
+static int
+fail(const char *what, const char *path, long long ret)
+{
+	fprintf(stderr, "mount-client: %s on %s: %s\n", what, path,
+		ret < 0 ? strerror((int)-ret) : "wrong size");
+	return 1;
+}
+
+static int
+do_true(const char *path, int rounds, int warmup)
+{
+	double *lat, *ph[4], t0, sum = 0;
+	long long ret;
+	int i, j;
+
+	for (i = 0; i < warmup; i++)
+		if ((ret = tx(path, "true")) != 0)
+			return fail("warm-up true", path, ret);
+	lat = calloc((size_t)rounds * 5, sizeof(*lat));
+	if (!lat)
+		return 1;
+	for (j = 0; j < 4; j++)
+		ph[j] = lat + (size_t)rounds * (size_t)(j + 1);
+	for (i = 0; i < rounds; i++) {
+		t0 = now_ms();
+		ret = tx(path, "true");
+		lat[i] = now_ms() - t0;
+		if (ret != 0) {
+			free(lat);
+			return fail("true", path, ret);
+		}
+		sum += lat[i];
+		for (j = 0; j < 4; j++)
+			ph[j][i] = phase[j];
+	}
+	qsort(lat, (size_t)rounds, sizeof(*lat), cmp_double);
+	printf("true_ms %.2f %.2f %.2f\n", pct(lat, rounds, 0.5),
+	       pct(lat, rounds, 0.99), sum / rounds);
+	for (j = 0; j < 4; j++)
+		qsort(ph[j], (size_t)rounds, sizeof(double), cmp_double);
+	printf("true_phase_median_ms %.3f %.3f %.3f %.3f\n",
+	       pct(ph[0], rounds, 0.5), pct(ph[1], rounds, 0.5),
+	       pct(ph[2], rounds, 0.5), pct(ph[3], rounds, 0.5));
+	free(lat);
+	return 0;
+}
+
+static int
+do_stdout(const char *path, long long bytes)
+{
+	char cmd[64];
+	long long ret;
+	double t0;
+
+	snprintf(cmd, sizeof(cmd), "head -c %lld /dev/zero", bytes);
+	t0 = now_ms();
+	ret = tx(path, cmd);
+	if (ret != bytes)
+		return fail("stdout", path, ret);
+	printf("stdout_mib_s %.1f %.0f\n",
+	       (double)bytes / 1048576.0 / ((now_ms() - t0) / 1e3),
+	       first_byte_ms - t0);
+	return 0;
+}
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int
+do_stream(const char *path, long long bytes)
+{
+	struct sigaction sa;
+	char cmd[64];
+	long long ret;
+	double t0;
+	int runs = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;	/* no SA_RESTART: a parked read ends */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	snprintf(cmd, sizeof(cmd), "head -c %lld /dev/zero", bytes);
+	announce = 1;
+	t0 = now_ms();
+	while (!stop) {
+		ret = tx(path, cmd);
+		if (stop)
+			break;
+		if (ret != bytes)
+			return fail("stream", path, ret);
+		runs++;
+	}
+	if (first_byte_ms)
+		t0 = first_byte_ms;
+	printf("stream_mib_s %.1f %d\n",
+	       (double)streamed / 1048576.0 / ((now_ms() - t0) / 1e3), runs);
+	return 0;
+}
+
+static int
+do_status(const char *path, int rounds, int gap_us)
+{
+	double *lat, t0;
+	ssize_t n;
+	int i, fd;
+
+	lat = calloc((size_t)rounds, sizeof(*lat));
+	if (!lat)
+		return 1;
+	for (i = 0; i < rounds; i++) {
+		t0 = now_ms();
+		fd = open(path, O_RDONLY);
+		if (fd < 0) {
+			free(lat);
+			return fail("open status", path, -errno);
+		}
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			;
+		if (n < 0) {
+			n = -errno;
+			close(fd);
+			free(lat);
+			return fail("read status", path, n);
+		}
+		close(fd);
+		lat[i] = now_ms() - t0;
+		if (gap_us > 0)
+			usleep((useconds_t)gap_us);
+	}
+	qsort(lat, (size_t)rounds, sizeof(*lat), cmp_double);
+	printf("status_ms %.3f %.3f %.3f\n", pct(lat, rounds, 0.5),
+	       pct(lat, rounds, 0.99), lat[rounds - 1]);
+	free(lat);
+	return 0;
+}
+
+static int
+do_ctl(const char *path, const char *word)
+{
+	double t0 = now_ms();
+	size_t len = strlen(word);
+	int fd = open(path, O_WRONLY | O_TRUNC);
+
+	if (fd < 0)
+		return fail("open ctl", path, -errno);
+	if (write(fd, word, len) != (ssize_t)len) {
+		int e = errno;
+
+		close(fd);
+		return fail(word, path, -e);
+	}
+	if (close(fd) < 0)
+		return fail("close ctl", path, -errno);
+	printf("ctl_ms %.1f\n", now_ms() - t0);
+	return 0;
+}
+
+static int
+usage(void)
+{
+	fprintf(stderr,
+		"usage: mount-client true EXEC ROUNDS WARMUP\n"
+		"       mount-client stdout EXEC BYTES\n"
+		"       mount-client stream EXEC BYTES\n"
+		"       mount-client status FILE ROUNDS GAP_US\n"
+		"       mount-client ctl FILE WORD\n");
+	return 2;
+}
+
+int
+main(int argc, char **argv)
+{
+	int ret;
+
+	if (argc < 4)
+		return usage();
+	if (!strcmp(argv[1], "true") && argc == 5)
+		ret = do_true(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1,
+			      atoi(argv[4]));
+	else if (!strcmp(argv[1], "stdout") && argc == 4)
+		ret = do_stdout(argv[2], atoll(argv[3]));
+	else if (!strcmp(argv[1], "stream") && argc == 4)
+		ret = do_stream(argv[2], atoll(argv[3]));
+	else if (!strcmp(argv[1], "status") && argc == 5)
+		ret = do_status(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1,
+				atoi(argv[4]));
+	else if (!strcmp(argv[1], "ctl") && argc == 4)
+		ret = do_ctl(argv[2], argv[3]);
+	else
+		return usage();
+	fflush(stdout);
+	return ret;
+}
