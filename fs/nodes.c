@@ -26,6 +26,8 @@ const struct fs_row fs_row_job = { NULL, FS_JOB, FS_KIND_DIR, DIR_MODE,
 				   FS_JOBS, 0, 0 };
 const struct fs_row fs_row_file = { NULL, FS_FILE, FS_KIND_FILES, 0,
 				    FS_FILES, 0, 0 };
+const struct fs_row fs_row_unit = { NULL, FS_UNIT, FS_KIND_DIR, DIR_MODE,
+				    FS_UNITS, 0, 0 };
 
 /* Every fixed name in the tree, listed in this order. */
 static const struct fs_row rows[] = {
@@ -50,6 +52,7 @@ static const struct fs_row rows[] = {
 	  MTX_QMP },
 	{ "jobs", FS_JOBS, FS_KIND_DIR, DIR_MODE, FS_MACHINE, 0, 0 },
 	{ "files", FS_FILES, FS_KIND_FILES, DIR_MODE, FS_MACHINE, 0, 0 },
+	{ "units", FS_UNITS, FS_KIND_DIR, DIR_MODE, FS_MACHINE, 0, 0 },
 	/* /vms/<m>/jobs/<j> */
 	{ "cmd", FS_JOB_CMD, FS_KIND_CONTROL, WO, FS_JOB, 0, JOB_CMD },
 	{ "stdin", FS_JOB_STDIN, FS_KIND_CONTROL, WO, FS_JOB, 0, JOB_STDIN },
@@ -57,6 +60,15 @@ static const struct fs_row rows[] = {
 	{ "stdout", FS_JOB_STDOUT, FS_KIND_STREAM, RO, FS_JOB, 0, JOB_STDOUT },
 	{ "stderr", FS_JOB_STDERR, FS_KIND_STREAM, RO, FS_JOB, 0, JOB_STDERR },
 	{ "exit", FS_JOB_EXIT, FS_KIND_JOB_VALUE, RO, FS_JOB, 0, JOB_EXIT },
+	/* /vms/<m>/units/<u>: read from the guest once at the first read */
+	{ "state", FS_UNIT_STATE, FS_KIND_JOB_VALUE, RO, FS_UNIT, 0,
+	  UNIT_STATE },
+	{ "substate", FS_UNIT_SUBSTATE, FS_KIND_JOB_VALUE, RO, FS_UNIT, 0,
+	  UNIT_SUBSTATE },
+	{ "properties", FS_UNIT_PROPERTIES, FS_KIND_JOB_VALUE, RO, FS_UNIT, 0,
+	  UNIT_PROPERTIES },
+	{ "log", FS_UNIT_LOG, FS_KIND_JOB_VALUE, RO, FS_UNIT, 0, UNIT_LOG },
+	{ "ctl", FS_UNIT_CTL, FS_KIND_CONTROL, WO, FS_UNIT, 0, 0 },
 };
 
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
@@ -97,9 +109,12 @@ fs_row_child(enum fs_type dir, const char *name, unsigned caps, int *notdir)
 		return r ? r : &fs_row_machine;
 	case FS_MACHINE:
 	case FS_JOB:
+	case FS_UNIT:
 		return fs_row_find(dir, name, caps);
 	case FS_JOBS:
 		return &fs_row_job;
+	case FS_UNITS:
+		return &fs_row_unit;
 	case FS_FILES:
 	case FS_FILE:
 		/* a guest file that is no directory says so itself */
@@ -340,7 +355,7 @@ fs_nodes_ref(struct fs_nodes *t, uint64_t parent_ino,
 	n->parent = parent_ino;
 	n->name = xstrdup(name);
 	n->machine = row->type == FS_MACHINE ? machine : parent->machine;
-	if (row->type == FS_JOB)
+	if (row->type == FS_JOB || row->type == FS_UNIT)
 		n->job = xstrdup(name);
 	else if (parent->job)
 		n->job = xstrdup(parent->job);

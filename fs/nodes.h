@@ -56,6 +56,13 @@ enum fs_type {
 	FS_JOB_EXIT,
 	FS_FILES,       /* files/ itself */
 	FS_FILE,        /* anything below files/ */
+	FS_UNITS,       /* units/ */
+	FS_UNIT,        /* units/<u>/: any name systemd resolves */
+	FS_UNIT_STATE,
+	FS_UNIT_SUBSTATE,
+	FS_UNIT_PROPERTIES,
+	FS_UNIT_LOG,
+	FS_UNIT_CTL,
 };
 
 struct fs_row {
@@ -73,6 +80,7 @@ extern const struct fs_row fs_row_root;
 extern const struct fs_row fs_row_machine;
 extern const struct fs_row fs_row_job;
 extern const struct fs_row fs_row_file;
+extern const struct fs_row fs_row_unit;
 
 /* The fixed row NAME in directory DIR, if the machine's CAPS allow it. */
 const struct fs_row *fs_row_find(enum fs_type dir, const char *name,
@@ -96,7 +104,7 @@ struct fs_node {
 	uint64_t parent;       /* inode number of the parent (root: 1) */
 	char *name;
 	size_t machine;        /* vmset index, for <m>/ and below */
-	char *job;             /* jobs/<j>/ and its files, else NULL */
+	char *job;             /* jobs/<j>/, units/<u>/ and their files */
 	char *path;            /* files/: absolute guest path ("/" for files/) */
 	mode_t mode;           /* row->mode, or the guest's for FS_FILE */
 	/* private to nodes.c, under the table lock */

@@ -136,6 +136,12 @@ row_timeout(const struct fs_row *row)
 	case FS_JOB_STDERR:
 	case FS_JOB_EXIT:
 	case FS_FILE:
+	case FS_UNIT:
+	case FS_UNIT_STATE:
+	case FS_UNIT_SUBSTATE:
+	case FS_UNIT_PROPERTIES:
+	case FS_UNIT_LOG:
+	case FS_UNIT_CTL:
 		return 0.0;
 	default:
 		return FIXED_TIMEOUT;
@@ -146,7 +152,8 @@ row_timeout(const struct fs_row *row)
 static int
 job_gone(struct machine *m, const struct fs_node *n)
 {
-	return n->job && (!m || machine_job_exists(m, n->job) <= 0);
+	return n->job && n->row->type >= FS_JOB && n->row->type <= FS_JOB_EXIT &&
+	       (!m || machine_job_exists(m, n->job) <= 0);
 }
 
 static void
@@ -427,6 +434,25 @@ guest_stat_of(struct mreq *r, struct guest_stat *gs)
 	return 0;
 }
 
+/* units/<u>: systemd knows the name (full, short or an alias). */
+static void
+reply_lookup_unit(struct fs_preq *p)
+{
+	struct fs_mount *mnt = mnt_of(p->req);
+	const struct fs_node *n;
+
+	if (p->mr.result < 0) {
+		fuse_reply_err(p->req, err_of(p->mr.result));
+		return;
+	}
+	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_unit, p->name, 0, 0);
+	if (!n) {
+		fuse_reply_err(p->req, ENOENT);
+		return;
+	}
+	reply_entry(p->req, mnt, n, NULL);
+}
+
 static void
 reply_lookup_file(struct fs_preq *p)
 {
@@ -497,7 +523,7 @@ reply_open_truncated(struct fs_preq *p)
 }
 
 static void
-reply_opendir_files(struct fs_preq *p)
+reply_opendir_names(struct fs_preq *p, const struct fs_row *row)
 {
 	struct mreq *r = &p->mr;
 	struct fs_open *of = p->of;
@@ -520,12 +546,24 @@ reply_opendir_files(struct fs_preq *p)
 			of->ents = xrealloc(of->ents, cap * sizeof(*of->ents));
 		}
 		of->ents[of->n_ents].name = xasprintf("%.*s", (int)n, name);
-		of->ents[of->n_ents].row = &fs_row_file;
+		of->ents[of->n_ents].row = row;
 		of->ents[of->n_ents].machine = FS_NO_MACHINE;
 		of->n_ents++;
 	}
 	if (fuse_reply_open(p->req, &p->fi) < 0)
 		open_free(of);
+}
+
+static void
+reply_opendir_files(struct fs_preq *p)
+{
+	reply_opendir_names(p, &fs_row_file);
+}
+
+static void
+reply_opendir_units(struct fs_preq *p)
+{
+	reply_opendir_names(p, &fs_row_unit);
 }
 
 /* mkdir in files/: a new guest directory */
@@ -630,6 +668,17 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 		break;
+	case FS_UNIT: {
+		struct fs_preq *p = fs_preq_new(mnt->park, req,
+						reply_lookup_unit);
+
+		p->ino = parent;
+		p->name = xstrdup(name);
+		fs_park_begin(p);
+		machine_unit_resolve(m, name, &p->mr);
+		fs_park_commit(p);
+		return;
+	}
 	case FS_FILE: {
 		struct fs_preq *p;
 
@@ -981,6 +1030,9 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fs_park_begin(p);
 	if (n->row->kind == FS_KIND_TX)
 		machine_tx_read(of->tx, &p->mr);
+	else if (n->row->type >= FS_UNIT_STATE && n->row->type <= FS_UNIT_LOG)
+		machine_unit_read(of->m, n->job, (enum unit_file)n->row->arg,
+				  &p->mr);
 	else
 		machine_job_read(of->m, n->job, (enum job_file)n->row->arg,
 				 n->row->kind == FS_KIND_STREAM ? of->off : 0,
@@ -1046,6 +1098,9 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	case FS_JOB_CTL:
 		machine_job_write(of->m, n->job, (enum job_file)n->row->arg,
 				  p->buf, size, &p->mr);
+		break;
+	case FS_UNIT_CTL:
+		machine_unit_ctl(of->m, n->job, p->buf, size, &p->mr);
 		break;
 	default: /* guest files */
 		machine_file_write(of->m, n->path, (uint64_t)off, p->buf, size,
@@ -1134,6 +1189,17 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		p->fi = *fi;
 		fs_park_begin(p);
 		machine_file_list(m, n->path, &p->mr);
+		fs_park_commit(p);
+		return;
+	}
+	if (n->row->type == FS_UNITS) {
+		struct fs_preq *p = fs_preq_new(mnt->park, req,
+						reply_opendir_units);
+
+		p->of = of;
+		p->fi = *fi;
+		fs_park_begin(p);
+		machine_unit_list(m, &p->mr);
 		fs_park_commit(p);
 		return;
 	}

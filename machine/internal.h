@@ -71,6 +71,8 @@ enum wait_kind {
 	WAIT_SUCCEEDS,
 	WAIT_FAILS,
 	WAIT_FILE,
+	WAIT_UNIT,
+	WAIT_PORT,
 };
 
 struct waiter {
@@ -78,6 +80,7 @@ struct waiter {
 	struct machine *m;
 	enum wait_kind kind;
 	char *arg;
+	char *want;                /* unit: the state; port: "closed" or NULL */
 	regex_t re;
 	int has_re;
 	int64_t deadline;

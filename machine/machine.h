@@ -123,6 +123,23 @@ void machine_job_read(struct machine *m, const char *name, enum job_file f,
 void machine_job_stdin_close(struct machine *m, const char *name);
 
 /*
+ * units/<u>/: systemd units of the guest. A unit is named by its full name,
+ * its name without ".service", or any alias systemd knows.
+ * list: r->data holds "name\0" entries (systemctl list-units --all).
+ * resolve: 0 when systemd knows the name (r->data = its full name), else
+ * -ENOENT. read: state (ActiveState), substate, properties (systemctl
+ * show), log (its journal). ctl: start | stop | restart | reload; done when
+ * systemd finished the job; a failed job is -EREMOTEIO, reason in log.
+ */
+enum unit_file { UNIT_STATE, UNIT_SUBSTATE, UNIT_PROPERTIES, UNIT_LOG };
+void machine_unit_list(struct machine *m, struct mreq *r);
+void machine_unit_resolve(struct machine *m, const char *name, struct mreq *r);
+void machine_unit_read(struct machine *m, const char *name, enum unit_file f,
+		       struct mreq *r);
+void machine_unit_ctl(struct machine *m, const char *name, const char *msg,
+		      size_t len, struct mreq *r);
+
+/*
  * files/<path>: the guest's file system through the backdoor. path is
  * absolute in the guest ("/" for files/ itself).
  */

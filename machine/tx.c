@@ -38,6 +38,7 @@ struct wait_spec {
 	enum wait_kind kind;
 	int timeout;              /* 0 = the machine's */
 	char *arg;
+	char *want;               /* unit: state; port: "closed" */
 };
 
 static int
@@ -50,10 +51,10 @@ parse_wait(struct machine *m, const char *text, size_t len,
 	} kinds[] = {
 		{ "status", WAIT_STATUS }, { "console", WAIT_CONSOLE },
 		{ "succeeds", WAIT_SUCCEEDS }, { "fails", WAIT_FAILS },
-		{ "file", WAIT_FILE },
+		{ "file", WAIT_FILE }, { "unit", WAIT_UNIT },
+		{ "port", WAIT_PORT },
 	};
-	static const char *const later[] = { "unit", "port", "socket",
-					     "screen" };
+	static const char *const later[] = { "socket", "screen" };
 	char *s, *p, *word;
 	size_t i;
 
@@ -108,7 +109,8 @@ parse_wait(struct machine *m, const char *text, size_t len,
 		}
 		machine_logl(m, "wait: unknown condition '%s' (expected: "
 			     "[timeout=SECS] status WORD | console REGEX | "
-			     "succeeds CMD | fails CMD | file PATH)", word);
+			     "succeeds CMD | fails CMD | file PATH | unit NAME "
+			     "[STATE] | port N [closed])", word);
 		free(s);
 		return -EINVAL;
 	}
@@ -147,6 +149,41 @@ parse_wait(struct machine *m, const char *text, size_t len,
 		}
 		regfree(&re);
 	}
+	if (out->kind == WAIT_UNIT || out->kind == WAIT_PORT) {
+		char *second = strchr(p, ' ');
+
+		if (second) {
+			*second++ = '\0';
+			while (*second == ' ')
+				second++;
+		}
+		if (second && (strchr(second, ' ') ||
+			       !strncmp(second, "user=", 5))) {
+			machine_logl(m, "wait: %s: unexpected '%s'%s", word, second,
+				     strstr(second, "user=") ? " (user units are "
+				     "not supported yet)" : "");
+			free(s);
+			return strstr(second, "user=") ? -EOPNOTSUPP : -EINVAL;
+		}
+		if (out->kind == WAIT_PORT) {
+			char *end;
+			long port = strtol(p, &end, 10);
+
+			if (*end || port <= 0 || port > 65535 ||
+			    (second && strcmp(second, "closed"))) {
+				machine_logl(m, "wait: port: expected 'port N "
+					     "[closed]' with 1 <= N <= 65535");
+				free(s);
+				return -EINVAL;
+			}
+		} else if (second && strspn(second, "abcdefghijklmnopqrstuvwxyz-") !=
+						 strlen(second)) {
+			machine_logl(m, "wait: unit: bad state '%s'", second);
+			free(s);
+			return -EINVAL;
+		}
+		out->want = second && *second ? xstrdup(second) : NULL;
+	}
 	out->arg = xstrdup(p);
 	free(s);
 	return 0;
@@ -164,6 +201,7 @@ waiter_free(struct waiter *w)
 	}
 	if (w->has_re)
 		regfree(&w->re);
+	free(w->want);
 	free(w->arg);
 	free(w->result);
 	free(w);
@@ -194,7 +232,9 @@ waiter_end(struct machine *m, struct waiter *w, int err, char *result)
 		machine_logl(m, "wait %s %s: %s", w->kind == WAIT_STATUS ? "status" :
 			     w->kind == WAIT_CONSOLE ? "console" :
 			     w->kind == WAIT_SUCCEEDS ? "succeeds" :
-			     w->kind == WAIT_FAILS ? "fails" : "file", w->arg,
+			     w->kind == WAIT_FAILS ? "fails" :
+			     w->kind == WAIT_UNIT ? "unit" :
+			     w->kind == WAIT_PORT ? "port" : "file", w->arg,
 			     err == -ETIMEDOUT ? "timed out" : strerror(-err));
 	if (tx) {
 		tx->w = NULL;
@@ -260,7 +300,8 @@ console_match(struct machine *m, struct waiter *w)
 static int
 guest_kind(enum wait_kind k)
 {
-	return k == WAIT_SUCCEEDS || k == WAIT_FAILS || k == WAIT_FILE;
+	return k == WAIT_SUCCEEDS || k == WAIT_FAILS || k == WAIT_FILE ||
+	       k == WAIT_UNIT || k == WAIT_PORT;
 }
 
 static void
@@ -273,10 +314,24 @@ poll_submit(struct machine *m, struct waiter *w, int64_t now)
 	if (w->kind == WAIT_FILE) {
 		sb_adds(&sb, "test -e ");
 		sb_add_shell_quoted(&sb, w->arg, strlen(w->arg));
+	} else if (w->kind == WAIT_UNIT) {
+		/* The state and how many jobs systemd has pending at all, as
+		 * the NixOS driver decides "inactive for good". */
+		sb_adds(&sb, "s=$(SYSTEMD_COLORS=0 systemctl --no-pager show -p "
+			     "ActiveState --value -- ");
+		sb_add_shell_quoted(&sb, w->arg, strlen(w->arg));
+		sb_adds(&sb, ") && j=$(systemctl --no-pager list-jobs --no-legend "
+			     "| wc -l) && echo \"$s $j\"");
+	} else if (w->kind == WAIT_PORT) {
+		/* The guest's own socket table: a listener is state 0A. */
+		sb_addf(&sb, "grep -qE '^ *[0-9]+: [0-9A-F]+:%04X [0-9A-F]+:[0-9A-F]+ "
+			"0A ' /proc/net/tcp /proc/net/tcp6 2>/dev/null",
+			atoi(w->arg));
 	} else {
 		sb_adds(&sb, w->arg);
 	}
-	c = cmd_new(m, sb.data, sb.len, w->kind == WAIT_FILE);
+	c = cmd_new(m, sb.data, sb.len, w->kind != WAIT_SUCCEEDS &&
+					       w->kind != WAIT_FAILS);
 	sb_free(&sb);
 	c->deadline = w->deadline;
 	c->on_update = poll_update;
@@ -285,6 +340,35 @@ poll_submit(struct machine *m, struct waiter *w, int64_t now)
 	cmd_submit(c);
 	w->poll = c;
 	(void)now;
+}
+
+/*
+ * A unit poll's verdict: 1 held, 0 not yet, -EREMOTEIO never (it failed, or
+ * it is inactive with no job pending anywhere, as the NixOS driver says).
+ */
+static int
+unit_verdict(struct machine *m, struct waiter *w, struct cmd *c)
+{
+	const char *want = w->want ? w->want : "active";
+	char state[64] = "";
+	int jobs = -1;
+
+	if (c->status || !c->out.data ||
+	    sscanf(c->out.data, "%63s %d", state, &jobs) != 2)
+		return 0;
+	if (!strcmp(state, want))
+		return 1;
+	if (!strcmp(state, "failed")) {
+		machine_logl(m, "wait unit %s: the unit failed", w->arg);
+		return -EREMOTEIO;
+	}
+	if (!strcmp(state, "inactive") && jobs == 0 &&
+	    strcmp(want, "inactive")) {
+		machine_logl(m, "wait unit %s: the unit is inactive and there are "
+			     "no pending jobs", w->arg);
+		return -EREMOTEIO;
+	}
+	return 0;
 }
 
 /* Check one waiter; 1 when it ended. */
@@ -317,6 +401,8 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 	case WAIT_SUCCEEDS:
 	case WAIT_FAILS:
 	case WAIT_FILE:
+	case WAIT_UNIT:
+	case WAIT_PORT:
 		if (m->state == MS_CRASHED ||
 		    (m->state == MS_STOPPED && w->poll)) {
 			waiter_end(m, w, -EIO, NULL);
@@ -336,13 +422,36 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 				waiter_end(m, w, c->err, NULL);
 				return 1;
 			}
-			held = !c->err && (w->kind == WAIT_FAILS ? c->status != 0 :
-							       c->status == 0);
+			if (w->kind == WAIT_UNIT && !c->err) {
+				int r = unit_verdict(m, w, c);
+
+				if (r) {
+					cmd_put(c);
+					waiter_end(m, w, r < 0 ? r : 0, r > 0 ?
+						   xasprintf("unit %s %s\n", w->arg,
+							     w->want ? w->want :
+								       "active") :
+						   NULL);
+					return 1;
+				}
+				held = 0;
+			} else if (w->kind == WAIT_PORT) {
+				held = !c->err && (w->want ? c->status != 0 :
+							    c->status == 0);
+			} else {
+				held = !c->err &&
+				       (w->kind == WAIT_FAILS ? c->status != 0 :
+								c->status == 0);
+			}
 			if (held) {
 				char *res;
 
 				if (w->kind == WAIT_FILE)
 					res = xasprintf("file %s\n", w->arg);
+				else if (w->kind == WAIT_PORT)
+					res = xasprintf("port %s %s\n", w->arg,
+							w->want ? "closed" :
+								  "open");
 				else
 					res = xasprintf("%.*s", (int)c->out.len,
 							c->out.data ? c->out.data : "");
@@ -421,6 +530,7 @@ wait_start(struct mtx *tx, struct mreq *r)
 	if (guest_kind(spec.kind) && m->state == MS_CRASHED) {
 		machine_logl(m, "wait: the machine crashed");
 		free(spec.arg);
+		free(spec.want);
 		tx->err_reported = 1;
 		mreq_finish(m, r, -EIO);
 		return;
@@ -429,6 +539,7 @@ wait_start(struct mtx *tx, struct mreq *r)
 	w->m = m;
 	w->kind = spec.kind;
 	w->arg = spec.arg;
+	w->want = spec.want;
 	w->deadline = now + (int64_t)(spec.timeout ? spec.timeout : m->timeout) *
 				    1000;
 	w->poll_ms = POLL_FIRST_MS;
@@ -642,6 +753,7 @@ machine_tx_write(struct mtx *tx, const char *buf, size_t len)
 			int r = parse_wait(m, tx->in.data, tx->in.len, &spec);
 
 			free(spec.arg);
+			free(spec.want);
 			if (r < 0) {
 				sb_free(&tx->in);
 				ret = r;
