@@ -208,7 +208,7 @@ test_listing_order(void **state)
 {
 	static const char *const want[] = {
 		"ctl", "status", "info", "log", "config.json", "console",
-		"exec", "wait", "jobs", "files", NULL,
+		"exec", "wait", "jobs", "files", "units", NULL,
 	};
 	const struct fs_row *r;
 	size_t pos = 0, i = 0;
@@ -230,6 +230,17 @@ test_listing_order(void **state)
 	while ((r = fs_row_next(FS_JOB, 0, &pos)))
 		i++;
 	assert_int_equal(i, 6);
+	pos = 0;
+	i = 0;
+	while ((r = fs_row_next(FS_UNIT, 0, &pos)))
+		i++;
+	assert_int_equal(i, 5);
+	/* any name under units/ is a unit directory for systemd to resolve */
+	r = fs_row_child(FS_UNITS, "postgresql@15-main.service", 0, &(int){ 0 });
+	assert_ptr_equal(r, &fs_row_unit);
+	r = fs_row_child(FS_UNIT, "state", 0, &(int){ 0 });
+	assert_non_null(r);
+	assert_int_equal(r->type, FS_UNIT_STATE);
 }
 
 static void
