@@ -38,12 +38,13 @@ list_done(struct cmd *c, struct mreq *r, void *arg)
 	struct strbuf names;
 	const char *p = c->out.data, *end = p + c->out.len;
 
-	if (no_systemctl(c)) {
-		machine_logl(c->m, "units: the guest has no systemctl");
+	if (c->status) {
+		/* A guest without systemd simply has no units. */
+		machine_logl(c->m, "units: no systemd units (systemctl: %s)",
+			     no_systemctl(c) ? "not found" :
+			     c->errout.data ? c->errout.data : "failed");
 		return 0;
 	}
-	if (c->status)
-		return guest_errno(c);
 	sb_init(&names);
 	while (p && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
