@@ -74,3 +74,11 @@ umount_attestfs() {
 tx() {
 	(exec 3<>"$1" && printf '%s' "$2" >&3 && cat <&3)
 }
+
+# debian_machine NAME [extra JSON members]: the debian systemd guest, booted
+# from its read-only base image with a fresh overlay.
+debian_machine() {
+	printf '"%s": {"kernel": "%s", "initrd": "%s", "disks": ["%s"], "append": "%s", "cpus": 2, "memory_mib": 256%s}' \
+		"$1" "$GUESTS/debian/vmlinuz" "$GUESTS/debian/initrd.gz" "$GUESTS/debian/base.img" \
+		"$(cat "$GUESTS/debian/cmdline")" "${2:+, $2}"
+}

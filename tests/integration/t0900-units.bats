@@ -1,0 +1,109 @@
+#!/usr/bin/env bats
+# units/ on the debian guest: real systemd, real postgresql. Every file of a
+# unit, name resolution (full, short, alias, with @ and .), ctl jobs that
+# succeed and fail, and the unit and port waits.
+
+load helpers
+
+setup_file() {
+	[ -e "$GUESTS/debian/base.img" ] || skip "the debian guest is not built (make guest-debian)"
+	mount_attestfs "{\"machines\": {$(debian_machine db)}}"
+	echo start >"$VMS/db/ctl"
+}
+
+teardown_file() {
+	umount_attestfs
+}
+
+@test "the user's example: cat units/postgres/state" {
+	tx "$VMS/db/wait" 'unit postgres'
+	run cat "$VMS/db/units/postgres/state"
+	assert_output active
+}
+
+@test "a unit resolves by full name, without .service, and by alias" {
+	run ls "$VMS/db/units/"
+	assert_line 'postgresql@15-main.service'
+	assert_line 'systemd-journald.service'
+	run cat "$VMS/db/units/postgresql@15-main.service/state"
+	assert_output active
+	run cat "$VMS/db/units/postgresql@15-main/substate"
+	assert_output running
+	run grep -E '^Id=postgresql@15-main.service$' "$VMS/db/units/postgres/properties"
+	assert_success
+	run ls "$VMS/db/units/postgres"
+	assert_output $'ctl\nlog\nproperties\nstate\nsubstate'
+}
+
+@test "a unit that does not exist is ENOENT" {
+	run cat "$VMS/db/units/no-such-unit/state"
+	assert_failure
+	assert_output --partial 'No such file or directory'
+}
+
+@test "the unit's journal is its log" {
+	run grep -c 'ready to accept connections' "$VMS/db/units/postgres/log"
+	assert_success
+}
+
+@test "ctl stop and start return when systemd is done; a stopped unit reads inactive" {
+	echo stop >"$VMS/db/units/postgres/ctl"
+	run cat "$VMS/db/units/postgres/state"
+	assert_output inactive
+	run tx "$VMS/db/wait" 'timeout=5 port 5432 closed'
+	assert_success
+	echo start >"$VMS/db/units/postgres/ctl"
+	run cat "$VMS/db/units/postgres/state"
+	assert_output active
+	run tx "$VMS/db/wait" 'port 5432'
+	assert_success
+	run tx "$VMS/db/exec" "su postgres -c \"psql -tAc 'select 40 + 2'\""
+	assert_output 42
+}
+
+@test "a failing job fails the ctl write with EREMOTEIO and says why in the log" {
+	run bash -c 'echo start > "$0/db/units/attestfs-fail/ctl"' "$VMS"
+	assert_failure
+	assert_output --partial 'Remote I/O error'
+	run grep 'systemctl start failed' "$VMS/db/log"
+	assert_success
+	run cat "$VMS/db/units/attestfs-fail.service/state"
+	assert_output failed
+}
+
+@test "waiting for a failed unit fails at once instead of timing out" {
+	SECONDS=0
+	run tx "$VMS/db/wait" 'timeout=60 unit attestfs-fail'
+	assert_failure
+	assert_output --partial 'Remote I/O error'
+	[ "$SECONDS" -lt 10 ]
+	run grep 'the unit failed' "$VMS/db/log"
+	assert_success
+}
+
+@test "waiting for an inactive unit with no pending job fails at once" {
+	SECONDS=0
+	run tx "$VMS/db/wait" 'timeout=60 unit no-such-unit'
+	assert_failure
+	[ "$SECONDS" -lt 10 ]
+	run tx "$VMS/db/wait" 'unit attestfs-fail failed'
+	assert_success
+}
+
+@test "port waits read the guest's socket table and time out" {
+	run tx "$VMS/db/wait" 'port 5432'
+	assert_output 'port 5432 open'
+	run tx "$VMS/db/wait" 'timeout=2 port 5999'
+	assert_failure
+	assert_output --partial 'timed out'
+	run bash -c '(exec 3<>"$0/db/wait"; printf "port 99999" >&3)' "$VMS"
+	assert_failure
+}
+
+@test "a bad unit ctl message is EINVAL with the reason in the log" {
+	run bash -c 'echo explode > "$0/db/units/postgres/ctl"' "$VMS"
+	assert_failure
+	assert_output --partial 'Invalid argument'
+	run grep "unknown command 'explode'" "$VMS/db/log"
+	assert_success
+}
