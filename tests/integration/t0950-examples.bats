@@ -3,6 +3,10 @@
 
 load helpers
 
+teardown() {
+	umount_attestfs
+}
+
 run_example() { # DIR
 	export WORK=$BATS_TEST_TMPDIR
 	export VMS=$WORK/vms STATE=$WORK/state
