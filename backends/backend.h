@@ -33,6 +33,13 @@ struct backend_events {
 	void (*log)(void *owner, const char *text);
 };
 
+/* A NIC on a virtual network: a port of that VLAN's vde_switch. */
+struct backend_nic {
+	unsigned vlan;             /* 1..255; QEMU's netdev id is "vlanN" */
+	const char *switch_path;   /* the vde_switch's control directory */
+	char mac[18];              /* 52:54:00:12:<vlan>:<node>, hex */
+};
+
 struct backend_launch {
 	const struct machine_config *cfg;
 	const char *state_dir;     /* this machine's own directory */
@@ -40,6 +47,9 @@ struct backend_launch {
 	const char *const *shell_paths; /* unix sockets machine/ listens on */
 	size_t n_shells;           /* ports attestfs.shell.0..n-1, or hvc0 */
 	const char *accel;         /* "auto" | "kvm" | "tcg" */
+	unsigned node;             /* machine number (name order from 1), 0 = none */
+	const struct backend_nic *nics; /* after the user-mode NIC, in order */
+	size_t n_nics;
 	const struct backend_events *events;
 	void *owner;
 };
@@ -60,6 +70,13 @@ struct backend_ops {
 	/* Raw control-plane command (QMP JSON); *reply is malloc'd JSON. */
 	int (*command)(struct backend *b, const char *json, char **reply,
 		       struct aerr *err);
+	/* BACKEND_CAP_LINKS: every VLAN NIC's link up or down. */
+	int (*set_links)(struct backend *b, int up, struct aerr *err);
+	/* BACKEND_CAP_FORWARD: host 127.0.0.1:host_port (TCP) to the guest's
+	 * guest_port through the user-mode NIC. -EADDRINUSE when the host
+	 * port is taken. */
+	int (*forward)(struct backend *b, unsigned host_port,
+		       unsigned guest_port, struct aerr *err);
 	/* Append "key value\n" lines (pid, accel, ...) to out. */
 	void (*info)(struct backend *b, struct strbuf *out);
 	pid_t (*pid)(struct backend *b);
@@ -70,6 +87,26 @@ struct backend_ops {
 const struct backend_ops *backend_find(const char *name);
 /* Comma-separated capability names, for info. */
 void backend_caps_render(unsigned caps, struct strbuf *out);
+
+/*
+ * Process and socket helpers (backend.c), for the backends and for the
+ * helper processes machine/ runs itself (vde_switch).
+ */
+
+/* socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC) + connect; paths longer than
+ * sun_path go through /proc/self/fd. fd, or -errno. */
+int backend_unix_connect(const char *path);
+/*
+ * First thing in a forked child: default signal dispositions, empty signal
+ * mask, PR_SET_PDEATHSIG(SIGKILL) (fires when the forking *thread* exits),
+ * and _exit(127) when the parent is already gone. Async-signal-safe.
+ */
+void backend_child_init(pid_t parent);
+/* Close every fd >= first (close_range, or a loop). Async-signal-safe. */
+void backend_close_from(unsigned first);
+/* In a forked child: fd 0 from /dev/null, 1 and 2 appended to log_path
+ * (or /dev/null when NULL), every other fd closed. Async-signal-safe. */
+void backend_child_stdio(const char *log_path);
 
 extern const struct backend_ops qemu_backend_ops;
 extern const struct backend_ops mock_backend_ops;

@@ -195,6 +195,14 @@ qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 			 p->accel);
 		return -EINVAL;
 	}
+	for (i = 0; i < p->n_nics; i++) {
+		if (p->nics[i].vlan < 1 || p->nics[i].vlan > 255 ||
+		    !p->nics[i].switch_path) {
+			aerr_set(err, "qemu: VLAN NIC %zu: bad vlan %u or no "
+				 "switch", i, p->nics[i].vlan);
+			return -EINVAL;
+		}
+	}
 
 	if (!a.script)
 		qemu_arg(&a, true, p->qemu_bin);
@@ -252,6 +260,17 @@ qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 	sb_addf(&sb, "virtio-net-pci,netdev=user0,id=nic0,"
 		"mac=52:54:00:12:00:%02x", p->mac_byte & 0xff);
 	qemu_argf(&a, true, "-device", &sb);
+	/* One NIC per VLAN, as NixOS lays them out: eth1, eth2, ... */
+	for (i = 0; i < p->n_nics; i++) {
+		const struct backend_nic *n = &p->nics[i];
+
+		sb_addf(&sb, "vde,id=vlan%u,sock=", n->vlan);
+		qemu_sb_add_opt_value(&sb, n->switch_path);
+		qemu_argf(&a, true, "-netdev", &sb);
+		sb_addf(&sb, "virtio-net-pci,netdev=vlan%u,mac=", n->vlan);
+		qemu_sb_add_opt_value(&sb, n->mac);
+		qemu_argf(&a, true, "-device", &sb);
+	}
 
 	for (i = 0; i < cfg->n_disks && !a.script; i++) {
 		sb_adds(&sb, "file=");
@@ -289,6 +308,10 @@ qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 	qemu_vec_push(&env, xasprintf("TMPDIR=%s", p->state_dir));
 	qemu_vec_push(&env, xasprintf("SHARED_DIR=%s/shared", p->state_dir));
 	qemu_vec_push(&env, xstrdup("USE_TMPDIR=1"));
+	for (i = 0; i < p->n_nics; i++)
+		qemu_vec_push(&env, xasprintf("QEMU_VDE_SOCKET_%u=%s",
+					      p->nics[i].vlan,
+					      p->nics[i].switch_path));
 	qemu_vec_free(&a.vec);
 
 	qemu_vec_push(&a.vec, xstrdup("/bin/sh"));
@@ -604,6 +627,10 @@ struct backend {
 
 	struct qmp *qmp;
 	off_t log_offset;
+
+	unsigned *vlans;             /* the VLAN NICs' numbers: ids "vlanN" */
+	size_t n_vlans;
+	bool script;                 /* a start script made the NICs */
 };
 
 static void
@@ -788,6 +815,7 @@ qemu_free(struct backend *b)
 	free(b->log_path);
 	free(b->qmp_path);
 	free(b->pid_path);
+	free(b->vlans);
 	qemu_cmd_free(&b->cmd);
 	qemu_free_strv(b->envp);
 	pthread_mutex_destroy(&b->lock);
@@ -858,7 +886,7 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 	struct strbuf why;
 	int64_t deadline;
 	char *pidtext = NULL;
-	size_t len;
+	size_t len, i;
 	int ret, fd, left;
 
 	*out = NULL;
@@ -876,6 +904,11 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 	b->events = l->events;
 	b->owner = l->owner;
 	b->ev_tail = &b->ev_head;
+	b->script = cfg->start_command != NULL;
+	b->n_vlans = l->n_nics;
+	b->vlans = xcalloc(l->n_nics + 1, sizeof(*b->vlans));
+	for (i = 0; i < l->n_nics; i++)
+		b->vlans[i] = l->nics[i].vlan;
 
 	ret = mkdir_p(l->state_dir, 0700);
 	if (ret < 0) {
@@ -924,7 +957,11 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 		.shell_paths = l->shell_paths,
 		.n_shells = l->n_shells,
 		.accel = b->accel,
-		.mac_byte = qemu_name_byte(cfg->name),
+		/* The node number when there is one: unique in the mount. */
+		.mac_byte = l->node >= 1 && l->node <= 254 ?
+			    l->node : qemu_name_byte(cfg->name),
+		.nics = l->nics,
+		.n_nics = l->n_nics,
 	};
 	ret = qemu_build_cmd(&params, &b->cmd, err);
 	if (ret < 0)
@@ -1104,6 +1141,72 @@ qemu_command(struct backend *b, const char *json, char **reply,
 	return ret;
 }
 
+static int
+qemu_set_links(struct backend *b, int up, struct aerr *err)
+{
+	struct aerr e = { "" };
+	char args[64];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < b->n_vlans; i++) {
+		snprintf(args, sizeof(args), "{\"name\": \"vlan%u\", \"up\": %s}",
+			 b->vlans[i], up ? "true" : "false");
+		ret = qmp_execute(b->qmp, "set_link", args, QEMU_OP_TIMEOUT_MS,
+				  NULL, &e);
+		if (ret < 0) {
+			aerr_set(err, "set_link vlan%u: %s", b->vlans[i],
+				 ret == -EPIPE ? "QEMU is not running" : e.msg);
+			return ret == -EPIPE ? -EIO : ret;
+		}
+	}
+	return 0;
+}
+
+/* hostfwd_add through HMP: QEMU 7.2 has no QMP command for it. */
+static int
+qemu_forward(struct backend *b, unsigned host_port, unsigned guest_port,
+	     struct aerr *err)
+{
+	struct aerr e = { "" };
+	json_object *args = json_object_new_object(), *text;
+	char *line, *reply = NULL;
+	const char *said;
+	size_t n;
+	int ret;
+
+	/* A start script names its user-mode netdev itself: use the first. */
+	line = xasprintf("hostfwd_add %stcp:127.0.0.1:%u-:%u",
+			 b->script ? "" : "user0 ", host_port, guest_port);
+	json_object_object_add(args, "command-line",
+			       json_object_new_string(line));
+	ret = qmp_execute(b->qmp, "human-monitor-command",
+			  json_object_to_json_string(args), QEMU_OP_TIMEOUT_MS,
+			  &reply, &e);
+	json_object_put(args);
+	if (ret < 0) {
+		aerr_set(err, "%s: %s", line,
+			 ret == -EPIPE ? "QEMU is not running" : e.msg);
+		free(line);
+		return ret == -EPIPE ? -EIO : ret;
+	}
+	/* HMP says what went wrong as its output; success says nothing. */
+	text = json_tokener_parse(reply ? reply : "");
+	said = json_object_is_type(text, json_type_string) ?
+		       json_object_get_string(text) : "";
+	n = strlen(said);
+	while (n && (said[n - 1] == '\n' || said[n - 1] == '\r'))
+		n--;
+	if (n) {
+		aerr_set(err, "%s: %.*s", line, (int)n, said);
+		ret = strstr(said, "Could not set up") ? -EADDRINUSE : -EIO;
+	}
+	json_object_put(text);
+	free(reply);
+	free(line);
+	return ret;
+}
+
 static void
 qemu_info(struct backend *b, struct strbuf *out)
 {
@@ -1170,6 +1273,8 @@ const struct backend_ops qemu_backend_ops = {
 	.pause = qemu_pause,
 	.resume = qemu_resume,
 	.command = qemu_command,
+	.set_links = qemu_set_links,
+	.forward = qemu_forward,
 	.info = qemu_info,
 	.pid = qemu_pid,
 	.destroy = qemu_destroy,

@@ -1,8 +1,8 @@
 /*
  * Internal to backends/: the QEMU command line as a pure function (so unit
- * tests can check it without running QEMU), and small process and socket
- * helpers shared by the backends (qemu.c, mock.c, accel.c, qmp.c).
- * machine/ and fs/ use backend.h only.
+ * tests can check it without running QEMU), and small helpers shared by the
+ * backends (qemu.c, mock.c, accel.c, qmp.c); the process and socket helpers
+ * are in backend.h. machine/ and fs/ use backend.h only.
  */
 #ifndef ATTESTFS_BACKENDS_QEMU_H
 #define ATTESTFS_BACKENDS_QEMU_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "backends/backend.h"
 #include "common/util.h"
 #include "machine/config.h"
 
@@ -27,6 +28,8 @@ struct qemu_cmd_params {
 	size_t n_shells;
 	const char *accel;              /* "tcg" | "kvm" (resolved) */
 	unsigned mac_byte;              /* last byte of the user NIC's MAC */
+	const struct backend_nic *nics; /* VLAN NICs, after the user NIC */
+	size_t n_nics;
 };
 
 struct qemu_cmd {
@@ -44,7 +47,9 @@ struct qemu_cmd {
 /*
  * Build the command that starts the machine: the QEMU argv (disk i is
  * STATE/disk.i.qcow2, created by the caller), or with cfg->start_command
- * `/bin/sh -c START_COMMAND` plus QEMU_OPTS etc. in env. Pure: touches no
+ * `/bin/sh -c START_COMMAND` plus QEMU_OPTS etc. in env. VLAN NICs are
+ * `-netdev vde,id=vlanN` after the user-mode NIC; a start script attaches its
+ * own and gets QEMU_VDE_SOCKET_N, as NixOS's driver passes. Pure: touches no
  * file. 0 or -EINVAL with a reason.
  */
 int qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
@@ -66,22 +71,5 @@ unsigned qemu_name_byte(const char *name);
  */
 int qemu_run_capture(char *const argv[], int timeout_ms, struct strbuf *out,
 		     struct strbuf *errout);
-
-/* Shared helpers, implemented in backend.c. */
-
-/* socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC) + connect; paths longer than
- * sun_path go through /proc/self/fd. fd, or -errno. */
-int backend_unix_connect(const char *path);
-/*
- * First thing in a forked child: default signal dispositions, empty signal
- * mask, PR_SET_PDEATHSIG(SIGKILL) (fires when the forking *thread* exits),
- * and _exit(127) when the parent is already gone. Async-signal-safe.
- */
-void backend_child_init(pid_t parent);
-/* Close every fd >= first (close_range, or a loop). Async-signal-safe. */
-void backend_close_from(unsigned first);
-/* In a forked child: fd 0 from /dev/null, 1 and 2 appended to log_path
- * (or /dev/null when NULL), every other fd closed. Async-signal-safe. */
-void backend_child_stdio(const char *log_path);
 
 #endif

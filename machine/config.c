@@ -24,7 +24,7 @@ static const char *const top_keys[] = { "timeout", "machines", NULL };
 static const char *const machine_keys[] = {
 	"backend", "cpus", "memory_mib", "kernel", "initrd", "append",
 	"disks", "accel", "start_command", "qemu_args", "shells",
-	"shell_channel", "timeout", NULL,
+	"shell_channel", "timeout", "vlans", NULL,
 };
 
 static const char *const backend_names[] = {
@@ -340,6 +340,42 @@ get_string_array(struct ctx *c, const char *key, struct json_object *v,
 	return 0;
 }
 
+/* "vlans": [1, 2]: distinct VLAN numbers, 1..255. */
+static int
+get_vlans(struct ctx *c, const char *key, struct json_object *v,
+	  unsigned **out, size_t *n_out)
+{
+	size_t i, j, n;
+	unsigned *vlans;
+
+	if (!json_object_is_type(v, json_type_array))
+		return fail(c, key, "expected an array of VLAN numbers, got %s",
+			    type_name(v));
+	n = json_object_array_length(v);
+	vlans = xcalloc(n + 1, sizeof(*vlans));
+	for (i = 0; i < n; i++) {
+		char *ekey = xasprintf("%s[%zu]", key, i);
+		int num = 0, ret;
+
+		ret = get_int(c, ekey, json_object_array_get_idx(v, i), 1, 255,
+			      &num);
+		for (j = 0; ret == 0 && j < i; j++)
+			if (vlans[j] == (unsigned)num)
+				ret = fail(c, ekey, "VLAN %d is listed twice",
+					   num);
+		free(ekey);
+		if (ret < 0) {
+			free(vlans);
+			return ret;
+		}
+		vlans[i] = (unsigned)num;
+	}
+	free(*out);
+	*out = vlans;
+	*n_out = n;
+	return 0;
+}
+
 int
 config_name_is_valid(const char *name, struct aerr *err)
 {
@@ -394,6 +430,7 @@ machine_config_free(struct machine_config *mc)
 	free(mc->accel);
 	free(mc->start_command);
 	free_strv(mc->qemu_args, mc->n_qemu_args);
+	free(mc->vlans);
 	free(mc->json);
 	memset(mc, 0, sizeof(*mc));
 }
@@ -446,6 +483,12 @@ machine_config_copy(struct machine_config *dst,
 	dst->accel = strdup_or_null(src->accel);
 	dst->start_command = strdup_or_null(src->start_command);
 	dst->qemu_args = strv_copy(src->qemu_args, src->n_qemu_args);
+	dst->vlans = NULL;
+	if (src->vlans) {
+		dst->vlans = xcalloc(src->n_vlans + 1, sizeof(*dst->vlans));
+		memcpy(dst->vlans, src->vlans,
+		       src->n_vlans * sizeof(*dst->vlans));
+	}
 	dst->json = strdup_or_null(src->json);
 }
 
@@ -465,6 +508,17 @@ add_strv(struct json_object *o, const char *key, char **v, size_t n)
 	for (i = 0; i < n; i++)
 		json_object_array_add(a, json_object_new_string(v[i]));
 	json_object_object_add(o, key, a);
+}
+
+static void
+add_vlans(struct json_object *o, const unsigned *vlans, size_t n)
+{
+	struct json_object *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_int((int)vlans[i]));
+	json_object_object_add(o, "vlans", a);
 }
 
 /*
@@ -496,6 +550,7 @@ machine_config_render_json(struct machine_config *mc)
 	if (mc->timeout > 0)
 		json_object_object_add(o, "timeout",
 				       json_object_new_int(mc->timeout));
+	add_vlans(o, mc->vlans, mc->n_vlans);
 	/* Paths are the point of this file: "\/nix\/store" helps nobody. */
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 					   JSON_C_TO_STRING_SPACED |
@@ -628,6 +683,8 @@ parse_machine_key(struct ctx *c, struct machine_config *mc, const char *key,
 	}
 	if (!strcmp(key, "timeout"))
 		return get_int(c, key, v, 1, INT_MAX, &mc->timeout);
+	if (!strcmp(key, "vlans"))
+		return get_vlans(c, key, v, &mc->vlans, &mc->n_vlans);
 	return fail_unknown_key(c, key, machine_keys);
 }
 

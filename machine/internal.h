@@ -93,6 +93,21 @@ struct waiter {
 	int done;
 };
 
+/* A forwarded host port (net.c). */
+struct net_forward {
+	unsigned host_port;        /* as asked: 0 = pick a free one */
+	unsigned bound_port;       /* the one in use (kept across restarts) */
+	unsigned guest_port;
+};
+
+/* One vde_switch per VLAN in use (net.c). */
+struct vde_switch {
+	unsigned vlan;
+	char *path;                /* STATE/vdeN.ctl, its control directory */
+	pid_t pid;
+	int fd;                    /* its stdin and stdout: EOF ends it */
+};
+
 /* A machine's threads hold m->lock for state; I/O happens without it. */
 struct machine {
 	struct vmset *set;
@@ -136,6 +151,16 @@ struct machine {
 	struct mreq *done_list;      /* completed, done() not yet called */
 	pthread_t supervisor;
 	struct job *jobs;
+
+	/* Networks (net.c). nics are fixed after vmset_create. */
+	struct backend_nic *nics;    /* one per VLAN, in config order */
+	size_t n_nics;
+	struct net_forward *forwards;
+	size_t n_forwards;
+	int links_down;              /* blocked since this launch */
+	int net_ready;               /* this boot's guest set-up is done */
+	struct cmd *net_cmd;         /* the guest set-up in flight */
+	struct mreq *net_waiters;    /* completed when net_cmd ends */
 };
 
 struct vmset {
@@ -151,6 +176,8 @@ struct vmset {
 	pthread_t timer;
 	pthread_cond_t timer_cond;
 	int stopping;
+	struct vde_switch *switches;
+	size_t n_switches;
 };
 
 /* Lock helpers: machine_unlock() calls done() of what completed meanwhile. */
@@ -194,5 +221,23 @@ void waiters_fail(struct machine *m, int err);
 /* Jobs (jobs.c), with the lock held. */
 void jobs_check(struct machine *m, int64_t now, int64_t *next);
 void jobs_free(struct machine *m);
+
+/*
+ * Networks (net.c). net_start: after the machines exist, one vde_switch per
+ * VLAN and each machine's NICs; net_stop: after the machines are gone. The
+ * rest with the machine lock held. net_hold_start: on the way from starting
+ * to running; 1 = not yet, the guest set-up runs and sets running itself.
+ * net_reset: a new boot (or none) begins. net_launched: a new VMM runs.
+ */
+int net_start(struct vmset *s, struct aerr *err);
+void net_stop(struct vmset *s);
+void net_machine_free(struct machine *m);
+int net_hold_start(struct machine *m);
+void net_reset(struct machine *m);
+void net_launched(struct machine *m);
+void net_render_info(struct machine *m, struct strbuf *sb);
+void net_ctl_block(struct machine *m, char **argv, struct mreq *r);
+void net_ctl_unblock(struct machine *m, char **argv, struct mreq *r);
+void net_ctl_forward(struct machine *m, char **argv, struct mreq *r);
 
 #endif

@@ -222,8 +222,15 @@ machine_set_state(struct machine *m, enum mstate st, const char *why)
 {
 	if (m->state == st)
 		return;
+	/* The boot hook: a machine on VLANs is running once they are set up. */
+	if (st == MS_RUNNING && m->state == MS_STARTING && net_hold_start(m))
+		return;
 	m->state = st;
+	if (st == MS_STARTING || st == MS_STOPPED || st == MS_CRASHED)
+		net_reset(m);
 	if (st == MS_RUNNING) {
+		/* Commands held while it started may go now. */
+		shellpool_kick(m);
 		finish_all(m, &m->start_waiters, 0);
 		if (m->set->opt.foreground)
 			fprintf(stderr, "%s: running (%lld ms after launch)\n",
@@ -374,6 +381,9 @@ do_launch(struct machine *m)
 	l.n_shells = m->n_shells;
 	l.accel = m->cfg.accel ? m->cfg.accel :
 				 (m->set->opt.accel ? m->set->opt.accel : "auto");
+	l.node = m->index;
+	l.nics = m->nics;
+	l.n_nics = m->n_nics;
 	l.events = &events;
 	l.owner = m;
 	m->vmm_exited = 0;
@@ -394,6 +404,7 @@ do_launch(struct machine *m)
 		return;
 	}
 	m->be = be;
+	net_launched(m);
 	if (m->set->opt.foreground)
 		fprintf(stderr, "%s: booting, waiting for the backdoor banner\n",
 			m->cfg.name);
@@ -676,6 +687,9 @@ static const struct ctl_verb verbs[] = {
 	{ "pause", 0, ctl_pause, "pause" },
 	{ "resume", 0, ctl_resume, "resume" },
 	{ "timeout", 1, ctl_timeout, "timeout SECS" },
+	{ "block", 0, net_ctl_block, "block" },
+	{ "unblock", 0, net_ctl_unblock, "unblock" },
+	{ "forward", 1, net_ctl_forward, "forward tcp:HOSTPORT:GUESTPORT" },
 };
 
 /* Split a message into words; the message must be one line. */
@@ -902,6 +916,7 @@ machine_render(struct machine *m, enum machine_view v, size_t *len)
 		sb_adds(&sb, "\n");
 		if (m->be)
 			m->ops->info(m->be, &sb);
+		net_render_info(m, &sb);
 		break;
 	case MACHINE_VIEW_LOG:
 		if (m->log.len)
@@ -1053,6 +1068,7 @@ machine_destroy(struct machine *m)
 	sb_free(&m->log);
 	sb_free(&m->boot_console);
 	sb_free(&m->console_line);
+	net_machine_free(m);
 	machine_config_free(&m->cfg);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
@@ -1139,6 +1155,9 @@ vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
 		if (ret < 0)
 			return ret;
 	}
+	ret = net_start(s, err);
+	if (ret < 0)
+		return ret;
 	if (pthread_create(&s->timer, NULL, global_timer, s) != 0) {
 		aerr_set(err, "cannot start the global timer");
 		return -EAGAIN;
@@ -1163,6 +1182,8 @@ vmset_destroy(struct vmset *s)
 		if (s->machines[i])
 			machine_destroy(s->machines[i]);
 	free(s->machines);
+	/* The switches go after every VMM that used them. */
+	net_stop(s);
 	config_free(&s->cfg);
 	if (s->events_file)
 		fclose(s->events_file);

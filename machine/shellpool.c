@@ -197,6 +197,10 @@ pick(struct machine *m, struct shell_slot *s)
 	for (i = 1; i < m->n_shells; i++)
 		others |= m->shells[i].conn_fd >= 0;
 	for (c = m->queue; c; c = c->next) {
+		/* Until the machine is running (its boot set-up done), only
+		 * control work goes to the guest. */
+		if (!c->control && m->state != MS_RUNNING)
+			continue;
 		if (c->control || s->index != 0 || !others)
 			break;
 	}

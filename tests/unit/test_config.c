@@ -480,7 +480,7 @@ test_copy(void **state)
 		"\"initrd\": \"initrd.img\", \"append\": \"quiet\","
 		"\"disks\": [\"base.img\"], \"accel\": \"tcg\","
 		"\"start_command\": \"./run-vm\", \"qemu_args\": [\"-a\", \"b\"],"
-		"\"timeout\": 5}}}", &cfg);
+		"\"timeout\": 5, \"vlans\": [3, 1]}}}", &cfg);
 	machine_config_copy(&copy, &cfg.machines[0]);
 	config_free(&cfg);
 	/* The copy owns everything: the original is gone. */
@@ -495,6 +495,9 @@ test_copy(void **state)
 	assert_int_equal(copy.n_qemu_args, 2);
 	assert_string_equal(copy.qemu_args[1], "b");
 	assert_int_equal(copy.timeout, 5);
+	assert_int_equal(copy.n_vlans, 2);
+	assert_int_equal(copy.vlans[0], 3);
+	assert_int_equal(copy.vlans[1], 1);
 	assert_non_null(strstr(copy.json, "\"name\": \"db\""));
 
 	/* A clone renames itself and re-renders. */
@@ -508,6 +511,59 @@ test_copy(void **state)
 	machine_config_free(&copy);
 	machine_config_free(NULL);
 	config_free(NULL);
+}
+
+static void
+test_vlans(void **state)
+{
+	struct fixture *f = *state;
+	struct attest_config cfg;
+	struct json_object *o, *v;
+
+	load_ok(f, "{\"machines\": {"
+		"\"web\": {\"backend\": \"mock\", \"vlans\": [2, 1, 255]},"
+		"\"db\": {\"backend\": \"mock\", \"vlans\": []},"
+		"\"client\": {\"backend\": \"mock\"}}}", &cfg);
+	assert_string_equal(cfg.machines[0].name, "client");
+	assert_int_equal(cfg.machines[0].n_vlans, 0);
+	assert_int_equal(cfg.machines[1].n_vlans, 0);
+	/* config order is NIC order: kept, not sorted */
+	assert_int_equal(cfg.machines[2].n_vlans, 3);
+	assert_int_equal(cfg.machines[2].vlans[0], 2);
+	assert_int_equal(cfg.machines[2].vlans[1], 1);
+	assert_int_equal(cfg.machines[2].vlans[2], 255);
+	o = json_tokener_parse(cfg.machines[2].json);
+	assert_true(json_object_object_get_ex(o, "vlans", &v));
+	assert_string_equal(json_object_to_json_string_ext(
+				    v, JSON_C_TO_STRING_PLAIN), "[2,1,255]");
+	json_object_put(o);
+	o = json_tokener_parse(cfg.machines[0].json);
+	assert_true(json_object_object_get_ex(o, "vlans", &v));
+	assert_int_equal(json_object_array_length(v), 0);
+	json_object_put(o);
+	config_free(&cfg);
+
+	expect_machine_error(f, "{\"backend\": \"mock\", \"vlans\": 1}",
+			     ": machines.db.vlans: expected an array of VLAN "
+			     "numbers, got integer", NULL);
+	expect_machine_error(f, "{\"backend\": \"mock\", \"vlans\": [0]}",
+			     ": machines.db.vlans[0]: must be between 1 and 255, "
+			     "got 0", NULL);
+	expect_machine_error(f, "{\"backend\": \"mock\", \"vlans\": [1, 256]}",
+			     ": machines.db.vlans[1]: must be between 1 and 255, "
+			     "got 256", NULL);
+	expect_machine_error(f, "{\"backend\": \"mock\", \"vlans\": [\"1\"]}",
+			     ": machines.db.vlans[0]: expected an integer, "
+			     "got string", NULL);
+	expect_machine_error(f, "{\"backend\": \"mock\", \"vlans\": [1.5]}",
+			     ": machines.db.vlans[0]: expected an integer, "
+			     "got 1.5", NULL);
+	expect_machine_error(f, "{\"backend\": \"mock\", \"vlans\": [1, 2, 1]}",
+			     ": machines.db.vlans[2]: VLAN 1 is listed twice",
+			     NULL);
+	expect_machine_error(f, "{\"backend\": \"mock\", \"vlan\": [1]}",
+			     ": machines.db: unknown key \"vlan\" (did you mean "
+			     "\"vlans\"?)", NULL);
 }
 
 static void
@@ -876,6 +932,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_load_missing_file, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vlans, setup, teardown),
 		cmocka_unit_test(test_name_is_valid),
 		cmocka_unit_test_setup_teardown(test_bad_syntax, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_top, setup, teardown),

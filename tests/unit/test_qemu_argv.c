@@ -61,6 +61,39 @@ fake_send(int fd, const char *s)
 		_exit(3);
 }
 
+/* Every command, one JSON line, into $FAKE_QEMU_RECORD when set. */
+static void
+fake_record(json_object *o)
+{
+	const char *path = getenv("FAKE_QEMU_RECORD");
+	FILE *f;
+
+	if (!path || !o)
+		return;
+	f = fopen(path, "a");
+	if (!f)
+		return;
+	fprintf(f, "%s\n", json_object_to_json_string_ext(
+			o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	fclose(f);
+}
+
+/* HMP answers in text: hostfwd_add to host port 1 fails as in QEMU. */
+static char *
+fake_hmp_reply(json_object *o, json_object *id)
+{
+	json_object *args, *line;
+	const char *text = "";
+
+	if (json_object_object_get_ex(o, "arguments", &args) &&
+	    json_object_object_get_ex(args, "command-line", &line) &&
+	    strstr(json_object_get_string(line), ":1-:"))
+		text = "Could not set up host forwarding rule "
+		       "'tcp:127.0.0.1:1-:80'\\r\\n";
+	return xasprintf("{\"return\": \"%s\", \"id\": %s}\r\n", text,
+			 id ? json_object_to_json_string(id) : "null");
+}
+
 static int
 fake_qemu_main(int argc, char **argv)
 {
@@ -129,9 +162,14 @@ fake_qemu_main(int argc, char **argv)
 				cmd = json_object_get_string(v);
 			if (o)
 				json_object_object_get_ex(o, "id", &id);
-			reply = xasprintf("{\"return\": {}, \"id\": %s}\r\n",
-					  id ? json_object_to_json_string(id) :
-					  "null");
+			fake_record(o);
+			if (!strcmp(cmd, "human-monitor-command"))
+				reply = fake_hmp_reply(o, id);
+			else
+				reply = xasprintf("{\"return\": {}, \"id\": "
+						  "%s}\r\n",
+						  id ? json_object_to_json_string(id)
+						     : "null");
 			if (!strcmp(cmd, "quit")) {
 				fake_send(fd, "{\"event\": \"SHUTDOWN\", \"data\": "
 					  "{\"guest\": false, \"reason\": "
@@ -375,6 +413,76 @@ test_argv_start_command(void **state)
 	assert_true(cmd.opts_quoted);
 	assert_string_equal(cmd.env[1], "TMPDIR=/st/my vm");
 	qemu_cmd_free(&cmd);
+}
+
+static void
+test_argv_vlans(void **state)
+{
+	struct machine_config c;
+	const char *shells[] = { "/s/shell0.sock" };
+	struct backend_nic nics[] = {
+		{ .vlan = 1, .switch_path = "/st/vde1.ctl",
+		  .mac = "52:54:00:12:01:02" },
+		{ .vlan = 255, .switch_path = "/st,x/vde255.ctl",
+		  .mac = "52:54:00:12:ff:02" },
+	};
+	struct qemu_cmd_params p = {
+		.cfg = &c,
+		.qemu_bin = "qemu-system-x86_64",
+		.state_dir = "/st/b",
+		.console_path = "/s/console.sock",
+		.shell_paths = shells,
+		.n_shells = 1,
+		.accel = "tcg",
+		.mac_byte = 2,
+		.nics = nics,
+		.n_nics = 2,
+	};
+	struct qemu_cmd cmd;
+	struct aerr err = { "" };
+	char *s;
+
+	cfg_init(&c, "b");
+	c.shells = 1;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	s = joined(cmd.argv);
+	/* eth0 the restricted user-mode NIC, then one NIC per VLAN in order */
+	assert_non_null(strstr(s,
+		"|-netdev|user,id=user0,restrict=on|"
+		"-device|virtio-net-pci,netdev=user0,id=nic0,"
+		"mac=52:54:00:12:00:02|"
+		"-netdev|vde,id=vlan1,sock=/st/vde1.ctl|"
+		"-device|virtio-net-pci,netdev=vlan1,mac=52:54:00:12:01:02|"
+		"-netdev|vde,id=vlan255,sock=/st,,x/vde255.ctl|"
+		"-device|virtio-net-pci,netdev=vlan255,mac=52:54:00:12:ff:02|"
+		"-pidfile|"));
+	/* never QEMU's multicast socket networking */
+	assert_null(strstr(s, "mcast"));
+	assert_null(strstr(s, "-netdev|socket"));
+	assert_int_equal(cmd.n_env, 0);
+	free(s);
+	qemu_cmd_free(&cmd);
+
+	/* a start script attaches its own NICs: it gets the sockets */
+	c.start_command = "run-b-vm";
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	assert_null(strstr(cmd.env[0], "vde"));
+	assert_null(strstr(cmd.env[0], "-netdev"));
+	assert_int_equal(cmd.n_env, 6);
+	assert_string_equal(cmd.env[4], "QEMU_VDE_SOCKET_1=/st/vde1.ctl");
+	assert_string_equal(cmd.env[5], "QEMU_VDE_SOCKET_255=/st,x/vde255.ctl");
+	assert_null(cmd.env[6]);
+	qemu_cmd_free(&cmd);
+	c.start_command = NULL;
+
+	nics[1].vlan = 0;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "VLAN NIC 1"));
+	nics[1].vlan = 256;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), -EINVAL);
+	nics[1].vlan = 2;
+	nics[1].switch_path = NULL;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), -EINVAL);
 }
 
 static void
@@ -797,6 +905,87 @@ out:
 	free(overlay);
 }
 
+/* The fake's command line, NUL-separated arguments joined by '|'. */
+static char *
+proc_cmdline(pid_t pid)
+{
+	char *path = xasprintf("/proc/%d/cmdline", (int)pid), *text = NULL;
+	size_t len = 0, i;
+
+	assert_int_equal(read_file(path, &text, &len), 0);
+	for (i = 0; i + 1 < len; i++)
+		if (!text[i])
+			text[i] = '|';
+	free(path);
+	return text;
+}
+
+static void
+test_launch_links_forward(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+	struct backend_nic nics[] = {
+		{ .vlan = 1, .switch_path = "/nonexistent/vde1.ctl",
+		  .mac = "52:54:00:12:01:03" },
+		{ .vlan = 2, .switch_path = "/nonexistent/vde2.ctl",
+		  .mac = "52:54:00:12:02:03" },
+	};
+	char *record = xasprintf("%s/record", f->dir), *text = NULL, *cl;
+	size_t len;
+
+	setenv("FAKE_QEMU_RECORD", record, 1);
+	f->l.node = 3;
+	f->l.nics = nics;
+	f->l.n_nics = 2;
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
+	/* the user-mode NIC's MAC ends in the node number */
+	cl = proc_cmdline(qemu_backend_ops.pid(b));
+	assert_non_null(strstr(cl, "netdev=user0,id=nic0,"
+			       "mac=52:54:00:12:00:03|-netdev|vde,id=vlan1,"));
+	free(cl);
+
+	assert_int_equal(qemu_backend_ops.set_links(b, 0, &err), 0);
+	assert_int_equal(qemu_backend_ops.set_links(b, 1, &err), 0);
+	assert_int_equal(qemu_backend_ops.forward(b, 8080, 80, &err), 0);
+	assert_int_equal(qemu_backend_ops.forward(b, 1, 80, &err),
+			 -EADDRINUSE);
+	assert_non_null(strstr(err.msg, "hostfwd_add user0 "
+			       "tcp:127.0.0.1:1-:80: Could not set up host "
+			       "forwarding rule"));
+	assert_null(strstr(err.msg, "\r"));
+	assert_int_equal(read_file(record, &text, &len), 0);
+	assert_non_null(strstr(text,
+		"{\"execute\":\"set_link\",\"arguments\":{\"name\":\"vlan1\","
+		"\"up\":false},"));
+	assert_non_null(strstr(text,
+		"{\"execute\":\"set_link\",\"arguments\":{\"name\":\"vlan2\","
+		"\"up\":false},"));
+	assert_non_null(strstr(text,
+		"{\"execute\":\"set_link\",\"arguments\":{\"name\":\"vlan2\","
+		"\"up\":true},"));
+	assert_non_null(strstr(text, "{\"execute\":\"human-monitor-command\","
+			       "\"arguments\":{\"command-line\":\"hostfwd_add "
+			       "user0 tcp:127.0.0.1:8080-:80\"},"));
+	free(text);
+	qemu_backend_ops.destroy(b);
+
+	/* gone: calls fail cleanly */
+	f->l.n_nics = 0;
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
+	assert_int_equal(qemu_backend_ops.set_links(b, 0, &err), 0);
+	assert_int_equal(qemu_backend_ops.quit(b), 0);
+	assert_true(rec_wait_for("exited\n", 5000));
+	assert_int_equal(qemu_backend_ops.forward(b, 8080, 80, &err), -EIO);
+	assert_non_null(strstr(err.msg, "QEMU is not running"));
+	qemu_backend_ops.destroy(b);
+	unsetenv("FAKE_QEMU_RECORD");
+	f->l.nics = NULL;
+	f->l.node = 0;
+	free(record);
+}
+
 static void
 test_accel_auto_without_kernel(void **state)
 {
@@ -827,6 +1016,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_argv_plain),
 		cmocka_unit_test(test_argv_console_kvm_commas),
 		cmocka_unit_test(test_argv_start_command),
+		cmocka_unit_test(test_argv_vlans),
 		cmocka_unit_test(test_helpers),
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test_setup_teardown(test_launch_pause_quit,
@@ -840,6 +1030,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_launch_start_command,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_launch_disks,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_launch_links_forward,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_accel_auto_without_kernel,
 						fx_setup, fx_teardown),
