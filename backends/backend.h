@@ -50,6 +50,11 @@ struct backend_launch {
 	unsigned node;             /* machine number (name order from 1), 0 = none */
 	const struct backend_nic *nics; /* after the user-mode NIC, in order */
 	size_t n_nics;
+	/* Restore (BACKEND_CAP_SNAPSHOT): the saved state to load, and the
+	 * snapshot's frozen disks (cfg->n_disks of them) to overlay instead
+	 * of cfg->disks. The guest continues paused-then-running from there. */
+	const char *incoming;
+	const char *const *disk_bases;
 	const struct backend_events *events;
 	void *owner;
 };
@@ -77,6 +82,10 @@ struct backend_ops {
 	 * port is taken. */
 	int (*forward)(struct backend *b, unsigned host_port,
 		       unsigned guest_port, struct aerr *err);
+	/* BACKEND_CAP_SNAPSHOT: pause, save memory and device state to
+	 * dir/state and freeze each disk as dir/disk.N.qcow2 (the guest goes
+	 * on over a new overlay above it), resume. */
+	int (*save)(struct backend *b, const char *dir, struct aerr *err);
 	/* Append "key value\n" lines (pid, accel, ...) to out. */
 	void (*info)(struct backend *b, struct strbuf *out);
 	pid_t (*pid)(struct backend *b);

@@ -35,6 +35,7 @@
 #define QEMU_QMP_TIMEOUT_MS 10000        /* QEMU started -> QMP answers */
 #define QEMU_SCRIPT_QMP_TIMEOUT_MS 30000 /* a start script may do more first */
 #define QEMU_OP_TIMEOUT_MS 10000
+#define QEMU_SNAPSHOT_TIMEOUT_MS 120000
 #define QEMU_COMMAND_TIMEOUT_MS 60000
 #define QEMU_QUIT_TIMEOUT_MS 5000
 #define QEMU_DESTROY_QUIT_MS 2000
@@ -466,13 +467,13 @@ qemu_tail(struct strbuf *sb, const char *text, size_t len, size_t max)
 /* Overlay each read-only base as STATE/disk.i.qcow2 (fresh every launch). */
 static int
 qemu_prepare_disks(const struct machine_config *cfg, const char *state_dir,
-		   struct aerr *err)
+		   const char *const *bases, struct aerr *err)
 {
 	size_t i;
 	int ret = 0;
 
 	for (i = 0; i < cfg->n_disks && ret == 0; i++) {
-		char *base = realpath(cfg->disks[i], NULL);
+		char *base = realpath(bases ? bases[i] : cfg->disks[i], NULL);
 		char *overlay = xasprintf("%s/disk.%zu.qcow2", state_dir, i);
 		struct strbuf out, errout, why;
 		json_object *info = NULL, *fmt;
@@ -630,6 +631,7 @@ struct backend {
 
 	unsigned *vlans;             /* the VLAN NICs' numbers: ids "vlanN" */
 	size_t n_vlans;
+	size_t n_disks;
 	bool script;                 /* a start script made the NICs */
 };
 
@@ -873,6 +875,252 @@ qemu_log(const struct backend_launch *l, const char *text)
 		l->events->log(l->owner, text);
 }
 
+/* QMP with arguments built by json-c; *ret as qmp_execute. */
+static int
+qemu_qmp_args(struct backend *b, const char *cmd, json_object *args,
+	      int timeout_ms, char **ret, struct aerr *err)
+{
+	int r = qmp_execute(b->qmp, cmd, args ?
+			    json_object_to_json_string_ext(args,
+							   JSON_C_TO_STRING_PLAIN) :
+			    NULL, timeout_ms, ret, err);
+
+	json_object_put(args);
+	return r == -EPIPE ? -EIO : r;
+}
+
+static json_object *
+qemu_obj1(const char *key, json_object *value)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, key, value);
+	return o;
+}
+
+/* The "status" string of a query-* reply, malloc'd, or NULL. */
+static char *
+qemu_status_of(const char *reply)
+{
+	json_object *o = json_tokener_parse(reply ? reply : "");
+	json_object *st;
+	char *s = NULL;
+
+	if (o && json_object_object_get_ex(o, "status", &st))
+		s = xstrdup(json_object_get_string(st));
+	json_object_put(o);
+	return s;
+}
+
+/* Poll a query command until its status leaves `busy` values. */
+static int
+qemu_poll_status(struct backend *b, const char *query,
+		 const char *const *busy, char **status, struct aerr *err)
+{
+	int64_t deadline = now_mono_ms() + QEMU_SNAPSHOT_TIMEOUT_MS;
+
+	for (;;) {
+		char *reply = NULL, *st;
+		int ret = qemu_qmp_args(b, query, NULL, QEMU_OP_TIMEOUT_MS,
+					&reply, err);
+		size_t i;
+		int waiting = 0;
+
+		if (ret < 0)
+			return ret;
+		st = qemu_status_of(reply);
+		free(reply);
+		for (i = 0; st && busy[i]; i++)
+			waiting |= !strcmp(st, busy[i]);
+		if (!waiting) {
+			*status = st ? st : xstrdup("");
+			return 0;
+		}
+		free(st);
+		if (now_mono_ms() >= deadline) {
+			aerr_set(err, "qemu: %s did not finish in %d s", query,
+				 QEMU_SNAPSHOT_TIMEOUT_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		usleep(2000);
+	}
+}
+
+/* -incoming defer: load the saved state, then run. */
+static int
+qemu_incoming(struct backend *b, const char *state, struct aerr *err)
+{
+	static const char *const busy[] = { "inmigrate", NULL };
+	char *uri = xasprintf("exec:cat '%s'", state), *st = NULL;
+	int ret;
+
+	if (strchr(state, '\'')) {
+		free(uri);
+		aerr_set(err, "qemu: a quote in the snapshot path %s", state);
+		return -EINVAL;
+	}
+	ret = qemu_qmp_args(b, "migrate-incoming",
+			    qemu_obj1("uri", json_object_new_string(uri)),
+			    QEMU_OP_TIMEOUT_MS, NULL, err);
+	free(uri);
+	if (ret < 0)
+		return ret;
+	ret = qemu_poll_status(b, "query-status", busy, &st, err);
+	if (ret < 0)
+		return ret;
+	if (strcmp(st, "running"))
+		ret = qemu_qmp_args(b, "cont", NULL, QEMU_OP_TIMEOUT_MS, NULL,
+				    err);
+	free(st);
+	return ret;
+}
+
+/* The virtual size of a disk image, for an overlay made without opening
+ * its backing file (QEMU holds that one's write lock). */
+static int
+qemu_virtual_size(const char *path, long long *size, struct aerr *err)
+{
+	char *argv[] = { (char *)qemu_img_binary(), "info", "-U", "--output=json",
+			 (char *)path, NULL };
+	struct strbuf out, errout;
+	json_object *o = NULL, *v;
+	int st, ret = 0;
+
+	sb_init(&out);
+	sb_init(&errout);
+	st = qemu_run_capture(argv, 30000, &out, &errout);
+	if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		o = json_tokener_parse(out.data ? out.data : "");
+	if (o && json_object_object_get_ex(o, "virtual-size", &v))
+		*size = json_object_get_int64(v);
+	else {
+		aerr_set(err, "qemu-img info %s: %s", path,
+			 errout.data ? errout.data : "no virtual-size");
+		ret = -EIO;
+	}
+	json_object_put(o);
+	sb_free(&out);
+	sb_free(&errout);
+	return ret;
+}
+
+/*
+ * Freeze disk i into dir: the active overlay moves into the snapshot (QEMU
+ * keeps its open file), and the guest goes on over a new overlay above it.
+ */
+static int
+qemu_freeze_disk(struct backend *b, size_t i, const char *dir,
+		 struct aerr *err)
+{
+	char *active = xasprintf("%s/disk.%zu.qcow2", b->state_dir, i);
+	char *frozen = xasprintf("%s/disk.%zu.qcow2", dir, i);
+	char *device = xasprintf("disk.%zu", i), *size_s = NULL;
+	long long size = 0;
+	json_object *args;
+	int st, ret;
+
+	ret = qemu_virtual_size(active, &size, err);
+	if (ret < 0)
+		goto out;
+	if (rename(active, frozen) < 0) {
+		ret = -errno;
+		aerr_set(err, "rename %s: %s", active, strerror(errno));
+		goto out;
+	}
+	size_s = xasprintf("%lld", size);
+	{
+		char *argv[] = { (char *)qemu_img_binary(), "create", "-q", "-f",
+				 "qcow2", "-u", "-b", frozen, "-F", "qcow2", active,
+				 size_s, NULL };
+		struct strbuf o, e;
+
+		sb_init(&o);
+		sb_init(&e);
+		st = qemu_run_capture(argv, 30000, &o, &e);
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			aerr_set(err, "qemu-img create %s: %s", active,
+				 e.data ? e.data : "failed");
+			ret = -EIO;
+		}
+		sb_free(&o);
+		sb_free(&e);
+	}
+	if (ret < 0)
+		goto out;
+	args = json_object_new_object();
+	json_object_object_add(args, "device", json_object_new_string(device));
+	json_object_object_add(args, "snapshot-file",
+			       json_object_new_string(active));
+	json_object_object_add(args, "format", json_object_new_string("qcow2"));
+	json_object_object_add(args, "mode", json_object_new_string("existing"));
+	ret = qemu_qmp_args(b, "blockdev-snapshot-sync", args,
+			    QEMU_OP_TIMEOUT_MS, NULL, err);
+out:
+	free(active);
+	free(frozen);
+	free(device);
+	free(size_s);
+	return ret;
+}
+
+static int
+qemu_save(struct backend *b, const char *dir, struct aerr *err)
+{
+	static const char *const busy[] = { "setup", "active", "pre-switchover",
+					    "device", NULL };
+	char *state = xasprintf("%s/state", dir), *uri = NULL, *st = NULL;
+	struct aerr ignored;
+	size_t i;
+	int ret, ret2;
+
+	if (b->script) {
+		aerr_set(err, "qemu: snapshots of start-script machines are not "
+			 "supported");
+		free(state);
+		return -EOPNOTSUPP;
+	}
+	if (strchr(state, '\'')) {
+		aerr_set(err, "qemu: a quote in the snapshot path %s", state);
+		free(state);
+		return -EINVAL;
+	}
+	/* The default bandwidth cap (128 MiB/s) would make saving slow. */
+	ret = qemu_qmp_args(b, "migrate-set-parameters",
+			    qemu_obj1("max-bandwidth",
+				      json_object_new_int64(10737418240LL)),
+			    QEMU_OP_TIMEOUT_MS, NULL, err);
+	if (ret == 0)
+		ret = qemu_qmp_args(b, "stop", NULL, QEMU_OP_TIMEOUT_MS, NULL,
+				    err);
+	if (ret < 0)
+		goto out;
+	/* Disks first: after the migration QEMU has let go of them. */
+	for (i = 0; i < b->n_disks && ret == 0; i++)
+		ret = qemu_freeze_disk(b, i, dir, err);
+	if (ret == 0) {
+		uri = xasprintf("exec:cat > '%s'", state);
+		ret = qemu_qmp_args(b, "migrate",
+				    qemu_obj1("uri", json_object_new_string(uri)),
+				    QEMU_OP_TIMEOUT_MS, NULL, err);
+	}
+	if (ret == 0)
+		ret = qemu_poll_status(b, "query-migrate", busy, &st, err);
+	if (ret == 0 && strcmp(st, "completed")) {
+		aerr_set(err, "qemu: migration to %s ended %s", state, st);
+		ret = -EIO;
+	}
+	/* Running again, whatever happened (cont reactivates the disks). */
+	ret2 = qemu_qmp_args(b, "cont", NULL, QEMU_OP_TIMEOUT_MS, NULL,
+			     ret < 0 ? &ignored : err);
+	if (ret == 0)
+		ret = ret2;
+out:
+	free(state);
+	free(uri);
+	free(st);
+	return ret;
+}
+
 static int
 qemu_launch(const struct backend_launch *l, struct backend **out,
 	    struct aerr *err)
@@ -944,7 +1192,7 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 		sb_free(&why);
 		if (ret < 0)
 			goto fail;
-		ret = qemu_prepare_disks(cfg, l->state_dir, err);
+		ret = qemu_prepare_disks(cfg, l->state_dir, l->disk_bases, err);
 		if (ret < 0)
 			goto fail;
 	}
@@ -963,9 +1211,23 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 		.nics = l->nics,
 		.n_nics = l->n_nics,
 	};
+	if (l->incoming && cfg->start_command) {
+		aerr_set(err, "qemu: a start script cannot restore a snapshot");
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
 	ret = qemu_build_cmd(&params, &b->cmd, err);
 	if (ret < 0)
 		goto fail;
+	b->n_disks = cfg->n_disks;
+	if (l->incoming) {
+		/* Same devices, then wait for the state (migrate-incoming). */
+		b->cmd.argv = xrealloc(b->cmd.argv,
+				       (b->cmd.argc + 3) * sizeof(char *));
+		b->cmd.argv[b->cmd.argc++] = xstrdup("-incoming");
+		b->cmd.argv[b->cmd.argc++] = xstrdup("defer");
+		b->cmd.argv[b->cmd.argc] = NULL;
+	}
 	if (b->cmd.opts_quoted)
 		qemu_log(l, "qemu: QEMU_OPTS has an argument with spaces or "
 			 "shell characters; NixOS run scripts expand $QEMU_OPTS "
@@ -1054,6 +1316,11 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 		goto fail;
 	}
 
+	if (l->incoming) {
+		ret = qemu_incoming(b, l->incoming, err);
+		if (ret < 0)
+			goto fail;
+	}
 	if (read_file(b->pid_path, &pidtext, &len) == 0)
 		b->qemu_pid = (pid_t)atoi(pidtext);
 	free(pidtext);
@@ -1265,7 +1532,8 @@ qemu_destroy(struct backend *b)
 const struct backend_ops qemu_backend_ops = {
 	.name = "qemu",
 	.caps = BACKEND_CAP_PAUSE | BACKEND_CAP_SCREENSHOT | BACKEND_CAP_KEYS |
-		BACKEND_CAP_LINKS | BACKEND_CAP_FORWARD | BACKEND_CAP_QMP,
+		BACKEND_CAP_LINKS | BACKEND_CAP_FORWARD | BACKEND_CAP_QMP |
+		BACKEND_CAP_SNAPSHOT,
 	.launch = qemu_launch,
 	.quit = qemu_quit,
 	.kill = qemu_kill,
@@ -1275,6 +1543,7 @@ const struct backend_ops qemu_backend_ops = {
 	.command = qemu_command,
 	.set_links = qemu_set_links,
 	.forward = qemu_forward,
+	.save = qemu_save,
 	.info = qemu_info,
 	.pid = qemu_pid,
 	.destroy = qemu_destroy,

@@ -26,6 +26,8 @@ const struct fs_row fs_row_job = { NULL, FS_JOB, FS_KIND_DIR, DIR_MODE,
 				   FS_JOBS, 0, 0 };
 const struct fs_row fs_row_file = { NULL, FS_FILE, FS_KIND_FILES, 0,
 				    FS_FILES, 0, 0 };
+const struct fs_row fs_row_snapshot = { NULL, FS_SNAPSHOT, FS_KIND_VALUE, RO,
+					FS_SNAPSHOTS, 0, 0 };
 const struct fs_row fs_row_unit = { NULL, FS_UNIT, FS_KIND_DIR, DIR_MODE,
 				    FS_UNITS, 0, 0 };
 
@@ -53,6 +55,8 @@ static const struct fs_row rows[] = {
 	{ "jobs", FS_JOBS, FS_KIND_DIR, DIR_MODE, FS_MACHINE, 0, 0 },
 	{ "files", FS_FILES, FS_KIND_FILES, DIR_MODE, FS_MACHINE, 0, 0 },
 	{ "units", FS_UNITS, FS_KIND_DIR, DIR_MODE, FS_MACHINE, 0, 0 },
+	{ "snapshots", FS_SNAPSHOTS, FS_KIND_DIR, DIR_MODE, FS_MACHINE,
+	  MACHINE_CAP_SNAPSHOT, 0 },
 	/* /vms/<m>/jobs/<j> */
 	{ "cmd", FS_JOB_CMD, FS_KIND_CONTROL, WO, FS_JOB, 0, JOB_CMD },
 	{ "stdin", FS_JOB_STDIN, FS_KIND_CONTROL, WO, FS_JOB, 0, JOB_STDIN },
@@ -115,6 +119,8 @@ fs_row_child(enum fs_type dir, const char *name, unsigned caps, int *notdir)
 		return &fs_row_job;
 	case FS_UNITS:
 		return &fs_row_unit;
+	case FS_SNAPSHOTS:
+		return &fs_row_snapshot;
 	case FS_FILES:
 	case FS_FILE:
 		/* a guest file that is no directory says so itself */
@@ -355,7 +361,8 @@ fs_nodes_ref(struct fs_nodes *t, uint64_t parent_ino,
 	n->parent = parent_ino;
 	n->name = xstrdup(name);
 	n->machine = row->type == FS_MACHINE ? machine : parent->machine;
-	if (row->type == FS_JOB || row->type == FS_UNIT)
+	if (row->type == FS_JOB || row->type == FS_UNIT ||
+	    row->type == FS_SNAPSHOT)
 		n->job = xstrdup(name);
 	else if (parent->job)
 		n->job = xstrdup(parent->job);

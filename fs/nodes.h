@@ -63,6 +63,8 @@ enum fs_type {
 	FS_UNIT_PROPERTIES,
 	FS_UNIT_LOG,
 	FS_UNIT_CTL,
+	FS_SNAPSHOTS,   /* snapshots/ */
+	FS_SNAPSHOT,    /* snapshots/<name>: ls -l shows its size; rm */
 };
 
 struct fs_row {
@@ -81,6 +83,7 @@ extern const struct fs_row fs_row_machine;
 extern const struct fs_row fs_row_job;
 extern const struct fs_row fs_row_file;
 extern const struct fs_row fs_row_unit;
+extern const struct fs_row fs_row_snapshot;
 
 /* The fixed row NAME in directory DIR, if the machine's CAPS allow it. */
 const struct fs_row *fs_row_find(enum fs_type dir, const char *name,

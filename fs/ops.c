@@ -142,6 +142,7 @@ row_timeout(const struct fs_row *row)
 	case FS_UNIT_PROPERTIES:
 	case FS_UNIT_LOG:
 	case FS_UNIT_CTL:
+	case FS_SNAPSHOT:
 		return 0.0;
 	default:
 		return FIXED_TIMEOUT;
@@ -175,6 +176,18 @@ fixed_attr(struct fs_mount *mnt, uint64_t ino, mode_t mode, struct stat *st)
 
 	if (n && n->row && n->row->type == FS_ATTEST_SH)
 		st->st_size = (off_t)mnt->attest_len;
+	if (n && n->row && n->row->type == FS_SNAPSHOT) {
+		struct machine *m = vmset_machine(mnt->vms, n->machine);
+		struct guest_stat gs;
+
+		if (m && machine_snapshot_stat(m, n->job, &gs) == 0) {
+			st->st_size = (off_t)gs.size;
+			st->st_blocks = (blkcnt_t)((gs.size + 511) / 512);
+			st->st_mtim.tv_sec = gs.mtime;
+			st->st_mtim.tv_nsec = 0;
+			st->st_ctim = st->st_mtim;
+		}
+	}
 }
 
 static void
@@ -668,6 +681,15 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 		break;
+	case FS_SNAPSHOT: {
+		struct guest_stat gs;
+
+		if (machine_snapshot_stat(m, name, &gs) < 0) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		break;
+	}
 	case FS_UNIT: {
 		struct fs_preq *p = fs_preq_new(mnt->park, req,
 						reply_lookup_unit);
@@ -863,6 +885,17 @@ render_value(struct fs_mount *mnt, const struct fs_node *n,
 		return vmset_render_events(mnt->vms, len);
 	case FS_ATTEST_SH:
 		return vmset_render_attest_sh(mnt->vms, len);
+	case FS_SNAPSHOT: {
+		struct guest_stat gs;
+		struct strbuf sb;
+
+		sb_init(&sb);
+		if (m && machine_snapshot_stat(m, n->job, &gs) == 0)
+			sb_addf(&sb, "name %s\nbytes %llu\ntime %lld\n", n->job,
+				(unsigned long long)gs.size,
+				(long long)gs.mtime);
+		return sb_detach(&sb, len);
+	}
 	default:
 		return m ? machine_render(m, (enum machine_view)n->row->arg,
 					  len)
@@ -1213,11 +1246,15 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		for (i = 0; (mm = vmset_machine(mnt->vms, i)); i++)
 			dir_add(of, &cap, machine_name(mm), &fs_row_machine,
 				i);
-	} else if (n->row->type == FS_JOBS) {
+	} else if (n->row->type == FS_JOBS || n->row->type == FS_SNAPSHOTS) {
 		char *names = NULL;
 		size_t len = 0, at = 0;
+		const struct fs_row *dyn = n->row->type == FS_JOBS ?
+						   &fs_row_job : &fs_row_snapshot;
 
-		if (machine_job_list(m, &names, &len) >= 0) {
+		if ((n->row->type == FS_JOBS ?
+			     machine_job_list(m, &names, &len) :
+			     machine_snapshot_list(m, &names, &len)) >= 0) {
 			while (names && at < len) {
 				size_t l = strnlen(names + at, len - at);
 
@@ -1225,7 +1262,7 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 					char *name = xasprintf("%.*s", (int)l,
 							       names + at);
 
-					dir_add(of, &cap, name, &fs_row_job,
+					dir_add(of, &cap, name, dyn,
 						FS_NO_MACHINE);
 					free(name);
 				}
@@ -1434,6 +1471,11 @@ fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (ret) {
 		fuse_reply_err(req, ret);
+		return;
+	}
+	if (dir->row->type == FS_SNAPSHOTS) {
+		ret = machine_snapshot_remove(m, name);
+		fuse_reply_err(req, ret < 0 ? err_of(ret) : 0);
 		return;
 	}
 	if (is_files_dir(dir)) {

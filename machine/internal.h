@@ -126,6 +126,14 @@ struct machine {
 	unsigned generation;       /* boots so far */
 	int stopping;              /* vmset_destroy: threads end */
 	int launch_pending;
+	char *launch_incoming;       /* restore: the state this launch loads */
+	char **launch_disks;         /* restore: the snapshot's frozen disks */
+	int boot_restored;           /* this boot continues a snapshot */
+	char *boot_snapshot;         /* ...this one: it is busy */
+	char *snapshot_pending;      /* a snapshot to take (supervisor) */
+	struct mreq *snapshot_req;
+	char *restore_pending;       /* a snapshot to restore (supervisor) */
+	struct mreq *restore_req;
 	int vmm_exited;            /* since the last launch */
 	int halt_pending;
 
@@ -217,6 +225,14 @@ int machine_listen_unix(const char *path, struct aerr *err);
 /* Waits (tx.c), with the lock held. */
 void waiters_check(struct machine *m, int64_t now, int64_t *next);
 void waiters_fail(struct machine *m, int err);
+
+/* Snapshots (snapshot.c). ctl_*: with the lock; *_run: from the supervisor,
+ * with the lock, which they release while QEMU works. */
+void snapshot_ctl_take(struct machine *m, char **argv, struct mreq *r);
+void snapshot_ctl_restore(struct machine *m, char **argv, struct mreq *r);
+void snapshot_take_run(struct machine *m);
+void snapshot_restore_run(struct machine *m);
+void snapshot_restore_script(struct machine *m, struct strbuf *sb);
 
 /* Jobs (jobs.c), with the lock held. */
 void jobs_check(struct machine *m, int64_t now, int64_t *next);

@@ -386,12 +386,26 @@ do_launch(struct machine *m)
 	l.n_nics = m->n_nics;
 	l.events = &events;
 	l.owner = m;
+	/* A restore is one launch; the next boot is an ordinary one. */
+	l.incoming = m->launch_incoming;
+	l.disk_bases = (const char *const *)m->launch_disks;
+	m->boot_restored = m->launch_incoming != NULL;
+	if (!m->boot_restored) {
+		free(m->boot_snapshot);
+		m->boot_snapshot = NULL;
+	}
 	m->vmm_exited = 0;
 	machine_unlock(m);
 	if (old)
 		m->ops->destroy(old);
 	ret = m->ops->launch(&l, &be, &err);
 	machine_lock(m);
+	free(m->launch_incoming);
+	m->launch_incoming = NULL;
+	for (i = 0; m->launch_disks && m->launch_disks[i]; i++)
+		free(m->launch_disks[i]);
+	free(m->launch_disks);
+	m->launch_disks = NULL;
 	if (ret < 0) {
 		log_line(m, err.msg[0] ? err.msg : "launch failed");
 		machine_set_state(m, MS_STOPPED, "start failed");
@@ -443,6 +457,14 @@ supervisor(void *arg)
 		if (m->halt_pending) {
 			m->halt_pending = 0;
 			do_halt(m);
+			continue;
+		}
+		if (m->snapshot_pending) {
+			snapshot_take_run(m);
+			continue;
+		}
+		if (m->restore_pending) {
+			snapshot_restore_run(m);
 			continue;
 		}
 		/* Deadlines of commands, queued or running. */
@@ -687,6 +709,8 @@ static const struct ctl_verb verbs[] = {
 	{ "pause", 0, ctl_pause, "pause" },
 	{ "resume", 0, ctl_resume, "resume" },
 	{ "timeout", 1, ctl_timeout, "timeout SECS" },
+	{ "snapshot", 1, snapshot_ctl_take, "snapshot NAME" },
+	{ "restore", 1, snapshot_ctl_restore, "restore NAME" },
 	{ "block", 0, net_ctl_block, "block" },
 	{ "unblock", 0, net_ctl_unblock, "unblock" },
 	{ "forward", 1, net_ctl_forward, "forward tcp:HOSTPORT:GUESTPORT" },
@@ -1064,6 +1088,14 @@ machine_destroy(struct machine *m)
 	if (m->console_file)
 		fclose(m->console_file);
 	free(m->console_path);
+	free(m->launch_incoming);
+	if (m->launch_disks)
+		for (size_t i = 0; m->launch_disks[i]; i++)
+			free(m->launch_disks[i]);
+	free(m->launch_disks);
+	free(m->boot_snapshot);
+	free(m->snapshot_pending);
+	free(m->restore_pending);
 	free(m->dir);
 	sb_free(&m->log);
 	sb_free(&m->boot_console);

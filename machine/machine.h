@@ -68,6 +68,7 @@ const char *machine_name(const struct machine *m);
  * EOPNOTSUPP. */
 unsigned machine_caps(const struct machine *m);
 #define MACHINE_CAP_QMP (1u << 6)
+#define MACHINE_CAP_SNAPSHOT (1u << 3)
 
 enum machine_view {
 	MACHINE_VIEW_STATUS,   /* one word + "\n" */
@@ -138,6 +139,17 @@ void machine_unit_read(struct machine *m, const char *name, enum unit_file f,
 		       struct mreq *r);
 void machine_unit_ctl(struct machine *m, const char *name, const char *msg,
 		      size_t len, struct mreq *r);
+
+/*
+ * snapshots/: one entry per snapshot of the machine (taken with `ctl
+ * snapshot NAME`). list: "name\0" entries; stat: its real size on disk and
+ * time; remove: -EBUSY while the running boot continues it, -ENOENT.
+ */
+struct guest_stat;
+int machine_snapshot_list(struct machine *m, char **names, size_t *len);
+int machine_snapshot_stat(struct machine *m, const char *name,
+			  struct guest_stat *st);
+int machine_snapshot_remove(struct machine *m, const char *name);
 
 /*
  * files/<path>: the guest's file system through the backdoor. path is

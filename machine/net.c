@@ -328,6 +328,8 @@ setup_script(struct machine *m, struct strbuf *sb)
 	size_t i;
 
 	sb_adds(sb, setup_functions);
+	if (m->boot_restored)
+		snapshot_restore_script(m, sb);
 	for (i = 0; i < m->n_nics; i++) {
 		const struct backend_nic *n = &m->nics[i];
 
@@ -361,7 +363,8 @@ done:
 static int
 net_wanted(const struct machine *m)
 {
-	return m->n_nics || (m->n_forwards && !m->cfg.start_command);
+	return m->n_nics || (m->n_forwards && !m->cfg.start_command) ||
+	       m->boot_restored;
 }
 
 static void

@@ -404,6 +404,12 @@ worker(void *arg)
 		sb_free(&s->outq);
 		shell_parser_init(&s->parser, m->cfg.shell_channel ==
 						      SHELL_CHANNEL_CONSOLE);
+		if (m->boot_restored) {
+			/* The saved shell lives on with its prelude: no banner
+			 * comes, so ask it to answer at once. */
+			s->sync_tag = ++m->next_tag;
+			shell_sync(&s->outq, s->sync_tag);
+		}
 		machine_unlock(m);
 
 		serve(s, fd);

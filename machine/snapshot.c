@@ -1,0 +1,327 @@
+/*
+ * Snapshots: boot once, continue many times. A snapshot is a directory
+ * STATE/<m>/snapshots/<name>/ holding the saved memory and device state and
+ * the frozen disks. Restoring starts a new VMM from it: the guest's shells
+ * survive (the daemon is connected before the guest runs, so they never see
+ * a disconnect), the daemon resynchronises them without waiting for a
+ * banner, then sets the guest's clock and reseeds its random numbers.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "machine/internal.h"
+
+static int
+snapshot_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n || n > 64 || name[0] == '.')
+		return 0;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789_-.") == n;
+}
+
+static char *
+snapshot_dir(struct machine *m, const char *name)
+{
+	return xasprintf("%s/snapshots/%s", m->dir, name);
+}
+
+static int
+snapshot_exists(struct machine *m, const char *name)
+{
+	char *state = xasprintf("%s/snapshots/%s/state", m->dir, name);
+	int ok = access(state, R_OK) == 0;
+
+	free(state);
+	return ok;
+}
+
+static int
+check_backend(struct machine *m, const char *verb, struct mreq *r)
+{
+	if (!(m->ops->caps & BACKEND_CAP_SNAPSHOT) || !m->ops->save) {
+		machine_logl(m, "%s: the %s backend has no snapshots", verb,
+			     m->ops->name);
+		mreq_finish(m, r, -EOPNOTSUPP);
+		return -1;
+	}
+	if (m->snapshot_pending || m->restore_pending) {
+		machine_logl(m, "%s: a snapshot or restore is under way", verb);
+		mreq_finish(m, r, -EBUSY);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+cancel_pending(struct mreq *r)
+{
+	struct machine *m = r->priv_machine;
+
+	/* The VMM work goes on; only the caller stops waiting. */
+	if (m->snapshot_req == r)
+		m->snapshot_req = NULL;
+	if (m->restore_req == r)
+		m->restore_req = NULL;
+	mreq_finish(m, r, -EINTR);
+}
+
+void
+snapshot_ctl_take(struct machine *m, char **argv, struct mreq *r)
+{
+	const char *name = argv[1];
+
+	if (check_backend(m, "snapshot", r) < 0)
+		return;
+	if (!snapshot_name_ok(name)) {
+		machine_logl(m, "snapshot: '%s' is not a snapshot name "
+			     "([A-Za-z0-9._-], at most 64)", name);
+		mreq_finish(m, r, -EINVAL);
+		return;
+	}
+	if (snapshot_exists(m, name)) {
+		machine_logl(m, "snapshot: %s exists already (rm it first)", name);
+		mreq_finish(m, r, -EEXIST);
+		return;
+	}
+	if (m->state != MS_RUNNING || !m->be) {
+		machine_logl(m, "snapshot: the machine is %s, not running",
+			     mstate_name(m->state));
+		mreq_finish(m, r, -EHOSTDOWN);
+		return;
+	}
+	m->snapshot_pending = xstrdup(name);
+	m->snapshot_req = r;
+	mreq_park(m, r, cancel_pending, NULL);
+}
+
+void
+snapshot_ctl_restore(struct machine *m, char **argv, struct mreq *r)
+{
+	const char *name = argv[1];
+
+	if (check_backend(m, "restore", r) < 0)
+		return;
+	if (!snapshot_name_ok(name) || !snapshot_exists(m, name)) {
+		machine_logl(m, "restore: no snapshot '%s'", name);
+		mreq_finish(m, r, -ENOENT);
+		return;
+	}
+	if (m->state == MS_STOPPING || m->launch_pending) {
+		machine_logl(m, "restore: the machine is %s",
+			     mstate_name(m->state));
+		mreq_finish(m, r, -EBUSY);
+		return;
+	}
+	m->restore_pending = xstrdup(name);
+	m->restore_req = r;
+	mreq_park(m, r, cancel_pending, NULL);
+}
+
+/* Disk-usage of a snapshot directory, in bytes actually allocated. */
+static unsigned long long
+dir_usage(const char *dir, long long *mtime)
+{
+	unsigned long long total = 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		total += (unsigned long long)st.st_blocks * 512;
+		if (!strcmp(de->d_name, "state") && mtime)
+			*mtime = st.st_mtime;
+	}
+	closedir(d);
+	return total;
+}
+
+void
+snapshot_take_run(struct machine *m)
+{
+	char *name = m->snapshot_pending, *dir, *tmp;
+	struct backend *be = m->be;
+	struct aerr err = { "" };
+	int64_t t0 = now_mono_ms();
+	int ret;
+
+	m->snapshot_pending = NULL;
+	dir = snapshot_dir(m, name);
+	tmp = xasprintf("%s/snapshots/.%s.tmp", m->dir, name);
+	if (!be) {
+		ret = -EHOSTDOWN;
+		machine_logl(m, "snapshot %s: the machine is gone", name);
+		goto out;
+	}
+	remove_tree(tmp);
+	ret = mkdir_p(tmp, 0700);
+	if (ret < 0) {
+		machine_logl(m, "snapshot %s: mkdir %s: %s", name, tmp,
+			     strerror(-ret));
+		goto out;
+	}
+	/* The backend's callbacks take the lock: let go while QEMU works. */
+	machine_unlock(m);
+	ret = m->ops->save(be, tmp, &err);
+	if (ret == 0 && rename(tmp, dir) < 0)
+		ret = -errno;
+	machine_lock(m);
+	if (ret < 0) {
+		machine_logl(m, "snapshot %s: %s", name,
+			     err.msg[0] ? err.msg : strerror(-ret));
+		remove_tree(tmp);
+	} else {
+		machine_logl(m, "snapshot %s: saved in %lld ms (%llu KiB)", name,
+			     (long long)(now_mono_ms() - t0),
+			     dir_usage(dir, NULL) / 1024);
+		vmset_event(m->set, m->cfg.name, "snapshot", name);
+	}
+out:
+	if (m->snapshot_req) {
+		mreq_finish(m, m->snapshot_req, ret);
+		m->snapshot_req = NULL;
+	}
+	free(dir);
+	free(tmp);
+	free(name);
+}
+
+void
+snapshot_restore_run(struct machine *m)
+{
+	char *name = m->restore_pending, *dir;
+	struct backend *be = m->be;
+	struct mreq *r = m->restore_req;
+	size_t i;
+
+	m->restore_pending = NULL;
+	m->restore_req = NULL;
+	dir = snapshot_dir(m, name);
+	machine_logl(m, "restore %s", name);
+	if (be) {
+		/* The running VMM goes; destroy() makes no callbacks. */
+		m->state = MS_STOPPING;
+		m->be = NULL;
+			machine_unlock(m);
+		m->ops->destroy(be);
+		machine_lock(m);
+			shellpool_vmm_gone(m);
+		net_reset(m);
+	}
+	m->state = MS_STOPPED;
+	free(m->launch_incoming);
+	m->launch_incoming = xasprintf("%s/state", dir);
+	for (i = 0; m->launch_disks && m->launch_disks[i]; i++)
+		free(m->launch_disks[i]);
+	free(m->launch_disks);
+	m->launch_disks = xcalloc(m->cfg.n_disks + 1, sizeof(char *));
+	for (i = 0; i < m->cfg.n_disks; i++)
+		m->launch_disks[i] = xasprintf("%s/disk.%zu.qcow2", dir, i);
+	free(m->boot_snapshot);
+	m->boot_snapshot = name;
+	machine_start_locked(m, r);
+	if (!r)
+		pthread_cond_broadcast(&m->cond);
+	free(dir);
+}
+
+/*
+ * Appended to the boot set-up after a restore: the guest clock stood still
+ * at the save, and every continuation shares the saved random state.
+ */
+void
+snapshot_restore_script(struct machine *m, struct strbuf *sb)
+{
+	unsigned char seed[64];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, seed, sizeof(seed)) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	sb_addf(sb, "date -s @%lld >/dev/null 2>&1; ",
+		(long long)(now_unix_ms() / 1000));
+	if (n == (ssize_t)sizeof(seed)) {
+		sb_adds(sb, "printf %s '");
+		shell_base64(sb, seed, sizeof(seed));
+		sb_adds(sb, "' | base64 -d > /dev/urandom 2>/dev/null; ");
+	}
+}
+
+int
+machine_snapshot_list(struct machine *m, char **names, size_t *len)
+{
+	char *base = xasprintf("%s/snapshots", m->dir);
+	struct strbuf sb;
+	struct dirent *de;
+	DIR *d = opendir(base);
+	int n = 0;
+
+	sb_init(&sb);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || !snapshot_exists(m, de->d_name))
+			continue;
+		sb_add(&sb, de->d_name, strlen(de->d_name) + 1);
+		n++;
+	}
+	if (d)
+		closedir(d);
+	free(base);
+	*names = sb_detach(&sb, len);
+	return n;
+}
+
+int
+machine_snapshot_stat(struct machine *m, const char *name,
+		      struct guest_stat *st)
+{
+	char *dir;
+	long long mtime = 0;
+
+	if (!snapshot_name_ok(name) || !snapshot_exists(m, name))
+		return -ENOENT;
+	dir = snapshot_dir(m, name);
+	st->mode = S_IFREG | 0444;
+	st->size = dir_usage(dir, &mtime);
+	st->mtime = mtime;
+	free(dir);
+	return 0;
+}
+
+int
+machine_snapshot_remove(struct machine *m, const char *name)
+{
+	char *dir;
+	int ret = 0;
+
+	if (!snapshot_name_ok(name) || !snapshot_exists(m, name))
+		return -ENOENT;
+	machine_lock(m);
+	if (m->boot_snapshot && !strcmp(m->boot_snapshot, name) && m->be) {
+		machine_logl(m, "snapshot %s: in use by the running machine "
+			     "(halt it first)", name);
+		ret = -EBUSY;
+	}
+	machine_unlock(m);
+	if (ret < 0)
+		return ret;
+	dir = snapshot_dir(m, name);
+	ret = remove_tree(dir);
+	free(dir);
+	if (ret == 0)
+		machine_log(m, "snapshot %s: removed", name);
+	return ret;
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bats
+# snapshot and restore: the guest continues from the saved state, its shells
+# survive, its clock is set again; snapshots/ lists them and rm deletes.
+
+load helpers
+
+setup_file() {
+	mount_attestfs "{\"machines\": {$(tiny_machine a)}}"
+	echo start >"$VMS/a/ctl"
+}
+
+teardown_file() {
+	umount_attestfs
+}
+
+@test "restore returns the guest to the saved state" {
+	tx "$VMS/a/exec" 'echo before > /tmp/before'
+	echo 'snapshot s1' >"$VMS/a/ctl"
+	tx "$VMS/a/exec" 'echo after > /tmp/after'
+	echo 'restore s1' >"$VMS/a/ctl"
+	assert_equal "$(cat "$VMS/a/status")" running
+	run tx "$VMS/a/exec" 'cat /tmp/before; test -e /tmp/after && echo after-survived || echo after-gone'
+	assert_output $'before\nafter-gone'
+	run grep -E ' a snapshot s1$' "$VMS/events"
+	assert_success
+}
+
+@test "a restored guest's clock is set to now" {
+	echo 'snapshot clock' >"$VMS/a/ctl"
+	sleep 3 # the saved clock must fall behind for this to mean anything
+	echo 'restore clock' >"$VMS/a/ctl"
+	guest=$(tx "$VMS/a/exec" 'date +%s')
+	host=$(date +%s)
+	[ $((host - guest)) -le 1 ]
+}
+
+@test "snapshots/ lists them with their size; rm deletes, but not one in use" {
+	run ls "$VMS/a/snapshots/"
+	assert_line s1
+	assert_line clock
+	size=$(stat -c %s "$VMS/a/snapshots/s1")
+	[ "$size" -gt 1000000 ]
+	run rm "$VMS/a/snapshots/clock"
+	assert_failure
+	assert_output --partial 'Device or resource busy'
+	echo 'restore s1' >"$VMS/a/ctl"
+	rm "$VMS/a/snapshots/clock"
+	run ls "$VMS/a/snapshots/"
+	refute_line clock
+}
+
+@test "bad snapshot names and missing snapshots are refused with reasons" {
+	run bash -c 'echo "snapshot ../x" > "$0/a/ctl"' "$VMS"
+	assert_failure
+	assert_output --partial 'Invalid argument'
+	run bash -c 'echo "restore nope" > "$0/a/ctl"' "$VMS"
+	assert_failure
+	assert_output --partial 'No such file'
+	run bash -c 'echo "snapshot s1" > "$0/a/ctl"' "$VMS"
+	assert_failure
+	assert_output --partial 'File exists'
+	run grep "no snapshot 'nope'" "$VMS/a/log"
+	assert_success
+}
+
+@test "the shells survive a restore: concurrent commands still do not mix" {
+	echo 'restore s1' >"$VMS/a/ctl"
+	for i in 1 2 3 4 5 6; do
+		(tx "$VMS/a/exec" "echo id-$i" >"$BATS_TEST_TMPDIR/o.$i") &
+	done
+	wait
+	for i in 1 2 3 4 5 6; do
+		assert_equal "$(cat "$BATS_TEST_TMPDIR/o.$i")" "id-$i"
+	done
+}
