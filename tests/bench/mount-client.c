@@ -272,6 +272,46 @@ do_ctl(const char *path, const char *word)
 	return 0;
 }
 
+/* Restore a snapshot and run the first command, ROUNDS times. */
+static int
+do_restore(const char *ctl, const char *exec, const char *name, int rounds)
+{
+	char word[128];
+	double *lat, t0;
+	size_t len;
+	ssize_t ret;
+	int i, fd;
+
+	snprintf(word, sizeof(word), "restore %s", name);
+	len = strlen(word);
+	lat = calloc((size_t)rounds, sizeof(*lat));
+	if (!lat)
+		return 1;
+	for (i = 0; i < rounds; i++) {
+		t0 = now_ms();
+		fd = open(ctl, O_WRONLY | O_TRUNC);
+		if (fd < 0 || write(fd, word, len) != (ssize_t)len) {
+			ret = -errno;
+			if (fd >= 0)
+				close(fd);
+			free(lat);
+			return fail(word, ctl, ret);
+		}
+		close(fd);
+		ret = tx(exec, "true");
+		if (ret != 0) {
+			free(lat);
+			return fail("first command", exec, ret);
+		}
+		lat[i] = now_ms() - t0;
+	}
+	qsort(lat, (size_t)rounds, sizeof(*lat), cmp_double);
+	printf("restore_ms %.1f %.1f\n", pct(lat, rounds, 0.5),
+	       pct(lat, rounds, 0.99));
+	free(lat);
+	return 0;
+}
+
 static int
 usage(void)
 {
@@ -280,7 +320,8 @@ usage(void)
 		"       mount-client stdout EXEC BYTES\n"
 		"       mount-client stream EXEC BYTES\n"
 		"       mount-client status FILE ROUNDS GAP_US\n"
-		"       mount-client ctl FILE WORD\n");
+		"       mount-client ctl FILE WORD\n"
+		"       mount-client restore CTL EXEC SNAPSHOT ROUNDS\n");
 	return 2;
 }
 
@@ -303,6 +344,9 @@ main(int argc, char **argv)
 				atoi(argv[4]));
 	else if (!strcmp(argv[1], "ctl") && argc == 4)
 		ret = do_ctl(argv[2], argv[3]);
+	else if (!strcmp(argv[1], "restore") && argc == 6)
+		ret = do_restore(argv[2], argv[3], argv[4],
+				 atoi(argv[5]) > 0 ? atoi(argv[5]) : 1);
 	else
 		return usage();
 	fflush(stdout);
