@@ -115,7 +115,7 @@ machine_index(struct vmset *vms, const char *name, size_t *out)
 	size_t i;
 
 	for (i = 0; (m = vmset_machine(vms, i)); i++) {
-		if (!strcmp(machine_name(m), name)) {
+		if (!machine_removed(m) && !strcmp(machine_name(m), name)) {
 			*out = i;
 			return 0;
 		}
@@ -1244,8 +1244,9 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		struct machine *mm;
 
 		for (i = 0; (mm = vmset_machine(mnt->vms, i)); i++)
-			dir_add(of, &cap, machine_name(mm), &fs_row_machine,
-				i);
+			if (!machine_removed(mm))
+				dir_add(of, &cap, machine_name(mm),
+					&fs_row_machine, i);
 	} else if (n->row->type == FS_JOBS || n->row->type == FS_SNAPSHOTS) {
 		char *names = NULL;
 		size_t len = 0, at = 0;
@@ -1442,7 +1443,15 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs_mount *mnt = mnt_of(req);
 	const struct fs_node *dir;
 	struct machine *m;
-	int ret = new_name_dir(mnt, parent, name, &dir, &m);
+	int ret;
+
+	if (parent == FS_ROOT_INO) {
+		/* A clone goes with rmdir once halted. */
+		ret = vmset_remove(mnt->vms, name);
+		fuse_reply_err(req, ret < 0 ? err_of(ret) : 0);
+		return;
+	}
+	ret = new_name_dir(mnt, parent, name, &dir, &m);
 
 	if (ret) {
 		fuse_reply_err(req, ret);
@@ -1453,6 +1462,7 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ret < 0 ? err_of(ret) : 0);
 		return;
 	}
+
 	if (is_files_dir(dir)) {
 		park_file_change(req, mnt, parent, dir, m, name, 0,
 				 reply_status, 'd');

@@ -134,6 +134,11 @@ struct machine {
 	struct mreq *snapshot_req;
 	char *restore_pending;       /* a snapshot to restore (supervisor) */
 	struct mreq *restore_req;
+	char *clone_pending;         /* a clone to make (supervisor) */
+	char *clone_snapshot;        /* ...from this snapshot, or a new one */
+	struct mreq *clone_req;
+	int is_clone;                /* made by clone: rmdir removes it */
+	int removed;                 /* rmdir'ed: hidden until unmount */
 	int vmm_exited;            /* since the last launch */
 	int halt_pending;
 
@@ -176,8 +181,10 @@ struct vmset {
 	char *state_dir;
 	char *mountpoint;
 	struct attest_config cfg;
-	struct machine **machines;
+	struct machine **machines;   /* never moves: readers need no lock */
 	size_t n_machines;
+	size_t machines_cap;
+	pthread_mutex_t add_lock;    /* one clone joins at a time */
 	pthread_mutex_t lock;        /* events */
 	struct strbuf events;
 	FILE *events_file;
@@ -233,6 +240,9 @@ void snapshot_ctl_restore(struct machine *m, char **argv, struct mreq *r);
 void snapshot_take_run(struct machine *m);
 void snapshot_restore_run(struct machine *m);
 void snapshot_restore_script(struct machine *m, struct strbuf *sb);
+char *snapshot_path(struct machine *m, const char *name);
+int snapshot_present(struct machine *m, const char *name);
+#define VMSET_MAX_CLONES 64
 
 /* Jobs (jobs.c), with the lock held. */
 void jobs_check(struct machine *m, int64_t now, int64_t *next);

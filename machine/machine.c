@@ -437,6 +437,8 @@ do_halt(struct machine *m)
 	machine_lock(m);
 }
 
+static void clone_run(struct machine *m);
+
 static void *
 supervisor(void *arg)
 {
@@ -465,6 +467,10 @@ supervisor(void *arg)
 		}
 		if (m->restore_pending) {
 			snapshot_restore_run(m);
+			continue;
+		}
+		if (m->clone_pending) {
+			clone_run(m);
 			continue;
 		}
 		/* Deadlines of commands, queued or running. */
@@ -693,27 +699,31 @@ ctl_timeout(struct machine *m, char **argv, struct mreq *r)
 	mreq_finish(m, r, 0);
 }
 
+static void ctl_clone(struct machine *m, char **argv, struct mreq *r);
+
 struct ctl_verb {
 	const char *name;
 	int nargs;
+	int optargs;        /* how many more may follow */
 	void (*fn)(struct machine *m, char **argv, struct mreq *r);
 	const char *usage;
 };
 
 static const struct ctl_verb verbs[] = {
-	{ "start", 0, ctl_start, "start" },
-	{ "shutdown", 0, ctl_shutdown, "shutdown" },
-	{ "halt", 0, ctl_halt, "halt" },
-	{ "reboot", 0, ctl_reboot, "reboot" },
-	{ "crash", 0, ctl_crash, "crash" },
-	{ "pause", 0, ctl_pause, "pause" },
-	{ "resume", 0, ctl_resume, "resume" },
-	{ "timeout", 1, ctl_timeout, "timeout SECS" },
-	{ "snapshot", 1, snapshot_ctl_take, "snapshot NAME" },
-	{ "restore", 1, snapshot_ctl_restore, "restore NAME" },
-	{ "block", 0, net_ctl_block, "block" },
-	{ "unblock", 0, net_ctl_unblock, "unblock" },
-	{ "forward", 1, net_ctl_forward, "forward tcp:HOSTPORT:GUESTPORT" },
+	{ "start", 0, 0, ctl_start, "start" },
+	{ "shutdown", 0, 0, ctl_shutdown, "shutdown" },
+	{ "halt", 0, 0, ctl_halt, "halt" },
+	{ "reboot", 0, 0, ctl_reboot, "reboot" },
+	{ "crash", 0, 0, ctl_crash, "crash" },
+	{ "pause", 0, 0, ctl_pause, "pause" },
+	{ "resume", 0, 0, ctl_resume, "resume" },
+	{ "timeout", 1, 0, ctl_timeout, "timeout SECS" },
+	{ "snapshot", 1, 0, snapshot_ctl_take, "snapshot NAME" },
+	{ "restore", 1, 0, snapshot_ctl_restore, "restore NAME" },
+	{ "clone", 1, 1, ctl_clone, "clone NEWNAME [SNAPSHOT]" },
+	{ "block", 0, 0, net_ctl_block, "block" },
+	{ "unblock", 0, 0, net_ctl_unblock, "unblock" },
+	{ "forward", 1, 0, net_ctl_forward, "forward tcp:HOSTPORT:GUESTPORT" },
 };
 
 /* Split a message into words; the message must be one line. */
@@ -751,7 +761,7 @@ ctl_usage(struct strbuf *sb)
 void
 machine_ctl(struct machine *m, const char *msg, size_t len, struct mreq *r)
 {
-	char *words[8], *buf = NULL;
+	char *words[9] = { NULL }, *buf = NULL;
 	int n = split_words(msg, len, words, 8, &buf);
 	size_t i;
 
@@ -772,7 +782,8 @@ machine_ctl(struct machine *m, const char *msg, size_t len, struct mreq *r)
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		if (strcmp(words[0], verbs[i].name))
 			continue;
-		if (n - 1 != verbs[i].nargs) {
+		if (n - 1 < verbs[i].nargs ||
+		    n - 1 > verbs[i].nargs + verbs[i].optargs) {
 			machine_logl(m, "ctl: '%s' takes %d argument(s): %s",
 				 verbs[i].name, verbs[i].nargs, verbs[i].usage);
 			mreq_finish(m, r, -EINVAL);
@@ -1096,6 +1107,8 @@ machine_destroy(struct machine *m)
 	free(m->boot_snapshot);
 	free(m->snapshot_pending);
 	free(m->restore_pending);
+	free(m->clone_pending);
+	free(m->clone_snapshot);
 	free(m->dir);
 	sb_free(&m->log);
 	sb_free(&m->boot_console);
@@ -1162,6 +1175,7 @@ vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
 	s->opt.state_dir = s->state_dir;
 	s->opt.mountpoint = s->mountpoint;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->add_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->timer_cond, &ca);
@@ -1179,7 +1193,9 @@ vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
 	path = xasprintf("%s/events", s->state_dir);
 	s->events_file = fopen(path, "ae");
 	free(path);
-	s->machines = xcalloc(s->cfg.n_machines, sizeof(*s->machines));
+	/* Room for clones up front: readers index it without a lock. */
+	s->machines_cap = s->cfg.n_machines + VMSET_MAX_CLONES;
+	s->machines = xcalloc(s->machines_cap, sizeof(*s->machines));
 	for (i = 0; i < s->cfg.n_machines; i++) {
 		ret = machine_create(s, &s->cfg.machines[i], (unsigned)i + 1,
 				     &s->machines[i], err);
@@ -1230,7 +1246,207 @@ vmset_destroy(struct vmset *s)
 struct machine *
 vmset_machine(struct vmset *s, size_t i)
 {
-	return i < s->n_machines ? s->machines[i] : NULL;
+	return i < __atomic_load_n(&s->n_machines, __ATOMIC_ACQUIRE) ?
+		       s->machines[i] : NULL;
+}
+
+int
+machine_removed(const struct machine *m)
+{
+	return __atomic_load_n(&m->removed, __ATOMIC_ACQUIRE);
+}
+
+/* ---- clones ------------------------------------------------------------ */
+
+static int machine_create(struct vmset *s, struct machine_config *cfg,
+			  unsigned index, struct machine **out,
+			  struct aerr *err);
+static void machine_destroy(struct machine *m);
+
+static void
+clone_cancel(struct mreq *r)
+{
+	struct machine *m = r->priv_machine;
+
+	if (m->clone_req == r)
+		m->clone_req = NULL;
+	mreq_finish(m, r, -EINTR);
+}
+
+/* A new machine in the set; cfg is taken. */
+static int
+vmset_add(struct vmset *s, struct machine_config *cfg, struct machine **out,
+	  struct aerr *err)
+{
+	struct machine *nm = NULL;
+	unsigned index = 0;
+	size_t i, n;
+	int ret;
+
+	pthread_mutex_lock(&s->add_lock);
+	n = s->n_machines;
+	if (n >= s->machines_cap) {
+		aerr_set(err, "at most %d clones per mount", VMSET_MAX_CLONES);
+		machine_config_free(cfg);
+		ret = -ENOSPC;
+		goto out;
+	}
+	/* The next free node number: existing machines keep theirs. */
+	for (i = 0; i < n; i++)
+		if (s->machines[i]->index > index)
+			index = s->machines[i]->index;
+	ret = machine_create(s, cfg, index + 1, &nm, err);
+	if (ret < 0) {
+		machine_destroy(nm);
+		goto out;
+	}
+	s->machines[n] = nm;
+	__atomic_store_n(&s->n_machines, n + 1, __ATOMIC_RELEASE);
+	*out = nm;
+out:
+	pthread_mutex_unlock(&s->add_lock);
+	return ret;
+}
+
+int
+vmset_remove(struct vmset *s, const char *name)
+{
+	struct machine *m = vmset_find(s, name);
+	int ret = 0;
+
+	if (!m)
+		return -ENOENT;
+	machine_lock(m);
+	if (!m->is_clone) {
+		ret = -EPERM;
+	} else if (m->state != MS_STOPPED && m->state != MS_CRASHED) {
+		log_line(m, "rmdir: halt the clone first");
+		ret = -EBUSY;
+	} else {
+		__atomic_store_n(&m->removed, 1, __ATOMIC_RELEASE);
+		vmset_event(s, m->cfg.name, "removed", NULL);
+	}
+	machine_unlock(m);
+	return ret;
+}
+
+/* From the supervisor, with the lock (let go while the clone is made). */
+static void
+clone_run(struct machine *m)
+{
+	char *name = m->clone_pending, *snap = m->clone_snapshot, *dir;
+	struct machine_config cfg;
+	struct machine *nm = NULL;
+	struct aerr err = { "" };
+	struct mreq *r;
+	size_t i;
+	int ret;
+
+	m->clone_pending = NULL;
+	m->clone_snapshot = NULL;
+	if (!snap) {
+		snap = xasprintf("for-%s", name);
+		if (!snapshot_present(m, snap)) {
+			m->snapshot_pending = xstrdup(snap);
+			m->snapshot_req = NULL;
+			snapshot_take_run(m);
+		}
+	}
+	r = m->clone_req;
+	m->clone_req = NULL;
+	if (!snapshot_present(m, snap)) {
+		log_line(m, "clone: the snapshot could not be taken");
+		if (r)
+			mreq_finish(m, r, -EIO);
+		goto done;
+	}
+	machine_config_copy(&cfg, &m->cfg);
+	free(cfg.name);
+	cfg.name = xstrdup(name);
+	machine_config_render_json(&cfg);
+	dir = snapshot_path(m, snap);
+	machine_unlock(m);
+	ret = vmset_add(m->set, &cfg, &nm, &err);
+	if (ret == 0) {
+		machine_lock(nm);
+		nm->is_clone = 1;
+		nm->launch_incoming = xasprintf("%s/state", dir);
+		nm->launch_disks = xcalloc(nm->cfg.n_disks + 1, sizeof(char *));
+		for (i = 0; i < nm->cfg.n_disks; i++)
+			nm->launch_disks[i] = xasprintf("%s/disk.%zu.qcow2", dir, i);
+		nm->boot_snapshot = xstrdup(dir);
+		log_line(nm, "a clone of the snapshot");
+		machine_start_locked(nm, r);
+		r = NULL;
+		machine_unlock(nm);
+	}
+	machine_lock(m);
+	if (ret < 0) {
+		log_line(m, err.msg[0] ? err.msg : "clone failed");
+		if (r)
+			mreq_finish(m, r, ret);
+	} else {
+		machine_logl(m, "clone %s of snapshot %s", name, snap);
+		vmset_event(m->set, name, "clone", m->cfg.name);
+	}
+	free(dir);
+done:
+	free(name);
+	free(snap);
+}
+
+/*
+ * clone NEWNAME [SNAPSHOT]: a new machine that continues the snapshot (one
+ * taken now, without SNAPSHOT) with its own state directory, sockets,
+ * console, disk overlays, node number, hostname and machine-id.
+ */
+static void
+ctl_clone(struct machine *m, char **argv, struct mreq *r)
+{
+	struct aerr err = { "" };
+
+	if (!(m->ops->caps & BACKEND_CAP_SNAPSHOT)) {
+		machine_logl(m, "clone: the %s backend has no snapshots",
+			     m->ops->name);
+		mreq_finish(m, r, -EOPNOTSUPP);
+		return;
+	}
+	if (config_name_is_valid(argv[1], &err) < 0) {
+		machine_logl(m, "clone: %s", err.msg);
+		mreq_finish(m, r, -EINVAL);
+		return;
+	}
+	if (vmset_find(m->set, argv[1])) {
+		machine_logl(m, "clone: a machine %s exists already", argv[1]);
+		mreq_finish(m, r, -EEXIST);
+		return;
+	}
+	if (m->cfg.n_vlans || m->cfg.start_command) {
+		machine_logl(m, "clone: clones of machines on VLANs or started by "
+			     "a script are not supported yet");
+		mreq_finish(m, r, -EOPNOTSUPP);
+		return;
+	}
+	if (m->state != MS_RUNNING && !argv[2]) {
+		machine_logl(m, "clone: without a snapshot name the machine must "
+			     "be running");
+		mreq_finish(m, r, -EHOSTDOWN);
+		return;
+	}
+	if (argv[2] && !snapshot_present(m, argv[2])) {
+		machine_logl(m, "clone: no snapshot '%s'", argv[2]);
+		mreq_finish(m, r, -ENOENT);
+		return;
+	}
+	if (m->clone_pending || m->snapshot_pending || m->restore_pending) {
+		machine_logl(m, "clone: a snapshot, restore or clone is under way");
+		mreq_finish(m, r, -EBUSY);
+		return;
+	}
+	m->clone_pending = xstrdup(argv[1]);
+	m->clone_snapshot = argv[2] ? xstrdup(argv[2]) : NULL;
+	m->clone_req = r;
+	mreq_park(m, r, clone_cancel, NULL);
 }
 
 struct machine *
@@ -1238,9 +1454,11 @@ vmset_find(struct vmset *s, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < s->n_machines; i++)
-		if (!strcmp(s->machines[i]->cfg.name, name))
-			return s->machines[i];
+	struct machine *m;
+
+	for (i = 0; (m = vmset_machine(s, i)); i++)
+		if (!machine_removed(m) && !strcmp(m->cfg.name, name))
+			return m;
 	return NULL;
 }
 

@@ -64,6 +64,11 @@ char *vmset_render_events(struct vmset *s, size_t *len);
 char *vmset_render_attest_sh(struct vmset *s, size_t *len);
 
 const char *machine_name(const struct machine *m);
+/* A clone removed by rmdir: gone from the tree, alive until unmount. */
+int machine_removed(const struct machine *m);
+/* rmdir of a clone: -EPERM for a configured machine, -EBUSY unless it is
+ * stopped, -ENOENT. */
+int vmset_remove(struct vmset *s, const char *name);
 /* Backend capabilities (enum backend_cap bits); fs/ maps a missing one to
  * EOPNOTSUPP. */
 unsigned machine_caps(const struct machine *m);

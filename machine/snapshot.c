@@ -34,6 +34,20 @@ snapshot_dir(struct machine *m, const char *name)
 	return xasprintf("%s/snapshots/%s", m->dir, name);
 }
 
+char *
+snapshot_path(struct machine *m, const char *name)
+{
+	return snapshot_dir(m, name);
+}
+
+static int snapshot_exists(struct machine *m, const char *name);
+
+int
+snapshot_present(struct machine *m, const char *name)
+{
+	return snapshot_name_ok(name) && snapshot_exists(m, name);
+}
+
 static int
 snapshot_exists(struct machine *m, const char *name)
 {
@@ -232,11 +246,11 @@ snapshot_restore_run(struct machine *m)
 	for (i = 0; i < m->cfg.n_disks; i++)
 		m->launch_disks[i] = xasprintf("%s/disk.%zu.qcow2", dir, i);
 	free(m->boot_snapshot);
-	m->boot_snapshot = name;
+	m->boot_snapshot = dir;
 	machine_start_locked(m, r);
 	if (!r)
 		pthread_cond_broadcast(&m->cond);
-	free(dir);
+	free(name);
 }
 
 /*
@@ -254,6 +268,13 @@ snapshot_restore_script(struct machine *m, struct strbuf *sb)
 		close(fd);
 	sb_addf(sb, "date -s @%lld >/dev/null 2>&1; ",
 		(long long)(now_unix_ms() / 1000));
+	if (m->is_clone) {
+		/* Its own name and identity (names are [A-Za-z0-9_.-]). */
+		sb_addf(sb, "hostname '%s'; echo '%s' > /etc/hostname 2>/dev/null; "
+			"if [ -w /etc/machine-id ]; then tr -d - < "
+			"/proc/sys/kernel/random/uuid > /etc/machine-id; fi; ",
+			m->cfg.name, m->cfg.name);
+	}
 	if (n == (ssize_t)sizeof(seed)) {
 		sb_adds(sb, "printf %s '");
 		shell_base64(sb, seed, sizeof(seed));
@@ -309,16 +330,23 @@ machine_snapshot_remove(struct machine *m, const char *name)
 
 	if (!snapshot_name_ok(name) || !snapshot_exists(m, name))
 		return -ENOENT;
-	machine_lock(m);
-	if (m->boot_snapshot && !strcmp(m->boot_snapshot, name) && m->be) {
-		machine_logl(m, "snapshot %s: in use by the running machine "
-			     "(halt it first)", name);
-		ret = -EBUSY;
-	}
-	machine_unlock(m);
-	if (ret < 0)
-		return ret;
 	dir = snapshot_dir(m, name);
+	for (size_t i = 0; ret == 0 && vmset_machine(m->set, i); i++) {
+		struct machine *o = vmset_machine(m->set, i);
+
+		machine_lock(o);
+		if (o->boot_snapshot && !strcmp(o->boot_snapshot, dir) && o->be)
+			ret = -EBUSY;
+		machine_unlock(o);
+		if (ret < 0)
+			machine_log(m, "snapshot %s: in use by the running "
+				    "machine %s (halt it first)", name,
+				    o->cfg.name);
+	}
+	if (ret < 0) {
+		free(dir);
+		return ret;
+	}
 	ret = remove_tree(dir);
 	free(dir);
 	if (ret == 0)

@@ -73,3 +73,43 @@ teardown_file() {
 		assert_equal "$(cat "$BATS_TEST_TMPDIR/o.$i")" "id-$i"
 	done
 }
+
+@test "clones continue a snapshot, each on its own, with its own name" {
+	echo 'restore s1' >"$VMS/a/ctl"
+	echo 'clone c1 s1' >"$VMS/a/ctl"
+	echo 'clone c2 s1' >"$VMS/a/ctl"
+	run ls "$VMS"
+	assert_line c1
+	assert_line c2
+	tx "$VMS/c1/exec" 'echo one > /tmp/mark'
+	tx "$VMS/c2/exec" 'echo two > /tmp/mark'
+	assert_equal "$(tx "$VMS/c1/exec" 'cat /tmp/mark; cat /tmp/before; hostname')" $'one\nbefore\nc1'
+	assert_equal "$(tx "$VMS/c2/exec" 'cat /tmp/mark; hostname')" $'two\nc2'
+	run tx "$VMS/a/exec" 'cat /tmp/mark'
+	assert_failure
+	# a clone's own identity: machine-id differs from its source when writable
+	run grep -E '^pid [0-9]+$' "$VMS/c1/info"
+	assert_success
+}
+
+@test "without a snapshot name, clone takes one; a clone goes with halt and rmdir" {
+	echo 'clone c3' >"$VMS/a/ctl"
+	assert_equal "$(cat "$VMS/c3/status")" running
+	run ls "$VMS/a/snapshots/"
+	assert_line for-c3
+	run rmdir "$VMS/c3"
+	assert_failure
+	assert_output --partial 'Device or resource busy'
+	run rm "$VMS/a/snapshots/for-c3"
+	assert_failure
+	echo halt >"$VMS/c3/ctl"
+	rmdir "$VMS/c3"
+	run ls "$VMS"
+	refute_line c3
+	rm "$VMS/a/snapshots/for-c3"
+	run rmdir "$VMS/a"
+	assert_failure
+	run bash -c 'echo "clone c1" > "$0/a/ctl"' "$VMS"
+	assert_failure
+	assert_output --partial 'File exists'
+}
