@@ -32,3 +32,10 @@ run_example() { # DIR
 	assert_output --partial 'select 6 * 7 -> 42'
 	assert_output --partial PASS
 }
+
+@test "examples/snapshots passes" {
+	run_example snapshots
+	assert_success
+	assert_output --partial '5 clones ready in'
+	assert_output --partial PASS
+}
