@@ -397,6 +397,17 @@ worker(void *arg)
 		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
+		if (m->cfg.shell_channel == SHELL_CHANNEL_CONSOLE) {
+			/* QEMU drops console bytes whenever this socket is full:
+			 * a deep buffer rides out a busy host. FORCE works as
+			 * root, the plain one up to rmem_max otherwise. */
+			int size = 8 << 20;
+
+			if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+				       sizeof(size)) < 0)
+				setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size,
+					   sizeof(size));
+		}
 		machine_lock(m);
 		s->conn_fd = fd;
 		s->ready = 0;

@@ -1,5 +1,7 @@
 #!/bin/sh
-# tests/guest/build.sh CACHE_DIR — builds attestfs's test guests from Debian packages, cached.
+# tests/guest/build.sh CACHE_DIR [GUEST...] — builds attestfs's test guests from Debian packages,
+# cached. GUEST: tiny, tiny-hvc0 (the default: both), debian (build-debian.sh: a bookworm systemd
+# root file system; needs root and mmdebstrap), all.
 #
 #   CACHE_DIR/kernel/<abi>_<pkgversion>/     the unpacked kernel package (boot/, lib/modules/<abi>/, depmod run)
 #   CACHE_DIR/kernel/vmlinuz                 -> <abi>_<pkgversion>/boot/vmlinuz-<abi>
@@ -7,6 +9,7 @@
 #   CACHE_DIR/kernel/env                     KERNEL_PACKAGE= KERNEL_VERSION= KERNEL_RELEASE= VMLINUZ= MODULES_DIR=
 #   CACHE_DIR/tiny/{vmlinuz,initrd.gz,cmdline,stamp}        busybox initramfs, shells on virtserialports
 #   CACHE_DIR/tiny-hvc0/{vmlinuz,initrd.gz,cmdline,stamp}   same, NixOS-style single shell on /dev/hvc0
+#   CACHE_DIR/debian/{vmlinuz,initrd.gz,base.img,cmdline,stamp,run-debian-vm}   see build-debian.sh
 #
 # The kernel is the package that linux-image-amd64 depends on, fetched with `apt-get download` from
 # the host's configured apt sources (never the host's /boot, never `uname -r`). busybox comes from the
@@ -14,8 +17,8 @@
 # A guest is rebuilt only when its stamp (hash of these scripts + package versions) changes.
 set -eu
 
-if [ $# -ne 1 ] || [ -z "$1" ]; then
-	echo "usage: $0 CACHE_DIR" >&2
+if [ $# -lt 1 ] || [ -z "$1" ]; then
+	echo "usage: $0 CACHE_DIR [tiny|tiny-hvc0|debian|all]..." >&2
 	exit 2
 fi
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -25,7 +28,20 @@ mkdir -p "$1"
 CACHE=$(cd "$1" && pwd)
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console
 failover net_failover virtio_net virtio_blk virtio_rng"
-VARIANTS="tiny tiny-hvc0"
+VARIANTS='' DEBIAN=''
+shift
+[ $# -gt 0 ] || set -- tiny tiny-hvc0
+for g in "$@"; do
+	case $g in
+	tiny | tiny-hvc0) VARIANTS="$VARIANTS $g" ;;
+	debian) DEBIAN=1 ;;
+	all) VARIANTS="tiny tiny-hvc0" DEBIAN=1 ;;
+	*)
+		echo "$0: unknown guest '$g' (tiny, tiny-hvc0, debian, all)" >&2
+		exit 2
+		;;
+	esac
+done
 CMDLINE="console=ttyS0 quiet panic=-1"
 
 log() { echo "guest: $*"; }
@@ -43,7 +59,7 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 TMP=
-cleanup() { [ -z "$TMP" ] || rm -rf "$TMP"; }
+cleanup() { [ -z "$TMP" ] || rm -rf --one-file-system "$TMP"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 TMP=$(mktemp -d "$CACHE/.tmp.XXXXXX")
@@ -252,3 +268,9 @@ for v in $VARIANTS; do
 	echo "$HASH" >"$out/stamp"
 	log "$v: built $out/initrd.gz ($(($(wc -c <"$out/initrd.gz") / 1024)) KiB) in $(since "$t0")"
 done
+
+# ---------------------------------------------------------------- debian (build-debian.sh)
+if [ -n "$DEBIAN" ]; then
+	ATTESTFS_GUEST_BUILD=1 CACHE=$CACHE TMP=$TMP KPKG=$KPKG KVERSION=$KVERSION KREL=$KREL \
+		KDIR=$KDIR BB=$BB BBVERSION=$BBVERSION sh "$HERE/build-debian.sh"
+fi

@@ -38,8 +38,17 @@ teardown_file() {
 @test "hvc0: exact bytes, statuses, and serialised concurrency" {
 	tx "$VMS/nixos/exec" 'head -c 1000000 /dev/urandom > /tmp/blob'
 	guest=$(tx "$VMS/nixos/exec" 'sha256sum /tmp/blob' | cut -d' ' -f1)
-	host=$(tx "$VMS/nixos/exec" 'cat /tmp/blob' | sha256sum | cut -d' ' -f1)
-	assert_equal "$host" "$guest"
+	# QEMU drops console bytes when the host falls behind (a loaded CI
+	# host can): then the read must fail with EIO, never return wrong bytes.
+	if tx "$VMS/nixos/exec" 'cat /tmp/blob' >"$BATS_TEST_TMPDIR/blob" 2>"$BATS_TEST_TMPDIR/err"; then
+		host=$(sha256sum <"$BATS_TEST_TMPDIR/blob" | cut -d' ' -f1)
+		assert_equal "$host" "$guest"
+	else
+		run cat "$BATS_TEST_TMPDIR/err"
+		assert_output --partial 'Input/output error'
+		run grep 'lost or garbled' "$VMS/nixos/log"
+		assert_success
+	fi
 	run tx "$VMS/nixos/exec" 'exit 5'
 	assert_failure
 	for i in 1 2 3 4 5; do

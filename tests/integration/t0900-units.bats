@@ -6,9 +6,17 @@
 load helpers
 
 setup_file() {
-	[ -e "$GUESTS/debian/base.img" ] || skip "the debian guest is not built (make guest-debian)"
+	# bats 1.8 cannot skip in setup_file: mark it, skip in setup.
+	if [ ! -e "$GUESTS/debian/base.img" ]; then
+		export NO_DEBIAN=1
+		return 0
+	fi
 	mount_attestfs "{\"machines\": {$(debian_machine db)}}"
 	echo start >"$VMS/db/ctl"
+}
+
+setup() {
+	[ -z "${NO_DEBIAN:-}" ] || skip "the debian guest is not built (make guest-debian)"
 }
 
 teardown_file() {

@@ -5,8 +5,16 @@
 load helpers
 
 setup_file() {
-	[ -x "$GUESTS/debian/run-debian-vm" ] || skip "the debian guest is not built (make guest-debian)"
+	# bats 1.8 cannot skip in setup_file: mark it, skip in setup.
+	if [ ! -x "$GUESTS/debian/run-debian-vm" ]; then
+		export NO_DEBIAN=1
+		return 0
+	fi
 	mount_attestfs "{\"machines\": {\"db\": {\"start_command\": \"$GUESTS/debian/run-debian-vm\"}}}"
+}
+
+setup() {
+	[ -z "${NO_DEBIAN:-}" ] || skip "the debian guest is not built (make guest-debian)"
 }
 
 teardown_file() {
