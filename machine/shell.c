@@ -213,11 +213,14 @@ next:;
  * POSIX sh for busybox ash and bash alike. _atx runs the command in a
  * background subshell with its output in files and waits for its pid.
  * _atk stops and kills a whole process tree (the command and what it spawned);
+ * _atx checks its directory each time (a builtin test): a guest that mounts
+ * a tmpfs over /tmp after the backdoor started hides the first one.
  * _atsig SIG PID signals one (a job's kill). Both walk /proc/PID/task/TID/children.
  */
 static const char prelude_common[] =
 	"_atd=/tmp/.attestfs.$$; mkdir -p $_atd; "
-	"_atx() { ( eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "
+	"_atx() { [ -d $_atd ] || mkdir -p $_atd; "
+	"( eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "
 	"_atp=$!; printf '\\001P %s %s\\n' \"$1\" $_atp; wait $_atp; _ats=$?; "
 	"printf '\\001S %s %s\\n' \"$1\" $_ats; _atf $_atd/o; _atf $_atd/e; }; "
 	"_atk() { kill -STOP $1 2>/dev/null; for _atc in $(cat "
