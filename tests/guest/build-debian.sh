@@ -98,6 +98,7 @@ else
 	for a in bin/sh sbin/switch_root bin/mount sbin/insmod sbin/findfs sbin/poweroff; do
 		[ -L "$st/$a" ] || die "busybox lacks $a"
 	done
+	# shellcheck disable=SC2086 # a list of module names
 	modorder $MODULES >"$W/modorder"
 	: >"$st/etc/attestfs/modules"
 	while read -r ko; do
@@ -128,6 +129,7 @@ else
 		command -v $t >/dev/null 2>&1 || die "$t is missing (scripts/install-deps.sh installs it)"
 	done
 	# The host's apt sources for the suite, as apt itself lists them (deb URI SUITE COMPONENT).
+	# shellcheck disable=SC2016 # $(...) are apt's format fields
 	apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Created-By: Packages' \
 		2>/dev/null | awk -v s="$SUITE" '$2 == s || $2 == s "-updates" || $2 == s "-security" {
 			print "deb " $0 }' | sort -u >"$W/sources.list" || true
@@ -146,9 +148,11 @@ else
 	} >"$W/aptopts"
 
 	mkdir -p "$CACHE/debs"
+	# shellcheck disable=SC2086 # lists of module names
 	modorder $MODULES $MODULES_EXTRA >"$W/rootfs-modules"
 	hook="sh $(q "$HERE/debian/customize.sh") \"\$1\" $(q "$HERE") $(q "$KREL") $(q "$W/rootfs-modules")"
 	log "mmdebstrap $SUITE ($PACKAGES)"
+	# shellcheck disable=SC2016 # "$1" in the hooks is mmdebstrap's chroot directory
 	mmdebstrap --mode=root --format=directory --variant=minbase --include="$PACKAGES" \
 		--aptopt="$W/aptopts" \
 		--dpkgopt='path-exclude=/usr/share/man/*' \

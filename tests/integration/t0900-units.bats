@@ -31,13 +31,20 @@ teardown_file() {
 
 @test "a unit resolves by full name, without .service, and by alias" {
 	run ls "$VMS/db/units/"
+	assert_line 'postgresql.service'
 	assert_line 'postgresql@15-main.service'
 	assert_line 'systemd-journald.service'
+	# a name with @ and . (Debian's per-cluster unit follows the server)
 	run cat "$VMS/db/units/postgresql@15-main.service/state"
 	assert_output active
-	run cat "$VMS/db/units/postgresql@15-main/substate"
+	run cat "$VMS/db/units/postgresql@15-main/state"
+	assert_output active
+	run cat "$VMS/db/units/postgresql/substate"
 	assert_output running
-	run grep -E '^Id=postgresql@15-main.service$' "$VMS/db/units/postgres/properties"
+	# postgres is an alias systemd knows for the real server unit
+	run grep -E '^Id=postgresql.service$' "$VMS/db/units/postgres/properties"
+	assert_success
+	run grep -E '^Names=.*postgres.service' "$VMS/db/units/postgres/properties"
 	assert_success
 	run ls "$VMS/db/units/postgres"
 	assert_output $'ctl\nlog\nproperties\nstate\nsubstate'
