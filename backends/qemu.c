@@ -167,6 +167,31 @@ qemu_argf(struct qemu_args *a, bool machine_only, const char *opt,
 	sb_free(val);
 }
 
+/* Disk i's overlay for a launch (see struct qemu_cmd_params). */
+static char *
+qemu_overlay_path(const char *state_dir, size_t i, unsigned launch)
+{
+	return launch ? xasprintf("%s/disk.%zu.%u.qcow2", state_dir, i, launch) :
+			xasprintf("%s/disk.%zu.qcow2", state_dir, i);
+}
+
+/* The first launch number whose overlay names are free in state_dir. */
+static unsigned
+qemu_pick_launch(const char *state_dir, size_t n_disks)
+{
+	unsigned launch;
+
+	for (launch = 0; n_disks; launch++) {
+		char *path = qemu_overlay_path(state_dir, 0, launch);
+		int taken = access(path, F_OK) == 0;
+
+		free(path);
+		if (!taken)
+			break;
+	}
+	return n_disks ? launch : 0;
+}
+
 int
 qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 	       struct aerr *err)
@@ -274,10 +299,13 @@ qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 	}
 
 	for (i = 0; i < cfg->n_disks && !a.script; i++) {
+		char *overlay = qemu_overlay_path(p->state_dir, i, p->launch);
+
 		sb_adds(&sb, "file=");
-		qemu_sb_add_opt_value(&sb, p->state_dir);
-		sb_addf(&sb, "/disk.%zu.qcow2,format=qcow2,if=none,id=disk.%zu,"
-			"cache=unsafe,discard=unmap", i, i);
+		qemu_sb_add_opt_value(&sb, overlay);
+		free(overlay);
+		sb_addf(&sb, ",format=qcow2,if=none,id=disk.%zu,"
+			"cache=unsafe,discard=unmap", i);
 		qemu_argf(&a, true, "-drive", &sb);
 		sb_addf(&sb, "virtio-blk-pci,drive=disk.%zu", i);
 		qemu_argf(&a, true, "-device", &sb);
@@ -467,14 +495,15 @@ qemu_tail(struct strbuf *sb, const char *text, size_t len, size_t max)
 /* Overlay each read-only base as STATE/disk.i.qcow2 (fresh every launch). */
 static int
 qemu_prepare_disks(const struct machine_config *cfg, const char *state_dir,
-		   const char *const *bases, struct aerr *err)
+		   const char *const *bases, unsigned launch, char ***active,
+		   struct aerr *err)
 {
 	size_t i;
 	int ret = 0;
 
 	for (i = 0; i < cfg->n_disks && ret == 0; i++) {
 		char *base = realpath(bases ? bases[i] : cfg->disks[i], NULL);
-		char *overlay = xasprintf("%s/disk.%zu.qcow2", state_dir, i);
+		char *overlay = qemu_overlay_path(state_dir, i, launch);
 		struct strbuf out, errout, why;
 		json_object *info = NULL, *fmt;
 		const char *format = NULL;
@@ -541,7 +570,7 @@ next:
 		sb_free(&errout);
 		sb_free(&why);
 		free(base);
-		free(overlay);
+		(*active)[i] = overlay;
 	}
 	return ret;
 }
@@ -632,6 +661,8 @@ struct backend {
 	unsigned *vlans;             /* the VLAN NICs' numbers: ids "vlanN" */
 	size_t n_vlans;
 	size_t n_disks;
+	unsigned launch;             /* names this launch's overlays */
+	char **active;               /* each disk's active overlay now */
 	bool script;                 /* a start script made the NICs */
 };
 
@@ -818,6 +849,7 @@ qemu_free(struct backend *b)
 	free(b->qmp_path);
 	free(b->pid_path);
 	free(b->vlans);
+	qemu_free_strv(b->active);
 	qemu_cmd_free(&b->cmd);
 	qemu_free_strv(b->envp);
 	pthread_mutex_destroy(&b->lock);
@@ -975,91 +1007,46 @@ qemu_incoming(struct backend *b, const char *state, struct aerr *err)
 	return ret;
 }
 
-/* The virtual size of a disk image, for an overlay made without opening
- * its backing file (QEMU holds that one's write lock). */
-static int
-qemu_virtual_size(const char *path, long long *size, struct aerr *err)
-{
-	char *argv[] = { (char *)qemu_img_binary(), "info", "-U", "--output=json",
-			 (char *)path, NULL };
-	struct strbuf out, errout;
-	json_object *o = NULL, *v;
-	int st, ret = 0;
-
-	sb_init(&out);
-	sb_init(&errout);
-	st = qemu_run_capture(argv, 30000, &out, &errout);
-	if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		o = json_tokener_parse(out.data ? out.data : "");
-	if (o && json_object_object_get_ex(o, "virtual-size", &v))
-		*size = json_object_get_int64(v);
-	else {
-		aerr_set(err, "qemu-img info %s: %s", path,
-			 errout.data ? errout.data : "no virtual-size");
-		ret = -EIO;
-	}
-	json_object_put(o);
-	sb_free(&out);
-	sb_free(&errout);
-	return ret;
-}
-
 /*
- * Freeze disk i into dir: the active overlay moves into the snapshot (QEMU
- * keeps its open file), and the guest goes on over a new overlay above it.
+ * Freeze disk i into dir: the guest goes on over a new overlay that QEMU
+ * creates above the active one, and the snapshot keeps the active one by a
+ * hard link. Its backing chain names older overlays of this state dir; none
+ * is ever overwritten (every launch and freeze gets new names).
  */
 static int
 qemu_freeze_disk(struct backend *b, size_t i, const char *dir,
 		 struct aerr *err)
 {
-	char *active = xasprintf("%s/disk.%zu.qcow2", b->state_dir, i);
+	static unsigned freezes;
 	char *frozen = xasprintf("%s/disk.%zu.qcow2", dir, i);
-	char *device = xasprintf("disk.%zu", i), *size_s = NULL;
-	long long size = 0;
+	char *next = xasprintf("%s/disk.%zu.s%u.qcow2", b->state_dir, i,
+			       __atomic_add_fetch(&freezes, 1, __ATOMIC_RELAXED));
+	char *device = xasprintf("disk.%zu", i);
 	json_object *args;
-	int st, ret;
+	int ret = 0;
 
-	ret = qemu_virtual_size(active, &size, err);
-	if (ret < 0)
-		goto out;
-	if (rename(active, frozen) < 0) {
+	unlink(next);
+	if (link(b->active[i], frozen) < 0) {
 		ret = -errno;
-		aerr_set(err, "rename %s: %s", active, strerror(errno));
+		aerr_set(err, "link %s: %s", b->active[i], strerror(errno));
 		goto out;
 	}
-	size_s = xasprintf("%lld", size);
-	{
-		char *argv[] = { (char *)qemu_img_binary(), "create", "-q", "-f",
-				 "qcow2", "-u", "-b", frozen, "-F", "qcow2", active,
-				 size_s, NULL };
-		struct strbuf o, e;
-
-		sb_init(&o);
-		sb_init(&e);
-		st = qemu_run_capture(argv, 30000, &o, &e);
-		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-			aerr_set(err, "qemu-img create %s: %s", active,
-				 e.data ? e.data : "failed");
-			ret = -EIO;
-		}
-		sb_free(&o);
-		sb_free(&e);
-	}
-	if (ret < 0)
-		goto out;
 	args = json_object_new_object();
 	json_object_object_add(args, "device", json_object_new_string(device));
 	json_object_object_add(args, "snapshot-file",
-			       json_object_new_string(active));
+			       json_object_new_string(next));
 	json_object_object_add(args, "format", json_object_new_string("qcow2"));
-	json_object_object_add(args, "mode", json_object_new_string("existing"));
 	ret = qemu_qmp_args(b, "blockdev-snapshot-sync", args,
 			    QEMU_OP_TIMEOUT_MS, NULL, err);
+	if (ret == 0) {
+		free(b->active[i]);
+		b->active[i] = next;
+		next = NULL;
+	}
 out:
-	free(active);
 	free(frozen);
+	free(next);
 	free(device);
-	free(size_s);
 	return ret;
 }
 
@@ -1192,7 +1179,10 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 		sb_free(&why);
 		if (ret < 0)
 			goto fail;
-		ret = qemu_prepare_disks(cfg, l->state_dir, l->disk_bases, err);
+		b->launch = qemu_pick_launch(l->state_dir, cfg->n_disks);
+		b->active = xcalloc(cfg->n_disks + 1, sizeof(char *));
+		ret = qemu_prepare_disks(cfg, l->state_dir, l->disk_bases,
+					 b->launch, &b->active, err);
 		if (ret < 0)
 			goto fail;
 	}
@@ -1210,6 +1200,7 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 			    l->node : qemu_name_byte(cfg->name),
 		.nics = l->nics,
 		.n_nics = l->n_nics,
+		.launch = b->launch,
 	};
 	if (l->incoming && cfg->start_command) {
 		aerr_set(err, "qemu: a start script cannot restore a snapshot");

@@ -30,6 +30,9 @@ struct qemu_cmd_params {
 	unsigned mac_byte;              /* last byte of the user NIC's MAC */
 	const struct backend_nic *nics; /* VLAN NICs, after the user NIC */
 	size_t n_nics;
+	/* Overlays are STATE/disk.N.qcow2 for launch 0, STATE/disk.N.L.qcow2
+	 * after: a snapshot's frozen disk may still name an older one. */
+	unsigned launch;
 };
 
 struct qemu_cmd {

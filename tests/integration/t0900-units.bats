@@ -122,3 +122,16 @@ teardown_file() {
 	run grep "unknown command 'explode'" "$VMS/db/log"
 	assert_success
 }
+
+@test "snapshot and restore of a guest with a disk: the disk goes back too, services keep running" {
+	tx "$VMS/db/exec" "echo kept > /root/kept; su postgres -c \"psql -qc 'create table t (x int)'\"; sync"
+	echo 'snapshot db1' >"$VMS/db/ctl"
+	tx "$VMS/db/exec" "echo lost > /root/lost; su postgres -c \"psql -qc 'insert into t values (1)'\"; sync"
+	echo 'restore db1' >"$VMS/db/ctl"
+	run tx "$VMS/db/exec" 'cat /root/kept; test -e /root/lost && echo lost-survived || echo lost-gone'
+	assert_output $'kept\nlost-gone'
+	run tx "$VMS/db/exec" "su postgres -c \"psql -tAc 'select count(*) from t'\""
+	assert_output 0
+	run cat "$VMS/db/units/postgres/state"
+	assert_output active
+}
