@@ -126,6 +126,7 @@ struct machine {
 	unsigned generation;       /* boots so far */
 	int stopping;              /* vmset_destroy: threads end */
 	int launch_pending;
+	int be_users;                /* threads using be without the lock */
 	char *launch_incoming;       /* restore: the state this launch loads */
 	char **launch_disks;         /* restore: the snapshot's frozen disks */
 	int boot_restored;           /* this boot continues a snapshot */

@@ -218,7 +218,7 @@ void
 snapshot_restore_run(struct machine *m)
 {
 	char *name = m->restore_pending, *dir;
-	struct backend *be = m->be;
+	struct backend *be;
 	struct mreq *r = m->restore_req;
 	size_t i;
 
@@ -226,6 +226,10 @@ snapshot_restore_run(struct machine *m)
 	m->restore_req = NULL;
 	dir = snapshot_dir(m, name);
 	machine_logl(m, "restore %s", name);
+	/* A QMP transaction may still use the VMM: let it finish. */
+	while (m->be_users)
+		pthread_cond_wait(&m->cond, &m->lock);
+	be = m->be;
 	if (be) {
 		/* The running VMM goes; destroy() makes no callbacks. */
 		m->state = MS_STOPPING;

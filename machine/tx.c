@@ -692,9 +692,12 @@ qmp_run(struct mtx *tx, struct mreq *r)
 		return;
 	}
 	/* The backend serialises its own control plane; the reply is quick. */
+	m->be_users++;
 	machine_unlock(m);
 	ret = m->ops->command(be, tx->in.data ? tx->in.data : "", &reply, &err);
 	machine_lock(m);
+	m->be_users--;
+	pthread_cond_broadcast(&m->cond);
 	if (ret < 0) {
 		machine_logl(m, "qmp: %s", err.msg[0] ? err.msg : strerror(-ret));
 		tx->err_reported = 1;
