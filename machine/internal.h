@@ -139,6 +139,7 @@ struct machine {
 	char *clone_snapshot;        /* ...from this snapshot, or a new one */
 	struct mreq *clone_req;
 	int is_clone;                /* made by clone: rmdir removes it */
+	unsigned clone_source_index; /* its source's node number */
 	int removed;                 /* rmdir'ed: hidden until unmount */
 	int vmm_exited;            /* since the last launch */
 	int halt_pending;
@@ -257,6 +258,7 @@ void jobs_free(struct machine *m);
  * net_reset: a new boot (or none) begins. net_launched: a new VMM runs.
  */
 int net_start(struct vmset *s, struct aerr *err);
+int net_machine_init(struct vmset *s, struct machine *m, struct aerr *err);
 void net_stop(struct vmset *s);
 void net_machine_free(struct machine *m);
 int net_hold_start(struct machine *m);

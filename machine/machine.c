@@ -1368,8 +1368,15 @@ clone_run(struct machine *m)
 	machine_unlock(m);
 	ret = vmset_add(m->set, &cfg, &nm, &err);
 	if (ret == 0) {
+		/* Its own MACs and addresses on the source's VLANs. */
+		ret = net_machine_init(m->set, nm, &err);
+		if (ret < 0)
+			__atomic_store_n(&nm->removed, 1, __ATOMIC_RELEASE);
+	}
+	if (ret == 0) {
 		machine_lock(nm);
 		nm->is_clone = 1;
+		nm->clone_source_index = m->index;
 		nm->launch_incoming = xasprintf("%s/state", dir);
 		nm->launch_disks = xcalloc(nm->cfg.n_disks + 1, sizeof(char *));
 		for (i = 0; i < nm->cfg.n_disks; i++)
@@ -1421,9 +1428,9 @@ ctl_clone(struct machine *m, char **argv, struct mreq *r)
 		mreq_finish(m, r, -EEXIST);
 		return;
 	}
-	if (m->cfg.n_vlans || m->cfg.start_command) {
-		machine_logl(m, "clone: clones of machines on VLANs or started by "
-			     "a script are not supported yet");
+	if (m->cfg.start_command) {
+		machine_logl(m, "clone: clones of machines started by a script "
+			     "are not supported yet");
 		mreq_finish(m, r, -EOPNOTSUPP);
 		return;
 	}

@@ -196,52 +196,63 @@ switch_get(struct vmset *s, unsigned v, struct aerr *err)
 	return sw;
 }
 
+/* One machine's VLAN NICs (its switches exist or are started now). */
+int
+net_machine_init(struct vmset *s, struct machine *m, struct aerr *err)
+{
+	const struct machine_config *c = &m->cfg;
+	struct backend_nic *nics;
+	size_t j;
+
+	if (!c->n_vlans)
+		return 0;
+	if (!(m->ops->caps & BACKEND_CAP_LINKS) || !m->ops->set_links) {
+		aerr_set(err, "machine %s: the %s backend cannot join "
+			 "VLANs (\"vlans\")", c->name, m->ops->name);
+		return -EOPNOTSUPP;
+	}
+	if (m->index < 1 || m->index > 254) {
+		aerr_set(err, "machine %s: node number %u: VLAN "
+			 "addresses have room for 254 machines",
+			 c->name, m->index);
+		return -EINVAL;
+	}
+	nics = xcalloc(c->n_vlans, sizeof(*nics));
+	for (j = 0; j < c->n_vlans; j++) {
+		struct vde_switch *sw = switch_get(s, c->vlans[j], err);
+
+		if (!sw) {
+			free(nics);
+			return -EIO;
+		}
+		nics[j].vlan = c->vlans[j];
+		nics[j].switch_path = sw->path;
+		snprintf(nics[j].mac, sizeof(nics[j].mac),
+			 "52:54:00:12:%02x:%02x", c->vlans[j] & 0xff,
+			 m->index & 0xff);
+		machine_log(m, "vlan %u: 192.168.%u.%u/24 "
+			    "2001:db8:%u::%u/64 mac %s, vde_switch %s "
+			    "(pid %d)", c->vlans[j], c->vlans[j],
+			    m->index, c->vlans[j], m->index,
+			    nics[j].mac, sw->path, (int)sw->pid);
+	}
+	machine_lock(m);
+	m->nics = nics;
+	m->n_nics = c->n_vlans;
+	machine_unlock(m);
+	return 0;
+}
+
 int
 net_start(struct vmset *s, struct aerr *err)
 {
-	size_t i, j;
+	size_t i;
+	int ret;
 
 	for (i = 0; i < s->n_machines; i++) {
-		struct machine *m = s->machines[i];
-		const struct machine_config *c = &m->cfg;
-		struct backend_nic *nics;
-
-		if (!c->n_vlans)
-			continue;
-		if (!(m->ops->caps & BACKEND_CAP_LINKS) || !m->ops->set_links) {
-			aerr_set(err, "machine %s: the %s backend cannot join "
-				 "VLANs (\"vlans\")", c->name, m->ops->name);
-			return -EOPNOTSUPP;
-		}
-		if (m->index < 1 || m->index > 254) {
-			aerr_set(err, "machine %s: node number %u: VLAN "
-				 "addresses have room for 254 machines",
-				 c->name, m->index);
-			return -EINVAL;
-		}
-		nics = xcalloc(c->n_vlans, sizeof(*nics));
-		for (j = 0; j < c->n_vlans; j++) {
-			struct vde_switch *sw = switch_get(s, c->vlans[j], err);
-
-			if (!sw) {
-				free(nics);
-				return -EIO;
-			}
-			nics[j].vlan = c->vlans[j];
-			nics[j].switch_path = sw->path;
-			snprintf(nics[j].mac, sizeof(nics[j].mac),
-				 "52:54:00:12:%02x:%02x", c->vlans[j] & 0xff,
-				 m->index & 0xff);
-			machine_log(m, "vlan %u: 192.168.%u.%u/24 "
-				    "2001:db8:%u::%u/64 mac %s, vde_switch %s "
-				    "(pid %d)", c->vlans[j], c->vlans[j],
-				    m->index, c->vlans[j], m->index,
-				    nics[j].mac, sw->path, (int)sw->pid);
-		}
-		machine_lock(m);
-		m->nics = nics;
-		m->n_nics = c->n_vlans;
-		machine_unlock(m);
+		ret = net_machine_init(s, s->machines[i], err);
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }
@@ -290,8 +301,14 @@ static const char setup_functions[] =
 	"_atif() { i=; for d in /sys/class/net/*; do a=; "
 	"read -r a <\"$d/address\" 2>/dev/null; "
 	"case $a in $1) i=${d##*/}; return 0;; esac; done; return 1; }; "
-	"_atn() { _atif \"$1\" || { echo \"vlan $2: no network interface "
-	"with MAC $1\" >&2; return 1; }; ip link set dev \"$i\" up || return 1; "
+	"_atn() { if [ -n \"$5\" ]; then "
+	/* a clone: its NIC may still have its source's MAC and address */
+	"_atif \"$1\" || _atif \"$5\" || { echo \"vlan $2: no network "
+	"interface with MAC $1 or $5\" >&2; return 1; }; "
+	"ip link set dev \"$i\" down; ip link set dev \"$i\" address \"$1\"; "
+	"ip addr flush dev \"$i\"; "
+	"else _atif \"$1\" || { echo \"vlan $2: no network interface "
+	"with MAC $1\" >&2; return 1; }; fi; ip link set dev \"$i\" up || return 1; "
 	"ip -4 addr show dev \"$i\" | grep -qF \"inet $3/\" || "
 	"ip addr add \"$3/24\" dev \"$i\" || return 1; "
 	"echo \"vlan$2 $i $3\"; "
@@ -333,8 +350,12 @@ setup_script(struct machine *m, struct strbuf *sb)
 	for (i = 0; i < m->n_nics; i++) {
 		const struct backend_nic *n = &m->nics[i];
 
-		sb_addf(sb, "_atn %s %u 192.168.%u.%u 2001:db8:%u::%u || e=1; ",
-			n->mac, n->vlan, n->vlan, m->index, n->vlan, m->index);
+		sb_addf(sb, "_atn %s %u 192.168.%u.%u 2001:db8:%u::%u", n->mac,
+			n->vlan, n->vlan, m->index, n->vlan, m->index);
+		if (m->clone_source_index && m->boot_restored)
+			sb_addf(sb, " 52:54:00:12:%02x:%02x", n->vlan & 0xff,
+				m->clone_source_index & 0xff);
+		sb_adds(sb, " || e=1; ");
 	}
 	if (!m->cfg.start_command)
 		sb_adds(sb, setup_user_nic);
