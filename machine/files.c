@@ -35,35 +35,16 @@ stat_done(struct cmd *c, struct mreq *r, void *arg)
 }
 
 static void
-call_path(struct machine *m, const char *fmt_before, const char *path,
+call_path(struct machine *m, const char *before, const char *path,
 	  const char *after, int control, guest_call_fn fn, struct mreq *r)
 {
-	struct strbuf sb;
-
-	sb_init(&sb);
-	sb_adds(&sb, fmt_before);
-	sb_add_shell_quoted(&sb, path, strlen(path));
-	sb_adds(&sb, after);
-	guest_call(m, sb.data, sb.len, control, fn, NULL, r);
-	sb_free(&sb);
+	guest_call_quoted(m, before, path, after, control, fn, NULL, r);
 }
 
 void
 machine_file_stat(struct machine *m, const char *path, struct mreq *r)
 {
 	call_path(m, "stat -c '%f %s %Y' ", path, "", 1, stat_done, r);
-}
-
-static int
-list_done(struct cmd *c, struct mreq *r, void *arg)
-{
-	int err = guest_errno(c);
-
-	if (err)
-		return err;
-	r->len = c->out.len;
-	r->data = sb_detach(&c->out, NULL);
-	return 0;
 }
 
 void
@@ -73,19 +54,7 @@ machine_file_list(struct machine *m, const char *path, struct mreq *r)
 	call_path(m, "cd ", path,
 		  " && for f in * .*; do case $f in .|..) continue;; esac; "
 		  "if [ -e \"$f\" ] || [ -L \"$f\" ]; then printf '%s\\0' \"$f\"; "
-		  "fi; done", 1, list_done, r);
-}
-
-static int
-read_done(struct cmd *c, struct mreq *r, void *arg)
-{
-	int err = guest_errno(c);
-
-	if (err)
-		return err;
-	r->len = c->out.len;
-	r->data = sb_detach(&c->out, NULL);
-	return 0;
+		  "fi; done", 1, guest_output_done, r);
 }
 
 void
@@ -96,12 +65,12 @@ machine_file_read(struct machine *m, const char *path, uint64_t offset,
 
 	if (offset == 0) {
 		snprintf(before, sizeof(before), "head -c %zu ", r->size);
-		call_path(m, before, path, "", 0, read_done, r);
+		call_path(m, before, path, "", 0, guest_output_done, r);
 		return;
 	}
 	snprintf(before, sizeof(before), "tail -c +%" PRIu64 " ", offset + 1);
 	snprintf(after, sizeof(after), " | head -c %zu", r->size);
-	call_path(m, before, path, after, 0, read_done, r);
+	call_path(m, before, path, after, 0, guest_output_done, r);
 }
 
 static int

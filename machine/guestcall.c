@@ -109,3 +109,30 @@ guest_errno(const struct cmd *c)
 			return -table[i].err;
 	return -EIO;
 }
+
+void
+guest_call_quoted(struct machine *m, const char *before, const char *word,
+		  const char *after, int control, guest_call_fn fn, void *arg,
+		  struct mreq *r)
+{
+	struct strbuf sb;
+
+	sb_init(&sb);
+	sb_adds(&sb, before);
+	sb_add_shell_quoted(&sb, word, strlen(word));
+	sb_adds(&sb, after);
+	guest_call(m, sb.data, sb.len, control, fn, arg, r);
+	sb_free(&sb);
+}
+
+int
+guest_output_done(struct cmd *c, struct mreq *r, void *arg)
+{
+	int err = guest_errno(c);
+
+	if (err)
+		return err;
+	r->len = c->out.len;
+	r->data = sb_detach(&c->out, NULL);
+	return 0;
+}

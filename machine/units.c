@@ -11,20 +11,6 @@
 
 #define SYSTEMCTL "SYSTEMD_COLORS=0 systemctl --no-pager "
 
-static void
-call_unit(struct machine *m, const char *before, const char *name,
-	  const char *after, int control, guest_call_fn fn, void *arg,
-	  struct mreq *r)
-{
-	struct strbuf sb;
-
-	sb_init(&sb);
-	sb_adds(&sb, before);
-	sb_add_shell_quoted(&sb, name, strlen(name));
-	sb_adds(&sb, after);
-	guest_call(m, sb.data, sb.len, control, fn, arg, r);
-	sb_free(&sb);
-}
 
 static int
 no_systemctl(struct cmd *c)
@@ -119,7 +105,7 @@ resolve_done(struct cmd *c, struct mreq *r, void *arg)
 void
 machine_unit_resolve(struct machine *m, const char *name, struct mreq *r)
 {
-	call_unit(m, SYSTEMCTL "show -p Id -p LoadState -- ", name, "", 1,
+	guest_call_quoted(m, SYSTEMCTL "show -p Id -p LoadState -- ", name, "", 1,
 		  resolve_done, NULL, r);
 }
 
@@ -139,20 +125,20 @@ machine_unit_read(struct machine *m, const char *name, enum unit_file f,
 {
 	switch (f) {
 	case UNIT_STATE:
-		call_unit(m, SYSTEMCTL "show -p ActiveState --value -- ", name,
+		guest_call_quoted(m, SYSTEMCTL "show -p ActiveState --value -- ", name,
 			  "", 1, read_done, NULL, r);
 		break;
 	case UNIT_SUBSTATE:
-		call_unit(m, SYSTEMCTL "show -p SubState --value -- ", name, "",
+		guest_call_quoted(m, SYSTEMCTL "show -p SubState --value -- ", name, "",
 			  1, read_done, NULL, r);
 		break;
 	case UNIT_PROPERTIES:
-		call_unit(m, SYSTEMCTL "show -- ", name, "", 1, read_done, NULL,
+		guest_call_quoted(m, SYSTEMCTL "show -- ", name, "", 1, read_done, NULL,
 			  r);
 		break;
 	case UNIT_LOG:
 		/* journalctl -u knows no aliases: ask systemd for the Id. */
-		call_unit(m, "u=$(" SYSTEMCTL "show -p Id --value -- ", name,
+		guest_call_quoted(m, "u=$(" SYSTEMCTL "show -p Id --value -- ", name,
 			  ") && journalctl --no-pager -o short-iso -u \"$u\"", 0,
 			  read_done, NULL, r);
 		break;
@@ -197,5 +183,5 @@ machine_unit_ctl(struct machine *m, const char *name, const char *msg,
 	r->size = len;
 	machine_log(m, "units: %s %s", verbs[i], name);
 	snprintf(before, sizeof(before), SYSTEMCTL "%s -- ", verbs[i]);
-	call_unit(m, before, name, "", 0, ctl_done, (void *)verbs[i], r);
+	guest_call_quoted(m, before, name, "", 0, ctl_done, (void *)verbs[i], r);
 }
