@@ -56,7 +56,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-python3 - "$CACHE/debian" "$MODE" "$DIR" "$TOP" <<'EOF' &
+PYTHONPATH=$(cd "$(dirname "$0")" && pwd) python3 - "$CACHE/debian" "$MODE" "$DIR" "$TOP" <<'EOF' &
 import base64, codecs, json, os, re, select, signal, socket, statistics, subprocess, sys, threading, time
 import urllib.request
 
@@ -67,50 +67,15 @@ verbose = os.environ.get("BOOT_CHECK_VERBOSE", "0") != "0"
 reboot_step = os.environ.get("BOOT_CHECK_REBOOT", "1") != "0"
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
 
-def log(msg):
-    print("boot-check[debian/%s]: %s" % (mode, msg), flush=True)
+import bootcheck
+from bootcheck import Fail, listen, log
 
-class Fail(Exception):
-    pass
+bootcheck.PREFIX = "boot-check[debian/%s]" % mode
+bootcheck.STATE_DIR = d
+bootcheck.ASK_TIMEOUT = 30
 
-def listen(name):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(os.path.join(d, name))
-    s.listen(1)
-    return s
 
-class Conn:
-    def __init__(self, sock, name):
-        self.s, self.name, self.buf = sock, name, b""
-
-    def line(self, timeout):
-        end = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = end - time.monotonic()
-            if left <= 0 or not select.select([self.s], [], [], left)[0]:
-                raise Fail("%s: timeout after %.0f s waiting for a line (have %r)" % (self.name, timeout, self.buf[-200:]))
-            data = self.s.recv(65536)
-            if not data:
-                raise Fail("%s: EOF (have %r)" % (self.name, self.buf[-200:]))
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line
-
-    def wait_for(self, want, timeout):
-        end = time.monotonic() + timeout
-        while True:
-            line = self.line(max(0.0, end - time.monotonic()))
-            if line == want:
-                return
-            log("%s: skipped %r" % (self.name, line))
-
-    def send(self, cmd):
-        self.s.sendall(cmd.encode() + b"\n")
-
-    def ask(self, cmd, timeout=30):
-        self.send(cmd)
-        return self.line(timeout)
-
+class Conn(bootcheck.Conn):
     def run(self, cmd, timeout=60):
         """stdout (bytes) and status of cmd, file framing from notes/guests.md"""
         q = "'" + cmd.replace("'", "'\\''") + "'"

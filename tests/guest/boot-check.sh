@@ -47,7 +47,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-python3 - "$CACHE" "$VARIANT" "$DIR" <<'EOF' &
+PYTHONPATH=$(cd "$(dirname "$0")" && pwd) python3 - "$CACHE" "$VARIANT" "$DIR" <<'EOF' &
 import base64, hashlib, json, os, select, signal, socket, subprocess, sys, threading, time
 
 cache, variant, d = sys.argv[1:4]
@@ -58,49 +58,12 @@ BANNER = b"Spawning backdoor root shell..."
 reboot_step = os.environ.get("BOOT_CHECK_REBOOT", "1") != "0"
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
 
-def log(msg):
-    print("boot-check[%s]: %s" % (variant, msg), flush=True)
+import bootcheck
+from bootcheck import Conn, Fail, listen, log
 
-class Fail(Exception):
-    pass
-
-def listen(name):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(os.path.join(d, name))
-    s.listen(1)
-    return s
-
-class Conn:
-    def __init__(self, sock, name):
-        self.s, self.name, self.buf = sock, name, b""
-
-    def line(self, timeout):
-        end = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = end - time.monotonic()
-            if left <= 0 or not select.select([self.s], [], [], left)[0]:
-                raise Fail("%s: timeout after %.0f s waiting for a line (have %r)" % (self.name, timeout, self.buf[-200:]))
-            data = self.s.recv(65536)
-            if not data:
-                raise Fail("%s: EOF (have %r)" % (self.name, self.buf[-200:]))
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line
-
-    def wait_for(self, want, timeout):
-        end = time.monotonic() + timeout
-        while True:
-            line = self.line(max(0.0, end - time.monotonic()))
-            if line == want:
-                return
-            log("%s: skipped %r" % (self.name, line))
-
-    def send(self, cmd):
-        self.s.sendall(cmd.encode() + b"\n")
-
-    def ask(self, cmd, timeout=20):
-        self.send(cmd)
-        return self.line(timeout)
+bootcheck.PREFIX = "boot-check[%s]" % variant
+bootcheck.STATE_DIR = d
+bootcheck.ASK_TIMEOUT = 20
 
 def qmp_session():
     q = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
