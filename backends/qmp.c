@@ -227,8 +227,10 @@ qmp_reader_main(void *arg)
 	return NULL;
 }
 
+/* pass_fd >= 0 rides along (SCM_RIGHTS) with the first bytes of text:
+ * QEMU attaches it to the command it is reading (getfd, add-fd). */
 static int
-qmp_send_line(struct qmp *q, const char *text)
+qmp_send_line(struct qmp *q, const char *text, int pass_fd)
 {
 	size_t len = strlen(text), off = 0;
 	int ret = 0;
@@ -237,7 +239,29 @@ qmp_send_line(struct qmp *q, const char *text)
 	while (off <= len) {
 		const char *p = off < len ? text + off : "\n";
 		size_t n = off < len ? len - off : 1;
-		ssize_t w = send(q->fd, p, n, MSG_NOSIGNAL);
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { .iov_base = (void *)p, .iov_len = n };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t w;
+
+		if (pass_fd >= 0) {
+			struct cmsghdr *c;
+
+			memset(&ctl, 0, sizeof(ctl));
+			msg.msg_control = ctl.buf;
+			msg.msg_controllen = sizeof(ctl.buf);
+			c = CMSG_FIRSTHDR(&msg);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+		}
+		w = sendmsg(q->fd, &msg, MSG_NOSIGNAL);
+		if (w > 0)
+			pass_fd = -1;
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -278,7 +302,7 @@ qmp_leave(struct qmp *q, struct qmp_pending *me)
  * holds a reference to the reply object.
  */
 static int
-qmp_request(struct qmp *q, json_object *req, int timeout_ms,
+qmp_request(struct qmp *q, json_object *req, int pass_fd, int timeout_ms,
 	    json_object **reply, struct aerr *err)
 {
 	struct qmp_pending me = { 0 };
@@ -305,7 +329,7 @@ qmp_request(struct qmp *q, json_object *req, int timeout_ms,
 	pthread_mutex_unlock(&q->lock);
 
 	json_object_object_add(req, "id", json_object_new_int64(me.id));
-	ret = qmp_send_line(q, qmp_json_text(req));
+	ret = qmp_send_line(q, qmp_json_text(req), pass_fd);
 
 	pthread_mutex_lock(&q->lock);
 	if (ret < 0) {
@@ -336,6 +360,13 @@ int
 qmp_execute(struct qmp *q, const char *name, const char *args_json,
 	    int timeout_ms, char **ret, struct aerr *err)
 {
+	return qmp_execute_fd(q, name, args_json, -1, timeout_ms, ret, err);
+}
+
+int
+qmp_execute_fd(struct qmp *q, const char *name, const char *args_json,
+	       int pass_fd, int timeout_ms, char **ret, struct aerr *err)
+{
 	json_object *req, *args = NULL, *reply = NULL, *v, *cls, *desc;
 	enum json_tokener_error jerr;
 	int rc;
@@ -355,7 +386,7 @@ qmp_execute(struct qmp *q, const char *name, const char *args_json,
 	json_object_object_add(req, "execute", json_object_new_string(name));
 	if (args)
 		json_object_object_add(req, "arguments", args);
-	rc = qmp_request(q, req, timeout_ms, &reply, err);
+	rc = qmp_request(q, req, pass_fd, timeout_ms, &reply, err);
 	json_object_put(req);
 	if (rc < 0)
 		return rc;
@@ -400,7 +431,7 @@ qmp_transact(struct qmp *q, const char *request_json, int timeout_ms,
 	}
 	if (json_object_object_get_ex(req, "id", &user_id))
 		json_object_get(user_id);
-	rc = qmp_request(q, req, timeout_ms, &rep, err);
+	rc = qmp_request(q, req, -1, timeout_ms, &rep, err);
 	json_object_put(req);
 	if (rc < 0) {
 		json_object_put(user_id);

@@ -37,6 +37,10 @@ int qmp_connect(const char *path, int timeout_ms, qmp_event_fn on_event,
  */
 int qmp_execute(struct qmp *q, const char *name, const char *args_json,
 		int timeout_ms, char **ret, struct aerr *err);
+/* The same, passing pass_fd with the request (SCM_RIGHTS), as "getfd" and
+ * "add-fd" want it. The caller keeps its own fd. */
+int qmp_execute_fd(struct qmp *q, const char *name, const char *args_json,
+		   int pass_fd, int timeout_ms, char **ret, struct aerr *err);
 /* Send a whole request object given as JSON text (the user's own, for the
  * <m>/qmp escape hatch); its "id" is replaced by ours and restored in the
  * reply. *reply is the whole reply object as JSON. */

@@ -5,6 +5,7 @@
  * in peer->bad, which the test checks after joining it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -125,9 +126,10 @@ peer_write_slowly(struct peer *p, const char *s)
 	}
 }
 
-/* One request line as JSON, or NULL at EOF. */
+/* One request line as JSON, or NULL at EOF; an fd passed with it (as
+ * QEMU's getfd wants) goes to *passed when that is not NULL. */
 static json_object *
-peer_read(struct peer *p)
+peer_read_fd(struct peer *p, int *passed)
 {
 	struct strbuf sb;
 	json_object *o;
@@ -135,7 +137,27 @@ peer_read(struct peer *p)
 
 	sb_init(&sb);
 	for (;;) {
-		ssize_t n = read(p->fd, &c, 1);
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+				      .msg_control = ctl.buf,
+				      .msg_controllen = sizeof(ctl.buf) };
+		ssize_t n = recvmsg(p->fd, &msg, MSG_CMSG_CLOEXEC);
+		struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+
+		if (cm && cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+			if (passed && *passed < 0)
+				*passed = fd;
+			else
+				close(fd);
+		}
 
 		if (n <= 0) {
 			sb_free(&sb);
@@ -150,6 +172,12 @@ peer_read(struct peer *p)
 		peer_fail(p, "peer got bad JSON: %s", sb.data);
 	sb_free(&sb);
 	return o;
+}
+
+static json_object *
+peer_read(struct peer *p)
+{
+	return peer_read_fd(p, NULL);
 }
 
 static const char *
@@ -272,6 +300,63 @@ script_basic(struct peer *p)
 	peer_reply(p, req_id(p, o), "{}");
 	json_object_put(o);
 	peer_drain(p);
+}
+
+/* getfd: the fd arrives with the request, and only with that one. */
+static void
+script_getfd(struct peer *p)
+{
+	json_object *o;
+	char text[16] = "";
+	int fd = -1, extra = -1;
+	ssize_t n;
+
+	peer_handshake(p);
+	o = peer_read_fd(p, &fd);
+	if (strcmp(req_execute(o), "getfd") || fd < 0)
+		peer_fail(p, "expected getfd with an fd");
+	n = fd >= 0 ? pread(fd, text, sizeof(text) - 1, 0) : -1;
+	if (n != 5 || strncmp(text, "state", 5))
+		peer_fail(p, "the passed fd does not read 'state'");
+	peer_reply(p, req_id(p, o), "{}");
+	json_object_put(o);
+	o = peer_read_fd(p, &extra);
+	if (strcmp(req_execute(o), "migrate-incoming") || extra >= 0)
+		peer_fail(p, "an fd came with a plain request");
+	peer_reply(p, req_id(p, o), "{}");
+	json_object_put(o);
+	if (fd >= 0)
+		close(fd);
+	if (extra >= 0)
+		close(extra);
+	peer_drain(p);
+}
+
+static void
+test_execute_passes_fd(void **state)
+{
+	char path[] = "/tmp/test_qmp.XXXXXX";
+	struct peer p = { 0 };
+	struct aerr err = { "" };
+	int rc, fd = mkstemp(path);
+	struct qmp *q;
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write_all(fd, "state", 5), 0);
+	q = open_with(&p, script_getfd, 2000, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(qmp_execute_fd(q, "getfd", "{\"fdname\": \"st\"}", fd,
+				       2000, NULL, &err), 0);
+	/* The caller keeps its fd. */
+	assert_true(fcntl(fd, F_GETFD) >= 0);
+	assert_int_equal(qmp_execute(q, "migrate-incoming",
+				     "{\"uri\": \"fd:st\"}", 2000, NULL, &err),
+			 0);
+	qmp_close(q);
+	close(fd);
+	peer_join(&p);
 }
 
 static void
@@ -819,6 +904,7 @@ main(void)
 		cmocka_unit_test(test_greeting_timeout),
 		cmocka_unit_test(test_capabilities_refused),
 		cmocka_unit_test(test_connect_retries),
+		cmocka_unit_test(test_execute_passes_fd),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
