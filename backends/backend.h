@@ -55,6 +55,22 @@ struct backend_launch {
 	 * of cfg->disks. The guest continues paused-then-running from there. */
 	const char *incoming;
 	const char *const *disk_bases;
+	/* Guest RAM in a file of its own (NULL: the VMM's anonymous memory),
+	 * so that a snapshot keeps RAM as a file instead of streaming it. The
+	 * backend creates ram_path, maps it shared and removes it in destroy. */
+	const char *ram_path;
+	/* Restore: the snapshot's RAM file, when it has one (its state then
+	 * carries no RAM). It is copied to ram_path; with ram_private it is
+	 * mapped copy-on-write instead, so that clones share its pages (their
+	 * own snapshots then carry their RAM in the state). */
+	const char *incoming_ram;
+	int ram_private;
+	/* Restore later: launch() returns with the VMM waiting for the saved
+	 * state and incoming() loads it, so the wait costs no process start.
+	 * Such a VMM runs beside the machine's current one: vmm_tag keeps its
+	 * control socket and pid file apart. */
+	int defer_incoming;
+	const char *vmm_tag;
 	const struct backend_events *events;
 	void *owner;
 };
@@ -82,10 +98,18 @@ struct backend_ops {
 	 * port is taken. */
 	int (*forward)(struct backend *b, unsigned host_port,
 		       unsigned guest_port, struct aerr *err);
-	/* BACKEND_CAP_SNAPSHOT: pause, save memory and device state to
-	 * dir/state and freeze each disk as dir/disk.N.qcow2 (the guest goes
-	 * on over a new overlay above it), resume. */
-	int (*save)(struct backend *b, const char *dir, struct aerr *err);
+	/* BACKEND_CAP_SNAPSHOT: pause, save device state to dir/state and
+	 * freeze each disk as dir/disk.N.qcow2 (the guest goes on over a new
+	 * overlay above it), resume. Guest RAM goes to the file ram_out
+	 * (*ram_saved = 1) when it lives in a shared file, else into the state
+	 * (*ram_saved = 0). */
+	int (*save)(struct backend *b, const char *dir, const char *ram_out,
+		    int *ram_saved, struct aerr *err);
+	/* After launch() with defer_incoming: load the state, run the guest. */
+	int (*incoming)(struct backend *b, struct aerr *err);
+	/* Route later callbacks elsewhere (a pre-started VMM put to use). */
+	void (*set_owner)(struct backend *b, const struct backend_events *ev,
+			  void *owner);
 	/* Append "key value\n" lines (pid, accel, ...) to out. */
 	void (*info)(struct backend *b, struct strbuf *out);
 	pid_t (*pid)(struct backend *b);

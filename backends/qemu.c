@@ -239,7 +239,16 @@ qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 	qemu_arg(&a, false, "-no-user-config");
 	qemu_arg2(&a, false, "-display", "none");
 	qemu_arg2(&a, false, "-vga", "std");
-	qemu_arg2(&a, true, "-machine", "q35");
+	if (p->ram_path && !a.script) {
+		sb_addf(&sb, "memory-backend-file,id=mem,size=%dM,mem-path=",
+			cfg->memory_mib > 0 ? cfg->memory_mib : 256);
+		qemu_sb_add_opt_value(&sb, p->ram_path);
+		sb_addf(&sb, ",share=%s", p->ram_shared ? "on" : "off");
+		qemu_argf(&a, true, "-object", &sb);
+		qemu_arg2(&a, true, "-machine", "q35,memory-backend=mem");
+	} else {
+		qemu_arg2(&a, true, "-machine", "q35");
+	}
 	qemu_arg2(&a, true, "-accel", p->accel);
 	qemu_arg2(&a, true, "-cpu", "max");
 	snprintf(num, sizeof(num), "%d", cfg->cpus > 0 ? cfg->cpus : 1);
@@ -261,7 +270,13 @@ qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 
 	sb_adds(&sb, "unix:");
 	qemu_sb_add_opt_value(&sb, p->state_dir);
-	sb_adds(&sb, "/qmp.sock,server=on,wait=off");
+	if (p->vmm_tag) {
+		sb_adds(&sb, "/qmp.");
+		qemu_sb_add_opt_value(&sb, p->vmm_tag);
+		sb_adds(&sb, ".sock,server=on,wait=off");
+	} else {
+		sb_adds(&sb, "/qmp.sock,server=on,wait=off");
+	}
 	qemu_argf(&a, false, "-qmp", &sb);
 
 	qemu_arg2(&a, false, "-device", "virtio-serial-pci,id=vser0");
@@ -311,7 +326,10 @@ qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 		qemu_argf(&a, true, "-device", &sb);
 	}
 
-	sb_addf(&sb, "%s/qemu.pid", p->state_dir);
+	if (p->vmm_tag)
+		sb_addf(&sb, "%s/qemu.%s.pid", p->state_dir, p->vmm_tag);
+	else
+		sb_addf(&sb, "%s/qemu.pid", p->state_dir);
 	qemu_argf(&a, false, "-pidfile", &sb);
 	for (i = 0; i < cfg->n_qemu_args; i++)
 		qemu_arg(&a, false, cfg->qemu_args[i]);
@@ -664,6 +682,11 @@ struct backend {
 	unsigned launch;             /* names this launch's overlays */
 	char **active;               /* each disk's active overlay now */
 	bool script;                 /* a start script made the NICs */
+
+	char *ram_path;              /* guest RAM file, or NULL */
+	bool ram_shared;             /* ours, share=on: snapshots copy it */
+	char *incoming;              /* state still to load, or NULL */
+	bool incoming_ram;           /* ... saved without RAM (x-ignore-shared) */
 };
 
 static void
@@ -771,15 +794,16 @@ qemu_event_main(void *arg)
 	for (;;) {
 		struct qemu_event *ev = b->ev_head;
 		bool quiet = b->quiet;
+		const struct backend_events *events = b->events;
+		void *owner = b->owner;
 
 		if (ev) {
 			b->ev_head = ev->next;
 			if (!b->ev_head)
 				b->ev_tail = &b->ev_head;
 			pthread_mutex_unlock(&b->lock);
-			if (!quiet && b->events && b->events->vm_event)
-				b->events->vm_event(b->owner, ev->name,
-						    ev->detail);
+			if (!quiet && events && events->vm_event)
+				events->vm_event(owner, ev->name, ev->detail);
 			free(ev->name);
 			free(ev->detail);
 			free(ev);
@@ -787,8 +811,8 @@ qemu_event_main(void *arg)
 		} else if (b->exit_pending) {
 			b->exit_pending = false;
 			pthread_mutex_unlock(&b->lock);
-			if (!quiet && b->events && b->events->exited)
-				b->events->exited(b->owner, b->status);
+			if (!quiet && events && events->exited)
+				events->exited(owner, b->status);
 			pthread_mutex_lock(&b->lock);
 		} else if (b->ev_stop) {
 			break;
@@ -849,6 +873,13 @@ qemu_free(struct backend *b)
 	free(b->qmp_path);
 	free(b->pid_path);
 	free(b->vlans);
+	if (b->ram_path && b->ram_shared)
+		unlink(b->ram_path);
+	/* Reaped by now: its pid is nobody's to kill any more. */
+	if (b->thread_started)
+		unlink(b->pid_path);
+	free(b->ram_path);
+	free(b->incoming);
 	qemu_free_strv(b->active);
 	qemu_cmd_free(&b->cmd);
 	qemu_free_strv(b->envp);
@@ -978,32 +1009,75 @@ qemu_poll_status(struct backend *b, const char *query,
 	}
 }
 
+static int
+qemu_set_ignore_shared(struct backend *b, bool on, struct aerr *err)
+{
+	json_object *cap = json_object_new_object(), *caps;
+
+	json_object_object_add(cap, "capability",
+			       json_object_new_string("x-ignore-shared"));
+	json_object_object_add(cap, "state", json_object_new_boolean(on));
+	caps = json_object_new_array();
+	json_object_array_add(caps, cap);
+	return qemu_qmp_args(b, "migrate-set-capabilities",
+			     qemu_obj1("capabilities", caps),
+			     QEMU_OP_TIMEOUT_MS, NULL, err);
+}
+
+/* Hand QEMU an open file as fdname for an fd: migration URI: no helper
+ * process and no pipe between the file and QEMU. */
+static int
+qemu_pass_file(struct backend *b, const char *path, int flags,
+	       const char *fdname, struct aerr *err)
+{
+	json_object *args;
+	int fd = open(path, flags | O_CLOEXEC, 0600), ret;
+
+	if (fd < 0) {
+		ret = -errno;
+		aerr_set(err, "qemu: %s: %s", path, strerror(errno));
+		return ret;
+	}
+	args = qemu_obj1("fdname", json_object_new_string(fdname));
+	ret = qmp_execute_fd(b->qmp, "getfd", json_object_to_json_string(args),
+			     fd, QEMU_OP_TIMEOUT_MS, NULL, err);
+	json_object_put(args);
+	close(fd);
+	return ret;
+}
+
 /* -incoming defer: load the saved state, then run. */
 static int
-qemu_incoming(struct backend *b, const char *state, struct aerr *err)
+qemu_incoming(struct backend *b, struct aerr *err)
 {
 	static const char *const busy[] = { "inmigrate", NULL };
-	char *uri = xasprintf("exec:cat '%s'", state), *st = NULL;
+	char *st = NULL;
 	int ret;
 
-	if (strchr(state, '\'')) {
-		free(uri);
-		aerr_set(err, "qemu: a quote in the snapshot path %s", state);
+	if (!b->incoming) {
+		aerr_set(err, "qemu: no saved state to load");
 		return -EINVAL;
 	}
-	ret = qemu_qmp_args(b, "migrate-incoming",
-			    qemu_obj1("uri", json_object_new_string(uri)),
-			    QEMU_OP_TIMEOUT_MS, NULL, err);
-	free(uri);
+	ret = qemu_pass_file(b, b->incoming, O_RDONLY, "incoming", err);
+	if (ret == 0)
+		ret = qemu_qmp_args(b, "migrate-incoming",
+				    qemu_obj1("uri",
+					      json_object_new_string("fd:incoming")),
+				    QEMU_OP_TIMEOUT_MS, NULL, err);
 	if (ret < 0)
 		return ret;
 	ret = qemu_poll_status(b, "query-status", busy, &st, err);
 	if (ret < 0)
 		return ret;
+	/* The state carries the saved run state (paused: saved after stop). */
 	if (strcmp(st, "running"))
 		ret = qemu_qmp_args(b, "cont", NULL, QEMU_OP_TIMEOUT_MS, NULL,
 				    err);
 	free(st);
+	if (ret == 0) {
+		free(b->incoming);
+		b->incoming = NULL;
+	}
 	return ret;
 }
 
@@ -1051,31 +1125,32 @@ out:
 }
 
 static int
-qemu_save(struct backend *b, const char *dir, struct aerr *err)
+qemu_save(struct backend *b, const char *dir, const char *ram_out,
+	  int *ram_saved, struct aerr *err)
 {
 	static const char *const busy[] = { "setup", "active", "pre-switchover",
 					    "device", NULL };
-	char *state = xasprintf("%s/state", dir), *uri = NULL, *st = NULL;
+	char *state = xasprintf("%s/state", dir), *st = NULL;
+	bool with_ram = b->ram_shared && ram_out;
 	struct aerr ignored;
 	size_t i;
 	int ret, ret2;
 
+	*ram_saved = 0;
 	if (b->script) {
 		aerr_set(err, "qemu: snapshots of start-script machines are not "
 			 "supported");
 		free(state);
 		return -EOPNOTSUPP;
 	}
-	if (strchr(state, '\'')) {
-		aerr_set(err, "qemu: a quote in the snapshot path %s", state);
-		free(state);
-		return -EINVAL;
-	}
 	/* The default bandwidth cap (128 MiB/s) would make saving slow. */
 	ret = qemu_qmp_args(b, "migrate-set-parameters",
 			    qemu_obj1("max-bandwidth",
 				      json_object_new_int64(10737418240LL)),
 			    QEMU_OP_TIMEOUT_MS, NULL, err);
+	/* RAM in a shared file is copied as a file, not streamed. */
+	if (ret == 0)
+		ret = qemu_set_ignore_shared(b, with_ram, err);
 	if (ret == 0)
 		ret = qemu_qmp_args(b, "stop", NULL, QEMU_OP_TIMEOUT_MS, NULL,
 				    err);
@@ -1084,17 +1159,28 @@ qemu_save(struct backend *b, const char *dir, struct aerr *err)
 	/* Disks first: after the migration QEMU has let go of them. */
 	for (i = 0; i < b->n_disks && ret == 0; i++)
 		ret = qemu_freeze_disk(b, i, dir, err);
-	if (ret == 0) {
-		uri = xasprintf("exec:cat > '%s'", state);
+	if (ret == 0)
+		ret = qemu_pass_file(b, state, O_WRONLY | O_CREAT | O_TRUNC,
+				     "snapshot", err);
+	if (ret == 0)
 		ret = qemu_qmp_args(b, "migrate",
-				    qemu_obj1("uri", json_object_new_string(uri)),
+				    qemu_obj1("uri",
+					      json_object_new_string("fd:snapshot")),
 				    QEMU_OP_TIMEOUT_MS, NULL, err);
-	}
 	if (ret == 0)
 		ret = qemu_poll_status(b, "query-migrate", busy, &st, err);
 	if (ret == 0 && strcmp(st, "completed")) {
 		aerr_set(err, "qemu: migration to %s ended %s", state, st);
 		ret = -EIO;
+	}
+	/* Still stopped: the RAM file holds exactly the saved moment. */
+	if (ret == 0 && with_ram) {
+		ret = copy_file_sparse(b->ram_path, ram_out);
+		if (ret < 0)
+			aerr_set(err, "qemu: copy %s to %s: %s", b->ram_path,
+				 ram_out, strerror(-ret));
+		else
+			*ram_saved = 1;
 	}
 	/* Running again, whatever happened (cont reactivates the disks). */
 	ret2 = qemu_qmp_args(b, "cont", NULL, QEMU_OP_TIMEOUT_MS, NULL,
@@ -1103,7 +1189,6 @@ qemu_save(struct backend *b, const char *dir, struct aerr *err)
 		ret = ret2;
 out:
 	free(state);
-	free(uri);
 	free(st);
 	return ret;
 }
@@ -1134,8 +1219,15 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 	b->name = xstrdup(cfg->name);
 	b->state_dir = xstrdup(l->state_dir);
 	b->log_path = xasprintf("%s/qemu.log", l->state_dir);
-	b->qmp_path = xasprintf("%s/qmp.sock", l->state_dir);
-	b->pid_path = xasprintf("%s/qemu.pid", l->state_dir);
+	if (l->vmm_tag) {
+		b->qmp_path = xasprintf("%s/qmp.%s.sock", l->state_dir,
+					l->vmm_tag);
+		b->pid_path = xasprintf("%s/qemu.%s.pid", l->state_dir,
+					l->vmm_tag);
+	} else {
+		b->qmp_path = xasprintf("%s/qmp.sock", l->state_dir);
+		b->pid_path = xasprintf("%s/qemu.pid", l->state_dir);
+	}
 	b->events = l->events;
 	b->owner = l->owner;
 	b->ev_tail = &b->ev_head;
@@ -1185,6 +1277,21 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 					 b->launch, &b->active, err);
 		if (ret < 0)
 			goto fail;
+		if (l->incoming_ram && l->ram_private) {
+			b->ram_path = xstrdup(l->incoming_ram);
+		} else if (l->ram_path) {
+			b->ram_path = xstrdup(l->ram_path);
+			b->ram_shared = true;
+			unlink(b->ram_path);
+			ret = l->incoming_ram ?
+			      copy_file_sparse(l->incoming_ram, b->ram_path) : 0;
+			if (ret < 0) {
+				aerr_set(err, "qemu: copy %s to %s: %s",
+					 l->incoming_ram, b->ram_path,
+					 strerror(-ret));
+				goto fail;
+			}
+		}
 	}
 
 	params = (struct qemu_cmd_params){
@@ -1201,6 +1308,9 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 		.nics = l->nics,
 		.n_nics = l->n_nics,
 		.launch = b->launch,
+		.ram_path = b->ram_path,
+		.ram_shared = b->ram_shared,
+		.vmm_tag = l->vmm_tag,
 	};
 	if (l->incoming && cfg->start_command) {
 		aerr_set(err, "qemu: a start script cannot restore a snapshot");
@@ -1308,7 +1418,12 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 	}
 
 	if (l->incoming) {
-		ret = qemu_incoming(b, l->incoming, err);
+		b->incoming = xstrdup(l->incoming);
+		b->incoming_ram = l->incoming_ram != NULL;
+		/* Both ends must agree to leave RAM out of the stream. */
+		ret = b->incoming_ram ? qemu_set_ignore_shared(b, true, err) : 0;
+		if (ret == 0 && !l->defer_incoming)
+			ret = qemu_incoming(b, err);
 		if (ret < 0)
 			goto fail;
 	}
@@ -1478,6 +1593,16 @@ qemu_info(struct backend *b, struct strbuf *out)
 	sb_addf(out, "qmp %s\n", b->qmp_path);
 }
 
+static void
+qemu_set_owner(struct backend *b, const struct backend_events *ev,
+	       void *owner)
+{
+	pthread_mutex_lock(&b->lock);
+	b->events = ev;
+	b->owner = owner;
+	pthread_mutex_unlock(&b->lock);
+}
+
 static pid_t
 qemu_pid(struct backend *b)
 {
@@ -1535,6 +1660,8 @@ const struct backend_ops qemu_backend_ops = {
 	.set_links = qemu_set_links,
 	.forward = qemu_forward,
 	.save = qemu_save,
+	.incoming = qemu_incoming,
+	.set_owner = qemu_set_owner,
 	.info = qemu_info,
 	.pid = qemu_pid,
 	.destroy = qemu_destroy,

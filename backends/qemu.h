@@ -33,6 +33,12 @@ struct qemu_cmd_params {
 	/* Overlays are STATE/disk.N.qcow2 for launch 0, STATE/disk.N.L.qcow2
 	 * after: a snapshot's frozen disk may still name an older one. */
 	unsigned launch;
+	/* Guest RAM in this file (memory backend "mem"), NULL: anonymous. */
+	const char *ram_path;
+	bool ram_shared;                /* share=on, else a private COW view */
+	/* Names the QMP socket qmp.TAG.sock and pid file qemu.TAG.pid, for a
+	 * VMM started beside the current one; NULL: qmp.sock, qemu.pid. */
+	const char *vmm_tag;
 };
 
 struct qemu_cmd {

@@ -336,3 +336,55 @@ remove_tree(const char *path)
 		ret = -errno;
 	return ret;
 }
+
+int
+copy_file_sparse(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, ret = 0;
+	struct stat st;
+	off_t data = 0, hole;
+
+	if (in < 0)
+		return -errno;
+	if (fstat(in, &st) < 0)
+		goto fail;
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0 || ftruncate(out, st.st_size) < 0)
+		goto fail;
+	/* Guest RAM is mostly holes: copy only the extents that hold data. */
+	while ((data = lseek(in, data, SEEK_DATA)) >= 0) {
+		hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			goto fail;
+		while (data < hole) {
+			off_t o_in = data, o_out = data;
+			ssize_t n = copy_file_range(in, &o_in, out, &o_out,
+						    (size_t)(hole - data), 0);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				if (n == 0)
+					errno = EIO;
+				goto fail;
+			}
+			data += n;
+		}
+	}
+	if (errno != ENXIO)
+		goto fail;
+	close(in);
+	if (close(out) < 0) {
+		ret = -errno;
+		unlink(dst);
+	}
+	return ret;
+fail:
+	ret = -errno;
+	close(in);
+	if (out >= 0) {
+		close(out);
+		unlink(dst);
+	}
+	return ret;
+}

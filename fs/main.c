@@ -36,6 +36,8 @@
 struct options {
 	char *config;
 	char *state_dir;
+	char *ram_dir;
+	int no_spares;
 	char *accel;
 	char *timeout;
 	char *global_timeout;
@@ -50,6 +52,8 @@ enum { KEY_ALLOW_OTHER };
 static const struct fuse_opt option_spec[] = {
 	OPT("config=%s", config),
 	OPT("state_dir=%s", state_dir),
+	OPT("ram_dir=%s", ram_dir),
+	OPT("no_spares", no_spares),
 	OPT("accel=%s", accel),
 	OPT("timeout=%s", timeout),
 	OPT("global_timeout=%s", global_timeout),
@@ -88,6 +92,13 @@ usage(const char *prog)
 	       "(default: a new\n"
 	       "                            /tmp/attestfs.XXXXXX, removed at "
 	       "exit)\n"
+	       "    -o ram_dir=DIR          guest RAM and snapshot RAM files "
+	       "(default /dev/shm,\n"
+	       "                            else state_dir), removed at exit\n"
+	       "    -o no_spares            no paused VMM waiting to restore "
+	       "each machine's\n"
+	       "                            last snapshot (saves a process and "
+	       "a RAM copy)\n"
 	       "    -o accel=auto|kvm|tcg   how guests run (default auto: KVM "
 	       "once a probe\n"
 	       "                            guest booted with it)\n"
@@ -413,6 +424,8 @@ main(int argc, char *argv[])
 	vopt.accel = o.accel ? o.accel : "auto";
 	vopt.foreground = copts.foreground;
 	vopt.keep_state = o.keep_state;
+	vopt.ram_dir = o.ram_dir;
+	vopt.no_spares = o.no_spares;
 	vopt.mountpoint = copts.mountpoint;
 	if (vmset_create(&vopt, &cfg, &vms, &err) < 0) {
 		fprintf(stderr, "attestfs: %s\n", err.msg);
@@ -478,6 +491,7 @@ out_args:
 	free(copts.mountpoint);
 	free(o.config);
 	free(o.state_dir);
+	free(o.ram_dir);
 	free(o.accel);
 	free(o.timeout);
 	free(o.global_timeout);

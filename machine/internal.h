@@ -129,6 +129,14 @@ struct machine {
 	int be_users;                /* threads using be without the lock */
 	char *launch_incoming;       /* restore: the state this launch loads */
 	char **launch_disks;         /* restore: the snapshot's frozen disks */
+	char *launch_ram;            /* restore: the snapshot's RAM file */
+	int launch_ram_private;      /* ...mapped copy-on-write (clones) */
+	unsigned ram_seq;            /* names RAM files: a new one per VMM */
+	struct backend *spare;       /* pre-started, waiting to restore... */
+	char *spare_snapshot;        /* ...this snapshot directory */
+	char *spare_want;            /* the snapshot a spare should wait for */
+	int spare_dead;              /* the spare's VMM exited */
+	unsigned spare_seq;
 	int boot_restored;           /* this boot continues a snapshot */
 	char *boot_snapshot;         /* ...this one: it is busy */
 	char *snapshot_pending;      /* a snapshot to take (supervisor) */
@@ -181,6 +189,7 @@ struct machine {
 struct vmset {
 	struct vmset_options opt;
 	char *state_dir;
+	char *ram_dir;               /* guest RAM files; removed at the end */
 	char *mountpoint;
 	struct attest_config cfg;
 	struct machine **machines;   /* never moves: readers need no lock */
@@ -226,6 +235,8 @@ int shellpool_init(struct machine *m, struct aerr *err);
 void shellpool_stop(struct machine *m);   /* without the lock */
 void shellpool_vmm_gone(struct machine *m);
 void shellpool_reset(struct machine *m);  /* the guest rebooted */
+void shellpool_resync(struct machine *m); /* a restored VMM is connected */
+void shellpool_disconnect(struct machine *m); /* before the VMM is gone */
 void shellpool_kick(struct machine *m);
 int shellpool_ready(struct machine *m);
 void shellpool_send_raw(struct machine *m, const char *line);
@@ -239,10 +250,35 @@ void waiters_fail(struct machine *m, int err);
  * with the lock, which they release while QEMU works. */
 void snapshot_ctl_take(struct machine *m, char **argv, struct mreq *r);
 void snapshot_ctl_restore(struct machine *m, char **argv, struct mreq *r);
-void snapshot_take_run(struct machine *m);
+void snapshot_take_run(struct machine *m, int want_spare);
 void snapshot_restore_run(struct machine *m);
-void snapshot_restore_script(struct machine *m, struct strbuf *sb);
+void snapshot_resume_script(struct strbuf *sb);
+void snapshot_clone_script(struct machine *m, struct strbuf *sb);
 char *snapshot_path(struct machine *m, const char *name);
+/* With target's lock: its next launch continues the snapshot in dir. */
+void snapshot_prepare_launch(struct machine *target, const char *dir,
+			     int ram_private);
+/*
+ * Pre-started VMMs (spare.c), all with the lock held. spare_want: keep one
+ * waiting for the snapshot in dir. spare_needed/spare_run: the supervisor's
+ * part (starts or replaces it; lets go of the lock meanwhile). spare_take:
+ * the spare for dir, now the caller's, or NULL. spare_drop: none any more
+ * (forget = and want none).
+ */
+void spare_want(struct machine *m, const char *dir);
+int spare_needed(struct machine *m);
+void spare_run(struct machine *m);
+struct backend *spare_take(struct machine *m, const char *dir);
+void spare_drop(struct machine *m, int forget);
+/* Fill l for a launch of m (paths: room for 16 shell paths). */
+void machine_launch_params(struct machine *m, struct backend_launch *l,
+			   const char **paths);
+/* A pre-started VMM continues the snapshot dir as m's VMM (restore). */
+void machine_adopt_vmm(struct machine *m, struct backend *be, const char *dir,
+		       struct mreq *r);
+/* A new RAM file name for a VMM of m (malloc'd), or NULL when m's backend
+ * keeps no RAM files. */
+char *machine_ram_path(struct machine *m);
 int snapshot_present(struct machine *m, const char *name);
 #define VMSET_MAX_CLONES 64
 

@@ -358,6 +358,65 @@ machine_needs_guest(struct machine *m, struct mreq *r)
 	return 0;
 }
 
+char *
+machine_ram_path(struct machine *m)
+{
+	if (!(m->ops->caps & BACKEND_CAP_SNAPSHOT) || m->cfg.start_command)
+		return NULL;
+	return xasprintf("%s/%s.%u.ram", m->set->ram_dir, m->cfg.name,
+			 ++m->ram_seq);
+}
+
+void
+machine_launch_params(struct machine *m, struct backend_launch *l,
+		      const char **paths)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_shells && i < 16; i++)
+		paths[i] = m->shells[i].path;
+	memset(l, 0, sizeof(*l));
+	l->cfg = &m->cfg;
+	l->state_dir = m->dir;
+	l->console_path = m->console_path;
+	l->shell_paths = paths;
+	l->n_shells = m->n_shells;
+	l->accel = m->cfg.accel ? m->cfg.accel :
+				  (m->set->opt.accel ? m->set->opt.accel : "auto");
+	l->node = m->index;
+	l->nics = m->nics;
+	l->n_nics = m->n_nics;
+	l->events = &events;
+	l->owner = m;
+	l->incoming = m->launch_incoming;
+	l->disk_bases = (const char *const *)m->launch_disks;
+	l->incoming_ram = m->launch_ram;
+	l->ram_private = m->launch_ram_private;
+}
+
+/* The VMM launched (ret 0) or not; with the lock. */
+static void
+vmm_launched(struct machine *m, struct backend *be, int ret,
+	     const struct aerr *err)
+{
+	if (ret < 0) {
+		log_line(m, err->msg[0] ? err->msg : "launch failed");
+		machine_set_state(m, MS_STOPPED, "start failed");
+		shellpool_vmm_gone(m);
+		return;
+	}
+	if (m->vmm_exited) {
+		/* It died before launch returned: on_exited saw no backend. */
+		m->dead_be = be;
+		return;
+	}
+	m->be = be;
+	net_launched(m);
+	if (m->set->opt.foreground)
+		fprintf(stderr, "%s: booting, waiting for the backdoor banner\n",
+			m->cfg.name);
+}
+
 static void
 do_launch(struct machine *m)
 {
@@ -365,30 +424,18 @@ do_launch(struct machine *m)
 	struct backend_launch l;
 	struct backend *be = NULL, *old = m->dead_be;
 	struct aerr err = { "" };
+	char *ram;
 	size_t i;
 	int ret;
 
+	/* A waiting spare would take this launch's socket connections. */
+	spare_drop(m, 0);
 	m->dead_be = NULL;
 	m->generation++;
 	sb_free(&m->boot_console);
-	for (i = 0; i < m->n_shells && i < 16; i++)
-		paths[i] = m->shells[i].path;
-	memset(&l, 0, sizeof(l));
-	l.cfg = &m->cfg;
-	l.state_dir = m->dir;
-	l.console_path = m->console_path;
-	l.shell_paths = paths;
-	l.n_shells = m->n_shells;
-	l.accel = m->cfg.accel ? m->cfg.accel :
-				 (m->set->opt.accel ? m->set->opt.accel : "auto");
-	l.node = m->index;
-	l.nics = m->nics;
-	l.n_nics = m->n_nics;
-	l.events = &events;
-	l.owner = m;
+	machine_launch_params(m, &l, paths);
+	l.ram_path = ram = machine_ram_path(m);
 	/* A restore is one launch; the next boot is an ordinary one. */
-	l.incoming = m->launch_incoming;
-	l.disk_bases = (const char *const *)m->launch_disks;
 	m->boot_restored = m->launch_incoming != NULL;
 	if (!m->boot_restored) {
 		free(m->boot_snapshot);
@@ -406,22 +453,43 @@ do_launch(struct machine *m)
 		free(m->launch_disks[i]);
 	free(m->launch_disks);
 	m->launch_disks = NULL;
-	if (ret < 0) {
-		log_line(m, err.msg[0] ? err.msg : "launch failed");
-		machine_set_state(m, MS_STOPPED, "start failed");
-		shellpool_vmm_gone(m);
-		return;
-	}
-	if (m->vmm_exited) {
-		/* It died before launch returned: on_exited saw no backend. */
-		m->dead_be = be;
-		return;
-	}
-	m->be = be;
-	net_launched(m);
-	if (m->set->opt.foreground)
-		fprintf(stderr, "%s: booting, waiting for the backdoor banner\n",
-			m->cfg.name);
+	free(m->launch_ram);
+	m->launch_ram = NULL;
+	free(ram);
+	vmm_launched(m, be, ret, &err);
+}
+
+void
+machine_adopt_vmm(struct machine *m, struct backend *be, const char *dir,
+		  struct mreq *r)
+{
+	struct backend *old = m->dead_be;
+	struct aerr err = { "" };
+	int ret;
+
+	m->dead_be = NULL;
+	m->generation++;
+	sb_free(&m->boot_console);
+	m->boot_restored = 1;
+	free(m->boot_snapshot);
+	m->boot_snapshot = xstrdup(dir);
+	m->vmm_exited = 0;
+	m->state = MS_STOPPED;
+	machine_start_locked(m, r);
+	m->launch_pending = 0;
+	/* Its connections may be accepted already (no VMM ran meanwhile). */
+	shellpool_resync(m);
+	m->ops->set_owner(be, &events, m);
+	machine_unlock(m);
+	ret = m->ops->incoming(be, &err);
+	if (ret < 0)
+		m->ops->destroy(be);
+	/* The VMM it replaces (killed): reaped while the shells resync, and
+	 * before forwards need its host ports. */
+	if (old)
+		m->ops->destroy(old);
+	machine_lock(m);
+	vmm_launched(m, be, ret, &err);
 }
 
 static void
@@ -462,7 +530,7 @@ supervisor(void *arg)
 			continue;
 		}
 		if (m->snapshot_pending) {
-			snapshot_take_run(m);
+			snapshot_take_run(m, 1);
 			continue;
 		}
 		if (m->restore_pending) {
@@ -471,6 +539,10 @@ supervisor(void *arg)
 		}
 		if (m->clone_pending) {
 			clone_run(m);
+			continue;
+		}
+		if (spare_needed(m)) {
+			spare_run(m);
 			continue;
 		}
 		/* Deadlines of commands, queued or running. */
@@ -951,6 +1023,13 @@ machine_render(struct machine *m, enum machine_view v, size_t *len)
 		sb_adds(&sb, "\n");
 		if (m->be)
 			m->ops->info(m->be, &sb);
+		if (m->boot_snapshot)
+			sb_addf(&sb, "restored_from %s\n",
+				strrchr(m->boot_snapshot, '/') + 1);
+		/* A VMM waits, paused, to restore this snapshot at once. */
+		if (m->spare && !m->spare_dead)
+			sb_addf(&sb, "spare %s\n",
+				strrchr(m->spare_snapshot, '/') + 1);
 		net_render_info(m, &sb);
 		break;
 	case MACHINE_VIEW_LOG:
@@ -1078,6 +1157,9 @@ machine_destroy(struct machine *m)
 
 	if (m->supervisor)
 		pthread_join(m->supervisor, NULL);
+	machine_lock(m);
+	spare_drop(m, 1);
+	machine_unlock(m);
 	if (m->console_listen >= 0) {
 		shutdown(m->console_listen, SHUT_RDWR);
 		machine_lock(m);
@@ -1100,6 +1182,9 @@ machine_destroy(struct machine *m)
 		fclose(m->console_file);
 	free(m->console_path);
 	free(m->launch_incoming);
+	free(m->launch_ram);
+	free(m->spare_snapshot);
+	free(m->spare_want);
 	if (m->launch_disks)
 		for (size_t i = 0; m->launch_disks[i]; i++)
 			free(m->launch_disks[i]);
@@ -1155,6 +1240,28 @@ global_timer(void *arg)
 	return NULL;
 }
 
+/* Shared memory when there is some: a RAM file on a disk would be written
+ * back to it while the guest runs. */
+static int
+ram_dir_create(struct vmset *s, struct aerr *err)
+{
+	const char *base = s->opt.ram_dir;
+	char *tmpl;
+
+	if (!base)
+		base = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" :
+							      s->state_dir;
+	tmpl = xasprintf("%s/attestfs-ram.XXXXXX", base);
+	if (!mkdtemp(tmpl)) {
+		aerr_set(err, "ram_dir: mkdtemp %s: %s", tmpl, strerror(errno));
+		free(tmpl);
+		return -errno;
+	}
+	s->ram_dir = tmpl;
+	s->opt.ram_dir = NULL;
+	return 0;
+}
+
 int
 vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
 	     struct vmset **out, struct aerr *err)
@@ -1193,6 +1300,9 @@ vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
 	path = xasprintf("%s/events", s->state_dir);
 	s->events_file = fopen(path, "ae");
 	free(path);
+	ret = ram_dir_create(s, err);
+	if (ret < 0)
+		return ret;
 	/* Room for clones up front: readers index it without a lock. */
 	s->machines_cap = s->cfg.n_machines + VMSET_MAX_CLONES;
 	s->machines = xcalloc(s->machines_cap, sizeof(*s->machines));
@@ -1238,6 +1348,9 @@ vmset_destroy(struct vmset *s)
 	sb_free(&s->events);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->timer_cond);
+	if (s->ram_dir)
+		remove_tree(s->ram_dir);
+	free(s->ram_dir);
 	free(s->state_dir);
 	free(s->mountpoint);
 	free(s);
@@ -1339,7 +1452,6 @@ clone_run(struct machine *m)
 	struct machine *nm = NULL;
 	struct aerr err = { "" };
 	struct mreq *r;
-	size_t i;
 	int ret;
 
 	m->clone_pending = NULL;
@@ -1349,7 +1461,7 @@ clone_run(struct machine *m)
 		if (!snapshot_present(m, snap)) {
 			m->snapshot_pending = xstrdup(snap);
 			m->snapshot_req = NULL;
-			snapshot_take_run(m);
+			snapshot_take_run(m, 0);
 		}
 	}
 	r = m->clone_req;
@@ -1377,11 +1489,8 @@ clone_run(struct machine *m)
 		machine_lock(nm);
 		nm->is_clone = 1;
 		nm->clone_source_index = m->index;
-		nm->launch_incoming = xasprintf("%s/state", dir);
-		nm->launch_disks = xcalloc(nm->cfg.n_disks + 1, sizeof(char *));
-		for (i = 0; i < nm->cfg.n_disks; i++)
-			nm->launch_disks[i] = xasprintf("%s/disk.%zu.qcow2", dir, i);
-		nm->boot_snapshot = xstrdup(dir);
+		/* Every clone maps the snapshot's RAM copy-on-write. */
+		snapshot_prepare_launch(nm, dir, 1);
 		log_line(nm, "a clone of the snapshot");
 		machine_start_locked(nm, r);
 		r = NULL;

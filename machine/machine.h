@@ -47,6 +47,12 @@ struct vmset_options {
 	int foreground;          /* print "name # line" console lines */
 	int keep_state;          /* keep state_dir at exit */
 	const char *mountpoint;  /* rendered into attest.sh */
+	/* Guest RAM files go in a new directory below it; NULL: /dev/shm when
+	 * writable (RAM stays in RAM), else state_dir. */
+	const char *ram_dir;
+	/* No pre-started VMMs waiting to restore snapshots (they cost a
+	 * process and a RAM copy per machine that took a snapshot). */
+	int no_spares;
 };
 
 /* Takes ownership of *cfg (emptied). */

@@ -346,7 +346,7 @@ setup_script(struct machine *m, struct strbuf *sb)
 
 	sb_adds(sb, setup_functions);
 	if (m->boot_restored)
-		snapshot_restore_script(m, sb);
+		snapshot_clone_script(m, sb);
 	for (i = 0; i < m->n_nics; i++) {
 		const struct backend_nic *n = &m->nics[i];
 
@@ -384,8 +384,12 @@ done:
 static int
 net_wanted(const struct machine *m)
 {
-	return m->n_nics || (m->n_forwards && !m->cfg.start_command) ||
-	       m->boot_restored;
+	/* The same machine restored: its networks were set up when it was
+	 * saved (and every fork is slow while TCG translates afresh). A
+	 * clone needs its own identity and addresses. */
+	if (m->boot_restored)
+		return m->is_clone;
+	return m->n_nics || (m->n_forwards && !m->cfg.start_command);
 }
 
 static void

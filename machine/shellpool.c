@@ -365,6 +365,17 @@ serve(struct shell_slot *s, int fd)
 	}
 }
 
+/* The first SYNC of a continued guest; the control shell also sets the
+ * guest's clock and reseeds it before it answers. */
+static void
+queue_resume_sync(struct shell_slot *s)
+{
+	s->sync_tag = ++s->m->next_tag;
+	if (s->index == 0)
+		snapshot_resume_script(&s->outq);
+	shell_sync(&s->outq, s->sync_tag);
+}
+
 static void *
 worker(void *arg)
 {
@@ -418,8 +429,7 @@ worker(void *arg)
 		if (m->boot_restored) {
 			/* The saved shell lives on with its prelude: no banner
 			 * comes, so ask it to answer at once. */
-			s->sync_tag = ++m->next_tag;
-			shell_sync(&s->outq, s->sync_tag);
+			queue_resume_sync(s);
 		}
 		machine_unlock(m);
 
@@ -552,6 +562,43 @@ shellpool_vmm_gone(struct machine *m)
 	for (i = 0; i < m->n_shells; i++) {
 		shell_release_cur(&m->shells[i], -EIO);
 		m->shells[i].ready = 0;
+	}
+}
+
+/* With the lock: let go of the VMM's connections now, not when it has
+ * exited (a killed QEMU closes them only after freeing its memory). */
+void
+shellpool_disconnect(struct machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_shells; i++)
+		if (m->shells[i].conn_fd >= 0)
+			shutdown(m->shells[i].conn_fd, SHUT_RDWR);
+	if (m->console_fd >= 0)
+		shutdown(m->console_fd, SHUT_RDWR);
+}
+
+/*
+ * With the lock: a VMM continuing a snapshot is connected (a pre-started
+ * one, accepted while the machine had no VMM): its shells greet no more,
+ * so ask each to answer at once.
+ */
+void
+shellpool_resync(struct machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_shells; i++) {
+		struct shell_slot *s = &m->shells[i];
+
+		if (s->conn_fd < 0 || s->ready || s->sync_tag)
+			continue;
+		shell_parser_init(&s->parser, m->cfg.shell_channel ==
+						      SHELL_CHANNEL_CONSOLE);
+		sb_free(&s->outq);
+		queue_resume_sync(s);
+		wake(s);
 	}
 }
 

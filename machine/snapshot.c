@@ -153,8 +153,10 @@ dir_usage(const char *dir, long long *mtime)
 	while ((de = readdir(d))) {
 		struct stat st;
 
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
+		/* The RAM file is linked from elsewhere: count it. */
+		if (fstatat(dirfd(d), de->d_name, &st,
+			    strcmp(de->d_name, "ram") ? AT_SYMLINK_NOFOLLOW : 0)
+		    < 0 || !S_ISREG(st.st_mode))
 			continue;
 		total += (unsigned long long)st.st_blocks * 512;
 		if (!strcmp(de->d_name, "state") && mtime)
@@ -164,18 +166,29 @@ dir_usage(const char *dir, long long *mtime)
 	return total;
 }
 
-void
-snapshot_take_run(struct machine *m)
+/* The snapshot's RAM lives beside the machines' RAM (in memory, usually);
+ * the snapshot directory links to it. */
+static char *
+snapshot_ram_path(struct machine *m, const char *name)
 {
-	char *name = m->snapshot_pending, *dir, *tmp;
+	return xasprintf("%s/%s.snapshot.%s.ram", m->set->ram_dir, m->cfg.name,
+			 name);
+}
+
+void
+snapshot_take_run(struct machine *m, int want_spare)
+{
+	char *name = m->snapshot_pending, *dir, *tmp, *ram, *link_path;
 	struct backend *be = m->be;
 	struct aerr err = { "" };
 	int64_t t0 = now_mono_ms();
-	int ret;
+	int ret, ram_saved = 0;
 
 	m->snapshot_pending = NULL;
 	dir = snapshot_dir(m, name);
 	tmp = xasprintf("%s/snapshots/.%s.tmp", m->dir, name);
+	ram = snapshot_ram_path(m, name);
+	link_path = xasprintf("%s/ram", tmp);
 	if (!be) {
 		ret = -EHOSTDOWN;
 		machine_logl(m, "snapshot %s: the machine is gone", name);
@@ -190,7 +203,11 @@ snapshot_take_run(struct machine *m)
 	}
 	/* The backend's callbacks take the lock: let go while QEMU works. */
 	machine_unlock(m);
-	ret = m->ops->save(be, tmp, &err);
+	ret = m->ops->save(be, tmp, ram, &ram_saved, &err);
+	if (ret == 0 && ram_saved && symlink(ram, link_path) < 0) {
+		ret = -errno;
+		aerr_set(&err, "symlink %s: %s", link_path, strerror(errno));
+	}
 	if (ret == 0 && rename(tmp, dir) < 0)
 		ret = -errno;
 	machine_lock(m);
@@ -198,11 +215,15 @@ snapshot_take_run(struct machine *m)
 		machine_logl(m, "snapshot %s: %s", name,
 			     err.msg[0] ? err.msg : strerror(-ret));
 		remove_tree(tmp);
+		unlink(ram);
 	} else {
-		machine_logl(m, "snapshot %s: saved in %lld ms (%llu KiB)", name,
-			     (long long)(now_mono_ms() - t0),
-			     dir_usage(dir, NULL) / 1024);
+		machine_logl(m, "snapshot %s: saved in %lld ms (%llu KiB%s)",
+			     name, (long long)(now_mono_ms() - t0),
+			     dir_usage(dir, NULL) / 1024,
+			     ram_saved ? ", RAM as a file" : "");
 		vmset_event(m->set, m->cfg.name, "snapshot", name);
+		if (want_spare)
+			spare_want(m, dir);
 	}
 out:
 	if (m->snapshot_req) {
@@ -211,16 +232,43 @@ out:
 	}
 	free(dir);
 	free(tmp);
+	free(ram);
+	free(link_path);
 	free(name);
+}
+
+void
+snapshot_prepare_launch(struct machine *t, const char *dir, int ram_private)
+{
+	struct stat st;
+	size_t i;
+
+	free(t->launch_incoming);
+	t->launch_incoming = xasprintf("%s/state", dir);
+	for (i = 0; t->launch_disks && t->launch_disks[i]; i++)
+		free(t->launch_disks[i]);
+	free(t->launch_disks);
+	t->launch_disks = xcalloc(t->cfg.n_disks + 1, sizeof(char *));
+	for (i = 0; i < t->cfg.n_disks; i++)
+		t->launch_disks[i] = xasprintf("%s/disk.%zu.qcow2", dir, i);
+	free(t->launch_ram);
+	t->launch_ram = xasprintf("%s/ram", dir);
+	if (lstat(t->launch_ram, &st) < 0) {
+		/* RAM is in the state: the snapshot of a clone. */
+		free(t->launch_ram);
+		t->launch_ram = NULL;
+	}
+	t->launch_ram_private = ram_private;
+	free(t->boot_snapshot);
+	t->boot_snapshot = xstrdup(dir);
 }
 
 void
 snapshot_restore_run(struct machine *m)
 {
 	char *name = m->restore_pending, *dir;
-	struct backend *be;
+	struct backend *be, *spare;
 	struct mreq *r = m->restore_req;
-	size_t i;
 
 	m->restore_pending = NULL;
 	m->restore_req = NULL;
@@ -229,40 +277,52 @@ snapshot_restore_run(struct machine *m)
 	/* A QMP transaction may still use the VMM: let it finish. */
 	while (m->be_users)
 		pthread_cond_wait(&m->cond, &m->lock);
+	spare = spare_take(m, dir);
 	be = m->be;
 	if (be) {
-		/* The running VMM goes; destroy() makes no callbacks. */
+		/* The running VMM goes; destroy() makes no callbacks. Its
+		 * state is thrown away: no need to let it shut down. The
+		 * shells answer the spare's SYNC once they reconnect. */
 		m->state = MS_STOPPING;
 		m->be = NULL;
+		m->boot_restored = spare != NULL;
+		if (spare) {
+			/* Reaped once the spare runs: out of the way now. */
+			m->ops->set_owner(be, NULL, NULL);
+			m->ops->kill(be);
+			shellpool_disconnect(m);
+			m->dead_be = be;
+		} else {
 			machine_unlock(m);
-		m->ops->destroy(be);
-		machine_lock(m);
-			shellpool_vmm_gone(m);
+			m->ops->kill(be);
+			m->ops->destroy(be);
+			machine_lock(m);
+		}
+		shellpool_vmm_gone(m);
 		net_reset(m);
 	}
 	m->state = MS_STOPPED;
-	free(m->launch_incoming);
-	m->launch_incoming = xasprintf("%s/state", dir);
-	for (i = 0; m->launch_disks && m->launch_disks[i]; i++)
-		free(m->launch_disks[i]);
-	free(m->launch_disks);
-	m->launch_disks = xcalloc(m->cfg.n_disks + 1, sizeof(char *));
-	for (i = 0; i < m->cfg.n_disks; i++)
-		m->launch_disks[i] = xasprintf("%s/disk.%zu.qcow2", dir, i);
-	free(m->boot_snapshot);
-	m->boot_snapshot = dir;
-	machine_start_locked(m, r);
+	if (spare) {
+		machine_adopt_vmm(m, spare, dir, r);
+	} else {
+		snapshot_prepare_launch(m, dir, 0);
+		machine_start_locked(m, r);
+	}
 	if (!r)
 		pthread_cond_broadcast(&m->cond);
+	/* The next restore of it is as quick. */
+	spare_want(m, dir);
+	free(dir);
 	free(name);
 }
 
 /*
- * Appended to the boot set-up after a restore: the guest clock stood still
- * at the save, and every continuation shares the saved random state.
+ * Sent with the first SYNC of a continued guest, before anything else runs
+ * in it: its clock stood still at the save, and every continuation would
+ * share the saved random state. printf is a builtin: one process in all.
  */
 void
-snapshot_restore_script(struct machine *m, struct strbuf *sb)
+snapshot_resume_script(struct strbuf *sb)
 {
 	unsigned char seed[64];
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -272,18 +332,23 @@ snapshot_restore_script(struct machine *m, struct strbuf *sb)
 		close(fd);
 	sb_addf(sb, "date -s @%lld >/dev/null 2>&1; ",
 		(long long)(now_unix_ms() / 1000));
-	if (m->is_clone) {
-		/* Its own name and identity (names are [A-Za-z0-9_.-]). */
-		sb_addf(sb, "hostname '%s'; echo '%s' > /etc/hostname 2>/dev/null; "
-			"if [ -w /etc/machine-id ]; then tr -d - < "
-			"/proc/sys/kernel/random/uuid > /etc/machine-id; fi; ",
-			m->cfg.name, m->cfg.name);
-	}
 	if (n == (ssize_t)sizeof(seed)) {
-		sb_adds(sb, "printf %s '");
-		shell_base64(sb, seed, sizeof(seed));
-		sb_adds(sb, "' | base64 -d > /dev/urandom 2>/dev/null; ");
+		sb_adds(sb, "printf '");
+		for (size_t i = 0; i < sizeof(seed); i++)
+			sb_addf(sb, "\\%03o", seed[i]);
+		sb_adds(sb, "' >/dev/urandom 2>/dev/null; ");
 	}
+}
+
+/* Appended to a clone's boot set-up: its own name and identity. */
+void
+snapshot_clone_script(struct machine *m, struct strbuf *sb)
+{
+	/* Names are [A-Za-z0-9_.-]: safe inside quotes. */
+	sb_addf(sb, "hostname '%s'; echo '%s' > /etc/hostname 2>/dev/null; "
+		"if [ -w /etc/machine-id ]; then tr -d - < "
+		"/proc/sys/kernel/random/uuid > /etc/machine-id; fi; ",
+		m->cfg.name, m->cfg.name);
 }
 
 int
@@ -329,7 +394,7 @@ machine_snapshot_stat(struct machine *m, const char *name,
 int
 machine_snapshot_remove(struct machine *m, const char *name)
 {
-	char *dir;
+	char *dir, *ram;
 	int ret = 0;
 
 	if (!snapshot_name_ok(name) || !snapshot_exists(m, name))
@@ -351,7 +416,17 @@ machine_snapshot_remove(struct machine *m, const char *name)
 		free(dir);
 		return ret;
 	}
+	/* A VMM waiting to restore it is no use now. */
+	machine_lock(m);
+	if ((m->spare_want && !strcmp(m->spare_want, dir)) ||
+	    (m->spare_snapshot && !strcmp(m->spare_snapshot, dir)))
+		spare_drop(m, 1);
+	machine_unlock(m);
+	ram = snapshot_ram_path(m, name);
 	ret = remove_tree(dir);
+	if (ret == 0)
+		unlink(ram);
+	free(ram);
 	free(dir);
 	if (ret == 0)
 		machine_log(m, "snapshot %s: removed", name);

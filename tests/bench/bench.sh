@@ -50,7 +50,7 @@ nofuse=
 # Kill, by pid, any VMM a state dir's machines left behind.
 kill_leftover_vmms() {
 	local f pid
-	for f in "$1"/*/qemu.pid; do
+	for f in "$1"/*/qemu*.pid; do
 		[ -e "$f" ] || continue
 		pid=$(cat "$f" 2>/dev/null) || continue
 		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -170,7 +170,7 @@ say "mount: true median $m_med ms, p99 $m_p99 ms, mean $m_mean ms; phase medians
 say "mount: snapshot a, then 10 x restore + first command"
 "$CLIENT" ctl "$VMS/a/ctl" "snapshot bench" >"$work/snap.out" || die "snapshot"
 snap_ms=$(field "$work/snap.out" ctl_ms 1) || die "no snapshot time"
-"$CLIENT" restore "$VMS/a/ctl" "$VMS/a/exec" bench 10 >"$work/restore.out" || die "restore rounds"
+"$CLIENT" restore "$VMS/a/ctl" "$VMS/a/exec" "$VMS/a/info" bench 10 >"$work/restore.out" || die "restore rounds"
 r_med=$(field "$work/restore.out" restore_ms 1) || die "no restore_ms"
 r_p99=$(field "$work/restore.out" restore_ms 2) || die "no restore_ms"
 say "mount: snapshot in $snap_ms ms; restore to first command median $r_med ms, p99 $r_p99 ms"

@@ -273,8 +273,35 @@ do_ctl(const char *path, const char *word)
 }
 
 /* Restore a snapshot and run the first command, ROUNDS times. */
+/* Wait until info names a VMM waiting to restore name, as a test does its
+ * work between restores; 0, or -ETIMEDOUT after 20 s. */
 static int
-do_restore(const char *ctl, const char *exec, const char *name, int rounds)
+wait_spare(const char *info, const char *name)
+{
+	char want[160], text[4096];
+	double deadline = now_ms() + 20000;
+
+	snprintf(want, sizeof(want), "\nspare %s\n", name);
+	while (now_ms() < deadline) {
+		int fd = open(info, O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, text + 1, sizeof(text) - 2) : -1;
+
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			text[0] = '\n';
+			text[n + 1] = '\0';
+			if (strstr(text, want))
+				return 0;
+		}
+		usleep(5000);
+	}
+	return -ETIMEDOUT;
+}
+
+static int
+do_restore(const char *ctl, const char *exec, const char *info,
+	   const char *name, int rounds)
 {
 	char word[128];
 	double *lat, t0;
@@ -288,6 +315,11 @@ do_restore(const char *ctl, const char *exec, const char *name, int rounds)
 	if (!lat)
 		return 1;
 	for (i = 0; i < rounds; i++) {
+		ret = wait_spare(info, name);
+		if (ret < 0) {
+			free(lat);
+			return fail("no spare", info, ret);
+		}
 		t0 = now_ms();
 		fd = open(ctl, O_WRONLY | O_TRUNC);
 		if (fd < 0 || write(fd, word, len) != (ssize_t)len) {
@@ -321,7 +353,7 @@ usage(void)
 		"       mount-client stream EXEC BYTES\n"
 		"       mount-client status FILE ROUNDS GAP_US\n"
 		"       mount-client ctl FILE WORD\n"
-		"       mount-client restore CTL EXEC SNAPSHOT ROUNDS\n");
+		"       mount-client restore CTL EXEC INFO SNAPSHOT ROUNDS\n");
 	return 2;
 }
 
@@ -344,9 +376,9 @@ main(int argc, char **argv)
 				atoi(argv[4]));
 	else if (!strcmp(argv[1], "ctl") && argc == 4)
 		ret = do_ctl(argv[2], argv[3]);
-	else if (!strcmp(argv[1], "restore") && argc == 6)
-		ret = do_restore(argv[2], argv[3], argv[4],
-				 atoi(argv[5]) > 0 ? atoi(argv[5]) : 1);
+	else if (!strcmp(argv[1], "restore") && argc == 7)
+		ret = do_restore(argv[2], argv[3], argv[4], argv[5],
+				 atoi(argv[6]) > 0 ? atoi(argv[6]) : 1);
 	else
 		return usage();
 	fflush(stdout);

@@ -46,7 +46,7 @@ mount_attestfs() {
 # Kill, by pid, every QEMU this mount started (if the daemon failed to).
 kill_leftover_vmms() {
 	local f pid
-	for f in "$STATE"/*/qemu.pid; do
+	for f in "$STATE"/*/qemu*.pid; do
 		[ -e "$f" ] || continue
 		pid=$(cat "$f" 2>/dev/null) || continue
 		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then

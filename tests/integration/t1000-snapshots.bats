@@ -113,3 +113,61 @@ teardown_file() {
 	assert_failure
 	assert_output --partial 'File exists'
 }
+
+# The pid of the VMM that waits, paused, to restore snapshot $2 of $1.
+spare_pid() {
+	local f pid cur
+	grep -qx "spare $2" "$VMS/$1/info" || return 1
+	cur=$(sed -n 's/^pid //p' "$VMS/$1/info")
+	for f in "$STATE/$1"/qemu.spare*.pid; do
+		pid=$(cat "$f" 2>/dev/null) || continue
+		[ -n "$pid" ] && [ "$pid" != "$cur" ] && kill -0 "$pid" 2>/dev/null &&
+			{ echo "$pid"; return 0; }
+	done
+	return 1
+}
+
+@test "a restore continues in the VMM that was waiting for it" {
+	echo 'snapshot quick' >"$VMS/a/ctl"
+	tx "$VMS/a/exec" 'echo after > /tmp/after-quick'
+	wait_until 20 spare_pid a quick
+	waiting=$(spare_pid a quick)
+	echo 'restore quick' >"$VMS/a/ctl"
+	assert_equal "$(sed -n 's/^pid //p' "$VMS/a/info")" "$waiting"
+	assert_equal "$(sed -n 's/^restored_from //p' "$VMS/a/info")" quick
+	run tx "$VMS/a/exec" 'test -e /tmp/after-quick && echo survived || echo gone; cat /tmp/before'
+	assert_output $'gone\nbefore'
+	# its shells are all back, and a new one waits for the next restore
+	wait_until 20 grep -qx 'shells 4/4' "$VMS/a/info"
+	wait_until 20 spare_pid a quick
+	[ "$(spare_pid a quick)" != "$waiting" ]
+}
+
+@test "deleting a snapshot ends the VMM waiting for it" {
+	echo 'snapshot gone-soon' >"$VMS/a/ctl"
+	wait_until 20 spare_pid a gone-soon
+	waiting=$(spare_pid a gone-soon)
+	rm "$VMS/a/snapshots/gone-soon"
+	run kill -0 "$waiting"
+	assert_failure
+	run grep -x 'spare gone-soon' "$VMS/a/info"
+	assert_failure
+}
+
+@test "clones map their snapshot's RAM file instead of copying it" {
+	echo 'restore s1' >"$VMS/a/ctl"
+	echo 'clone m1 s1' >"$VMS/a/ctl"
+	echo 'clone m2 s1' >"$VMS/a/ctl"
+	for c in m1 m2; do
+		pid=$(sed -n 's/^pid //p' "$VMS/$c/info")
+		run grep -c 'a\.snapshot\.s1\.ram' "/proc/$pid/maps"
+		assert_success
+	done
+	# copy-on-write: the clones' writes stay their own
+	tx "$VMS/m1/exec" 'echo m1 > /tmp/who'
+	assert_equal "$(tx "$VMS/m2/exec" 'cat /tmp/who 2>/dev/null || echo none')" none
+	for c in m1 m2; do
+		echo halt >"$VMS/$c/ctl"
+		rmdir "$VMS/$c"
+	done
+}

@@ -343,6 +343,62 @@ test_argv_console_kvm_commas(void **state)
 	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), -EINVAL);
 }
 
+/* RAM in a file (shared, or a snapshot's mapped privately), and a VMM
+ * started beside the running one with its own QMP socket and pid file. */
+static void
+test_argv_ram_file_and_tag(void **state)
+{
+	struct machine_config c;
+	const char *shells[] = { "/s/shell0.sock" };
+	struct qemu_cmd_params p = {
+		.cfg = &c,
+		.qemu_bin = "qemu",
+		.state_dir = "/st/a",
+		.console_path = "/s/console.sock",
+		.shell_paths = shells,
+		.n_shells = 1,
+		.accel = "tcg",
+		.mac_byte = 1,
+		.ram_path = "/dev/shm/r,1/a.1.ram",
+		.ram_shared = true,
+	};
+	struct qemu_cmd cmd;
+	struct aerr err = { "" };
+	char *s;
+
+	(void)state;
+	cfg_init(&c, "a");
+	c.memory_mib = 512;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	s = joined(cmd.argv);
+	assert_non_null(strstr(s, "|-object|memory-backend-file,id=mem,"
+			       "size=512M,mem-path=/dev/shm/r,,1/a.1.ram,"
+			       "share=on|-machine|q35,memory-backend=mem|"));
+	assert_non_null(strstr(s, "|-m|512|"));
+	assert_non_null(strstr(s, "|-qmp|unix:/st/a/qmp.sock,"));
+	free(s);
+	qemu_cmd_free(&cmd);
+
+	p.ram_shared = false;
+	p.vmm_tag = "spare3";
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	s = joined(cmd.argv);
+	assert_non_null(strstr(s, ",share=off|"));
+	assert_non_null(strstr(s, "|-qmp|unix:/st/a/qmp.spare3.sock,"
+			       "server=on,wait=off|"));
+	assert_non_null(strstr(s, "|-pidfile|/st/a/qemu.spare3.pid"));
+	free(s);
+	qemu_cmd_free(&cmd);
+
+	p.ram_path = NULL;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	s = joined(cmd.argv);
+	assert_null(strstr(s, "memory-backend"));
+	assert_non_null(strstr(s, "|-machine|q35|"));
+	free(s);
+	qemu_cmd_free(&cmd);
+}
+
 static void
 test_argv_start_command(void **state)
 {
@@ -1015,6 +1071,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_argv_plain),
 		cmocka_unit_test(test_argv_console_kvm_commas),
+		cmocka_unit_test(test_argv_ram_file_and_tag),
 		cmocka_unit_test(test_argv_start_command),
 		cmocka_unit_test(test_argv_vlans),
 		cmocka_unit_test(test_helpers),

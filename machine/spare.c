@@ -1,0 +1,161 @@
+/*
+ * A pre-started VMM per machine, paused and waiting (-incoming defer) for
+ * the snapshot the machine was last saved to or restored from. Restoring it
+ * then costs no process start, no device set-up and no RAM copy: only the
+ * small device state is loaded. The spare connects to the machine's sockets
+ * beside the running VMM; the daemon accepts those connections once the
+ * running one is gone (shellpool.c, the console reader), so nothing is
+ * handed over by hand.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "machine/internal.h"
+
+static void
+on_spare_exited(void *owner, int status)
+{
+	struct machine *m = owner;
+
+	machine_lock(m);
+	m->spare_dead = 1;
+	machine_logl(m, "the pre-started VMM exited (status 0x%x)", status);
+	pthread_cond_broadcast(&m->cond);
+	machine_unlock(m);
+}
+
+static void
+on_spare_event(void *owner, const char *name, const char *detail)
+{
+	(void)owner;
+	(void)name;
+	(void)detail;
+}
+
+static void
+on_spare_log(void *owner, const char *text)
+{
+	machine_log(owner, "pre-started VMM: %s", text);
+}
+
+static const struct backend_events spare_events = {
+	.exited = on_spare_exited,
+	.vm_event = on_spare_event,
+	.log = on_spare_log,
+};
+
+void
+spare_want(struct machine *m, const char *dir)
+{
+	if (!m->ops->incoming || !m->ops->set_owner || m->cfg.start_command ||
+	    m->is_clone || m->set->opt.no_spares)
+		return;
+	free(m->spare_want);
+	m->spare_want = xstrdup(dir);
+	pthread_cond_broadcast(&m->cond);
+}
+
+int
+spare_needed(struct machine *m)
+{
+	if (m->spare)
+		return m->spare_dead || !m->spare_want ||
+		       strcmp(m->spare_snapshot, m->spare_want);
+	/* Not while a boot or restore finishes: it would compete for CPU. */
+	return m->spare_want != NULL && !m->launch_pending &&
+	       m->state != MS_STARTING;
+}
+
+void
+spare_drop(struct machine *m, int forget)
+{
+	struct backend *be = m->spare;
+
+	if (forget) {
+		free(m->spare_want);
+		m->spare_want = NULL;
+	}
+	if (!be)
+		return;
+	m->spare = NULL;
+	m->spare_dead = 0;
+	free(m->spare_snapshot);
+	m->spare_snapshot = NULL;
+	machine_unlock(m);
+	m->ops->destroy(be);
+	machine_lock(m);
+}
+
+void
+spare_run(struct machine *m)
+{
+	const char *paths[16];
+	struct backend_launch l;
+	struct backend *be = NULL;
+	struct aerr err = { "" };
+	char *dir, *tag, *ram, *busy;
+	int64_t t0 = now_mono_ms();
+	int ret;
+
+	if (m->spare) {
+		spare_drop(m, 0);
+		return;
+	}
+	dir = xstrdup(m->spare_want);
+	tag = xasprintf("spare%u", ++m->spare_seq);
+	/* Borrow the next launch's fields: none is pending (spare_needed). */
+	busy = m->boot_snapshot;
+	m->boot_snapshot = NULL;
+	snapshot_prepare_launch(m, dir, 0);
+	free(m->boot_snapshot);
+	m->boot_snapshot = busy;
+	machine_launch_params(m, &l, paths);
+	l.ram_path = ram = machine_ram_path(m);
+	l.defer_incoming = 1;
+	l.vmm_tag = tag;
+	l.events = &spare_events;
+	m->launch_incoming = NULL;
+	m->launch_disks = NULL;
+	m->launch_ram = NULL;
+	machine_unlock(m);
+	ret = m->ops->launch(&l, &be, &err);
+	machine_lock(m);
+	free((char *)l.incoming);
+	for (size_t i = 0; l.disk_bases && l.disk_bases[i]; i++)
+		free((char *)l.disk_bases[i]);
+	free((char **)l.disk_bases);
+	free((char *)l.incoming_ram);
+	free(ram);
+	free(tag);
+	if (ret < 0) {
+		/* No retry loop: the next snapshot or restore asks again. */
+		machine_logl(m, "pre-starting a VMM failed: %s",
+			     err.msg[0] ? err.msg : strerror(-ret));
+		free(m->spare_want);
+		m->spare_want = NULL;
+		free(dir);
+		return;
+	}
+	m->spare = be;
+	m->spare_snapshot = dir;
+	m->spare_dead = 0;
+	machine_logl(m, "a VMM waits to restore %s (pre-started in %lld ms)",
+		     strrchr(dir, '/') + 1, (long long)(now_mono_ms() - t0));
+	if (!m->spare_want || strcmp(m->spare_want, dir))
+		spare_drop(m, 0);
+}
+
+struct backend *
+spare_take(struct machine *m, const char *dir)
+{
+	struct backend *be = m->spare;
+
+	if (!be || m->spare_dead || strcmp(m->spare_snapshot, dir))
+		return NULL;
+	m->spare = NULL;
+	free(m->spare_snapshot);
+	m->spare_snapshot = NULL;
+	return be;
+}
