@@ -50,6 +50,14 @@ struct cmd {
 	int refs;                  /* the owner and the queue/shell */
 };
 
+/* `clone NAME [SNAPSHOT]` waiting for the source's supervisor. */
+struct clone_order {
+	char *name;
+	char *snapshot;            /* NULL: take one named for-NAME */
+	struct mreq *req;          /* NULL once the caller gave up */
+	struct clone_order *next;
+};
+
 struct shell_slot {
 	struct machine *m;
 	int index;
@@ -143,9 +151,7 @@ struct machine {
 	struct mreq *snapshot_req;
 	char *restore_pending;       /* a snapshot to restore (supervisor) */
 	struct mreq *restore_req;
-	char *clone_pending;         /* a clone to make (supervisor) */
-	char *clone_snapshot;        /* ...from this snapshot, or a new one */
-	struct mreq *clone_req;
+	struct clone_order *clones;  /* clones to make, in order (supervisor) */
 	int is_clone;                /* made by clone: rmdir removes it */
 	unsigned clone_source_index; /* its source's node number */
 	int removed;                 /* rmdir'ed: hidden until unmount */
@@ -252,8 +258,7 @@ void snapshot_ctl_take(struct machine *m, char **argv, struct mreq *r);
 void snapshot_ctl_restore(struct machine *m, char **argv, struct mreq *r);
 void snapshot_take_run(struct machine *m, int want_spare);
 void snapshot_restore_run(struct machine *m);
-void snapshot_resume_script(struct strbuf *sb);
-void snapshot_clone_script(struct machine *m, struct strbuf *sb);
+void snapshot_resume_script(struct machine *m, struct strbuf *sb);
 char *snapshot_path(struct machine *m, const char *name);
 /* With target's lock: its next launch continues the snapshot in dir. */
 void snapshot_prepare_launch(struct machine *target, const char *dir,

@@ -537,7 +537,7 @@ supervisor(void *arg)
 			snapshot_restore_run(m);
 			continue;
 		}
-		if (m->clone_pending) {
+		if (m->clones) {
 			clone_run(m);
 			continue;
 		}
@@ -1192,8 +1192,14 @@ machine_destroy(struct machine *m)
 	free(m->boot_snapshot);
 	free(m->snapshot_pending);
 	free(m->restore_pending);
-	free(m->clone_pending);
-	free(m->clone_snapshot);
+	while (m->clones) {
+		struct clone_order *o = m->clones;
+
+		m->clones = o->next;
+		free(o->name);
+		free(o->snapshot);
+		free(o);
+	}
 	free(m->dir);
 	sb_free(&m->log);
 	sb_free(&m->boot_console);
@@ -1381,8 +1387,9 @@ clone_cancel(struct mreq *r)
 {
 	struct machine *m = r->priv_machine;
 
-	if (m->clone_req == r)
-		m->clone_req = NULL;
+	for (struct clone_order *o = m->clones; o; o = o->next)
+		if (o->req == r)
+			o->req = NULL;
 	mreq_finish(m, r, -EINTR);
 }
 
@@ -1447,15 +1454,15 @@ vmset_remove(struct vmset *s, const char *name)
 static void
 clone_run(struct machine *m)
 {
-	char *name = m->clone_pending, *snap = m->clone_snapshot, *dir;
+	struct clone_order *order = m->clones;
+	char *name = order->name, *snap = order->snapshot, *dir;
 	struct machine_config cfg;
 	struct machine *nm = NULL;
 	struct aerr err = { "" };
 	struct mreq *r;
 	int ret;
 
-	m->clone_pending = NULL;
-	m->clone_snapshot = NULL;
+	m->clones = order->next;
 	if (!snap) {
 		snap = xasprintf("for-%s", name);
 		if (!snapshot_present(m, snap)) {
@@ -1464,8 +1471,8 @@ clone_run(struct machine *m)
 			snapshot_take_run(m, 0);
 		}
 	}
-	r = m->clone_req;
-	m->clone_req = NULL;
+	r = order->req;
+	free(order);
 	if (!snapshot_present(m, snap)) {
 		log_line(m, "clone: the snapshot could not be taken");
 		if (r)
@@ -1519,6 +1526,7 @@ done:
 static void
 ctl_clone(struct machine *m, char **argv, struct mreq *r)
 {
+	struct clone_order **tail;
 	struct aerr err = { "" };
 
 	if (!(m->ops->caps & BACKEND_CAP_SNAPSHOT)) {
@@ -1554,15 +1562,22 @@ ctl_clone(struct machine *m, char **argv, struct mreq *r)
 		mreq_finish(m, r, -ENOENT);
 		return;
 	}
-	if (m->clone_pending || m->snapshot_pending || m->restore_pending) {
-		machine_logl(m, "clone: a snapshot, restore or clone is under way");
-		mreq_finish(m, r, -EBUSY);
-		return;
+	/* Clones queue up: the source's part is quick, and each clone then
+	 * boots on its own. */
+	for (tail = &m->clones; *tail; tail = &(*tail)->next) {
+		if (!strcmp((*tail)->name, argv[1])) {
+			machine_logl(m, "clone: %s is being made already",
+				     argv[1]);
+			mreq_finish(m, r, -EEXIST);
+			return;
+		}
 	}
-	m->clone_pending = xstrdup(argv[1]);
-	m->clone_snapshot = argv[2] ? xstrdup(argv[2]) : NULL;
-	m->clone_req = r;
+	*tail = xcalloc(1, sizeof(**tail));
+	(*tail)->name = xstrdup(argv[1]);
+	(*tail)->snapshot = argv[2] ? xstrdup(argv[2]) : NULL;
+	(*tail)->req = r;
 	mreq_park(m, r, clone_cancel, NULL);
+	pthread_cond_broadcast(&m->cond);
 }
 
 struct machine *

@@ -345,8 +345,6 @@ setup_script(struct machine *m, struct strbuf *sb)
 	size_t i;
 
 	sb_adds(sb, setup_functions);
-	if (m->boot_restored)
-		snapshot_clone_script(m, sb);
 	for (i = 0; i < m->n_nics; i++) {
 		const struct backend_nic *n = &m->nics[i];
 
@@ -357,7 +355,8 @@ setup_script(struct machine *m, struct strbuf *sb)
 				m->clone_source_index & 0xff);
 		sb_adds(sb, " || e=1; ");
 	}
-	if (!m->cfg.start_command)
+	/* A clone's user NIC was set up in its source. */
+	if (!m->cfg.start_command && !m->boot_restored)
 		sb_adds(sb, setup_user_nic);
 	if (!m->n_nics)
 		goto done;
@@ -384,11 +383,11 @@ done:
 static int
 net_wanted(const struct machine *m)
 {
-	/* The same machine restored: its networks were set up when it was
-	 * saved (and every fork is slow while TCG translates afresh). A
-	 * clone needs its own identity and addresses. */
+	/* Restored: its networks were set up when it was saved (and every
+	 * fork is slow while TCG translates afresh). A clone on VLANs needs
+	 * its own addresses. */
 	if (m->boot_restored)
-		return m->is_clone;
+		return m->is_clone && m->n_nics;
 	return m->n_nics || (m->n_forwards && !m->cfg.start_command);
 }
 

@@ -372,7 +372,7 @@ queue_resume_sync(struct shell_slot *s)
 {
 	s->sync_tag = ++s->m->next_tag;
 	if (s->index == 0)
-		snapshot_resume_script(&s->outq);
+		snapshot_resume_script(s->m, &s->outq);
 	shell_sync(&s->outq, s->sync_tag);
 }
 

@@ -319,10 +319,11 @@ snapshot_restore_run(struct machine *m)
 /*
  * Sent with the first SYNC of a continued guest, before anything else runs
  * in it: its clock stood still at the save, and every continuation would
- * share the saved random state. printf is a builtin: one process in all.
+ * share the saved random state; a clone needs its own name. Builtins where
+ * they do: every new process is slow while TCG translates afresh.
  */
 void
-snapshot_resume_script(struct strbuf *sb)
+snapshot_resume_script(struct machine *m, struct strbuf *sb)
 {
 	unsigned char seed[64];
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -338,17 +339,14 @@ snapshot_resume_script(struct strbuf *sb)
 			sb_addf(sb, "\\%03o", seed[i]);
 		sb_adds(sb, "' >/dev/urandom 2>/dev/null; ");
 	}
-}
-
-/* Appended to a clone's boot set-up: its own name and identity. */
-void
-snapshot_clone_script(struct machine *m, struct strbuf *sb)
-{
-	/* Names are [A-Za-z0-9_.-]: safe inside quotes. */
-	sb_addf(sb, "hostname '%s'; echo '%s' > /etc/hostname 2>/dev/null; "
-		"if [ -w /etc/machine-id ]; then tr -d - < "
-		"/proc/sys/kernel/random/uuid > /etc/machine-id; fi; ",
-		m->cfg.name, m->cfg.name);
+	if (m->is_clone) {
+		/* Its own name and identity; names are [A-Za-z0-9_.-]. */
+		sb_addf(sb, "echo '%s' >/proc/sys/kernel/hostname; "
+			"echo '%s' >/etc/hostname 2>/dev/null; "
+			"if [ -w /etc/machine-id ]; then tr -d - "
+			"</proc/sys/kernel/random/uuid >/etc/machine-id; fi; ",
+			m->cfg.name, m->cfg.name);
+	}
 }
 
 int

@@ -233,6 +233,24 @@ for k in 1 2 3 4; do
 done
 clones_ms=$(( $(date +%s%3N) - t_clones ))
 say "mount: 4 clones ready in $clones_ms ms"
+for k in 1 2 3 4; do
+	"$CLIENT" ctl "$VMS/k$k/ctl" halt >/dev/null || die "halt k$k"
+	rmdir "$VMS/k$k" || die "rmdir k$k"
+done
+
+say "mount: 4 clones of a's snapshot asked for together, until each answers"
+t_clones=$(date +%s%3N)
+pids=()
+for k in 5 6 7 8; do
+	( "$CLIENT" ctl "$VMS/a/ctl" "clone k$k bench" >/dev/null &&
+	  "$CLIENT" true "$VMS/k$k/exec" 1 0 >/dev/null ) &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do
+	wait "$p" || die "a clone made together failed"
+done
+pclones_ms=$(( $(date +%s%3N) - t_clones ))
+say "mount: 4 clones made together ready in $pclones_ms ms"
 
 say "unmounting"
 t_umount=$SECONDS
@@ -250,7 +268,7 @@ awk -v m_med="$m_med" -v m_p99="$m_p99" -v nf_med="$nf_med" -v nf_p99="$nf_p99" 
 	-v startall_ms="$startall_ms" -v rounds="$ROUNDS" -v srounds="$STATUS_ROUNDS" \
 	-v nixos="$NIXOS_TRUE" -v phases="$phases" -v m_ttfb="$m_ttfb" \
 	-v r_med="$r_med" -v r_p99="$r_p99" -v snap_ms="$snap_ms" \
-	-v clones_ms="$clones_ms" '
+	-v clones_ms="$clones_ms" -v pclones_ms="$pclones_ms" '
 function verdict(ok) { if (ok) { pass++; return "pass" } fail++; return "**FAIL**" }
 BEGIN {
 	ovh = (m_med - nf_med) / nf_med * 100
@@ -277,6 +295,8 @@ BEGIN {
 		r_med, r_p99, snap_ms, verdict(r_med < 150)
 	printf "| 4 clones of one snapshot ready (made one after the other, each answered a command) | %.0f ms | boot: %.0f ms each | | info |\n",
 		clones_ms, boot_ms
+	printf "| 4 clones of one snapshot ready (asked for together, 2 cores) | %.0f ms | start-all of 2 tiny guests: %.0f ms | | info |\n",
+		pclones_ms, startall_ms
 	printf "\nWhere the time goes: a mount `true` (medians, ms): %s. The 64 MiB exec: first byte after %.0f ms (the guest writes stdout to tmpfs, then sends it base64); b streamed at %.1f MiB/s from its first byte.\n",
 		phases, m_ttfb, st_rate
 	printf "\n%d passed, %d failed\n", pass, fail
