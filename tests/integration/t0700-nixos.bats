@@ -35,6 +35,17 @@ teardown_file() {
 	assert_output $'hello from hvc0\n/dev/hvc0'
 }
 
+@test "hvc0: a restore through the waiting VMM resynchronises the one shell" {
+	echo start >"$VMS/nixos/ctl"
+	tx "$VMS/nixos/exec" 'echo saved > /tmp/mark'
+	echo 'snapshot s' >"$VMS/nixos/ctl"
+	tx "$VMS/nixos/exec" 'echo changed > /tmp/mark'
+	wait_until 20 grep -qx 'spare s' "$VMS/nixos/info"
+	echo 'restore s' >"$VMS/nixos/ctl"
+	assert_equal "$(tx "$VMS/nixos/exec" 'cat /tmp/mark')" saved
+	assert_equal "$(sed -n 's/^restored_from //p' "$VMS/nixos/info")" s
+}
+
 @test "hvc0: exact bytes, statuses, and serialised concurrency" {
 	tx "$VMS/nixos/exec" 'head -c 1000000 /dev/urandom > /tmp/blob'
 	guest=$(tx "$VMS/nixos/exec" 'sha256sum /tmp/blob' | cut -d' ' -f1)

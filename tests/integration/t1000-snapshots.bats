@@ -171,3 +171,28 @@ spare_pid() {
 		rmdir "$VMS/$c"
 	done
 }
+
+@test "clones asked for together all start; a clone's own snapshot restores" {
+	echo 'restore s1' >"$VMS/a/ctl"
+	pids=()
+	for c in p1 p2 p3; do
+		echo "clone $c s1" >"$VMS/a/ctl" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	for c in p1 p2 p3; do
+		assert_equal "$(tx "$VMS/$c/exec" hostname)" "$c"
+	done
+	# a clone's RAM is a private mapping: its snapshot carries RAM inside
+	tx "$VMS/p1/exec" 'echo kept > /tmp/p1'
+	echo 'snapshot mine' >"$VMS/p1/ctl"
+	tx "$VMS/p1/exec" 'echo later > /tmp/p1'
+	echo 'restore mine' >"$VMS/p1/ctl"
+	assert_equal "$(tx "$VMS/p1/exec" 'cat /tmp/p1; hostname')" $'kept\np1'
+	for c in p1 p2 p3; do
+		echo halt >"$VMS/$c/ctl"
+		rmdir "$VMS/$c"
+	done
+}
