@@ -1138,8 +1138,12 @@ qemu_save(struct backend *b, const char *dir, const char *ram_out,
 
 	*ram_saved = 0;
 	if (b->script) {
+		/* NixOS's run-<name>-vm mounts /nix/store and xchg over 9p,
+		 * and QEMU blocks migration while a 9p export is mounted. */
 		aerr_set(err, "qemu: snapshots of start-script machines are not "
-			 "supported");
+			 "supported (NixOS run-<name>-vm scripts mount 9p "
+			 "exports, and QEMU refuses to save a guest while one "
+			 "is mounted)");
 		free(state);
 		return -EOPNOTSUPP;
 	}

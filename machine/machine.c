@@ -1547,7 +1547,8 @@ ctl_clone(struct machine *m, char **argv, struct mreq *r)
 	}
 	if (m->cfg.start_command) {
 		machine_logl(m, "clone: clones of machines started by a script "
-			     "are not supported yet");
+			     "are not supported (their 9p mounts keep QEMU from "
+			     "saving them)");
 		mreq_finish(m, r, -EOPNOTSUPP);
 		return;
 	}

@@ -80,6 +80,12 @@ teardown_file() {
 	pid=$(sed -n 's/^pid //p' "$VMS/scripted/info")
 	run cat "/proc/$pid/comm"
 	assert_output --partial qemu
+	# no snapshots: NixOS's scripts mount 9p, which QEMU cannot save
+	run bash -c 'echo "snapshot s" > "$0/scripted/ctl"' "$VMS"
+	assert_failure
+	assert_output --partial 'not supported'
+	run grep -F 'mount 9p exports' "$VMS/scripted/log"
+	assert_success
 	echo halt >"$VMS/scripted/ctl"
 	run kill -0 "$pid"
 	assert_failure
