@@ -156,6 +156,8 @@ spare_pid() {
 
 @test "clones map their snapshot's RAM file instead of copying it" {
 	echo 'restore s1' >"$VMS/a/ctl"
+	ram=$(readlink "$STATE/a/snapshots/s1/ram")
+	before=$(md5sum <"$ram")
 	echo 'clone m1 s1' >"$VMS/a/ctl"
 	echo 'clone m2 s1' >"$VMS/a/ctl"
 	for c in m1 m2; do
@@ -166,6 +168,9 @@ spare_pid() {
 	# copy-on-write: the clones' writes stay their own
 	tx "$VMS/m1/exec" 'echo m1 > /tmp/who'
 	assert_equal "$(tx "$VMS/m2/exec" 'cat /tmp/who 2>/dev/null || echo none')" none
+	# ... and never reach the file the next clone starts from
+	tx "$VMS/m2/exec" 'head -c 8000000 /dev/urandom > /tmp/noise'
+	assert_equal "$(md5sum <"$ram")" "$before"
 	for c in m1 m2; do
 		echo halt >"$VMS/$c/ctl"
 		rmdir "$VMS/$c"
