@@ -823,13 +823,24 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		return;
 	}
 
-	/* The backdoor has no chmod/chown: say so rather than pretend, but
-	 * let `mv` and `cp -p` set what is already there. */
-	if (((to_set & FUSE_SET_ATTR_MODE) &&
-	     ((attr->st_mode ^ n->mode) & 07777)) ||
-	    ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != mnt->uid) ||
+	/* Owners differ between host and guest: no chown, but let `mv` and
+	 * `cp -p` set what is already there. */
+	if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != mnt->uid) ||
 	    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != mnt->gid)) {
 		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if ((to_set & FUSE_SET_ATTR_MODE) && !(to_set & FUSE_SET_ATTR_SIZE)) {
+		/* chmod in the guest (a symlink's own mode is not its own) */
+		if (S_ISLNK(n->mode)) {
+			fuse_reply_err(req, EOPNOTSUPP);
+			return;
+		}
+		p = fs_preq_new(mnt->park, req, reply_getattr_file);
+		p->ino = ino;
+		fs_park_begin(p);
+		machine_file_chmod(m, n->path, attr->st_mode, &p->mr);
+		fs_park_commit(p);
 		return;
 	}
 	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0) {
@@ -1387,10 +1398,12 @@ new_name_dir(struct fs_mount *mnt, fuse_ino_t parent, const char *name,
 	return 0;
 }
 
+/* op: 'c' create (mode), 's' symlink to target, 'd' rmdir, else unlink */
 static void
 park_file_change(fuse_req_t req, struct fs_mount *mnt, fuse_ino_t parent,
 		 const struct fs_node *dir, struct machine *m,
-		 const char *name, mode_t mode, fs_reply_fn reply, int op)
+		 const char *name, mode_t mode, fs_reply_fn reply, int op,
+		 const char *target)
 {
 	struct fs_preq *p = fs_preq_new(mnt->park, req, reply);
 
@@ -1401,6 +1414,8 @@ park_file_change(fuse_req_t req, struct fs_mount *mnt, fuse_ino_t parent,
 	fs_park_begin(p);
 	if (op == 'c')
 		machine_file_create(m, p->path, mode, &p->mr);
+	else if (op == 's')
+		machine_file_symlink(m, target, p->path, &p->mr);
 	else
 		machine_file_remove(m, p->path, op == 'd', &p->mr);
 	fs_park_commit(p);
@@ -1435,7 +1450,7 @@ fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	if (is_files_dir(dir)) {
 		park_file_change(req, mnt, parent, dir, m, name,
 				 S_IFDIR | (mode & 07777), reply_mkdir_file,
-				 'c');
+				 'c', NULL);
 		return;
 	}
 	fuse_reply_err(req, EPERM);
@@ -1469,7 +1484,7 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (is_files_dir(dir)) {
 		park_file_change(req, mnt, parent, dir, m, name, 0,
-				 reply_status, 'd');
+				 reply_status, 'd', NULL);
 		return;
 	}
 	fuse_reply_err(req, EPERM);
@@ -1494,7 +1509,7 @@ fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (is_files_dir(dir)) {
 		park_file_change(req, mnt, parent, dir, m, name, 0,
-				 reply_status, 'f');
+				 reply_status, 'f', NULL);
 		return;
 	}
 	fuse_reply_err(req, EPERM);
@@ -1529,7 +1544,11 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fs_park_commit(p);
 }
 
-/* No rename through the backdoor: EXDEV makes mv copy and unlink. */
+/*
+ * rename in one machine's files/: the guest renames. The renamed inode keeps
+ * its old path here, but files/ entries have no cache time, so the kernel
+ * looks the new name up afresh. Between machines: EXDEV, mv copies.
+ */
 static void
 fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	  fuse_ino_t newparent, const char *newname, unsigned int flags)
@@ -1537,11 +1556,111 @@ fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fs_mount *mnt = mnt_of(req);
 	const struct fs_node *a = fs_nodes_get(mnt->nodes, parent);
 	const struct fs_node *b = fs_nodes_get(mnt->nodes, newparent);
+	struct fs_preq *p;
+	char *to;
 
-	if (a && b && is_files_dir(a) && is_files_dir(b))
-		fuse_reply_err(req, EXDEV);
-	else
+	if (!a || !b || !is_files_dir(a) || !is_files_dir(b)) {
 		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (a->machine != b->machine) {
+		fuse_reply_err(req, EXDEV);
+		return;
+	}
+	/* RENAME_NOREPLACE / EXCHANGE: not atomic through a shell; callers
+	 * (mv) fall back to a plain rename on EINVAL. */
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (strlen(newname) > NAME_LIMIT) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	p = fs_preq_new(mnt->park, req, reply_status);
+	p->path = files_path(a, name);
+	to = files_path(b, newname);
+	fs_park_begin(p);
+	machine_file_rename(node_machine(mnt, a), p->path, to, &p->mr);
+	fs_park_commit(p);
+	free(to);
+}
+
+/*
+ * A guest symlink's target, as seen from the mount: an absolute target is
+ * the guest's, so it becomes relative to the link (as sshfs's
+ * transform_symlinks does); followed on the host it then stays in files/.
+ */
+static void
+reply_readlink(struct fs_preq *p)
+{
+	struct mreq *r = &p->mr;
+	const char *target = r->data, *c;
+	struct strbuf sb;
+	size_t len;
+
+	if (r->result < 0) {
+		fuse_reply_err(p->req, err_of(r->result));
+		return;
+	}
+	len = r->len;
+	while (len && target[len - 1] == '\n')
+		len--;
+	if (!len) {
+		fuse_reply_err(p->req, EIO);
+		return;
+	}
+	sb_init(&sb);
+	if (target[0] == '/') {
+		/* one "../" per directory above the link's own */
+		for (c = p->path + 1; (c = strchr(c, '/')); c++)
+			sb_adds(&sb, "../");
+		while (len && target[0] == '/') {
+			target++;
+			len--;
+		}
+		if (!len && !sb.len)
+			sb_adds(&sb, ".");
+	}
+	sb_add(&sb, target, len);
+	fuse_reply_readlink(p->req, sb.data);
+	sb_free(&sb);
+}
+
+static void
+fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_mount *mnt = mnt_of(req);
+	const struct fs_node *n = fs_nodes_get(mnt->nodes, ino);
+	struct fs_preq *p;
+
+	if (!n || n->row->type != FS_FILE || !S_ISLNK(n->mode)) {
+		fuse_reply_err(req, n ? EINVAL : ENOENT);
+		return;
+	}
+	p = fs_preq_new(mnt->park, req, reply_readlink);
+	p->path = xstrdup(n->path);
+	fs_park_begin(p);
+	machine_file_readlink(node_machine(mnt, n), p->path, &p->mr);
+	fs_park_commit(p);
+}
+
+static void
+fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+	   const char *name)
+{
+	struct fs_mount *mnt = mnt_of(req);
+	const struct fs_node *dir;
+	struct machine *m;
+	int ret = new_name_dir(mnt, parent, name, &dir, &m);
+
+	if (!ret && !is_files_dir(dir))
+		ret = EPERM;
+	if (ret)
+		fuse_reply_err(req, ret);
+	else
+		park_file_change(req, mnt, parent, dir, m, name, S_IFLNK | 0777,
+				 reply_mkdir_file, 's', link);
 }
 
 /*
@@ -1604,6 +1723,8 @@ const struct fuse_lowlevel_ops fs_lowlevel_ops = {
 	.unlink = fs_unlink,
 	.rmdir = fs_rmdir,
 	.rename = fs_rename,
+	.readlink = fs_readlink,
+	.symlink = fs_symlink,
 	.open = fs_open,
 	.read = fs_read,
 	.write = fs_write,

@@ -135,3 +135,63 @@ machine_file_remove(struct machine *m, const char *path, int dir,
 {
 	call_path(m, dir ? "rmdir " : "rm ", path, "", 1, status_done, r);
 }
+
+void
+machine_file_readlink(struct machine *m, const char *path, struct mreq *r)
+{
+	call_path(m, "readlink ", path, "", 1, guest_output_done, r);
+}
+
+/* Two words from the user, each quoted: never shell syntax. */
+static void
+call_two_paths(struct machine *m, const char *fmt, const char *a,
+	       const char *b, struct mreq *r)
+{
+	struct strbuf qa, qb, sb;
+
+	sb_init(&qa);
+	sb_init(&qb);
+	sb_init(&sb);
+	sb_add_shell_quoted(&qa, a, strlen(a));
+	sb_add_shell_quoted(&qb, b, strlen(b));
+	sb_addf(&sb, fmt, qa.data, qb.data);
+	guest_call(m, sb.data, sb.len, 1, status_done, NULL, r);
+	sb_free(&qa);
+	sb_free(&qb);
+	sb_free(&sb);
+}
+
+void
+machine_file_symlink(struct machine *m, const char *target, const char *path,
+		     struct mreq *r)
+{
+	call_two_paths(m, "ln -s %s %s", target, path, r);
+}
+
+/*
+ * rename(2), not mv(1): mv would move a file into an existing directory.
+ * A directory may replace only an empty directory, a file only a file.
+ */
+void
+machine_file_rename(struct machine *m, const char *from, const char *to,
+		    struct mreq *r)
+{
+	call_two_paths(m, "a=%s; b=%s; [ \"$a\" = \"$b\" ] && exit 0; if [ -d \"$b\" ] && [ ! -L \"$b\" ]; then "
+		       "if [ ! -d \"$a\" ] || [ -L \"$a\" ]; then "
+		       "echo \"$b: Is a directory\" >&2; exit 1; fi; "
+		       "rmdir \"$b\" || exit 1; "
+		       "elif [ -e \"$b\" ] && [ -d \"$a\" ] && [ ! -L \"$a\" ]; then "
+		       "echo \"$b: Not a directory\" >&2; exit 1; fi; "
+		       "mv -f \"$a\" \"$b\"", from, to, r);
+}
+
+void
+machine_file_chmod(struct machine *m, const char *path, mode_t mode,
+		   struct mreq *r)
+{
+	char after[96];
+
+	snprintf(after, sizeof(after), " && chmod %o \"$f\" && "
+		 "stat -c '%%f %%s %%Y' \"$f\"", (unsigned)(mode & 07777));
+	call_path(m, "f=", path, after, 1, stat_done, r);
+}

@@ -187,5 +187,17 @@ void machine_file_create(struct machine *m, const char *path, mode_t mode,
 			 struct mreq *r);
 void machine_file_remove(struct machine *m, const char *path, int dir,
 			 struct mreq *r);
+/* readlink: r->data is the target as the guest has it (with a newline). */
+void machine_file_readlink(struct machine *m, const char *path,
+			   struct mreq *r);
+/* symlink path -> target (the target is the guest's, as given). */
+void machine_file_symlink(struct machine *m, const char *target,
+			  const char *path, struct mreq *r);
+/* rename(2) semantics: replaces a file, or an empty directory by one. */
+void machine_file_rename(struct machine *m, const char *from, const char *to,
+			 struct mreq *r);
+/* chmod, then r->data is the new struct guest_stat. */
+void machine_file_chmod(struct machine *m, const char *path, mode_t mode,
+			struct mreq *r);
 
 #endif

@@ -50,6 +50,12 @@ teardown_file() {
 	assert_output $'ctl\nlog\nproperties\nstate\nsubstate'
 }
 
+@test "files/: Debian's /etc/os-release, a symlink, reads through" {
+	assert_equal "$(readlink "$VMS/db/files/etc/os-release")" ../usr/lib/os-release
+	run grep '^ID=debian$' "$VMS/db/files/etc/os-release"
+	assert_success
+}
+
 @test "a unit that does not exist is ENOENT" {
 	run cat "$VMS/db/units/no-such-unit/state"
 	assert_failure
