@@ -214,14 +214,23 @@ next:;
  * background subshell with its output in files and waits for its pid.
  * _atk stops and kills a whole process tree (the command and what it spawned);
  * _atx checks its directory each time (a builtin test): a guest that mounts
- * a tmpfs over /tmp after the backdoor started hides the first one.
+ * a tmpfs over /tmp after the backdoor started hides the first one. With a
+ * 4th argument a watchdog kills the command after that many seconds: on a
+ * single shell (hvc0) nothing else could, and the shell would stay busy.
+ * It waits in a builtin read on a FIFO nobody writes: one process, which a
+ * plain kill ends (a sleep child would outlive it).
  * _atsig SIG PID signals one (a job's kill). Both walk /proc/PID/task/TID/children.
  */
 static const char prelude_common[] =
 	"_atd=/tmp/.attestfs.$$; mkdir -p $_atd; "
 	"_atx() { [ -d $_atd ] || mkdir -p $_atd; "
 	"( eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "
-	"_atp=$!; printf '\\001P %s %s\\n' \"$1\" $_atp; wait $_atp; _ats=$?; "
+	"_atp=$!; _atw=; if [ -n \"$4\" ]; then "
+	"[ -p $_atd/f ] || mkfifo $_atd/f; "
+	"( read -t $4 _atq <>$_atd/f; _atk $_atp ) >/dev/null 2>&1 & "
+	"_atw=$!; fi; "
+	"printf '\\001P %s %s\\n' \"$1\" $_atp; wait $_atp; _ats=$?; "
+	"[ -z \"$_atw\" ] || kill $_atw 2>/dev/null; "
 	"printf '\\001S %s %s\\n' \"$1\" $_ats; _atf $_atd/o; _atf $_atd/e; }; "
 	"_atk() { kill -STOP $1 2>/dev/null; for _atc in $(cat "
 	"/proc/$1/task/*/children 2>/dev/null); do _atk $_atc; done; "
@@ -250,14 +259,18 @@ shell_sync(struct strbuf *out, long long sync_tag)
 
 void
 shell_command(struct strbuf *out, long long tag, const char *cmd,
-	      size_t cmd_len, const char *stdin_path)
+	      size_t cmd_len, const char *stdin_path, unsigned watchdog_s)
 {
 	sb_addf(out, "_atx %lld ", tag);
 	sb_add_shell_quoted(out, cmd, cmd_len);
 	if (stdin_path) {
 		sb_adds(out, " ");
 		sb_add_shell_quoted(out, stdin_path, strlen(stdin_path));
+	} else if (watchdog_s) {
+		sb_adds(out, " ''");
 	}
+	if (watchdog_s)
+		sb_addf(out, " %u", watchdog_s);
 	sb_adds(out, "\n");
 }
 

@@ -61,9 +61,9 @@ void shell_parse(struct shell_parser *p, const char *buf, size_t len,
 void shell_prelude(struct strbuf *out, int lossy, long long sync_tag);
 /* "echo SYNC<tag>\n" alone (after a banner). */
 void shell_sync(struct strbuf *out, long long sync_tag);
-/* "_atx TAG 'cmd' [stdin]\n". */
+/* "_atx TAG 'cmd' [stdin [watchdog_s]]\n"; watchdog_s 0: none. */
 void shell_command(struct strbuf *out, long long tag, const char *cmd,
-		   size_t cmd_len, const char *stdin_path);
+		   size_t cmd_len, const char *stdin_path, unsigned watchdog_s);
 
 /* Base64 of data, appended (for host -> guest payloads inside commands). */
 void shell_base64(struct strbuf *out, const void *data, size_t len);

@@ -273,6 +273,19 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 	}
 }
 
+/* A lone shell cannot be told to kill what it waits for: the guest keeps
+ * the deadline itself (seconds left, rounded up), else 0. */
+static unsigned
+watchdog_for(struct machine *m, struct cmd *c)
+{
+	int64_t left;
+
+	if (m->n_shells >= 2 || !c->deadline)
+		return 0;
+	left = c->deadline - now_mono_ms();
+	return left <= 1000 ? 1 : (unsigned)((left + 999) / 1000);
+}
+
 /* With the lock: take the next command if this shell is free. */
 static void
 dispatch(struct shell_slot *s)
@@ -289,7 +302,8 @@ dispatch(struct shell_slot *s)
 	c->shell = s->index;
 	c->tag = ++m->next_tag;
 	s->cur = c;
-	shell_command(&s->outq, c->tag, c->text, c->text_len, c->stdin_path);
+	shell_command(&s->outq, c->tag, c->text, c->text_len, c->stdin_path,
+		      watchdog_for(m, c));
 }
 
 static int

@@ -71,6 +71,23 @@ teardown_file() {
 	done
 }
 
+@test "hvc0: a command past its deadline is killed in the guest, the shell is free again" {
+	echo start >"$VMS/nixos/ctl"
+	echo 'timeout 3' >"$VMS/nixos/ctl"
+	run tx "$VMS/nixos/exec" 'sleep 60; echo late'
+	assert_failure
+	assert_output --partial 'timed out'
+	# the one shell answers within the same 3 s: nothing is left running
+	run tx "$VMS/nixos/exec" 'echo free'
+	assert_success
+	assert_output free
+	# the victim is gone, and no watchdog leaves a process behind
+	tx "$VMS/nixos/exec" true
+	run tx "$VMS/nixos/exec" "ps | grep -c '[s]leep' || :"
+	assert_output 0
+	echo 'timeout 900' >"$VMS/nixos/ctl"
+}
+
 @test "start_command: a run-<name>-vm script boots with our sockets" {
 	echo start >"$VMS/scripted/ctl"
 	run tx "$VMS/scripted/exec" 'hostname'

@@ -239,9 +239,18 @@ test_command_quoting(void **state)
 	const char *cmd = "echo 'it''s' \"$HOME\" \\n\nnext";
 
 	sb_init(&sb);
-	shell_command(&sb, 12, cmd, strlen(cmd), NULL);
+	shell_command(&sb, 12, cmd, strlen(cmd), NULL, 0);
 	assert_string_equal(sb.data, "_atx 12 'echo '\\''it'\\'''\\''s'\\'' "
 				     "\"$HOME\" \\n\nnext'\n");
+	sb_free(&sb);
+	/* a watchdog keeps the stdin slot, empty when there is none */
+	sb_init(&sb);
+	shell_command(&sb, 7, "true", 4, NULL, 30);
+	assert_string_equal(sb.data, "_atx 7 'true' '' 30\n");
+	sb_free(&sb);
+	sb_init(&sb);
+	shell_command(&sb, 8, "cat", 3, "/tmp/in", 5);
+	assert_string_equal(sb.data, "_atx 8 'cat' '/tmp/in' 5\n");
 	sb_free(&sb);
 	sb_init(&sb);
 	shell_prelude(&sb, 0, 3);
