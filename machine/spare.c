@@ -100,7 +100,9 @@ spare_run(struct machine *m)
 	int ret;
 
 	if (m->spare) {
-		spare_drop(m, 0);
+		/* A dead one is not replaced until the next snapshot or
+		 * restore asks: whatever killed it may kill the next. */
+		spare_drop(m, m->spare_dead);
 		return;
 	}
 	dir = xstrdup(m->spare_want);

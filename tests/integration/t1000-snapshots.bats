@@ -143,6 +143,20 @@ spare_pid() {
 	[ "$(spare_pid a quick)" != "$waiting" ]
 }
 
+@test "a spare that dies is not replaced until a restore asks again" {
+	echo 'snapshot sd' >"$VMS/a/ctl"
+	wait_until 20 spare_pid a sd
+	kill -9 "$(spare_pid a sd)"
+	wait_until 20 sh -c "! grep -qx 'spare sd' '$VMS/a/info'"
+	run grep -F 'the pre-started VMM exited' "$VMS/a/log"
+	assert_success
+	echo 'restore sd' >"$VMS/a/ctl"
+	assert_equal "$(tx "$VMS/a/exec" 'echo back')" back
+	wait_until 20 spare_pid a sd
+	# one spare before the kill, one after the restore: none in between
+	assert_equal "$(grep -c 'a VMM waits to restore sd ' "$VMS/a/log")" 2
+}
+
 @test "deleting a snapshot ends the VMM waiting for it" {
 	echo 'snapshot gone-soon' >"$VMS/a/ctl"
 	wait_until 20 spare_pid a gone-soon
