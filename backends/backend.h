@@ -105,6 +105,13 @@ struct backend_ops {
 	 * (*ram_saved = 0). */
 	int (*save)(struct backend *b, const char *dir, const char *ram_out,
 		    int *ram_saved, struct aerr *err);
+	/* BACKEND_CAP_SCREENSHOT: the screen, as a PNG file at path. */
+	int (*screenshot)(struct backend *b, const char *path,
+			  struct aerr *err);
+	/* BACKEND_CAP_KEYS: press keys (QEMU qcode names) together, then
+	 * let go of them. */
+	int (*send_keys)(struct backend *b, const char *const *keys, size_t n,
+			 struct aerr *err);
 	/* After launch() with defer_incoming: load the state, run the guest. */
 	int (*incoming)(struct backend *b, struct aerr *err);
 	/* Route later callbacks elsewhere (a pre-started VMM put to use). */

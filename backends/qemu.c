@@ -1597,6 +1597,38 @@ qemu_info(struct backend *b, struct strbuf *out)
 	sb_addf(out, "qmp %s\n", b->qmp_path);
 }
 
+static int
+qemu_screenshot(struct backend *b, const char *path, struct aerr *err)
+{
+	json_object *args = json_object_new_object();
+
+	json_object_object_add(args, "filename", json_object_new_string(path));
+	json_object_object_add(args, "format", json_object_new_string("png"));
+	return qemu_qmp_args(b, "screendump", args, QEMU_OP_TIMEOUT_MS, NULL,
+			     err);
+}
+
+static int
+qemu_send_keys(struct backend *b, const char *const *keys, size_t n,
+	       struct aerr *err)
+{
+	json_object *list = json_object_new_array(), *args;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		json_object *k = json_object_new_object();
+
+		json_object_object_add(k, "type", json_object_new_string("qcode"));
+		json_object_object_add(k, "data", json_object_new_string(keys[i]));
+		json_object_array_add(list, k);
+	}
+	args = qemu_obj1("keys", list);
+	/* QEMU holds each key 100 ms by default: typing would crawl. */
+	json_object_object_add(args, "hold-time", json_object_new_int(20));
+	return qemu_qmp_args(b, "send-key", args, QEMU_OP_TIMEOUT_MS, NULL,
+			     err);
+}
+
 static void
 qemu_set_owner(struct backend *b, const struct backend_events *ev,
 	       void *owner)
@@ -1665,6 +1697,8 @@ const struct backend_ops qemu_backend_ops = {
 	.forward = qemu_forward,
 	.save = qemu_save,
 	.incoming = qemu_incoming,
+	.screenshot = qemu_screenshot,
+	.send_keys = qemu_send_keys,
 	.set_owner = qemu_set_owner,
 	.info = qemu_info,
 	.pid = qemu_pid,

@@ -63,6 +63,10 @@ enum fs_type {
 	FS_UNIT_PROPERTIES,
 	FS_UNIT_LOG,
 	FS_UNIT_CTL,
+	FS_SCREEN_PNG,  /* a screenshot taken at the first read */
+	FS_SCREEN_TXT,  /* its text (OCR) */
+	FS_KEYS,        /* w: key combinations */
+	FS_TYPE,        /* w: text to type */
 	FS_SNAPSHOTS,   /* snapshots/ */
 	FS_SNAPSHOT,    /* snapshots/<name>: ls -l shows its size; rm */
 };

@@ -1081,6 +1081,9 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else if (n->row->type >= FS_UNIT_STATE && n->row->type <= FS_UNIT_LOG)
 		machine_unit_read(of->m, n->job, (enum unit_file)n->row->arg,
 				  &p->mr);
+	else if (n->row->type == FS_SCREEN_PNG ||
+		 n->row->type == FS_SCREEN_TXT)
+		machine_screen_read(of->m, (int)n->row->arg, &p->mr);
 	else
 		machine_job_read(of->m, n->job, (enum job_file)n->row->arg,
 				 n->row->kind == FS_KIND_STREAM ? of->off : 0,
@@ -1149,6 +1152,12 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		break;
 	case FS_UNIT_CTL:
 		machine_unit_ctl(of->m, n->job, p->buf, size, &p->mr);
+		break;
+	case FS_KEYS:
+		machine_keys(of->m, p->buf, size, &p->mr);
+		break;
+	case FS_TYPE:
+		machine_type(of->m, p->buf, size, &p->mr);
 		break;
 	default: /* guest files */
 		machine_file_write(of->m, n->path, (uint64_t)off, p->buf, size,

@@ -145,6 +145,7 @@ struct machine {
 	char *spare_want;            /* the snapshot a spare should wait for */
 	int spare_dead;              /* the spare's VMM exited */
 	unsigned spare_seq;
+	int screen_threads;          /* screen.c's, still running */
 	int boot_restored;           /* this boot continues a snapshot */
 	char *boot_snapshot;         /* ...this one: it is busy */
 	char *snapshot_pending;      /* a snapshot to take (supervisor) */
@@ -275,6 +276,8 @@ int spare_needed(struct machine *m);
 void spare_run(struct machine *m);
 struct backend *spare_take(struct machine *m, const char *dir);
 void spare_drop(struct machine *m, int forget);
+/* screen.c: wait until no screenshot or OCR thread uses m. */
+void screen_wait_idle(struct machine *m);
 /* Fill l for a launch of m (paths: room for 16 shell paths). */
 void machine_launch_params(struct machine *m, struct backend_launch *l,
 			   const char **paths);

@@ -1160,6 +1160,7 @@ machine_destroy(struct machine *m)
 	machine_lock(m);
 	spare_drop(m, 1);
 	machine_unlock(m);
+	screen_wait_idle(m);
 	if (m->console_listen >= 0) {
 		shutdown(m->console_listen, SHUT_RDWR);
 		machine_lock(m);

@@ -79,6 +79,8 @@ int vmset_remove(struct vmset *s, const char *name);
  * EOPNOTSUPP. */
 unsigned machine_caps(const struct machine *m);
 #define MACHINE_CAP_QMP (1u << 6)
+#define MACHINE_CAP_SCREENSHOT (1u << 1)
+#define MACHINE_CAP_KEYS (1u << 2)
 #define MACHINE_CAP_SNAPSHOT (1u << 3)
 
 enum machine_view {
@@ -187,6 +189,13 @@ void machine_file_create(struct machine *m, const char *path, mode_t mode,
 			 struct mreq *r);
 void machine_file_remove(struct machine *m, const char *path, int dir,
 			 struct mreq *r);
+/* screen.png (text 0) or screen.txt (text 1): r->data, taken now. */
+void machine_screen_read(struct machine *m, int text, struct mreq *r);
+/* keys: "ctrl-alt-delete ret a"; type: text on a US keyboard. Writes. */
+void machine_keys(struct machine *m, const char *msg, size_t len,
+		  struct mreq *r);
+void machine_type(struct machine *m, const char *msg, size_t len,
+		  struct mreq *r);
 /* readlink: r->data is the target as the guest has it (with a newline). */
 void machine_file_readlink(struct machine *m, const char *path,
 			   struct mreq *r);
