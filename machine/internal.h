@@ -81,7 +81,10 @@ enum wait_kind {
 	WAIT_FILE,
 	WAIT_UNIT,
 	WAIT_PORT,
+	WAIT_SCREEN,
 };
+
+struct screen_poll;
 
 struct waiter {
 	struct waiter *next;
@@ -96,6 +99,7 @@ struct waiter {
 	int poll_ms;
 	size_t console_pos;        /* scanned up to here in boot_console */
 	struct cmd *poll;          /* the poll in flight */
+	struct screen_poll *shot;  /* screen: the OCR in flight */
 	struct mreq *r;
 	char *result;              /* what held */
 	int done;
@@ -278,6 +282,8 @@ struct backend *spare_take(struct machine *m, const char *dir);
 void spare_drop(struct machine *m, int forget);
 /* screen.c: wait until no screenshot or OCR thread uses m. */
 void screen_wait_idle(struct machine *m);
+/* With the lock: machine_screen_read without taking it. */
+void screen_read_locked(struct machine *m, int text, struct mreq *r);
 /* Fill l for a launch of m (paths: room for 16 shell paths). */
 void machine_launch_params(struct machine *m, struct backend_launch *l,
 			   const char **paths);

@@ -185,17 +185,23 @@ done:
 void
 machine_screen_read(struct machine *m, int text, struct mreq *r)
 {
+	machine_lock(m);
+	screen_read_locked(m, text, r);
+	machine_unlock(m);
+}
+
+void
+screen_read_locked(struct machine *m, int text, struct mreq *r)
+{
 	struct shot *s;
 	pthread_attr_t attr;
 	pthread_t th;
 	int ret;
 
-	machine_lock(m);
 	if (!(m->ops->caps & BACKEND_CAP_SCREENSHOT) || !m->ops->screenshot) {
 		machine_logl(m, "screen: the %s backend has no screen",
 			     m->ops->name);
 		mreq_finish(m, r, -EOPNOTSUPP);
-		machine_unlock(m);
 		return;
 	}
 	s = xcalloc(1, sizeof(*s));
@@ -215,7 +221,6 @@ machine_screen_read(struct machine *m, int text, struct mreq *r)
 		mreq_finish(m, r, -EAGAIN);
 		free(s);
 	}
-	machine_unlock(m);
 }
 
 /* With the lock held by no one: machine_destroy waits for the threads. */

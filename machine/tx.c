@@ -52,9 +52,9 @@ parse_wait(struct machine *m, const char *text, size_t len,
 		{ "status", WAIT_STATUS }, { "console", WAIT_CONSOLE },
 		{ "succeeds", WAIT_SUCCEEDS }, { "fails", WAIT_FAILS },
 		{ "file", WAIT_FILE }, { "unit", WAIT_UNIT },
-		{ "port", WAIT_PORT },
+		{ "port", WAIT_PORT }, { "screen", WAIT_SCREEN },
 	};
-	static const char *const later[] = { "socket", "screen" };
+	static const char *const later[] = { "socket" };
 	char *s, *p, *word;
 	size_t i;
 
@@ -110,7 +110,7 @@ parse_wait(struct machine *m, const char *text, size_t len,
 		machine_logl(m, "wait: unknown condition '%s' (expected: "
 			     "[timeout=SECS] status WORD | console REGEX | "
 			     "succeeds CMD | fails CMD | file PATH | unit NAME "
-			     "[STATE] | port N [closed])", word);
+			     "[STATE] | port N [closed] | screen REGEX)", word);
 		free(s);
 		return -EINVAL;
 	}
@@ -134,7 +134,7 @@ parse_wait(struct machine *m, const char *text, size_t len,
 			return -EINVAL;
 		}
 	}
-	if (out->kind == WAIT_CONSOLE) {
+	if (out->kind == WAIT_CONSOLE || out->kind == WAIT_SCREEN) {
 		regex_t re;
 		int rc = regcomp(&re, p, REG_EXTENDED | REG_NOSUB);
 
@@ -191,9 +191,67 @@ parse_wait(struct machine *m, const char *text, size_t len,
 
 /* ---- waiters ----------------------------------------------------------- */
 
+/*
+ * A screen poll: OCR of a fresh screenshot (screen.c). Its done() runs
+ * without the lock after the waiter may have ended: the waiter lets go of
+ * it (w = NULL) and done() then only frees it.
+ */
+struct screen_poll {
+	struct mreq r;
+	struct machine *m;
+	struct waiter *w;
+	int done;
+};
+
+static void
+screen_poll_done(struct mreq *r)
+{
+	struct screen_poll *sp = r->owner;
+	struct machine *m = sp->m;
+
+	machine_lock(m);
+	if (sp->w) {
+		sp->done = 1;
+		pthread_cond_broadcast(&m->cond);
+		sp = NULL;
+	}
+	machine_unlock(m);
+	if (sp) {
+		free(sp->r.data);
+		free(sp);
+	}
+}
+
+static void
+screen_poll_submit(struct machine *m, struct waiter *w)
+{
+	struct screen_poll *sp = xcalloc(1, sizeof(*sp));
+
+	sp->m = m;
+	sp->w = w;
+	sp->r.done = screen_poll_done;
+	sp->r.owner = sp;
+	sp->r.size = (size_t)1 << 20;
+	w->shot = sp;
+	screen_read_locked(m, 1, &sp->r);
+}
+
 static void
 waiter_free(struct waiter *w)
 {
+	if (w->shot) {
+		struct screen_poll *sp = w->shot;
+
+		/* done() frees it; the OCR child dies with the cancel */
+		sp->w = NULL;
+		if (!sp->done && sp->r.priv_cancel && !sp->r.priv_cancelled) {
+			sp->r.priv_cancelled = 1;
+			sp->r.priv_cancel(&sp->r);
+		} else if (sp->done) {
+			free(sp->r.data);
+			free(sp);
+		}
+	}
 	if (w->poll) {
 		w->poll->on_update = NULL;
 		cmd_cancel(w->poll, -EINTR);
@@ -234,7 +292,8 @@ waiter_end(struct machine *m, struct waiter *w, int err, char *result)
 			     w->kind == WAIT_SUCCEEDS ? "succeeds" :
 			     w->kind == WAIT_FAILS ? "fails" :
 			     w->kind == WAIT_UNIT ? "unit" :
-			     w->kind == WAIT_PORT ? "port" : "file", w->arg,
+			     w->kind == WAIT_PORT ? "port" :
+			     w->kind == WAIT_SCREEN ? "screen" : "file", w->arg,
 			     err == -ETIMEDOUT ? "timed out" : strerror(-err));
 	if (tx) {
 		tx->w = NULL;
@@ -371,6 +430,27 @@ unit_verdict(struct machine *m, struct waiter *w, struct cmd *c)
 	return 0;
 }
 
+/* The first line of the screen's text that matches, malloc'd, or NULL. */
+static char *
+screen_match(struct waiter *w, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char *line = xmalloc(n + 1);
+
+		memcpy(line, p, n);
+		line[n] = '\0';
+		if (n && regexec(&w->re, line, 0, NULL, 0) == 0)
+			return line;
+		free(line);
+		p = nl ? nl + 1 : NULL;
+	}
+	return NULL;
+}
+
 /* Check one waiter; 1 when it ended. */
 static int
 waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
@@ -397,6 +477,43 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 			waiter_end(m, w, 0, res);
 			return 1;
 		}
+		break;
+	case WAIT_SCREEN:
+		if (m->state == MS_CRASHED ||
+		    (m->state == MS_STOPPED && w->shot)) {
+			waiter_end(m, w, -EIO, NULL);
+			return 1;
+		}
+		if (m->state == MS_STOPPED) {
+			machine_start_locked(m, NULL);
+			break;
+		}
+		if (w->shot && w->shot->done) {
+			struct screen_poll *sp = w->shot;
+			int err = sp->r.result;
+
+			w->shot = NULL;
+			hit = err < 0 ? NULL : screen_match(w, sp->r.data,
+							    sp->r.len);
+			free(sp->r.data);
+			free(sp);
+			if (err < 0 && err != -EHOSTDOWN) {
+				waiter_end(m, w, err, NULL);
+				return 1;
+			}
+			if (hit) {
+				waiter_end(m, w, 0, xasprintf("screen %s\n", hit));
+				free(hit);
+				return 1;
+			}
+			w->next_poll = now + w->poll_ms;
+			w->poll_ms = w->poll_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS :
+								   w->poll_ms * 2;
+		}
+		if (!w->shot && now >= w->next_poll && m->state == MS_RUNNING)
+			screen_poll_submit(m, w);
+		if (!w->shot && w->next_poll < *next)
+			*next = w->next_poll;
 		break;
 	case WAIT_SUCCEEDS:
 	case WAIT_FAILS:
@@ -544,7 +661,7 @@ wait_start(struct mtx *tx, struct mreq *r)
 				    1000;
 	w->poll_ms = POLL_FIRST_MS;
 	w->next_poll = now;
-	if (w->kind == WAIT_CONSOLE) {
+	if (w->kind == WAIT_CONSOLE || w->kind == WAIT_SCREEN) {
 		regcomp(&w->re, w->arg, REG_EXTENDED | REG_NOSUB);
 		w->has_re = 1;
 	}

@@ -31,9 +31,30 @@ teardown_file() {
 	run cat "$VMS/a/screen.txt"
 	assert_success
 	assert_output --partial 'ATTESTFS OCR CHECK 12345'
+	# the NixOS driver's names in attest.sh
+	run sh -c '. "$0/attest.sh" && wait_for_text a "OCR CHECK" && get_screen_text a' "$VMS"
+	assert_success
+	assert_output --partial 'ATTESTFS OCR CHECK 12345'
 	# no helper process and no screenshot file is left behind
 	run ls "$STATE/a/"
 	refute_output --partial screen.
+}
+
+@test "wait screen REGEX holds once the text shows, and says which line" {
+	tx "$VMS/a/exec" "printf '\\033[2J' > /dev/tty0"
+	tx "$VMS/a/wait" 'timeout=60 screen PROMPT [0-9]+' >"$BATS_TEST_TMPDIR/held" &
+	waiter=$!
+	tx "$VMS/a/exec" "printf '\\033[H\\n\\n   %s\\n' 'LOGIN PROMPT 777' > /dev/tty0"
+	wait "$waiter"
+	run cat "$BATS_TEST_TMPDIR/held"
+	assert_output --partial 'screen '
+	assert_output --partial 'LOGIN PROMPT 777'
+	run tx "$VMS/a/wait" 'timeout=2 screen NEVER-ON-SCREEN'
+	assert_failure
+	assert_output --partial 'timed out'
+	# no OCR child outlives its wait
+	run pgrep -f attestfs-ocr
+	assert_failure
 }
 
 @test "type and keys reach a program reading the console" {
