@@ -47,6 +47,7 @@ static const char library[] =
 	"wait_until_succeeds() { _m=$1; shift; _attest_tx \"$VMS/$_m/wait\" \"succeeds $*\"; }\n"
 	"wait_until_fails() { _m=$1; shift; _attest_tx \"$VMS/$_m/wait\" \"fails $*\" >/dev/null; }\n"
 	"wait_for_file() { wait_for \"$1\" file \"$2\"; }\n"
+	"wait_for_socket() { wait_for \"$1\" socket \"$2\"; }\n"
 	"wait_for_unit() { wait_for \"$1\" unit \"$2\" ${3:+\"$3\"}; }\n"
 	"wait_for_open_port() { wait_for \"$1\" port \"$2\"; }\n"
 	"wait_for_closed_port() { wait_for \"$1\" port \"$2\" closed; }\n"

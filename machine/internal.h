@@ -82,6 +82,7 @@ enum wait_kind {
 	WAIT_UNIT,
 	WAIT_PORT,
 	WAIT_SCREEN,
+	WAIT_SOCKET,
 };
 
 struct screen_poll;

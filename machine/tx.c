@@ -53,8 +53,8 @@ parse_wait(struct machine *m, const char *text, size_t len,
 		{ "succeeds", WAIT_SUCCEEDS }, { "fails", WAIT_FAILS },
 		{ "file", WAIT_FILE }, { "unit", WAIT_UNIT },
 		{ "port", WAIT_PORT }, { "screen", WAIT_SCREEN },
+		{ "socket", WAIT_SOCKET },
 	};
-	static const char *const later[] = { "socket" };
 	char *s, *p, *word;
 	size_t i;
 
@@ -97,20 +97,11 @@ parse_wait(struct machine *m, const char *text, size_t len,
 		if (!strcmp(word, kinds[i].word))
 			break;
 	if (i == sizeof(kinds) / sizeof(kinds[0])) {
-		size_t j;
-
-		for (j = 0; j < sizeof(later) / sizeof(later[0]); j++) {
-			if (!strcmp(word, later[j])) {
-				machine_logl(m, "wait: '%s' conditions are not "
-					     "supported yet", word);
-				free(s);
-				return -EOPNOTSUPP;
-			}
-		}
 		machine_logl(m, "wait: unknown condition '%s' (expected: "
 			     "[timeout=SECS] status WORD | console REGEX | "
 			     "succeeds CMD | fails CMD | file PATH | unit NAME "
-			     "[STATE] | port N [closed] | screen REGEX)", word);
+			     "[STATE] | port N [closed] | socket PATH | "
+			     "screen REGEX)", word);
 		free(s);
 		return -EINVAL;
 	}
@@ -293,7 +284,8 @@ waiter_end(struct machine *m, struct waiter *w, int err, char *result)
 			     w->kind == WAIT_FAILS ? "fails" :
 			     w->kind == WAIT_UNIT ? "unit" :
 			     w->kind == WAIT_PORT ? "port" :
-			     w->kind == WAIT_SCREEN ? "screen" : "file", w->arg,
+			     w->kind == WAIT_SCREEN ? "screen" :
+			     w->kind == WAIT_SOCKET ? "socket" : "file", w->arg,
 			     err == -ETIMEDOUT ? "timed out" : strerror(-err));
 	if (tx) {
 		tx->w = NULL;
@@ -360,6 +352,7 @@ static int
 guest_kind(enum wait_kind k)
 {
 	return k == WAIT_SUCCEEDS || k == WAIT_FAILS || k == WAIT_FILE ||
+	       k == WAIT_SOCKET ||
 	       k == WAIT_UNIT || k == WAIT_PORT;
 }
 
@@ -370,8 +363,8 @@ poll_submit(struct machine *m, struct waiter *w, int64_t now)
 	struct cmd *c;
 
 	sb_init(&sb);
-	if (w->kind == WAIT_FILE) {
-		sb_adds(&sb, "test -e ");
+	if (w->kind == WAIT_FILE || w->kind == WAIT_SOCKET) {
+		sb_adds(&sb, w->kind == WAIT_FILE ? "test -e " : "test -S ");
 		sb_add_shell_quoted(&sb, w->arg, strlen(w->arg));
 	} else if (w->kind == WAIT_UNIT) {
 		/* The state and how many jobs systemd has pending at all, as
@@ -518,6 +511,7 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 	case WAIT_SUCCEEDS:
 	case WAIT_FAILS:
 	case WAIT_FILE:
+	case WAIT_SOCKET:
 	case WAIT_UNIT:
 	case WAIT_PORT:
 		if (m->state == MS_CRASHED ||
@@ -565,6 +559,8 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 
 				if (w->kind == WAIT_FILE)
 					res = xasprintf("file %s\n", w->arg);
+				else if (w->kind == WAIT_SOCKET)
+					res = xasprintf("socket %s\n", w->arg);
 				else if (w->kind == WAIT_PORT)
 					res = xasprintf("port %s %s\n", w->arg,
 							w->want ? "closed" :

@@ -47,6 +47,17 @@ teardown_file() {
 	assert_success
 }
 
+@test "socket holds for a unix socket, not for a plain file" {
+	tx "$VMS/a/exec" 'rm -f /dev/log; touch /tmp/plain; (sleep 1; syslogd -O /tmp/messages) >/dev/null 2>&1 &'
+	run tx "$VMS/a/wait" 'socket /dev/log'
+	assert_success
+	assert_output 'socket /dev/log'
+	run tx "$VMS/a/wait" 'timeout=2 socket /tmp/plain'
+	assert_failure
+	assert_output --partial 'timed out'
+	tx "$VMS/a/exec" 'killall syslogd'
+}
+
 @test "a guest wait past its deadline fails with ETIMEDOUT" {
 	SECONDS=0
 	run tx "$VMS/a/wait" 'timeout=2 file /nonexistent'
