@@ -202,6 +202,7 @@ struct vmset {
 	struct vmset_options opt;
 	char *state_dir;
 	char *ram_dir;               /* guest RAM files; removed at the end */
+	int ram_lock_fd;             /* flock on ram_dir/.owner: ours */
 	char *mountpoint;
 	struct attest_config cfg;
 	struct machine **machines;   /* never moves: readers need no lock */

@@ -3,12 +3,15 @@
  * the control messages, the log, the console, and the supervisor thread that
  * runs lifecycle actions, deadlines and waits for each machine.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1247,26 +1250,75 @@ global_timer(void *arg)
 	return NULL;
 }
 
+/*
+ * A RAM directory whose daemon died without cleaning up (SIGKILL, a crash)
+ * would hold guest RAM in memory until reboot. Each daemon keeps a lock on
+ * its own directory's .owner; the next daemon removes those nobody holds.
+ * A directory without .owner is being made right now: left alone.
+ */
+static void
+ram_dirs_reap(const char *base)
+{
+	struct dirent *de;
+	DIR *d = opendir(base);
+
+	while (d && (de = readdir(d))) {
+		char *dir, *owner;
+		int fd;
+
+		if (strncmp(de->d_name, "attestfs-ram.", 13))
+			continue;
+		dir = xasprintf("%s/%s", base, de->d_name);
+		owner = xasprintf("%s/.owner", dir);
+		fd = open(owner, O_RDWR | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    remove_tree(dir) == 0)
+			fprintf(stderr, "attestfs: removed %s, left by a daemon "
+				"that did not exit cleanly\n", dir);
+		if (fd >= 0)
+			close(fd);
+		free(owner);
+		free(dir);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* Shared memory when there is some: a RAM file on a disk would be written
  * back to it while the guest runs. */
 static int
 ram_dir_create(struct vmset *s, struct aerr *err)
 {
 	const char *base = s->opt.ram_dir;
-	char *tmpl;
+	char *tmpl, *lock, *owner;
+	int e;
 
 	if (!base)
 		base = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" :
 							      s->state_dir;
+	ram_dirs_reap(base);
 	tmpl = xasprintf("%s/attestfs-ram.XXXXXX", base);
 	if (!mkdtemp(tmpl)) {
-		aerr_set(err, "ram_dir: mkdtemp %s: %s", tmpl, strerror(errno));
+		e = errno;
+		aerr_set(err, "ram_dir: mkdtemp %s: %s", tmpl, strerror(e));
 		free(tmpl);
-		return -errno;
+		return -e;
 	}
 	s->ram_dir = tmpl;
 	s->opt.ram_dir = NULL;
-	return 0;
+	/* Locked before it has its name: .owner never exists unlocked. */
+	lock = xasprintf("%s/.owner.new", tmpl);
+	owner = xasprintf("%s/.owner", tmpl);
+	s->ram_lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	e = s->ram_lock_fd < 0 ? errno : 0;
+	if (!e && (flock(s->ram_lock_fd, LOCK_EX | LOCK_NB) < 0 ||
+		   rename(lock, owner) < 0))
+		e = errno;
+	if (e)
+		aerr_set(err, "ram_dir: lock %s: %s", owner, strerror(e));
+	free(lock);
+	free(owner);
+	return -e;
 }
 
 int
@@ -1284,6 +1336,7 @@ vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
 		s->opt.timeout = cfg->timeout > 0 ? cfg->timeout : 900;
 	if (s->opt.global_timeout <= 0)
 		s->opt.global_timeout = 3600;
+	s->ram_lock_fd = -1;
 	s->state_dir = xstrdup(opt->state_dir);
 	s->mountpoint = xstrdup(opt->mountpoint ? opt->mountpoint : "/vms");
 	s->opt.state_dir = s->state_dir;
@@ -1357,6 +1410,8 @@ vmset_destroy(struct vmset *s)
 	pthread_cond_destroy(&s->timer_cond);
 	if (s->ram_dir)
 		remove_tree(s->ram_dir);
+	if (s->ram_lock_fd >= 0)
+		close(s->ram_lock_fd);
 	free(s->ram_dir);
 	free(s->state_dir);
 	free(s->mountpoint);
