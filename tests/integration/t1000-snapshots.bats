@@ -210,7 +210,10 @@ spare_pid() {
 	tx "$VMS/p1/exec" 'echo later > /tmp/p1'
 	echo 'restore mine' >"$VMS/p1/ctl"
 	assert_equal "$(tx "$VMS/p1/exec" 'cat /tmp/p1; hostname')" $'kept\np1'
-	for c in p1 p2 p3; do
+	# and a clone of the clone, from that snapshot
+	echo 'clone p4 mine' >"$VMS/p1/ctl"
+	assert_equal "$(tx "$VMS/p4/exec" 'cat /tmp/p1; hostname')" $'kept\np4'
+	for c in p4 p1 p2 p3; do
 		echo halt >"$VMS/$c/ctl"
 		rmdir "$VMS/$c"
 	done
