@@ -267,6 +267,16 @@ void snapshot_take_run(struct machine *m, int want_spare);
 void snapshot_restore_run(struct machine *m);
 void snapshot_resume_script(struct machine *m, struct strbuf *sb);
 char *snapshot_path(struct machine *m, const char *name);
+/* The files of the snapshot in dir: its state, m's disks frozen, and its
+ * RAM file when it has one (NULL: the RAM is in the state). */
+struct snapshot_files {
+	char *state;
+	char **disks;
+	char *ram;
+};
+void snapshot_files(struct machine *m, const char *dir,
+		    struct snapshot_files *f);
+void snapshot_files_free(struct snapshot_files *f);
 /* With target's lock: its next launch continues the snapshot in dir. */
 void snapshot_prepare_launch(struct machine *target, const char *dir,
 			     int ram_private);

@@ -361,6 +361,22 @@ machine_needs_guest(struct machine *m, struct mreq *r)
 	return 0;
 }
 
+/* The snapshot files of a launch: used (or not), let go. */
+static void
+launch_files_forget(struct machine *m)
+{
+	struct snapshot_files f = {
+		.state = m->launch_incoming,
+		.disks = m->launch_disks,
+		.ram = m->launch_ram,
+	};
+
+	snapshot_files_free(&f);
+	m->launch_incoming = NULL;
+	m->launch_disks = NULL;
+	m->launch_ram = NULL;
+}
+
 char *
 machine_ram_path(struct machine *m)
 {
@@ -428,7 +444,6 @@ do_launch(struct machine *m)
 	struct backend *be = NULL, *old = m->dead_be;
 	struct aerr err = { "" };
 	char *ram;
-	size_t i;
 	int ret;
 
 	/* A waiting spare would take this launch's socket connections. */
@@ -450,14 +465,7 @@ do_launch(struct machine *m)
 		m->ops->destroy(old);
 	ret = m->ops->launch(&l, &be, &err);
 	machine_lock(m);
-	free(m->launch_incoming);
-	m->launch_incoming = NULL;
-	for (i = 0; m->launch_disks && m->launch_disks[i]; i++)
-		free(m->launch_disks[i]);
-	free(m->launch_disks);
-	m->launch_disks = NULL;
-	free(m->launch_ram);
-	m->launch_ram = NULL;
+	launch_files_forget(m);
 	free(ram);
 	vmm_launched(m, be, ret, &err);
 }
@@ -1185,14 +1193,9 @@ machine_destroy(struct machine *m)
 	if (m->console_file)
 		fclose(m->console_file);
 	free(m->console_path);
-	free(m->launch_incoming);
-	free(m->launch_ram);
+	launch_files_forget(m);
 	free(m->spare_snapshot);
 	free(m->spare_want);
-	if (m->launch_disks)
-		for (size_t i = 0; m->launch_disks[i]; i++)
-			free(m->launch_disks[i]);
-	free(m->launch_disks);
 	free(m->boot_snapshot);
 	free(m->snapshot_pending);
 	free(m->restore_pending);

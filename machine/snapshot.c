@@ -238,26 +238,49 @@ out:
 }
 
 void
-snapshot_prepare_launch(struct machine *t, const char *dir, int ram_private)
+snapshot_files(struct machine *m, const char *dir, struct snapshot_files *f)
 {
 	struct stat st;
 	size_t i;
 
-	free(t->launch_incoming);
-	t->launch_incoming = xasprintf("%s/state", dir);
-	for (i = 0; t->launch_disks && t->launch_disks[i]; i++)
-		free(t->launch_disks[i]);
-	free(t->launch_disks);
-	t->launch_disks = xcalloc(t->cfg.n_disks + 1, sizeof(char *));
-	for (i = 0; i < t->cfg.n_disks; i++)
-		t->launch_disks[i] = xasprintf("%s/disk.%zu.qcow2", dir, i);
-	free(t->launch_ram);
-	t->launch_ram = xasprintf("%s/ram", dir);
-	if (lstat(t->launch_ram, &st) < 0) {
+	f->state = xasprintf("%s/state", dir);
+	f->disks = xcalloc(m->cfg.n_disks + 1, sizeof(char *));
+	for (i = 0; i < m->cfg.n_disks; i++)
+		f->disks[i] = xasprintf("%s/disk.%zu.qcow2", dir, i);
+	f->ram = xasprintf("%s/ram", dir);
+	if (lstat(f->ram, &st) < 0) {
 		/* RAM is in the state: the snapshot of a clone. */
-		free(t->launch_ram);
-		t->launch_ram = NULL;
+		free(f->ram);
+		f->ram = NULL;
 	}
+}
+
+void
+snapshot_files_free(struct snapshot_files *f)
+{
+	for (size_t i = 0; f->disks && f->disks[i]; i++)
+		free(f->disks[i]);
+	free(f->disks);
+	free(f->state);
+	free(f->ram);
+	memset(f, 0, sizeof(*f));
+}
+
+void
+snapshot_prepare_launch(struct machine *t, const char *dir, int ram_private)
+{
+	struct snapshot_files f;
+	struct snapshot_files old = {
+		.state = t->launch_incoming,
+		.disks = t->launch_disks,
+		.ram = t->launch_ram,
+	};
+
+	snapshot_files_free(&old);
+	snapshot_files(t, dir, &f);
+	t->launch_incoming = f.state;
+	t->launch_disks = f.disks;
+	t->launch_ram = f.ram;
 	t->launch_ram_private = ram_private;
 	free(t->boot_snapshot);
 	t->boot_snapshot = xstrdup(dir);

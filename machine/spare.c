@@ -95,7 +95,8 @@ spare_run(struct machine *m)
 	struct backend_launch l;
 	struct backend *be = NULL;
 	struct aerr err = { "" };
-	char *dir, *tag, *ram, *busy;
+	struct snapshot_files f;
+	char *dir, *tag, *ram;
 	int64_t t0 = now_mono_ms();
 	int ret;
 
@@ -107,28 +108,22 @@ spare_run(struct machine *m)
 	}
 	dir = xstrdup(m->spare_want);
 	tag = xasprintf("spare%u", ++m->spare_seq);
-	/* Borrow the next launch's fields: none is pending (spare_needed). */
-	busy = m->boot_snapshot;
-	m->boot_snapshot = NULL;
-	snapshot_prepare_launch(m, dir, 0);
-	free(m->boot_snapshot);
-	m->boot_snapshot = busy;
+	snapshot_files(m, dir, &f);
 	machine_launch_params(m, &l, paths);
+	l.incoming = f.state;
+	l.disk_bases = (const char *const *)f.disks;
+	l.incoming_ram = f.ram;
+	l.ram_private = 0;
 	l.ram_path = ram = machine_ram_path(m);
 	l.defer_incoming = 1;
 	l.vmm_tag = tag;
 	l.events = &spare_events;
-	m->launch_incoming = NULL;
-	m->launch_disks = NULL;
-	m->launch_ram = NULL;
+	/* An exit reported while launch() returns must stick. */
+	m->spare_dead = 0;
 	machine_unlock(m);
 	ret = m->ops->launch(&l, &be, &err);
 	machine_lock(m);
-	free((char *)l.incoming);
-	for (size_t i = 0; l.disk_bases && l.disk_bases[i]; i++)
-		free((char *)l.disk_bases[i]);
-	free((char **)l.disk_bases);
-	free((char *)l.incoming_ram);
+	snapshot_files_free(&f);
 	free(ram);
 	free(tag);
 	if (ret < 0) {
@@ -142,7 +137,6 @@ spare_run(struct machine *m)
 	}
 	m->spare = be;
 	m->spare_snapshot = dir;
-	m->spare_dead = 0;
 	machine_logl(m, "a VMM waits to restore %s (pre-started in %lld ms)",
 		     strrchr(dir, '/') + 1, (long long)(now_mono_ms() - t0));
 	if (!m->spare_want || strcmp(m->spare_want, dir))
