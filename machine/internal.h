@@ -93,6 +93,7 @@ struct waiter {
 	enum wait_kind kind;
 	char *arg;
 	char *want;                /* unit: the state; port: "closed" or NULL */
+	char *user;                /* unit: a user's own service manager */
 	regex_t re;
 	int has_re;
 	int64_t deadline;

@@ -218,7 +218,9 @@ next:;
  * 4th argument a watchdog kills the command after that many seconds: on a
  * single shell (hvc0) nothing else could, and the shell would stay busy.
  * It waits in a builtin read on a FIFO nobody writes: one process, which a
- * plain kill ends (a sleep child would outlive it).
+ * plain kill ends (a sleep child would outlive it). An output file that is
+ * gone (something emptied /tmp meanwhile) is sent as "!", which is not
+ * base64: the host reports the output lost instead of returning none.
  * _atsig SIG PID signals one (a job's kill). Both walk /proc/PID/task/TID/children.
  */
 static const char prelude_common[] =
@@ -238,9 +240,11 @@ static const char prelude_common[] =
 	"_atsig() { for _atc in $(cat /proc/$2/task/*/children 2>/dev/null); "
 	"do _atsig $1 $_atc; done; kill -$1 $2 2>/dev/null; }; ";
 static const char prelude_fast[] =
-	"_atf() { if [ -s \"$1\" ]; then base64 -w0 \"$1\"; fi; echo; }; ";
+	"_atf() { [ -e \"$1\" ] || { echo '!'; return; }; "
+	"if [ -s \"$1\" ]; then base64 -w0 \"$1\"; fi; echo; }; ";
 static const char prelude_lossy[] =
-	"_atf() { if [ -s \"$1\" ]; then printf '%s ' $(wc -c <\"$1\"); "
+	"_atf() { [ -e \"$1\" ] || { echo '!'; return; }; "
+	"if [ -s \"$1\" ]; then printf '%s ' $(wc -c <\"$1\"); "
 	"base64 -w0 \"$1\"; fi; echo; }; ";
 
 void

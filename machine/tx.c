@@ -39,6 +39,7 @@ struct wait_spec {
 	int timeout;              /* 0 = the machine's */
 	char *arg;
 	char *want;               /* unit: state; port: "closed" */
+	char *user;               /* unit: in this user's service manager */
 };
 
 static int
@@ -141,20 +142,41 @@ parse_wait(struct machine *m, const char *text, size_t len,
 		regfree(&re);
 	}
 	if (out->kind == WAIT_UNIT || out->kind == WAIT_PORT) {
-		char *second = strchr(p, ' ');
+		char *second = strchr(p, ' '), *third = NULL, *user = NULL;
 
 		if (second) {
 			*second++ = '\0';
 			while (*second == ' ')
 				second++;
+			third = strchr(second, ' ');
 		}
-		if (second && (strchr(second, ' ') ||
-			       !strncmp(second, "user=", 5))) {
-			machine_logl(m, "wait: %s: unexpected '%s'%s", word, second,
-				     strstr(second, "user=") ? " (user units are "
-				     "not supported yet)" : "");
+		if (third) {
+			*third++ = '\0';
+			while (*third == ' ')
+				third++;
+		}
+		/* unit NAME [STATE] [user=NAME] */
+		if (out->kind == WAIT_UNIT && third &&
+		    !strncmp(third, "user=", 5)) {
+			user = third + 5;
+			third = NULL;
+		} else if (out->kind == WAIT_UNIT && second && !third &&
+			   !strncmp(second, "user=", 5)) {
+			user = second + 5;
+			second = NULL;
+		}
+		if (third || (second && strchr(second, ' '))) {
+			machine_logl(m, "wait: %s: unexpected '%s'", word,
+				     third ? third : second);
 			free(s);
-			return strstr(second, "user=") ? -EOPNOTSUPP : -EINVAL;
+			return -EINVAL;
+		}
+		if (user && (!*user || strspn(user, "abcdefghijklmnopqrstuvwxyz"
+						    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						    "0123456789_.-") != strlen(user))) {
+			machine_logl(m, "wait: unit: bad user name '%s'", user);
+			free(s);
+			return -EINVAL;
 		}
 		if (out->kind == WAIT_PORT) {
 			char *end;
@@ -174,6 +196,7 @@ parse_wait(struct machine *m, const char *text, size_t len,
 			return -EINVAL;
 		}
 		out->want = second && *second ? xstrdup(second) : NULL;
+		out->user = user ? xstrdup(user) : NULL;
 	}
 	out->arg = xstrdup(p);
 	free(s);
@@ -251,6 +274,7 @@ waiter_free(struct waiter *w)
 	if (w->has_re)
 		regfree(&w->re);
 	free(w->want);
+	free(w->user);
 	free(w->arg);
 	free(w->result);
 	free(w);
@@ -368,11 +392,22 @@ poll_submit(struct machine *m, struct waiter *w, int64_t now)
 		sb_add_shell_quoted(&sb, w->arg, strlen(w->arg));
 	} else if (w->kind == WAIT_UNIT) {
 		/* The state and how many jobs systemd has pending at all, as
-		 * the NixOS driver decides "inactive for good". */
-		sb_adds(&sb, "s=$(SYSTEMD_COLORS=0 systemctl --no-pager show -p "
+		 * the NixOS driver decides "inactive for good". A user's
+		 * units: in that user's own manager, as that user. */
+		if (w->user) {
+			sb_adds(&sb, "u=");
+			sb_add_shell_quoted(&sb, w->user, strlen(w->user));
+			sb_adds(&sb, "; i=$(id -u \"$u\") || exit 1; sc() { "
+				     "runuser -u \"$u\" -- env "
+				     "XDG_RUNTIME_DIR=/run/user/$i systemctl --user "
+				     "\"$@\"; }; ");
+		} else {
+			sb_adds(&sb, "sc() { systemctl \"$@\"; }; ");
+		}
+		sb_adds(&sb, "s=$(SYSTEMD_COLORS=0 sc --no-pager show -p "
 			     "ActiveState --value -- ");
 		sb_add_shell_quoted(&sb, w->arg, strlen(w->arg));
-		sb_adds(&sb, ") && j=$(systemctl --no-pager list-jobs --no-legend "
+		sb_adds(&sb, ") && j=$(sc --no-pager list-jobs --no-legend "
 			     "| wc -l) && echo \"$s $j\"");
 	} else if (w->kind == WAIT_PORT) {
 		/* The guest's own socket table: a listener is state 0A. */
@@ -539,9 +574,11 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 				if (r) {
 					cmd_put(c);
 					waiter_end(m, w, r < 0 ? r : 0, r > 0 ?
-						   xasprintf("unit %s %s\n", w->arg,
+						   xasprintf("unit %s %s%s%s\n", w->arg,
 							     w->want ? w->want :
-								       "active") :
+								       "active",
+							     w->user ? " user=" : "",
+							     w->user ? w->user : "") :
 						   NULL);
 					return 1;
 				}
@@ -644,6 +681,7 @@ wait_start(struct mtx *tx, struct mreq *r)
 		machine_logl(m, "wait: the machine crashed");
 		free(spec.arg);
 		free(spec.want);
+		free(spec.user);
 		tx->err_reported = 1;
 		mreq_finish(m, r, -EIO);
 		return;
@@ -653,6 +691,7 @@ wait_start(struct mtx *tx, struct mreq *r)
 	w->kind = spec.kind;
 	w->arg = spec.arg;
 	w->want = spec.want;
+	w->user = spec.user;
 	w->deadline = now + (int64_t)(spec.timeout ? spec.timeout : m->timeout) *
 				    1000;
 	w->poll_ms = POLL_FIRST_MS;
@@ -870,6 +909,7 @@ machine_tx_write(struct mtx *tx, const char *buf, size_t len)
 
 			free(spec.arg);
 			free(spec.want);
+			free(spec.user);
 			if (r < 0) {
 				sb_free(&tx->in);
 				ret = r;

@@ -56,6 +56,23 @@ teardown_file() {
 	assert_success
 }
 
+@test "wait unit NAME user=NAME waits in that user's own service manager" {
+	# alice's manager is not running until asked (no lingering at boot)
+	run tx "$VMS/db/wait" 'timeout=3 unit attestfs-hello user=alice'
+	assert_failure
+	assert_output --partial 'timed out'
+	tx "$VMS/db/exec" 'systemctl start user@1000.service'
+	run tx "$VMS/db/wait" 'timeout=60 unit attestfs-hello user=alice'
+	assert_success
+	assert_output 'unit attestfs-hello active user=alice'
+	# the system's manager has no such unit
+	run tx "$VMS/db/exec" 'systemctl show -p LoadState --value attestfs-hello'
+	assert_output not-found
+	run tx "$VMS/db/wait" 'unit attestfs-hello user=al;ice'
+	assert_failure
+	assert_output --partial 'Invalid argument'
+}
+
 @test "a unit that does not exist is ENOENT" {
 	run cat "$VMS/db/units/no-such-unit/state"
 	assert_failure

@@ -199,6 +199,27 @@ test_banner_inside_output_is_loss(void **state)
 	seen_free(&s);
 }
 
+/* _atf sends "!" for an output file that vanished: loss, not empty output,
+ * on both channels; the shell answers the next SYNC as usual. */
+static void
+test_vanished_output_file_is_loss(void **state)
+{
+	const char *text = "\001P 2 9\n\001S 2 0\n!\n!\nSYNC5\n";
+	int lossy;
+
+	for (lossy = 0; lossy <= 1; lossy++) {
+		struct shell_parser p;
+		struct seen s = { 0 };
+
+		shell_parser_init(&p, lossy);
+		shell_parse(&p, text, strlen(text), record, &s);
+		assert_int_equal(s.losses, 1);
+		assert_int_equal(s.ends, 0);
+		assert_int_equal(s.syncs, 1);
+		seen_free(&s);
+	}
+}
+
 static void
 test_lossy_channel_detects_dropped_bytes(void **state)
 {
@@ -289,6 +310,7 @@ main(void)
 		cmocka_unit_test(test_empty_output_and_no_trailing_newline),
 		cmocka_unit_test(test_megabyte_line),
 		cmocka_unit_test(test_banner_inside_output_is_loss),
+		cmocka_unit_test(test_vanished_output_file_is_loss),
 		cmocka_unit_test(test_lossy_channel_detects_dropped_bytes),
 		cmocka_unit_test(test_command_quoting),
 		cmocka_unit_test(test_base64_matches_known_vectors),

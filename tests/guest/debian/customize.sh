@@ -75,6 +75,20 @@ printf 'attestfs        root                    postgres\nattestfs        postgr
 systemctl --root="$R" --quiet enable attestfs-backdoor.service attestfs-network.service \
 	postgresql.service nginx.service
 
+# ---- a user with a user unit; no lingering at boot (its manager starts when a test asks:
+# systemctl start user@1000.service), so boots pay nothing for it
+chroot "$R" useradd -m -u 1000 -s /bin/bash alice
+mkdir -p "$R/etc/systemd/user"
+for u in "$D"/user-units/*; do
+	install -m 0644 "$u" "$R/etc/systemd/user/${u##*/}"
+done
+systemctl --root="$R" --global --quiet enable attestfs-hello.service
+# the image has no D-Bus: make the runtime directory without asking logind over the bus
+mkdir -p "$ETC/user-runtime-dir@.service.d"
+install -m 0644 "$D/etc/user-runtime-dir.conf" "$ETC/user-runtime-dir@.service.d/attestfs.conf"
+mkdir -p "$ETC/user@.service.d"
+install -m 0644 "$D/etc/user-manager.conf" "$ETC/user@.service.d/attestfs.conf"
+
 # ---- what a test guest does not need at boot (each costs process starts under TCG, some hang
 # without udev); see notes/guests.md
 for u in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
