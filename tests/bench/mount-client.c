@@ -299,37 +299,56 @@ wait_spare(const char *info, const char *name)
 	return -ETIMEDOUT;
 }
 
+/* One control message; 0 or -errno. */
+static int
+ctl_write(const char *ctl, const char *word)
+{
+	size_t len = strlen(word);
+	int fd = open(ctl, O_WRONLY | O_TRUNC), ret = 0;
+
+	if (fd < 0 || write(fd, word, len) != (ssize_t)len)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/*
+ * ROUNDS times: restore NAME, then `true`, timed. With a spare: wait first
+ * until a VMM waits for NAME, as a test does its work between restores.
+ * Without (other != NULL): restore OTHER first and wait for its spare, so
+ * that NAME's restore has none and starts a new VMM.
+ */
 static int
 do_restore(const char *ctl, const char *exec, const char *info,
-	   const char *name, int rounds)
+	   const char *name, const char *other, int rounds)
 {
-	char word[128];
+	char word[128], prep[128];
 	double *lat, t0;
-	size_t len;
 	ssize_t ret;
-	int i, fd;
+	int i;
 
 	snprintf(word, sizeof(word), "restore %s", name);
-	len = strlen(word);
+	snprintf(prep, sizeof(prep), "restore %s", other ? other : "");
 	lat = calloc((size_t)rounds, sizeof(*lat));
 	if (!lat)
 		return 1;
 	for (i = 0; i < rounds; i++) {
-		ret = wait_spare(info, name);
+		if (other && (ret = ctl_write(ctl, prep)) < 0) {
+			free(lat);
+			return fail(prep, ctl, ret);
+		}
+		ret = wait_spare(info, other ? other : name);
 		if (ret < 0) {
 			free(lat);
 			return fail("no spare", info, ret);
 		}
 		t0 = now_ms();
-		fd = open(ctl, O_WRONLY | O_TRUNC);
-		if (fd < 0 || write(fd, word, len) != (ssize_t)len) {
-			ret = -errno;
-			if (fd >= 0)
-				close(fd);
+		ret = ctl_write(ctl, word);
+		if (ret < 0) {
 			free(lat);
 			return fail(word, ctl, ret);
 		}
-		close(fd);
 		ret = tx(exec, "true");
 		if (ret != 0) {
 			free(lat);
@@ -353,7 +372,8 @@ usage(void)
 		"       mount-client stream EXEC BYTES\n"
 		"       mount-client status FILE ROUNDS GAP_US\n"
 		"       mount-client ctl FILE WORD\n"
-		"       mount-client restore CTL EXEC INFO SNAPSHOT ROUNDS\n");
+		"       mount-client restore CTL EXEC INFO SNAPSHOT ROUNDS\n"
+		"       mount-client restore-cold CTL EXEC INFO SNAPSHOT OTHER ROUNDS\n");
 	return 2;
 }
 
@@ -377,8 +397,11 @@ main(int argc, char **argv)
 	else if (!strcmp(argv[1], "ctl") && argc == 4)
 		ret = do_ctl(argv[2], argv[3]);
 	else if (!strcmp(argv[1], "restore") && argc == 7)
-		ret = do_restore(argv[2], argv[3], argv[4], argv[5],
+		ret = do_restore(argv[2], argv[3], argv[4], argv[5], NULL,
 				 atoi(argv[6]) > 0 ? atoi(argv[6]) : 1);
+	else if (!strcmp(argv[1], "restore-cold") && argc == 8)
+		ret = do_restore(argv[2], argv[3], argv[4], argv[5], argv[6],
+				 atoi(argv[7]) > 0 ? atoi(argv[7]) : 1);
 	else
 		return usage();
 	fflush(stdout);
