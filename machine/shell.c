@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ST_LINE, ST_OUT, ST_ERR };
+enum { ST_LINE, ST_OUT, ST_ERR, ST_CHUNK };
 
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -52,11 +52,22 @@ handle_line(struct shell_parser *p, shell_event_fn fn, void *ctx)
 		fn(ctx, SHELL_EV_SYNC, 0, strtoll(line + 4, NULL, 10), NULL, 0);
 	} else if (line[0] == '\001' &&
 		   sscanf(line + 1, "%c %lld %lld", &kind, &tag, &num) == 3 &&
-		   (kind == 'P' || kind == 'S')) {
+		   (kind == 'P' || kind == 'S' || kind == 'O')) {
 		if (kind == 'P') {
+			p->streamed = 0;
 			fn(ctx, SHELL_EV_PID, tag, num, NULL, 0);
+		} else if (kind == 'O') {
+			/* a chunk of stdout while the command runs: one base64
+			 * line of exactly num bytes */
+			p->state = ST_CHUNK;
+			p->quad_len = 0;
+			p->have_len = 1;
+			p->want = num;
+			p->got = 0;
 		} else {
 			fn(ctx, SHELL_EV_STATUS, tag, num, NULL, 0);
+			p->skip = p->streamed;
+			p->streamed = 0;
 			p->state = ST_OUT;
 			p->quad_len = 0;
 			p->have_len = 0;
@@ -68,6 +79,28 @@ handle_line(struct shell_parser *p, shell_event_fn fn, void *ctx)
 	}
 	p->line_len = 0;
 	p->line_overflow = 0;
+}
+
+/*
+ * Decoded bytes out. Chunks count what they streamed; the stdout that
+ * follows the status is the whole file again (base64 of a file is the fast
+ * path), so as much is dropped from its front.
+ */
+static void
+emit(struct shell_parser *p, shell_event_fn fn, void *ctx,
+     enum shell_event ev, const char *out, size_t n)
+{
+	if (p->state == ST_CHUNK) {
+		p->streamed += (long long)n;
+	} else if (p->state == ST_OUT && p->skip > 0) {
+		size_t drop = p->skip < (long long)n ? (size_t)p->skip : n;
+
+		p->skip -= (long long)drop;
+		out += drop;
+		n -= drop;
+	}
+	if (n)
+		fn(ctx, ev, 0, 0, out, n);
 }
 
 /* Decode the complete quads in p->quad into out; 0, or -1 on garbage. */
@@ -135,8 +168,8 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 		}
 
 		/* ST_OUT / ST_ERR: a base64 line, decoded as it streams. */
-		enum shell_event ev = p->state == ST_OUT ? SHELL_EV_STDOUT :
-							   SHELL_EV_STDERR;
+		enum shell_event ev = p->state == ST_ERR ? SHELL_EV_STDERR :
+							   SHELL_EV_STDOUT;
 		size_t n = 0;
 
 		while (i < len && n + 3 <= sizeof(out)) {
@@ -144,21 +177,26 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 
 			if (c == '\n') {
 				if (p->quad_len != 0 ||
+				    (p->state == ST_CHUNK && p->got != p->want) ||
 				    (p->lossy && p->have_len &&
 				     p->got != p->want) ||
 				    (p->lossy && !p->have_len && p->want >= 0)) {
 					if (n)
-						fn(ctx, ev, 0, 0, out, n);
+						emit(p, fn, ctx, ev, out, n);
 					lose(p, fn, ctx);
 					return shell_parse(p, buf + i, len - i,
 							   fn, ctx);
 				}
 				if (n)
-					fn(ctx, ev, 0, 0, out, n);
+					emit(p, fn, ctx, ev, out, n);
 				n = 0;
 				p->have_len = 0;
 				p->want = -1;
 				p->got = 0;
+				if (p->state == ST_CHUNK) {
+					p->state = ST_LINE;
+					goto next;
+				}
 				if (p->state == ST_OUT) {
 					p->state = ST_ERR;
 					ev = SHELL_EV_STDERR;
@@ -183,7 +221,7 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 			}
 			if (b64val(c) < 0) {
 				if (n)
-					fn(ctx, ev, 0, 0, out, n);
+					emit(p, fn, ctx, ev, out, n);
 				lose(p, fn, ctx);
 				/* The garbage may be a new banner: parse it. */
 				return shell_parse(p, buf + i - 1, len - i + 1,
@@ -195,7 +233,7 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 
 				if (flush_quad(p, out, &n) < 0) {
 					if (before)
-						fn(ctx, ev, 0, 0, out, before);
+						emit(p, fn, ctx, ev, out, before);
 					lose(p, fn, ctx);
 					return shell_parse(p, buf + i, len - i,
 							   fn, ctx);
@@ -204,7 +242,7 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 			}
 		}
 		if (n)
-			fn(ctx, ev, 0, 0, out, n);
+			emit(p, fn, ctx, ev, out, n);
 next:;
 	}
 }
@@ -222,18 +260,46 @@ next:;
  * gone (something emptied /tmp meanwhile) is sent as "!", which is not
  * base64: the host reports the output lost instead of returning none.
  * _atsig SIG PID signals one (a job's kill). Both walk /proc/PID/task/TID/children.
+ *
+ * Both need read -t (bash, busybox ash; not dash): without it (_att empty)
+ * there is no watchdog and the output comes at the end. The shell's own
+ * reads use fd 9 (-u): its stdin stays the port, for commands that look.
+ *
+ * Output streams: instead of wait, _atx reads a FIFO the command's subshell
+ * writes its tag to when it exits (an EXIT trap, a builtin: a quick command
+ * costs no process more than before). The shell holds the FIFO open (fd 9)
+ * from before the command starts, so that line cannot be lost, and closes it
+ * after, so none is left over. Every second without that line, _atso sends
+ * what stdout gained, up to 64 KiB, as a chunk "\001O TAG LEN" + base64. The
+ * whole file still follows the status, as before (a big output is cheapest
+ * in one piece): the host drops what the chunks already gave.
+ * A command that leaves without its trap (exec, a kill) is found a zombie in
+ * /proc; wait still gives its status.
  */
 static const char prelude_common[] =
 	"_atd=/tmp/.attestfs.$$; mkdir -p $_atd; "
-	"_atx() { [ -d $_atd ] || mkdir -p $_atd; "
-	"( eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "
-	"_atp=$!; _atw=; if [ -n \"$4\" ]; then "
+	"( read -t 1 _atq </dev/null ) 2>/dev/null; [ $? -gt 1 ] && _att= || _att=1; "
+	"_atx() { [ -d $_atd ] || mkdir -p $_atd; [ -p $_atd/d ] || mkfifo $_atd/d; "
+	"[ -z \"$_att\" ] || exec 9<>$_atd/d; "
+	"( exec 9<&-; [ -z \"$_att\" ] || trap \"echo $1 1<>$_atd/d\" EXIT; "
+	"eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "
+	"_atp=$!; _atw=; if [ -n \"$4\" ] && [ -n \"$_att\" ]; then "
 	"[ -p $_atd/f ] || mkfifo $_atd/f; "
 	"( read -t $4 _atq <>$_atd/f; _atk $_atp ) >/dev/null 2>&1 & "
 	"_atw=$!; fi; "
-	"printf '\\001P %s %s\\n' \"$1\" $_atp; wait $_atp; _ats=$?; "
+	"printf '\\001P %s %s\\n' \"$1\" $_atp; _ato=0; "
+	"while [ -n \"$_att\" ]; do if read -t 1 -u 9 _atq; then "
+	"[ \"$_atq\" = \"$1\" ] && break; continue; fi; "
+	"read -r -u 8 _atq 2>/dev/null 8</proc/$_atp/stat || break; "
+	"case $_atq in *\") Z \"*) break;; esac; _atso \"$1\"; done; "
+	"[ -z \"$_att\" ] || exec 9<&-; wait $_atp; _ats=$?; "
 	"[ -z \"$_atw\" ] || kill $_atw 2>/dev/null; "
 	"printf '\\001S %s %s\\n' \"$1\" $_ats; _atf $_atd/o; _atf $_atd/e; }; "
+	"_atso() { _atn=$(stat -c %s $_atd/o); [ $_atn -gt $_ato ] || return 0; "
+	"[ $_atn -le $((_ato + 65536)) ] || _atn=$((_ato + 65536)); "
+	"printf '\\001O %s %s\\n' \"$1\" $((_atn - _ato)); "
+	"tail -c +$((_ato + 1)) $_atd/o | head -c $((_atn - _ato)) | base64 -w0; "
+	"echo; _ato=$_atn; }; "
 	"_atk() { kill -STOP $1 2>/dev/null; for _atc in $(cat "
 	"/proc/$1/task/*/children 2>/dev/null); do _atk $_atc; done; "
 	"kill -9 $1 2>/dev/null; }; "

@@ -7,8 +7,10 @@
  *   command   _atx TAG 'CMD' [STDIN]
  * Guest -> host, per command:
  *   \001P TAG PID          the command runs (its process, for kills)
+ *   \001O TAG LEN\n BASE64\n  stdout so far, while it runs (LEN bytes; any number)
  *   \001S TAG STATUS       it exited (128+signal when killed)
- *   BASE64-OF-STDOUT\n     (lossy channel: "LEN BASE64\n", "" when empty)
+ *   BASE64-OF-STDOUT\n     all of it; chunks already sent are dropped (lossy channel:
+ *                          "LEN BASE64\n", "" when empty)
  *   BASE64-OF-STDERR\n
  * The command runs in the background with its output in files on the guest's
  * tmpfs, and the shell waits for its pid, not for EOF on stdout: a background
@@ -50,6 +52,8 @@ struct shell_parser {
 	long long want;         /* lossy: announced length, -1 = none yet */
 	long long got;
 	int have_len;
+	long long streamed;     /* stdout bytes the chunks gave this command */
+	long long skip;         /* ... and so dropped from the final stdout */
 };
 
 void shell_parser_init(struct shell_parser *p, int lossy);

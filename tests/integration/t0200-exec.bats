@@ -57,6 +57,23 @@ teardown_file() {
 	assert_equal "$n" 67108864
 }
 
+@test "exec output streams while the command still runs" {
+	tx "$VMS/a/exec" 'rm -f /tmp/go'
+	# the command ends only once the test, having read its first line,
+	# says so: without streaming the first line would never come
+	exec 4< <(tx "$VMS/a/exec" 'echo first; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo second')
+	reader=$!
+	read -r line <&4
+	assert_equal "$line" first
+	tx "$VMS/a/exec" 'touch /tmp/go'
+	read -r line <&4
+	assert_equal "$line" second
+	run cat <&4
+	assert_output ''
+	exec 4<&-
+	wait "$reader" 2>/dev/null || true
+}
+
 @test "quoting survives: quotes, newlines, dollars, backslashes, UTF-8" {
 	cmd=$'printf "%s|" \'single\' "double \\"q\\"" \'$HOME\' \'back\\\\slash\' "$(printf \'line1\\nline2\')" \'grüße ✓\''
 	run tx "$VMS/a/exec" "$cmd"

@@ -199,6 +199,35 @@ test_banner_inside_output_is_loss(void **state)
 	seen_free(&s);
 }
 
+/* Chunks of stdout while the command runs come before the status; their
+ * length is checked on both channels. The stdout after the status is the
+ * whole output again: what the chunks gave is not repeated. */
+static void
+test_stdout_chunks_stream_before_status(void **state)
+{
+	const char *good = "\001P 1 9\n\001O 1 4\nb25lCg==\n\001O 1 3\nYWJj\n"
+			   "\001S 1 0\nb25lCmFiY3R3bwo=\n\n";
+	const char *bad = "\001P 1 9\n\001O 1 5\nb25lCg==\nSYNC4\n";
+	struct shell_parser p;
+	struct seen s = { 0 };
+
+	shell_parser_init(&p, 0);
+	shell_parse(&p, good, strlen(good), record, &s);
+	assert_int_equal(s.losses, 0);
+	assert_int_equal(s.ends, 1);
+	assert_int_equal(s.status, 0);
+	assert_int_equal(s.out.len, 11);
+	assert_memory_equal(s.out.data, "one\nabctwo\n", 11);
+	seen_free(&s);
+
+	memset(&s, 0, sizeof(s));
+	shell_parser_init(&p, 1);
+	shell_parse(&p, bad, strlen(bad), record, &s);
+	assert_int_equal(s.losses, 1);
+	assert_int_equal(s.syncs, 1);
+	seen_free(&s);
+}
+
 /* _atf sends "!" for an output file that vanished: loss, not empty output,
  * on both channels; the shell answers the next SYNC as usual. */
 static void
@@ -311,6 +340,7 @@ main(void)
 		cmocka_unit_test(test_megabyte_line),
 		cmocka_unit_test(test_banner_inside_output_is_loss),
 		cmocka_unit_test(test_vanished_output_file_is_loss),
+		cmocka_unit_test(test_stdout_chunks_stream_before_status),
 		cmocka_unit_test(test_lossy_channel_detects_dropped_bytes),
 		cmocka_unit_test(test_command_quoting),
 		cmocka_unit_test(test_base64_matches_known_vectors),
