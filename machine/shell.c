@@ -283,7 +283,7 @@ static const char prelude_common[] =
 	"[ -z \"$_att\" ] || exec 9<>$_atd/d; "
 	"( exec 9<&-; [ -z \"$_att\" ] || trap \"echo $1 1<>$_atd/d\" EXIT; "
 	"eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "
-	"_atp=$!; _atw=; if [ -n \"$4\" ] && [ -n \"$_att\" ]; then "
+	"_atp=$!; _atw=; if [ -n \"${4:-}\" ] && [ -n \"$_att\" ]; then "
 	"[ -p $_atd/f ] || mkfifo $_atd/f; "
 	"( read -t $4 _atq <>$_atd/f; _atk $_atp ) >/dev/null 2>&1 & "
 	"_atw=$!; fi; "
