@@ -63,10 +63,11 @@ teardown_file() {
 	# says so: without streaming the first line would never come
 	exec 4< <(tx "$VMS/a/exec" 'echo first; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo second')
 	reader=$!
-	read -r line <&4
+	# (a deadline, not a delay: a broken stream fails instead of hanging)
+	read -t 60 -r line <&4
 	assert_equal "$line" first
 	tx "$VMS/a/exec" 'touch /tmp/go'
-	read -r line <&4
+	read -t 60 -r line <&4
 	assert_equal "$line" second
 	run cat <&4
 	assert_output ''
