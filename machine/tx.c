@@ -458,6 +458,14 @@ unit_verdict(struct machine *m, struct waiter *w, struct cmd *c)
 	return 0;
 }
 
+/* A poll did not hold: the next one after the back-off, which doubles. */
+static void
+poll_later(struct waiter *w, int64_t now)
+{
+	w->next_poll = now + w->poll_ms;
+	w->poll_ms = w->poll_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : w->poll_ms * 2;
+}
+
 /* The first line of the screen's text that matches, malloc'd, or NULL. */
 static char *
 screen_match(struct waiter *w, const char *text, size_t len)
@@ -534,9 +542,7 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 				free(hit);
 				return 1;
 			}
-			w->next_poll = now + w->poll_ms;
-			w->poll_ms = w->poll_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS :
-								   w->poll_ms * 2;
+			poll_later(w, now);
 		}
 		if (!w->shot && now >= w->next_poll && m->state == MS_RUNNING)
 			screen_poll_submit(m, w);
@@ -610,9 +616,7 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 				return 1;
 			}
 			cmd_put(c);
-			w->next_poll = now + w->poll_ms;
-			w->poll_ms = w->poll_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS :
-								   w->poll_ms * 2;
+			poll_later(w, now);
 		}
 		if (!w->poll && now >= w->next_poll && m->state == MS_RUNNING)
 			poll_submit(m, w, now);
