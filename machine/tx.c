@@ -203,6 +203,20 @@ parse_wait(struct machine *m, const char *text, size_t len,
 	return 0;
 }
 
+int
+tx_wait_parse(struct machine *m, const char *text, size_t len)
+{
+	struct wait_spec spec;
+	int ret = parse_wait(m, text, len, &spec);
+
+	if (ret == 0) {
+		free(spec.arg);
+		free(spec.want);
+		free(spec.user);
+	}
+	return ret;
+}
+
 /* ---- waiters ----------------------------------------------------------- */
 
 /*

@@ -11,11 +11,11 @@ runs=$1
 shift
 limit=${FUZZ_TIME:-3600}
 status=0
-mkdir -p build/fuzz/artifacts
+mkdir -p build/fuzz/artifacts build/fuzz/log
 for bin in "$@"; do
 	name=$(basename "$bin")
 	work=build/fuzz/corpus/$name
-	log=build/fuzz/$name.log
+	log=build/fuzz/log/$name.log
 	mkdir -p "$work"
 	start=$(date +%s)
 	nice -n 19 "$bin" -runs="$runs" -max_total_time="$limit" \
