@@ -256,6 +256,30 @@ test_waits(void **state)
 	assert_int_equal(wait_for(f->m, "console booted m", NULL), 0);
 }
 
+/*
+ * Found while writing tests/fuzz/fuzz_wait: "console ((a{255}){255}){255}" made
+ * regcomp take 19 s and 3.4 GB with the machine's lock held, and
+ * "(a{32767}){32767}" more than the host has: one write to wait could take
+ * the whole mount down. Such expressions (and back-references, whose
+ * matching is exponential) are refused at once.
+ */
+static void
+test_huge_regex_wait_is_einval(void **state)
+{
+	struct fixture *f = *state;
+	char *s;
+
+	assert_int_equal(wait_for(f->m, "timeout=1 console (a{100}){100}{10}",
+				  NULL), -EINVAL);
+	assert_int_equal(wait_for(f->m, "timeout=1 screen (a*)*\\1", NULL),
+			 -EINVAL);
+	assert_int_equal(wait_for(f->m, "console ((a{255}){255}){255}", NULL),
+			 -EINVAL);
+	s = render(f->m, MACHINE_VIEW_LOG);
+	assert_non_null(strstr(s, "too big"));
+	free(s);
+}
+
 static void
 test_interrupt_kills_the_command(void **state)
 {
@@ -397,6 +421,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bad_ctl_is_einval_with_reason,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_huge_regex_wait_is_einval,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt_kills_the_command,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_fails_with_etimedout,
