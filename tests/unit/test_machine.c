@@ -280,6 +280,30 @@ test_huge_regex_wait_is_einval(void **state)
 	free(s);
 }
 
+static int
+job_ctl(struct machine *m, const char *msg)
+{
+	struct call c;
+
+	call_init(&c, 0);
+	machine_job_write(m, "j", JOB_CTL, msg, strlen(msg), &c.r);
+	return call_wait(&c);
+}
+
+/* Found while writing tests/fuzz/fuzz_ctl: atoi() read "4294967297" as 1. */
+static void
+test_job_timeout_is_checked(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(machine_job_create(f->m, "j"), 0);
+	assert_int_equal(job_ctl(f->m, "timeout 30\n"), 11);
+	assert_int_equal(job_ctl(f->m, "timeout 4294967297"), -EINVAL);
+	assert_int_equal(job_ctl(f->m, "timeout 30s"), -EINVAL);
+	assert_int_equal(job_ctl(f->m, "timeout 0"), -EINVAL);
+	assert_int_equal(machine_job_remove(f->m, "j"), 0);
+}
+
 static void
 test_interrupt_kills_the_command(void **state)
 {
@@ -422,6 +446,8 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_regex_wait_is_einval,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_timeout_is_checked,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt_kills_the_command,
 						setup, teardown),
