@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "machine/internal.h"
+#include "machine/qmp_policy.h"
 
 #define TX_MAX (1u << 20)
 #define EXEC_OUT_CAP (1u << 20)
@@ -827,13 +828,42 @@ exec_start(struct mtx *tx)
 
 /* ---- qmp ---------------------------------------------------------------- */
 
+/*
+ * The request as QEMU will get it (the JSON that passed qmp_policy, written
+ * out again, so what was checked is what runs), malloc'd; or -errno with
+ * the reason in log.
+ */
+static int
+qmp_checked(struct mtx *tx, char **out)
+{
+	struct machine *m = tx->m;
+	unsigned flags = m->set->opt.host_access ? QMP_POLICY_HOST_ACCESS : 0;
+	json_object *req = NULL;
+	char why[512];
+	int ret;
+
+	ret = qmp_policy_parse(tx->in.data ? tx->in.data : "", tx->in.len,
+			       &req, why, sizeof(why));
+	if (!ret)
+		ret = qmp_policy_check(req, flags, why, sizeof(why));
+	if (ret < 0) {
+		machine_logl(m, "qmp: %s", why);
+		json_object_put(req);
+		return ret;
+	}
+	*out = xstrdup(json_object_to_json_string_ext(req,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(req);
+	return 0;
+}
+
 static void
 qmp_run(struct mtx *tx, struct mreq *r)
 {
 	struct machine *m = tx->m;
 	struct backend *be = m->be;
 	struct aerr err = { "" };
-	char *reply = NULL;
+	char *reply = NULL, *req = NULL;
 	int ret;
 
 	if (!(m->ops->caps & BACKEND_CAP_QMP)) {
@@ -841,8 +871,15 @@ qmp_run(struct mtx *tx, struct mreq *r)
 		mreq_finish(m, r, -EOPNOTSUPP);
 		return;
 	}
+	ret = qmp_checked(tx, &req);
+	if (ret < 0) {
+		tx->err_reported = 1;
+		mreq_finish(m, r, ret);
+		return;
+	}
 	if (!be || m->state == MS_STOPPING) {
 		machine_logl(m, "qmp: the machine is %s", mstate_name(m->state));
+		free(req);
 		tx->err_reported = 1;
 		mreq_finish(m, r, -EHOSTDOWN);
 		return;
@@ -850,7 +887,8 @@ qmp_run(struct mtx *tx, struct mreq *r)
 	/* The backend serialises its own control plane; the reply is quick. */
 	m->be_users++;
 	machine_unlock(m);
-	ret = m->ops->command(be, tx->in.data ? tx->in.data : "", &reply, &err);
+	ret = m->ops->command(be, req, &reply, &err);
+	free(req);
 	machine_lock(m);
 	m->be_users--;
 	pthread_cond_broadcast(&m->cond);
