@@ -57,7 +57,11 @@ let
     postgres = makeTest {
       inherit pkgs;
       name = "postgres";
-      nodes.db = { services.postgresql.enable = true; };
+      nodes.db = {
+        services.postgresql.enable = true;
+        # the example names the unit as Debian's guest does
+        systemd.services.postgresql.aliases = [ "postgres.service" ];
+      };
       testScript = ../examples/postgres/test.sh;
     };
     web-db = makeTest {
