@@ -8,11 +8,13 @@ let
     inherit system;
     overlays = [ self.overlays.default ];
   }));
-  # the C sources only: a change to nix/ or an example rebuilds no package
+  # the C sources only: a change to nix/, an example or an integration test
+  # rebuilds no package
   src = lib.cleanSourceWith {
     src = self;
-    filter = path: type: !(builtins.elem (baseNameOf path)
-      [ "nix" "flake.nix" "flake.lock" "README.md" "examples" ]);
+    filter = path: type: !(builtins.elem
+      (lib.removePrefix (toString self + "/") (toString path))
+      (import ./not-source.nix));
   };
 
   # lib.makeTest { pkgs, name, nodes | machines, testScript, ... }: see
