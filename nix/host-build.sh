@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # the derivation's attributes arrive as variables
 # Builds attestfs in the sandbox with the host's compiler and libraries
 # (nix/host.nix; the builder's extra-sandbox-paths bring /usr in). The
 # sandbox's /etc has no alternatives, so cc is called gcc.

@@ -1,10 +1,12 @@
+# shellcheck shell=bash disable=SC2154 # the derivation's attributes arrive as variables
 # The builder of the derivations of lib.makeTest (nix/make-test.nix), run by
 # bash in the build sandbox. $mode says which:
 #   run          check the script, mount attestfs with attestfs-run, run the
 #                script; its failure fails the build; $out holds one fixed
 #                line, so that `nix build --rebuild` can run it again
 #   artifacts    the same, but the build always succeeds: $out holds the
-#                script's status, the daemon's and each machine's log, the
+#                script's status, its and the daemon's output (output.log:
+#                the console lines are there), each machine's log, the
 #                console logs, the events and whatever the script saved in
 #                $ARTIFACTS (screenshots)
 #   interactive  $out/bin/attestfs-interactive-NAME: attestfs-run with an
@@ -71,12 +73,20 @@ mkdir -p "$ARTIFACTS"
 state=$TMPDIR/state
 status=0
 say "running the test script against attestfs (attestfs-run)"
-attestfs-run -o "state_dir=$state,global_timeout=$globalTimeout${attestfsOptions:+,$attestfsOptions}" \
-	"$machines" bash "$script" || status=$?
+opts="state_dir=$state,global_timeout=$globalTimeout${attestfsOptions:+,$attestfsOptions}"
+if [ "$mode" = artifacts ]; then
+	# the script's and the daemon's output: to $out, then to the build log
+	attestfs-run -o "$opts" "$machines" bash "$script" >"$TMPDIR/output.log" 2>&1 ||
+		status=$?
+	cat "$TMPDIR/output.log" >&2
+else
+	attestfs-run -o "$opts" "$machines" bash "$script" || status=$?
+fi
 
 if [ "$mode" = artifacts ]; then
 	mkdir -p "$out"
 	echo "$status" >"$out/status"
+	cp "$TMPDIR/output.log" "$out/output.log"
 	# logs and events, not the sockets, disks or RAM files
 	(cd "$state" && find . -type f \( -name log -o -name 'console.log*' -o -name events \) \
 		-exec cp --parents {} "$out/" \;)

@@ -75,6 +75,12 @@ forget() { # ATTR
 	done
 }
 
+@test "the builders' scripts pass shellcheck" {
+	command -v shellcheck >/dev/null || skip "no shellcheck"
+	run shellcheck "$TOP"/nix/*.sh
+	assert_success
+}
+
 @test "nix flake show: the outputs, under the names a nixpkgs user gets" {
 	run nixf "flake show" ""
 	assert_success
