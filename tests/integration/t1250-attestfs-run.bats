@@ -71,6 +71,15 @@ teardown() {
 	assert_success
 }
 
+@test "an interactive shell on a terminal owns it (reads, job control)" {
+	command -v script >/dev/null || skip "no script(1)"
+	run bash -c "printf 'cat \"\$VMS/m/status\"; sleep 0.1 & wait; exit 5\n' |
+		timeout 60 script -qec \"'$RUN' -l '$D/daemon.log' '$D/mock.json' bash --norc -i\" /dev/null"
+	assert_equal "$status" 5
+	assert_line --partial stopped
+	refute_output --partial 'no job control'
+}
+
 @test "global_timeout: the test is stopped and the status is 124" {
 	run timeout 60 "$RUN" -o global_timeout=1 "$D/mock.json" \
 		sh -c 'sleep 50; echo not reached'
