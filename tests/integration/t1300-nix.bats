@@ -98,6 +98,18 @@ forget() { # ATTR
 	assert_success
 }
 
+@test "the nixpkgs flavour evaluates: nodes become machines (a fake nixpkgs)" {
+	fake=(--override-input nixpkgs "path:$N/src/nix/tests/fake-nixpkgs")
+	run nix flake check --no-build "${fake[@]}" "path:$N/src"
+	assert_success
+	run nix eval --json "${fake[@]}" "path:$N/src#checks.x86_64-linux.web-db.config"
+	assert_success
+	assert_output --regexp '"web":\{"shells":4,"start_command":"/nix/store/[^"]*/bin/run-web-vm","vlans":\[1,2\]\}'
+	assert_output --regexp '"db":\{[^}]*"vlans":\[2\]\}'
+	run nix eval --raw "${fake[@]}" "path:$N/src#checks.x86_64-linux.hello.name"
+	assert_line vm-test-run-hello
+}
+
 @test "attestfs builds in the sandbox with attestfs-run and attestfs-ocr" {
 	forget packages.x86_64-linux.default
 	start=$(date +%s%N)
