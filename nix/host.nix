@@ -38,8 +38,22 @@ in
   checks.${system} = { inherit attestfs; unit = build "unit" "attestfs-unit"; }
     // (if host.guests == null then { } else examples.checks);
   # `nix build .#legacyPackages.x86_64-linux.selfTests.failing` must fail
-  legacyPackages.${system}.selfTests =
-    if host.guests == null then { } else examples.selfTests;
+  legacyPackages.${system}.selfTests = {
+    # the sandbox mechanics without a VM: the mock backend's guest is a
+    # host shell
+    mock = makeTest {
+      name = "mock";
+      machines.m.backend = "mock";
+      testScript = ''
+        set -eu
+        . "$VMS/attest.sh"
+        echo start > "$VMS/m/ctl"
+        echo "status: $(cat "$VMS/m/status")"
+        grep ' fuse.attestfs ' /proc/self/mounts
+        echo "pid 1: $(cat /proc/1/comm)"
+      '';
+    };
+  } // (if host.guests == null then { } else examples.selfTests);
   devShells.${system}.default = derivation {
     name = "attestfs-shell";
     inherit system;

@@ -121,6 +121,16 @@ forget() { # ATTR
 	done
 }
 
+@test "attestfs-run mounts attestfs in the sandbox (a mock machine, no VM)" {
+	forget legacyPackages.x86_64-linux.selfTests.mock
+	run nixf build "#legacyPackages.x86_64-linux.selfTests.mock" -L --no-link
+	assert_success
+	assert_output --partial 'status: running'
+	assert_output --regexp 'attestfs /build/attestfs-run\.[^ ]*/vms fuse\.attestfs rw'
+	assert_output --partial 'pid 1: attestfs-run'
+	assert_output --partial 'mock: passed'
+}
+
 @test "the hello example boots the tiny guest in the sandbox and passes" {
 	forget checks.x86_64-linux.hello
 	start=$(date +%s%N)
