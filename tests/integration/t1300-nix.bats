@@ -181,3 +181,17 @@ forget() { # ATTR
 	run nixf "flake check" "" -L
 	assert_success
 }
+
+@test "the interactive launcher: a shell on the test's machines" {
+	command -v script >/dev/null || skip "no script(1)"
+	run nixf build "#checks.x86_64-linux.hello.interactive" -o "$N/inter"
+	assert_success
+	run bash -c "printf 'echo \"machine: \$(cat \"\$VMS/hello/status\")\"; type succeed; exit 4\\n' |
+		ATTESTFS_LOG='$N/inter.log' timeout 60 script -qec '$N/inter/bin/attestfs-interactive-hello' /dev/null"
+	assert_equal "$status" 4
+	assert_output --partial 'machines: hello'
+	assert_output --partial 'machine: stopped'
+	assert_output --partial 'succeed is a function'
+	run grep 'attestfs: mounted 1 machines' "$N/inter.log"
+	assert_success
+}
