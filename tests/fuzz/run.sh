@@ -29,6 +29,8 @@ for bin in "$@"; do
 	secs=$(($(date +%s) - start))
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+	# libFuzzer says 0 for runs under a second
+	[ "${rate:-0}" = 0 ] && [ -n "$execs" ] && rate=$((execs / (secs ? secs : 1)))
 	last=$(grep -E '^#[0-9]+' "$log" | tail -1)
 	cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
 	ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
