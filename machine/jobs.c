@@ -741,6 +741,13 @@ machine_job_write(struct machine *m, const char *name, enum job_file f,
 		mreq_finish(m, r, -ENOENT);
 		goto out;
 	}
+	if ((f == JOB_CMD || f == JOB_CTL) && memchr(buf, '\0', len)) {
+		/* The guest shell would drop it and run something else. */
+		machine_logl(m, "job %s: a NUL byte in its %s", name,
+			     f == JOB_CMD ? "cmd" : "ctl");
+		mreq_finish(m, r, -EINVAL);
+		goto out;
+	}
 	switch (f) {
 	case JOB_CMD:
 		if (j->state != JOB_CREATED) {

@@ -25,6 +25,7 @@ struct mtx {
 	struct strbuf result;     /* wait, qmp: the answer, served once */
 	size_t served;
 	int err;                  /* reported at the end (then EOF) */
+	int write_err;            /* a write failed: nothing runs, reads fail */
 	int err_reported;
 	struct mreq *reading;     /* a parked read */
 };
@@ -898,13 +899,22 @@ machine_tx_write(struct mtx *tx, const char *buf, size_t len)
 	int ret = (int)len;
 
 	machine_lock(m);
-	if (tx->started) {
+	if (tx->write_err) {
+		ret = tx->write_err;
+	} else if (tx->started) {
 		machine_logl(m, "transaction: a write after the first read; open "
 			     "the file again for another one");
 		ret = -EBUSY;
 	} else if (tx->in.len + len > TX_MAX) {
-		machine_logl(m, "transaction: more than 1 MiB written");
+		machine_logl(m, "transaction: more than 1 MiB written; it will "
+			     "not run");
 		ret = -EFBIG;
+	} else if (memchr(buf, '\0', len)) {
+		/* The shell would drop it silently and run something else. */
+		machine_logl(m, "transaction: a NUL byte at byte %zu of the text; "
+			     "it will not run", tx->in.len +
+			     (size_t)((const char *)memchr(buf, '\0', len) - buf));
+		ret = -EINVAL;
 	} else {
 		sb_add(&tx->in, buf, len);
 		if (tx->kind == MTX_WAIT) {
@@ -920,6 +930,9 @@ machine_tx_write(struct mtx *tx, const char *buf, size_t len)
 			}
 		}
 	}
+	/* A truncated or mangled text must never run, whatever reads it. */
+	if (ret < 0 && !tx->started && !tx->write_err)
+		tx->write_err = ret;
 	machine_unlock(m);
 	return ret;
 }
@@ -932,6 +945,15 @@ machine_tx_read(struct mtx *tx, struct mreq *r)
 	r->data = NULL;
 	r->len = 0;
 	machine_lock(m);
+	if (tx->write_err) {
+		if (!tx->started)
+			machine_logl(m, "transaction: not run, a write to it "
+				     "failed (%s)", strerror(-tx->write_err));
+		tx->started = 1;
+		mreq_finish(m, r, tx->write_err);
+		machine_unlock(m);
+		return;
+	}
 	if (!tx->started) {
 		tx->started = 1;
 		switch (tx->kind) {

@@ -520,6 +520,77 @@ test_job_removed_with_everything_parked(void **state)
 				  "'sleep 31.7'", NULL), 0);
 }
 
+static int
+tx_read_once(struct mtx *tx)
+{
+	struct call c;
+
+	call_init(&c, 4096);
+	machine_tx_read(tx, &c.r);
+	call_wait(&c);
+	free(c.r.data);
+	return c.r.result;
+}
+
+/*
+ * A transaction that a write failed on runs nothing: not the 1 MiB that was
+ * taken before the write over the limit, not a text with a NUL byte (the
+ * shell would drop it and run the rest). Reads fail with the write's errno.
+ */
+static void
+test_tx_failed_write_runs_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char big_file[128], nul_file[128], *cmd, *s;
+	size_t n = (1u << 20) - 100;
+	struct strbuf out;
+	struct mtx *tx;
+
+	assert_int_equal(ctl(f->m, "start"), 0);
+	snprintf(big_file, sizeof(big_file), "%s/big-ran", f->dir);
+	snprintf(nul_file, sizeof(nul_file), "%s/nul-ran", f->dir);
+
+	tx = machine_tx_open(f->m, MTX_EXEC);
+	cmd = xmalloc(n);
+	memset(cmd, ' ', n);
+	memcpy(cmd, "touch ", 6);
+	memcpy(cmd + 6, big_file, strlen(big_file));
+	memcpy(cmd + 6 + strlen(big_file), "; #", 3);
+	assert_int_equal(machine_tx_write(tx, cmd, n), (int)n);
+	assert_int_equal(machine_tx_write(tx, cmd, 200), -EFBIG);
+	assert_int_equal(machine_tx_write(tx, "true", 4), -EFBIG);
+	assert_int_equal(tx_read_once(tx), -EFBIG);
+	assert_int_equal(tx_read_once(tx), -EFBIG);
+	machine_tx_close(tx);
+	free(cmd);
+
+	tx = machine_tx_open(f->m, MTX_EXEC);
+	cmd = xasprintf("true; touch %s", nul_file);
+	cmd[4] = '\0';
+	assert_int_equal(machine_tx_write(tx, cmd, strlen(cmd + 5) + 5),
+			 -EINVAL);
+	assert_int_equal(tx_read_once(tx), -EINVAL);
+	machine_tx_close(tx);
+	free(cmd);
+
+	tx = machine_tx_open(f->m, MTX_WAIT);
+	assert_int_equal(machine_tx_write(tx, "sometime", 8), -EINVAL);
+	assert_int_equal(machine_tx_write(tx, "status stopped", 14), -EINVAL);
+	assert_int_equal(tx_read_once(tx), -EINVAL);
+	machine_tx_close(tx);
+
+	sb_init(&out);
+	cmd = xasprintf("test ! -e %s && test ! -e %s", big_file, nul_file);
+	assert_int_equal(run(f->m, cmd, &out), 0);
+	free(cmd);
+	sb_free(&out);
+	s = render(f->m, MACHINE_VIEW_LOG);
+	assert_non_null(strstr(s, "more than 1 MiB written"));
+	assert_non_null(strstr(s, "a NUL byte at byte 4"));
+	assert_non_null(strstr(s, "not run, a write to it failed"));
+	free(s);
+}
+
 int
 main(void)
 {
@@ -541,6 +612,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_commands_do_not_mix,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_failed_write_runs_nothing,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_removed_while_starting,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
