@@ -507,8 +507,7 @@ job_started(struct job *j, struct cmd *c, size_t len)
 	if (j->removed) {
 		machine_logl(m, "job %s: removed while it started; %s", j->name,
 			     err ? "cleaning up" : "killing it");
-		if (err || j->generation == m->generation)
-			job_cleanup(j, 1);
+		job_cleanup(j, 1);
 		j->state = JOB_DONE;
 		return -ENOENT;
 	}
