@@ -896,6 +896,7 @@ int
 machine_tx_write(struct mtx *tx, const char *buf, size_t len)
 {
 	struct machine *m = tx->m;
+	const char *nul = memchr(buf, '\0', len);
 	int ret = (int)len;
 
 	machine_lock(m);
@@ -909,11 +910,10 @@ machine_tx_write(struct mtx *tx, const char *buf, size_t len)
 		machine_logl(m, "transaction: more than 1 MiB written; it will "
 			     "not run");
 		ret = -EFBIG;
-	} else if (memchr(buf, '\0', len)) {
+	} else if (nul) {
 		/* The shell would drop it silently and run something else. */
 		machine_logl(m, "transaction: a NUL byte at byte %zu of the text; "
-			     "it will not run", tx->in.len +
-			     (size_t)((const char *)memchr(buf, '\0', len) - buf));
+			     "it will not run", tx->in.len + (size_t)(nul - buf));
 		ret = -EINVAL;
 	} else {
 		sb_add(&tx->in, buf, len);
