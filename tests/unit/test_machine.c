@@ -424,37 +424,40 @@ test_job_removed_while_starting(void **state)
 	struct fixture *f = *state;
 	struct mtx *hold[3];
 	struct call hc[3], c, ic;
-	char gate[128];
-	char *s;
+	char gate[128], race[32], intr[32], after[32], *cmd, *cond, *s;
 	int i;
 
+	/* The mock's guest is this host: names of our own, per process. */
+	snprintf(race, sizeof(race), "race%d", (int)getpid());
+	snprintf(intr, sizeof(intr), "intr%d", (int)getpid());
+	snprintf(after, sizeof(after), "after%d", (int)getpid());
 	assert_int_equal(ctl(f->m, "start"), 0);
 	snprintf(gate, sizeof(gate), "%s/gate", f->dir);
 	for (i = 0; i < 3; i++)
 		hold[i] = hold_shell(f->m, gate, &hc[i]);
-	assert_int_equal(machine_job_create(f->m, "race"), 0);
+	assert_int_equal(machine_job_create(f->m, race), 0);
+	cmd = xasprintf("exec sleep 27.%d\n", (int)getpid());
 	call_init(&c, 0);
-	machine_job_write(f->m, "race", JOB_CMD, "exec sleep 27.1828\n", 19,
-			  &c.r);
-	assert_int_equal(machine_job_remove(f->m, "race"), 0);
-	assert_false(machine_job_exists(f->m, "race"));
-	assert_int_equal(machine_job_remove(f->m, "race"), -ENOENT);
+	machine_job_write(f->m, race, JOB_CMD, cmd, strlen(cmd), &c.r);
+	assert_int_equal(machine_job_remove(f->m, race), 0);
+	assert_false(machine_job_exists(f->m, race));
+	assert_int_equal(machine_job_remove(f->m, race), -ENOENT);
 	/* The name is free again at once. */
-	assert_int_equal(machine_job_create(f->m, "race"), 0);
-	assert_int_equal(machine_job_remove(f->m, "race"), 0);
+	assert_int_equal(machine_job_create(f->m, race), 0);
+	assert_int_equal(machine_job_remove(f->m, race), 0);
 	/* An interrupted start ends the job: its exit says so at once. */
-	assert_int_equal(machine_job_create(f->m, "intr"), 0);
+	assert_int_equal(machine_job_create(f->m, intr), 0);
 	call_init(&ic, 0);
-	machine_job_write(f->m, "intr", JOB_CMD, "exec sleep 27.1829", 18,
+	machine_job_write(f->m, intr, JOB_CMD, "exec sleep 27.1829", 18,
 			  &ic.r);
 	mreq_cancel(&ic.r);
 	assert_int_equal(call_wait(&ic), -EINTR);
 	call_init(&ic, 64);
-	machine_job_read(f->m, "intr", JOB_EXIT, 0, &ic.r);
+	machine_job_read(f->m, intr, JOB_EXIT, 0, &ic.r);
 	assert_int_equal(call_wait(&ic), 0);
 	assert_memory_equal(ic.r.data, "255\n", 4);
 	free(ic.r.data);
-	assert_int_equal(machine_job_remove(f->m, "intr"), 0);
+	assert_int_equal(machine_job_remove(f->m, intr), 0);
 
 	write_file_atomic(gate, "", 0);
 	assert_int_equal(call_wait(&c), -ENOENT);
@@ -463,22 +466,28 @@ test_job_removed_while_starting(void **state)
 		free(hc[i].r.data);
 		machine_tx_close(hold[i]);
 	}
-	assert_int_equal(wait_for(f->m, "timeout=10 fails pgrep -f "
-				  "'sleep 27.1828'", NULL), 0);
-	assert_int_equal(wait_for(f->m, "timeout=10 fails test -e "
-				  "/tmp/.attestfs.j/race", NULL), 0);
+	cond = xasprintf("timeout=10 fails pgrep -f 'sleep 27[.]%d$' || "
+			 "test -e /tmp/.attestfs.j/%s", (int)getpid(), race);
+	assert_int_equal(wait_for(f->m, cond, NULL), 0);
+	free(cond);
+	free(cmd);
 	s = render(f->m, MACHINE_VIEW_LOG);
-	assert_non_null(strstr(s, "job race: removed while it started"));
+	cmd = xasprintf("job %s: removed while it started", race);
+	assert_non_null(strstr(s, cmd));
+	free(cmd);
 	free(s);
 	/* The machine still serves jobs. */
-	assert_int_equal(machine_job_create(f->m, "after"), 0);
-	assert_int_equal(job_write(f->m, "after", JOB_CMD, "echo ok"), 7);
+	assert_int_equal(machine_job_create(f->m, after), 0);
+	assert_int_equal(job_write(f->m, after, JOB_CMD, "echo ok"), 7);
 	call_init(&c, 64);
-	machine_job_read(f->m, "after", JOB_EXIT, 0, &c.r);
+	machine_job_read(f->m, after, JOB_EXIT, 0, &c.r);
 	assert_int_equal(call_wait(&c), 0);
 	assert_memory_equal(c.r.data, "0\n", 2);
 	free(c.r.data);
-	assert_int_equal(machine_job_remove(f->m, "after"), 0);
+	assert_int_equal(machine_job_remove(f->m, after), 0);
+	cond = xasprintf("timeout=10 fails test -e /tmp/.attestfs.j/%s", after);
+	assert_int_equal(wait_for(f->m, cond, NULL), 0);
+	free(cond);
 }
 
 /*
@@ -492,32 +501,37 @@ test_job_removed_with_everything_parked(void **state)
 	struct fixture *f = *state;
 	struct call rd[3], in;
 	enum job_file files[3] = { JOB_STDOUT, JOB_STDERR, JOB_EXIT };
+	char busy[32], *cmd;
 	int i;
 
+	snprintf(busy, sizeof(busy), "busy%d", (int)getpid());
+	cmd = xasprintf("exec sleep 31.%d", (int)getpid());
 	assert_int_equal(ctl(f->m, "start"), 0);
-	assert_int_equal(machine_job_create(f->m, "busy"), 0);
-	assert_int_equal(job_write(f->m, "busy", JOB_CMD,
-				   "exec sleep 31.7"), 15);
+	assert_int_equal(machine_job_create(f->m, busy), 0);
+	assert_int_equal(job_write(f->m, busy, JOB_CMD, cmd), (int)strlen(cmd));
 	for (i = 0; i < 3; i++) {
 		call_init(&rd[i], 4096);
-		machine_job_read(f->m, "busy", files[i], 0, &rd[i].r);
+		machine_job_read(f->m, busy, files[i], 0, &rd[i].r);
 	}
 	call_init(&in, 0);
-	machine_job_write(f->m, "busy", JOB_STDIN, "x", 1, &in.r);
-	assert_int_equal(machine_job_remove(f->m, "busy"), 0);
+	machine_job_write(f->m, busy, JOB_STDIN, "x", 1, &in.r);
+	assert_int_equal(machine_job_remove(f->m, busy), 0);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(call_wait(&rd[i]), -ENOENT);
 		free(rd[i].r.data);
 	}
 	call_wait(&in);
-	assert_int_equal(job_write(f->m, "busy", JOB_CTL, "kill"), -ENOENT);
-	assert_int_equal(job_write(f->m, "busy", JOB_STDIN, "y"), -ENOENT);
+	assert_int_equal(job_write(f->m, busy, JOB_CTL, "kill"), -ENOENT);
+	assert_int_equal(job_write(f->m, busy, JOB_STDIN, "y"), -ENOENT);
 	call_init(&rd[0], 64);
-	machine_job_read(f->m, "busy", JOB_EXIT, 0, &rd[0].r);
+	machine_job_read(f->m, busy, JOB_EXIT, 0, &rd[0].r);
 	assert_int_equal(call_wait(&rd[0]), -ENOENT);
-	machine_job_stdin_close(f->m, "busy");
-	assert_int_equal(wait_for(f->m, "timeout=10 fails pgrep -f "
-				  "'sleep 31.7'", NULL), 0);
+	machine_job_stdin_close(f->m, busy);
+	free(cmd);
+	cmd = xasprintf("timeout=10 fails pgrep -f 'sleep 31[.]%d$' || "
+			"test -e /tmp/.attestfs.j/%s", (int)getpid(), busy);
+	assert_int_equal(wait_for(f->m, cmd, NULL), 0);
+	free(cmd);
 }
 
 static int
