@@ -13,7 +13,8 @@
 
 #include "machine/guestcall.h"
 
-#define JOB_DIR "$_atr/j/"
+/* ${:?}: a shell without the private directory fails, never uses /j */
+#define JOB_DIR "${_atr:?}/j/"
 #define POLL_FIRST_MS 50
 #define POLL_MAX_MS 1000
 
