@@ -1,7 +1,8 @@
 /*
  * files/: the guest's own file system through the backdoor. Each call is one
  * guest command; data to the guest travels as base64 inside the command,
- * data from it through the ordinary frame.
+ * data from it through the ordinary frame. Paths and link targets go quoted
+ * and after "--": a name like "-f" is a name, never an option.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -179,7 +180,7 @@ machine_file_rename(struct machine *m, const char *from, const char *to,
 	call_two_paths(m, "a=%s; b=%s; [ \"$a\" = \"$b\" ] && exit 0; if [ -d \"$b\" ] && [ ! -L \"$b\" ]; then "
 		       "if [ ! -d \"$a\" ] || [ -L \"$a\" ]; then "
 		       "echo \"$b: Is a directory\" >&2; exit 1; fi; "
-		       "rmdir \"$b\" || exit 1; "
+		       "rmdir -- \"$b\" || exit 1; "
 		       "elif [ -e \"$b\" ] && [ -d \"$a\" ] && [ ! -L \"$a\" ]; then "
 		       "echo \"$b: Not a directory\" >&2; exit 1; fi; "
 		       "mv -f -- \"$a\" \"$b\"", from, to, r);
