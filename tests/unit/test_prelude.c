@@ -3,7 +3,7 @@
  * private mount namespace with its own tmpfs on /run and /tmp: the command
  * files go to a private 0700 directory, never directly into /tmp, and a
  * directory planted under the fixed names is never used. Skips when not root
- * or without unshare(1).
+ * or without unshare(1). A shell that hangs is ended after 60 s.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -93,7 +93,7 @@ run_shell(const char *shell, const char *setup, const char *between,
 	sb_init(&script);
 	sb_addf(&script, "mount -t tmpfs -o mode=0755 none /run && "
 		"mount -t tmpfs -o mode=1777 none /tmp && cd /tmp && %s && "
-		"echo '" SHELL_BANNER "' && exec %s", setup, shell);
+		"echo '" SHELL_BANNER "' && exec timeout 60 %s", setup, shell);
 	assert_int_equal(pipe(to), 0);
 	assert_int_equal(pipe(from), 0);
 	pid = fork();
