@@ -44,6 +44,7 @@
 #include "common/util.h"
 #include "fs/nodes.h"
 #include "fs/park.h"
+#include "machine/guestpath.h"
 
 #define NAME_LIMIT 255
 #define FIXED_TIMEOUT 1.0      /* seconds; nodes that never change */
@@ -1859,44 +1860,33 @@ fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 /*
- * A guest symlink's target, as seen from the mount: an absolute target is
- * the guest's, so it becomes relative to the link (as sshfs's
- * transform_symlinks does); followed on the host it then stays in files/.
+ * A guest symlink's target, as seen from the mount: clamped at the guest root
+ * and relative to the link (guestpath_link_target), so the kernel following
+ * it on the host stays in files/, for relative and absolute targets alike.
  */
 static void
 reply_readlink(struct fs_preq *p)
 {
 	struct mreq *r = &p->mr;
-	const char *target = r->data, *c;
-	struct strbuf sb;
 	size_t len;
+	char *out;
+	int ret;
 
 	if (r->result < 0) {
 		reply_fail(p, err_of(r->result));
 		return;
 	}
+	/* readlink(1) ends the target with exactly one newline */
 	len = r->len;
-	while (len && target[len - 1] == '\n')
+	if (len && ((const char *)r->data)[len - 1] == '\n')
 		len--;
-	if (!len) {
+	ret = guestpath_link_target(p->path, r->data, len, &out);
+	if (ret < 0) {
 		reply_fail(p, EIO);
 		return;
 	}
-	sb_init(&sb);
-	if (target[0] == '/') {
-		/* one "../" per directory above the link's own */
-		for (c = p->path + 1; (c = strchr(c, '/')); c++)
-			sb_adds(&sb, "../");
-		while (len && target[0] == '/') {
-			target++;
-			len--;
-		}
-		if (!len && !sb.len)
-			sb_adds(&sb, ".");
-	}
-	sb_add(&sb, target, len);
-	fuse_reply_readlink(p->req, sb.data);
-	sb_free(&sb);
+	fuse_reply_readlink(p->req, out);
+	free(out);
 }
 
 static void

@@ -1,6 +1,6 @@
 /*
  * jobs/<j>/: named background commands. A job runs in the guest detached
- * from any shell, with its output in files under /tmp/.attestfs.j/<j>/ and
+ * from any shell, with its output in files under $_atr/j/<j>/ (private) and
  * its stdin a FIFO kept open by a holder process until the host closes it.
  * The host polls the job (one control command: status and output sizes),
  * backing off from 50 ms to 1 s while somebody waits for it.
@@ -19,7 +19,8 @@
 
 #include "machine/guestcall.h"
 
-#define JOB_DIR "/tmp/.attestfs.j/"
+/* ${:?}: a shell without the private directory fails, never uses /j */
+#define JOB_DIR "${_atr:?}/j/"
 #define POLL_FIRST_MS 50
 #define POLL_MAX_MS 1000
 
@@ -626,7 +627,7 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 	if (j->env.len)
 		sb_add(&inner, j->env.data, j->env.len);
 	if (j->dir) {
-		sb_adds(&inner, "cd ");
+		sb_adds(&inner, "cd -- ");
 		sb_add_shell_quoted(&inner, j->dir, strlen(j->dir));
 		sb_adds(&inner, " || exit 127; ");
 	}
@@ -637,7 +638,7 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 		sb_add_shell_quoted(&q, cmd, len);
 		sb_adds(&inner, "exec su -s /bin/sh -c ");
 		sb_add(&inner, q.data, q.len);
-		sb_adds(&inner, " ");
+		sb_adds(&inner, " -- ");
 		sb_add_shell_quoted(&inner, j->user, strlen(j->user));
 		sb_free(&q);
 	} else {

@@ -403,7 +403,7 @@ poll_submit(struct machine *m, struct waiter *w, int64_t now)
 		if (w->user) {
 			sb_adds(&sb, "u=");
 			sb_add_shell_quoted(&sb, w->user, strlen(w->user));
-			sb_adds(&sb, "; i=$(id -u \"$u\") || exit 1; sc() { "
+			sb_adds(&sb, "; i=$(id -u -- \"$u\") || exit 1; sc() { "
 				     "runuser -u \"$u\" -- env "
 				     "XDG_RUNTIME_DIR=/run/user/$i systemctl --user "
 				     "\"$@\"; }; ");

@@ -194,7 +194,7 @@ command_shells() {
 @test "files/: symlinks read and followed inside the guest, ln -s makes them" {
 	tx "$VMS/a/exec" 'mkdir -p /tmp/ln && echo target > /tmp/ln/t && ln -s /tmp/ln/t /tmp/ln/abs && ln -s t /tmp/ln/rel'
 	# an absolute target is the guest's: it reads back relative to the link
-	assert_equal "$(readlink "$VMS/a/files/tmp/ln/abs")" ../../tmp/ln/t
+	assert_equal "$(readlink "$VMS/a/files/tmp/ln/abs")" t
 	assert_equal "$(readlink "$VMS/a/files/tmp/ln/rel")" t
 	assert_equal "$(cat "$VMS/a/files/tmp/ln/abs")" target
 	assert_equal "$(cat "$VMS/a/files/tmp/ln/rel")" target
