@@ -31,6 +31,16 @@ FS_OBJS := $(patsubst %.c,build/obj/%.o,$(FS_SRCS))
 FS_UNIT_SRCS := fs/nodes.c
 SAN_LIB_OBJS := $(patsubst %.c,build/san/%.o,$(LIB_SRCS) $(FS_UNIT_SRCS))
 
+# libFuzzer targets (tests/fuzz/): the library again, built by clang with
+# coverage for the fuzzer, ASan and UBSan, in its own object directory
+FUZZ_CC ?= clang
+FUZZ_RUNS ?= 10000000
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer -O1 -g
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB_OBJS := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRCS) $(FS_UNIT_SRCS))
+
 all: attestfs attestfs-ocr attestfs-run build/bench-client
 
 attestfs: $(FS_OBJS) build/libattest.a
@@ -67,6 +77,21 @@ build/unit/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(PKG_CFLAGS) -o $@ $< $(SAN_LIB_OBJS) \
 		$(shell pkg-config --libs cmocka $(LIB_PKGS)) -pthread
 
+build/fuzz/obj/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CLANG   $<"
+	$(Q)$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+		$(PKG_CFLAGS) -c -o $@ $<
+
+build/fuzz/libattest.a: $(FUZZ_LIB_OBJS)
+	@echo "  AR      $@"
+	$(Q)ar rcs $@ $^
+
+build/fuzz/%: tests/fuzz/%.c build/fuzz/libattest.a $(wildcard tests/fuzz/*.h)
+	@echo "  FUZZER  $<"
+	$(Q)$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $(PKG_CFLAGS) \
+		-o $@ $< build/fuzz/libattest.a $(shell pkg-config --libs $(LIB_PKGS)) -pthread
+
 build/bench-client: tests/bench/client.c build/libattest.a
 	@mkdir -p build
 	@echo "  CC      $<"
@@ -93,15 +118,19 @@ guest-debian: deps
 unit: $(UNIT_BINS)
 	$(Q)tests/run-unit.sh $(UNIT_BINS)
 
+# FUZZ_RUNS executions of each target, one after the other
+fuzz: $(FUZZ_BINS)
+	$(Q)tests/fuzz/run.sh $(FUZZ_RUNS) $(FUZZ_BINS)
+
 integration: all guest
 	$(Q)ATTESTFS_CACHE="$(CACHE)" bats --tap tests/integration
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_BINS)
 	$(Q)$(MAKE) --no-print-directory guest
 	$(Q)if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory guest-debian; \
 	else echo "not root: the debian guest is not built, its tests will skip"; fi
-	$(Q)ATTESTFS_CACHE="$(CACHE)" tests/run-check.sh $(UNIT_BINS)
+	$(Q)ATTESTFS_CACHE="$(CACHE)" FUZZ_BINS="$(FUZZ_BINS)" tests/run-check.sh $(UNIT_BINS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all guest
@@ -120,5 +149,5 @@ install: attestfs attestfs-ocr attestfs-run
 clean:
 	rm -rf build attestfs attestfs-ocr attestfs-run
 
-.PHONY: all deps guest guest-debian unit integration check demo bench install clean
+.PHONY: all deps guest guest-debian unit fuzz integration check demo bench install clean
 .SECONDARY:

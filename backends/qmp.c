@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "backends/qemu.h"
+#include "backends/qmp_internal.h"
 
 /* A reply bigger than this is a broken peer, not a QMP server. */
 #define QMP_MAX_LINE (64u << 20)
@@ -160,25 +161,64 @@ qmp_handle_line(struct qmp *q, json_tokener *tok, const char *line,
 	json_object_put(obj);
 }
 
+void
+qmp_input_init(struct qmp_input *in)
+{
+	in->tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
+	sb_init(&in->buf);
+	in->scanned = 0;
+}
+
+void
+qmp_input_free(struct qmp_input *in)
+{
+	json_tokener_free(in->tok);
+	sb_free(&in->buf);
+}
+
+int
+qmp_input(struct qmp *q, struct qmp_input *in, const char *chunk, size_t n)
+{
+	size_t start = 0, i;
+
+	/* A last line without a newline still counts (QEMU always ends
+	 * lines, but a peer that closes right after its reply should not
+	 * lose it). */
+	if (!n) {
+		if (in->buf.len)
+			qmp_handle_line(q, in->tok, in->buf.data, in->buf.len);
+		sb_consume(&in->buf, in->buf.len);
+		in->scanned = 0;
+		return 0;
+	}
+	sb_add(&in->buf, chunk, n);
+	for (i = in->scanned; i < in->buf.len; i++) {
+		if (in->buf.data[i] != '\n')
+			continue;
+		qmp_handle_line(q, in->tok, in->buf.data + start, i - start);
+		start = i + 1;
+	}
+	sb_consume(&in->buf, start);
+	in->scanned = in->buf.len;
+	return in->buf.len > QMP_MAX_LINE ? -EMSGSIZE : 0;
+}
+
 static void *
 qmp_reader_main(void *arg)
 {
 	struct qmp *q = arg;
-	struct strbuf buf;
-	json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
+	struct qmp_input in;
 	struct qmp_pending *p;
-	size_t scanned = 0;
 	int err = 0;
 	bool notify;
 	sigset_t all;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	sb_init(&buf);
+	qmp_input_init(&in);
 	for (;;) {
 		char chunk[65536];
 		ssize_t n = recv(q->fd, chunk, sizeof(chunk), 0);
-		size_t start = 0, i;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -188,27 +228,13 @@ qmp_reader_main(void *arg)
 		}
 		if (n == 0)
 			break;
-		sb_add(&buf, chunk, (size_t)n);
-		for (i = scanned; i < buf.len; i++) {
-			if (buf.data[i] != '\n')
-				continue;
-			qmp_handle_line(q, tok, buf.data + start, i - start);
-			start = i + 1;
-		}
-		sb_consume(&buf, start);
-		scanned = buf.len;
-		if (buf.len > QMP_MAX_LINE) {
+		if (qmp_input(q, &in, chunk, (size_t)n) < 0) {
 			err = EMSGSIZE;
 			break;
 		}
 	}
-	/* A last line without a newline still counts (QEMU always ends
-	 * lines, but a peer that closes right after its reply should not
-	 * lose it). */
-	if (buf.len)
-		qmp_handle_line(q, tok, buf.data, buf.len);
-	sb_free(&buf);
-	json_tokener_free(tok);
+	qmp_input(q, &in, NULL, 0);
+	qmp_input_free(&in);
 
 	pthread_mutex_lock(&q->lock);
 	q->closed = true;
@@ -445,7 +471,7 @@ qmp_transact(struct qmp *q, const char *request_json, int timeout_ms,
 	return 0;
 }
 
-static void
+void
 qmp_free(struct qmp *q)
 {
 	if (q->fd >= 0)
@@ -491,18 +517,12 @@ qmp_wait_closed(struct qmp *q, int timeout_ms)
 	return rc;
 }
 
-int
-qmp_open(int fd, int timeout_ms, qmp_event_fn on_event,
-	 qmp_closed_fn on_closed, void *owner, struct qmp **out,
-	 struct aerr *err)
+struct qmp *
+qmp_new(int fd, qmp_event_fn on_event, qmp_closed_fn on_closed, void *owner)
 {
 	struct qmp *q = xcalloc(1, sizeof(*q));
 	pthread_condattr_t ca;
-	struct timespec deadline;
-	int64_t t0 = now_mono_ms(), left;
-	int rc = 0, ret;
 
-	*out = NULL;
 	q->fd = fd;
 	q->on_event = on_event;
 	q->on_closed = on_closed;
@@ -513,7 +533,20 @@ qmp_open(int fd, int timeout_ms, qmp_event_fn on_event,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&q->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	return q;
+}
 
+int
+qmp_open(int fd, int timeout_ms, qmp_event_fn on_event,
+	 qmp_closed_fn on_closed, void *owner, struct qmp **out,
+	 struct aerr *err)
+{
+	struct qmp *q = qmp_new(fd, on_event, on_closed, owner);
+	struct timespec deadline;
+	int64_t t0 = now_mono_ms(), left;
+	int rc = 0, ret;
+
+	*out = NULL;
 	ret = pthread_create(&q->reader, NULL, qmp_reader_main, q);
 	if (ret) {
 		aerr_set(err, "QMP: cannot start reader thread: %s",

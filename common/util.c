@@ -403,3 +403,141 @@ fail:
 	}
 	return ret;
 }
+
+/* ---- regular expression size ------------------------------------------ */
+
+#define RE_DEPTH 32
+
+static size_t
+re_add(size_t a, size_t b)
+{
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t
+re_mul(size_t a, size_t b)
+{
+	return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+static size_t
+re_number(const char **sp)
+{
+	size_t v = 0;
+
+	for (; **sp >= '0' && **sp <= '9'; (*sp)++)
+		v = re_add(re_mul(v, 10), (size_t)(**sp - '0'));
+	return v;
+}
+
+/* At '{': the copies "{m}", "{m,}" or "{m,n}" makes (at least 1), and *sp
+ * at its '}'; 0 when it is no bound (a literal '{'). */
+static size_t
+re_bound(const char **sp)
+{
+	const char *s = *sp + 1, *digits = s;
+	size_t m = re_number(&s), n = m;
+
+	if (s == digits && *s != ',')
+		return 0;
+	if (*s == ',') {  /* {,n} is {0,n} */
+		s++;
+		digits = s;
+		n = re_number(&s);
+		if (s == digits)
+			n = re_add(m, 1);  /* {m,}: m copies and a star */
+	}
+	if (*s != '}')
+		return 0;
+	*sp = s;
+	n = n > m ? n : m;
+	return n ? n : 1;
+}
+
+/* At '[': the ']' that ends the bracket expression (or the last byte). */
+static const char *
+re_bracket(const char *s)
+{
+	const char *p = s + 1, *end;
+
+	if (*p == '^')
+		p++;
+	if (*p == ']')
+		p++;
+	while (*p && *p != ']') {
+		if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			char close[3] = { p[1], ']', '\0' };
+
+			end = strstr(p + 2, close);
+			if (end) {
+				p = end + 2;
+				continue;
+			}
+		}
+		p++;
+	}
+	return *p ? p : p - 1;
+}
+
+size_t
+regex_cost(const char *re)
+{
+	size_t sum[RE_DEPTH + 1], last[RE_DEPTH + 1], k;
+	const char *s;
+	int d = 0;
+
+	/* sum: the elements of each open group so far; last: those of its
+	 * last piece, what a repetition multiplies. */
+	sum[0] = last[0] = 0;
+	for (s = re; *s; s++) {
+		switch (*s) {
+		case '\\':
+			if (s[1] >= '1' && s[1] <= '9')
+				return SIZE_MAX;
+			if (s[1])
+				s++;
+			break;
+		case '[':
+			s = re_bracket(s);
+			break;
+		case '(':
+			if (d == RE_DEPTH)
+				return SIZE_MAX;
+			d++;
+			sum[d] = last[d] = 0;
+			continue;
+		case ')':
+			if (d == 0)
+				break;
+			k = re_add(sum[d], 1);
+			d--;
+			sum[d] = re_add(sum[d], k);
+			last[d] = k;
+			continue;
+		case '|':
+			last[d] = 0;
+			continue;
+		case '*':
+		case '+':
+		case '?':
+			sum[d] = re_add(sum[d], last[d]);
+			last[d] = re_mul(last[d], 2);
+			continue;
+		case '{':
+			k = re_bound(&s);
+			if (!k)
+				break;
+			sum[d] = re_add(sum[d] - last[d], re_mul(last[d], k));
+			last[d] = re_mul(last[d], k);
+			continue;
+		}
+		sum[d] = re_add(sum[d], 1);
+		last[d] = 1;
+	}
+	while (d > 0) {
+		k = re_add(sum[d], 1);
+		d--;
+		sum[d] = re_add(sum[d], k);
+	}
+	return sum[0];
+}

@@ -62,4 +62,12 @@ int remove_tree_at(int dirfd, const char *name);
  * (its holes stay holes). 0 or -errno; no dst is left on failure. */
 int copy_file_sparse(const char *src, const char *dst);
 
+/*
+ * About how many elements regcomp() makes of an extended regular expression:
+ * bounded repetitions copy what they repeat ("(a{255}){255}" is 65,000),
+ * and its time and memory grow faster than that. SIZE_MAX for
+ * back-references (exponential matching) and for nesting past 32.
+ */
+size_t regex_cost(const char *re);
+
 #endif

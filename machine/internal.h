@@ -258,6 +258,8 @@ void shellpool_send_raw(struct machine *m, const char *line);
 int machine_listen_unix(const char *path, struct aerr *err);
 
 /* Waits (tx.c), with the lock held. */
+/* The syntax of a wait condition alone (tests/fuzz): 0 or -EINVAL. */
+int tx_wait_parse(struct machine *m, const char *text, size_t len);
 void waiters_check(struct machine *m, int64_t now, int64_t *next);
 void waiters_fail(struct machine *m, int err);
 void waiters_fail_guest(struct machine *m, int err);

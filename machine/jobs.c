@@ -666,12 +666,27 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 	sb_free(&inner);
 }
 
+/* SECS: up to a year, and nothing after (atoi took "4294967297" for 1). */
+static int
+job_secs(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0 || v > 86400 * 365)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
 static void
 job_ctl(struct machine *m, struct job *j, const char *msg, size_t len,
 	struct mreq *r)
 {
 	char *s = xmalloc(len + 1), *arg;
-	int ret = (int)len;
+	int ret = (int)len, secs;
 
 	memcpy(s, msg, len);
 	s[len] = '\0';
@@ -718,8 +733,8 @@ job_ctl(struct machine *m, struct job *j, const char *msg, size_t len,
 	} else if (!strcmp(s, "user") && arg && *arg) {
 		free(j->user);
 		j->user = xstrdup(arg);
-	} else if (!strcmp(s, "timeout") && arg && atoi(arg) > 0) {
-		j->timeout = atoi(arg);
+	} else if (!strcmp(s, "timeout") && arg && job_secs(arg, &secs) == 0) {
+		j->timeout = secs;
 	} else {
 		machine_logl(m, "job %s: bad ctl '%s' (expected: env K=V | dir PATH "
 			     "| user NAME | timeout SECS | kill [SIG])", j->name, s);

@@ -184,8 +184,7 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 					if (n)
 						emit(p, fn, ctx, ev, out, n);
 					lose(p, fn, ctx);
-					return shell_parse(p, buf + i, len - i,
-							   fn, ctx);
+					goto next;
 				}
 				if (n)
 					emit(p, fn, ctx, ev, out, n);
@@ -207,7 +206,9 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 				goto next;
 			}
 			if (p->lossy && !p->have_len) {
-				if (c >= '0' && c <= '9') {
+				/* No output is a TiB: more digits are garbage. */
+				if (c >= '0' && c <= '9' &&
+				    p->want < (1LL << 40)) {
 					p->want = (p->want < 0 ? 0 : p->want) *
 							  10 + (c - '0');
 					continue;
@@ -224,8 +225,8 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 					emit(p, fn, ctx, ev, out, n);
 				lose(p, fn, ctx);
 				/* The garbage may be a new banner: parse it. */
-				return shell_parse(p, buf + i - 1, len - i + 1,
-						   fn, ctx);
+				i--;
+				goto next;
 			}
 			p->quad[p->quad_len++] = c;
 			if (p->quad_len == 4) {
@@ -235,8 +236,7 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 					if (before)
 						emit(p, fn, ctx, ev, out, before);
 					lose(p, fn, ctx);
-					return shell_parse(p, buf + i, len - i,
-							   fn, ctx);
+					goto next;
 				}
 				p->got += (long long)(n - before);
 			}

@@ -15,6 +15,7 @@
 #define EXEC_OUT_CAP (1u << 20)
 #define POLL_FIRST_MS 50
 #define POLL_MAX_MS 1000
+#define WAIT_REGEX_MAX 2048
 
 struct mtx {
 	struct machine *m;
@@ -128,6 +129,15 @@ parse_wait(struct machine *m, const char *text, size_t len,
 			return -EINVAL;
 		}
 	}
+	if ((out->kind == WAIT_CONSOLE || out->kind == WAIT_SCREEN) &&
+	    regex_cost(p) > WAIT_REGEX_MAX) {
+		/* regcomp would hold the lock for minutes and take gigabytes */
+		machine_logl(m, "wait: regular expression '%.200s' too big: "
+			     "repetitions expand it past %d elements, or it has "
+			     "back-references", p, WAIT_REGEX_MAX);
+		free(s);
+		return -EINVAL;
+	}
 	if (out->kind == WAIT_CONSOLE || out->kind == WAIT_SCREEN) {
 		regex_t re;
 		int rc = regcomp(&re, p, REG_EXTENDED | REG_NOSUB);
@@ -203,6 +213,20 @@ parse_wait(struct machine *m, const char *text, size_t len,
 	out->arg = xstrdup(p);
 	free(s);
 	return 0;
+}
+
+int
+tx_wait_parse(struct machine *m, const char *text, size_t len)
+{
+	struct wait_spec spec;
+	int ret = parse_wait(m, text, len, &spec);
+
+	if (ret == 0) {
+		free(spec.arg);
+		free(spec.want);
+		free(spec.user);
+	}
+	return ret;
 }
 
 /* ---- waiters ----------------------------------------------------------- */

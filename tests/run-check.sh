@@ -42,6 +42,11 @@ run_counted() { # name, command...
 for t in "$@"; do
 	run_counted "unit: $t" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"
 done
+# The fuzz targets over their corpora (make fuzz runs them for long).
+if [ -n "${FUZZ_BINS:-}" ]; then
+	# shellcheck disable=SC2086
+	run_counted "fuzz corpora" tests/fuzz/replay.sh $FUZZ_BINS
+fi
 run_counted "integration" bats --tap tests/integration
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"

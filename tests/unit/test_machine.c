@@ -257,6 +257,54 @@ test_waits(void **state)
 	assert_int_equal(wait_for(f->m, "console booted m", NULL), 0);
 }
 
+/*
+ * Found while writing tests/fuzz/fuzz_wait: "console ((a{255}){255}){255}" made
+ * regcomp take 19 s and 3.4 GB with the machine's lock held, and
+ * "(a{32767}){32767}" more than the host has: one write to wait could take
+ * the whole mount down. Such expressions (and back-references, whose
+ * matching is exponential) are refused at once.
+ */
+static void
+test_huge_regex_wait_is_einval(void **state)
+{
+	struct fixture *f = *state;
+	char *s;
+
+	assert_int_equal(wait_for(f->m, "timeout=1 console (a{100}){100}{10}",
+				  NULL), -EINVAL);
+	assert_int_equal(wait_for(f->m, "timeout=1 screen (a*)*\\1", NULL),
+			 -EINVAL);
+	assert_int_equal(wait_for(f->m, "console ((a{255}){255}){255}", NULL),
+			 -EINVAL);
+	s = render(f->m, MACHINE_VIEW_LOG);
+	assert_non_null(strstr(s, "too big"));
+	free(s);
+}
+
+static int
+job_ctl(struct machine *m, const char *msg)
+{
+	struct call c;
+
+	call_init(&c, 0);
+	machine_job_write(m, "j", JOB_CTL, msg, strlen(msg), &c.r);
+	return call_wait(&c);
+}
+
+/* Found while writing tests/fuzz/fuzz_ctl: atoi() read "4294967297" as 1. */
+static void
+test_job_timeout_is_checked(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(machine_job_create(f->m, "j"), 0);
+	assert_int_equal(job_ctl(f->m, "timeout 30\n"), 11);
+	assert_int_equal(job_ctl(f->m, "timeout 4294967297"), -EINVAL);
+	assert_int_equal(job_ctl(f->m, "timeout 30s"), -EINVAL);
+	assert_int_equal(job_ctl(f->m, "timeout 0"), -EINVAL);
+	assert_int_equal(machine_job_remove(f->m, "j"), 0);
+}
+
 static void
 test_interrupt_kills_the_command(void **state)
 {
@@ -766,6 +814,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bad_ctl_is_einval_with_reason,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_huge_regex_wait_is_einval,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_timeout_is_checked,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt_kills_the_command,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_fails_with_etimedout,

@@ -249,6 +249,55 @@ test_vanished_output_file_is_loss(void **state)
 	}
 }
 
+/*
+ * Found by tests/fuzz/fuzz_shell: each loss used to parse the rest of the
+ * read by recursion, one stack frame (3 KiB of buffer) per loss, so one
+ * read of lost frames from a hostile guest overflowed the worker's stack.
+ */
+static void
+test_many_losses_in_one_read(void **state)
+{
+	static const char lost[] = "\001S 1 0\n!\n";
+	const size_t frames = (1u << 20) / (sizeof(lost) - 1);
+	struct strbuf sb;
+	size_t i;
+	int lossy;
+
+	sb_init(&sb);
+	for (i = 0; i < frames; i++)
+		sb_adds(&sb, lost);
+	sb_adds(&sb, "SYNC3\n");
+	for (lossy = 0; lossy <= 1; lossy++) {
+		struct shell_parser p;
+		struct seen s = { 0 };
+
+		shell_parser_init(&p, lossy);
+		shell_parse(&p, sb.data, sb.len, record, &s);
+		assert_int_equal(s.losses, (int)frames);
+		assert_int_equal(s.syncs, 1);
+		seen_free(&s);
+	}
+	sb_free(&sb);
+}
+
+/* Found by tests/fuzz/fuzz_shell: a length of 20 digits overflowed. */
+static void
+test_lossy_overlong_length_is_loss(void **state)
+{
+	const char *text = "\001P 4 1\n\001S 4 0\n"
+			   "44444444444444444444444444 aGVsbG8K\n\nSYNC6\n";
+	struct shell_parser p;
+	struct seen s = { 0 };
+
+	shell_parser_init(&p, 1);
+	shell_parse(&p, text, strlen(text), record, &s);
+	assert_int_equal(s.losses, 1);
+	assert_int_equal(s.ends, 0);
+	assert_int_equal(s.out.len, 0);
+	assert_int_equal(s.syncs, 1);
+	seen_free(&s);
+}
+
 static void
 test_lossy_channel_detects_dropped_bytes(void **state)
 {
@@ -340,6 +389,8 @@ main(void)
 		cmocka_unit_test(test_megabyte_line),
 		cmocka_unit_test(test_banner_inside_output_is_loss),
 		cmocka_unit_test(test_vanished_output_file_is_loss),
+		cmocka_unit_test(test_many_losses_in_one_read),
+		cmocka_unit_test(test_lossy_overlong_length_is_loss),
 		cmocka_unit_test(test_stdout_chunks_stream_before_status),
 		cmocka_unit_test(test_lossy_channel_detects_dropped_bytes),
 		cmocka_unit_test(test_command_quoting),
