@@ -28,7 +28,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
 LIB_OBJS := $(patsubst %.c,build/obj/%.o,$(LIB_SRCS))
 FS_OBJS := $(patsubst %.c,build/obj/%.o,$(FS_SRCS))
 # fs/'s FUSE-free part goes into the unit tests too (tests/unit/test_nodes.c)
-FS_UNIT_SRCS := fs/nodes.c
+FS_UNIT_SRCS := fs/nodes.c fs/mountpoint.c
 SAN_LIB_OBJS := $(patsubst %.c,build/san/%.o,$(LIB_SRCS) $(FS_UNIT_SRCS))
 
 all: attestfs attestfs-ocr build/bench-client
