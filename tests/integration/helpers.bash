@@ -16,6 +16,13 @@ tiny_machine() {
 		"$1" "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz" "${2:+, $2}"
 }
 
+# The deadline of anything a test waits for that should simply happen (a
+# mount appears, a daemon exits, a guest comes back): never the behaviour
+# under test. Derived from the suite's timeout, so a slow or loaded host
+# scales every deadline at once: ATTESTFS_TEST_TIMEOUT=600 bats ...
+# Waits end as soon as their condition holds: a long deadline costs nothing.
+TEST_TIMEOUT=${ATTESTFS_TEST_TIMEOUT:-120}
+
 # wait_until SECONDS CMD...: poll a condition (for set-up only, never for
 # the behaviour under test, which blocks in the tree itself).
 wait_until() {
@@ -37,7 +44,7 @@ mount_attestfs() {
 	"$ATTESTFS" -f -o "config=$WORK/machines.json,state_dir=$STATE,accel=tcg${2:+,$2}" \
 		"$VMS" >"$WORK/daemon.log" 2>&1 &
 	echo $! >"$WORK/daemon.pid"
-	if ! wait_until 20 test -e "$VMS/ctl"; then
+	if ! wait_until "$TEST_TIMEOUT" test -e "$VMS/ctl"; then
 		cat "$WORK/daemon.log" >&3
 		return 1
 	fi
@@ -59,12 +66,14 @@ kill_leftover_vmms() {
 umount_attestfs() {
 	local pid
 	[ -n "${WORK:-}" ] || return 0
+	# teardown_file after a failed setup_file: no test's teardown dumped
+	[ -n "${BATS_SETUP_FILE_COMPLETED-1}" ] || dump_state
 	pid=$(cat "$WORK/daemon.pid" 2>/dev/null || true)
 	if mountpoint -q "$VMS" 2>/dev/null; then
 		fusermount3 -u "$VMS" 2>/dev/null || fusermount3 -uz "$VMS" || true
 	fi
 	if [ -n "$pid" ]; then
-		wait_until 60 sh -c "! kill -0 $pid 2>/dev/null" ||
+		wait_until "$TEST_TIMEOUT" sh -c "! kill -0 $pid 2>/dev/null" ||
 			kill -9 "$pid" 2>/dev/null || true
 	fi
 	kill_leftover_vmms
@@ -81,4 +90,31 @@ debian_machine() {
 	printf '"%s": {"kernel": "%s", "initrd": "%s", "disks": ["%s"], "append": "%s", "cpus": 2, "memory_mib": 256%s}' \
 		"$1" "$GUESTS/debian/vmlinuz" "$GUESTS/debian/initrd.gz" "$GUESTS/debian/base.img" \
 		"$(cat "$GUESTS/debian/cmdline")" "${2:+, $2}"
+}
+
+# dump_state: what a failure needs to be understood from the test's output
+# alone: the daemon's own output, then each machine's log and the tail of
+# its console, read from state_dir (never through a mount that may hang).
+dump_state() {
+	local d
+	[ -n "${WORK:-}" ] || return 0
+	echo "# ---- daemon output ($WORK/daemon.log), last 60 lines"
+	tail -n 60 "$WORK/daemon.log" 2>/dev/null || true
+	for d in "${STATE:-/nonexistent}"/*/; do
+		[ -e "$d/log" ] || continue
+		echo "# ---- $(basename "$d"): log, last 60 lines"
+		tail -n 60 "$d/log"
+		echo "# ---- $(basename "$d"): console, last 3000 bytes"
+		tail -c 3000 "$d/console.log" 2>/dev/null | tr -d '\033\r'
+		echo
+	done
+}
+
+# Every file gets this teardown; a file with its own calls it first.
+dump_if_failed() {
+	[ -n "${BATS_TEST_COMPLETED:-}" ] || dump_state
+}
+
+teardown() {
+	dump_if_failed
 }

@@ -42,7 +42,7 @@ qemu_pid() { sed -n 's/^pid //p' "$VMS/$1/info"; }
 	pid=$(qemu_pid a)
 	[ -n "$pid" ]
 	kill -9 "$pid"
-	run tx "$VMS/a/wait" 'timeout=30 status crashed'
+	run tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT status crashed"
 	assert_success
 	run tx "$VMS/b/exec" 'echo fine'
 	assert_output fine
