@@ -118,3 +118,85 @@ dump_if_failed() {
 teardown() {
 	dump_if_failed
 }
+
+# ---- faults: what must be true after a process dies or a disk fills ----
+
+# vmm_pid M: the VMM pid the mount shows for M (empty when none runs).
+vmm_pid() {
+	sed -n 's/^pid //p' "$VMS/$1/info"
+}
+
+# vmm_pidfile_pids M: the pids in M's QEMU pidfiles (spares included),
+# read from state_dir: they outlive the mount and the daemon.
+vmm_pidfile_pids() {
+	local f
+	for f in "$STATE/$1"/qemu*.pid; do
+		[ -s "$f" ] && cat "$f"
+	done
+	return 0
+}
+
+# assert_gone PID...: each process is gone within the suite's deadline (a
+# zombie counts as there: its parent did not reap it).
+assert_gone() {
+	local p
+	for p in "$@"; do
+		[ -n "$p" ] || continue
+		wait_until "$TEST_TIMEOUT" sh -c "! kill -0 $p 2>/dev/null" ||
+			fail "process $p is still there: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+	done
+}
+
+# assert_no_vmm M [PID...]: no QEMU of M is left, by its pidfiles under
+# state_dir and by the pids given (taken before the fault).
+assert_no_vmm() {
+	local m=$1 p
+	shift
+	for p in "$@" $(vmm_pidfile_pids "$m"); do
+		# a pidfile left by a killed QEMU may name a reused pid
+		grep -qs qemu "/proc/$p/cmdline" || continue
+		assert_gone "$p"
+	done
+}
+
+# assert_not_mounted DIR: nothing is mounted on DIR, dead or alive.
+assert_not_mounted() {
+	run awk -v d="$1" '$5 == d' /proc/self/mountinfo
+	assert_output ''
+}
+
+# console_mark M TEXT: the guest writes TEXT on its serial console; returns
+# once the daemon has read it (so it was handed to the file on disk).
+console_mark() {
+	tx "$VMS/$1/exec" "echo $2 >/dev/ttyS0" >/dev/null &&
+		tx "$VMS/$1/wait" "timeout=$TEST_TIMEOUT console $2" >/dev/null
+}
+
+# assert_console_kept M TEXT: TEXT is in M's console log on disk (rotated
+# part included).
+assert_console_kept() {
+	cat "$STATE/$1"/console.log* 2>/dev/null | grep -qF -- "$2" ||
+		fail "'$2' is not in $STATE/$1/console.log"
+}
+
+# tx_bg ID FILE TEXT: a transaction in the background; its stdout, stderr
+# and exit status land in $BATS_TEST_TMPDIR/ID.{out,err,rc}.
+tx_bg() {
+	local o=$BATS_TEST_TMPDIR/$1
+	(
+		tx "$2" "$3" >"$o.out" 2>"$o.err"
+		echo $? >"$o.rc"
+	) 3>&- &
+}
+
+# tx_failed ID MESSAGE: the background transaction ID answered (within the
+# deadline), failed, and its error says MESSAGE (the errno's text).
+tx_failed() {
+	local o=$BATS_TEST_TMPDIR/$1
+	wait_until "$TEST_TIMEOUT" test -s "$o.rc" ||
+		fail "transaction $1 never answered"
+	[ "$(cat "$o.rc")" != 0 ] ||
+		fail "transaction $1 succeeded: $(cat "$o.out")"
+	grep -qF -- "$2" "$o.err" ||
+		fail "transaction $1 failed with '$(cat "$o.err")', not '$2'"
+}
