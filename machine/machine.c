@@ -894,15 +894,67 @@ out:
 
 /* ---- console ------------------------------------------------------- */
 
+/* Bytes written, or -errno when none could be. */
+static ssize_t
+console_file_write(struct machine *m, const char *buf, size_t n)
+{
+	int fd = fileno(m->console_file);
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = write(fd, buf + done, n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return done ? (ssize_t)done : -errno;
+		done += (size_t)w;
+	}
+	return (ssize_t)done;
+}
+
+/*
+ * console.log keeps what the guest printed. A write the file refuses (its
+ * file system is full) loses those bytes from the file only (waiters and
+ * the foreground still see them): the log says so once, and the next write
+ * that fits starts with a marker line counting them.
+ */
+static void
+console_keep(struct machine *m, const char *buf, size_t n)
+{
+	ssize_t w;
+
+	if (!m->console_file)
+		return;
+	if (m->console_lost) {
+		char mark[96];
+		int len = snprintf(mark, sizeof(mark), "\n[attestfs: %llu "
+				   "console bytes lost: no room on disk]\n",
+				   (unsigned long long)m->console_lost);
+
+		if (console_file_write(m, mark, (size_t)len) != len) {
+			m->console_lost += n;
+			return;
+		}
+		m->console_lost = 0;
+		log_line(m, "console.log: there is room again; the gap is "
+			 "marked in it");
+	}
+	w = console_file_write(m, buf, n);
+	if (w == (ssize_t)n)
+		return;
+	machine_logl(m, "console.log: %s; console bytes are not kept on "
+		     "disk until there is room", w < 0 ? strerror((int)-w) :
+		     "a short write");
+	m->console_lost += n - (size_t)(w > 0 ? w : 0);
+}
+
 static void
 console_bytes(struct machine *m, const char *buf, size_t n)
 {
 	size_t i;
 
-	if (m->console_file) {
-		fwrite(buf, 1, n, m->console_file);
-		fflush(m->console_file);
-	}
+	console_keep(m, buf, n);
 	if (m->boot_console.len + n > BOOT_CONSOLE_MAX) {
 		size_t drop = m->boot_console.len / 2;
 		struct waiter *w;
