@@ -99,7 +99,27 @@ teardown_file() {
 	assert_output a-served
 }
 
+@test "SIGTERM to the daemon mid-command: the command and the wait fail with EHOSTDOWN, nothing is left" {
+	console_mark a before-sigterm
+	dpid=$(cat "$WORK/daemon.pid")
+	qa=$(vmm_pid a) qb=$(vmm_pid b)
+	tx_bg cmd "$VMS/a/exec" 'touch /tmp/started-604; exec sleep 604'
+	tx_bg wait "$VMS/b/wait" 'file /never'
+	tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT file /tmp/started-604"
+	kill -TERM "$dpid"
+	# halted, not interrupted: EINTR would make cat retry the read
+	tx_failed cmd 'Host is down'
+	tx_failed wait 'Host is down'
+	assert_gone "$dpid"
+	assert_no_vmm a "$qa"
+	assert_no_vmm b "$qb"
+	assert_not_mounted "$VMS"
+	assert_console_kept a before-sigterm
+}
+
 @test "unmount while commands run: they finish, then the daemon exits and leaves nothing" {
+	mount_attestfs "$(machines)"
+	start_a_b
 	console_mark a before-unmount
 	dpid=$(cat "$WORK/daemon.pid")
 	qa=$(vmm_pid a) qb=$(vmm_pid b)
