@@ -184,8 +184,9 @@ assert_console_kept() {
 tx_bg() {
 	local o=$BATS_TEST_TMPDIR/$1
 	(
-		tx "$2" "$3" >"$o.out" 2>"$o.err"
-		echo $? >"$o.rc"
+		rc=0 # (bats runs tests under set -e)
+		tx "$2" "$3" >"$o.out" 2>"$o.err" || rc=$?
+		echo "$rc" >"$o.rc"
 	) 3>&- &
 }
 

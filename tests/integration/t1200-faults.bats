@@ -71,8 +71,9 @@ teardown_file() {
 
 @test "a guest that never prints its banner: start and commands fail with ETIMEDOUT, halt leaves nothing" {
 	(
-		bash -c 'echo start >"$0/mute/ctl"' "$VMS" 2>"$BATS_TEST_TMPDIR/start.err"
-		echo $? >"$BATS_TEST_TMPDIR/start.rc"
+		rc=0
+		bash -c 'echo start >"$0/mute/ctl"' "$VMS" 2>"$BATS_TEST_TMPDIR/start.err" || rc=$?
+		echo "$rc" >"$BATS_TEST_TMPDIR/start.rc"
 	) 3>&- &
 	# while it waits for the banner, the others are served
 	run tx "$VMS/b/exec" 'echo b-served'
