@@ -22,6 +22,14 @@ start_a_b() {
 	wait $!
 }
 
+# A fresh mount with a and b running: a test that ends the daemon leaves
+# none, and one that failed may leave anything.
+remount() {
+	umount_attestfs
+	mount_attestfs "$(machines)"
+	start_a_b
+}
+
 setup_file() {
 	mount_attestfs "$(machines)"
 	start_a_b
@@ -55,6 +63,7 @@ teardown_file() {
 }
 
 @test "kill -9 of the guest's shell mid-command: the command fails with EIO, the shell comes back" {
+	start_a_b
 	tx_bg cmd "$VMS/a/exec" 'echo $$ >/tmp/victim; exec sleep 602'
 	tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT file /tmp/victim"
 	victim=$(tx "$VMS/a/exec" 'cat /tmp/victim')
@@ -70,6 +79,7 @@ teardown_file() {
 }
 
 @test "a guest that never prints its banner: start and commands fail with ETIMEDOUT, halt leaves nothing" {
+	start_a_b
 	(
 		rc=0
 		bash -c 'echo start >"$0/mute/ctl"' "$VMS" 2>"$BATS_TEST_TMPDIR/start.err" || rc=$?
@@ -101,6 +111,7 @@ teardown_file() {
 }
 
 @test "SIGTERM to the daemon mid-command: the command and the wait fail with EHOSTDOWN, nothing is left" {
+	start_a_b
 	console_mark a before-sigterm
 	dpid=$(cat "$WORK/daemon.pid")
 	qa=$(vmm_pid a) qb=$(vmm_pid b)
@@ -119,8 +130,7 @@ teardown_file() {
 }
 
 @test "unmount while commands run: they finish, then the daemon exits and leaves nothing" {
-	mount_attestfs "$(machines)"
-	start_a_b
+	remount
 	console_mark a before-unmount
 	dpid=$(cat "$WORK/daemon.pid")
 	qa=$(vmm_pid a) qb=$(vmm_pid b)
@@ -155,8 +165,7 @@ teardown_file() {
 }
 
 @test "kill -9 of the daemon mid-command: the caller returns, QEMUs die, a new attestfs reclaims the mount point" {
-	mount_attestfs "$(machines)"
-	start_a_b
+	remount
 	console_mark a before-daemon-kill
 	dpid=$(cat "$WORK/daemon.pid")
 	qa=$(vmm_pid a) qb=$(vmm_pid b)
