@@ -894,23 +894,23 @@ out:
 
 /* ---- console ------------------------------------------------------- */
 
-/* Bytes written, or -errno when none could be. */
-static ssize_t
-console_file_write(struct machine *m, const char *buf, size_t n)
+/* 0, or -errno with *done the bytes that went (a full disk stops part way). */
+static int
+console_file_write(struct machine *m, const char *buf, size_t n, size_t *done)
 {
 	int fd = fileno(m->console_file);
-	size_t done = 0;
 
-	while (done < n) {
-		ssize_t w = write(fd, buf + done, n - done);
+	*done = 0;
+	while (*done < n) {
+		ssize_t w = write(fd, buf + *done, n - *done);
 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return done ? (ssize_t)done : -errno;
-		done += (size_t)w;
+			return w < 0 ? -errno : -EIO;
+		*done += (size_t)w;
 	}
-	return (ssize_t)done;
+	return 0;
 }
 
 /*
@@ -922,7 +922,8 @@ console_file_write(struct machine *m, const char *buf, size_t n)
 static void
 console_keep(struct machine *m, const char *buf, size_t n)
 {
-	ssize_t w;
+	size_t done;
+	int ret;
 
 	if (!m->console_file)
 		return;
@@ -932,7 +933,7 @@ console_keep(struct machine *m, const char *buf, size_t n)
 				   "console bytes lost: no room on disk]\n",
 				   (unsigned long long)m->console_lost);
 
-		if (console_file_write(m, mark, (size_t)len) != len) {
+		if (console_file_write(m, mark, (size_t)len, &done) < 0) {
 			m->console_lost += n;
 			return;
 		}
@@ -940,13 +941,12 @@ console_keep(struct machine *m, const char *buf, size_t n)
 		log_line(m, "console.log: there is room again; the gap is "
 			 "marked in it");
 	}
-	w = console_file_write(m, buf, n);
-	if (w == (ssize_t)n)
+	ret = console_file_write(m, buf, n, &done);
+	if (!ret)
 		return;
-	machine_logl(m, "console.log: %s; console bytes are not kept on "
-		     "disk until there is room", w < 0 ? strerror((int)-w) :
-		     "a short write");
-	m->console_lost += n - (size_t)(w > 0 ? w : 0);
+	machine_logl(m, "console.log: %s; console bytes are not kept on disk "
+		     "until there is room", strerror(-ret));
+	m->console_lost += n - done;
 }
 
 static void
