@@ -53,6 +53,9 @@ struct vmset_options {
 	/* No pre-started VMMs waiting to restore snapshots (they cost a
 	 * process and a RAM copy per machine that took a snapshot). */
 	int no_spares;
+	/* qmp takes any command, also those that run host programs or open
+	 * host files (-o host_access); else only machine/qmp_policy.c's. */
+	int host_access;
 };
 
 /* Takes ownership of *cfg (emptied). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "machine/internal.h"
+#include "machine/qmp_policy.h"
 
 #define TX_MAX (1u << 20)
 #define EXEC_OUT_CAP (1u << 20)
@@ -268,7 +269,11 @@ waiter_free(struct waiter *w)
 	}
 	if (w->poll) {
 		w->poll->on_update = NULL;
-		cmd_cancel(w->poll, -EINTR);
+		/* A machine going down takes the poll along: no kill. */
+		if (w->m->state == MS_STOPPING)
+			cmd_abandon(w->poll, -EINTR);
+		else
+			cmd_cancel(w->poll, -EINTR);
 		cmd_put(w->poll);
 	}
 	if (w->has_re)
@@ -515,14 +520,10 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 		}
 		break;
 	case WAIT_SCREEN:
-		if (m->state == MS_CRASHED ||
-		    (m->state == MS_STOPPED && w->shot)) {
-			waiter_end(m, w, -EIO, NULL);
+		if (m->state == MS_CRASHED || m->state == MS_STOPPED) {
+			waiter_end(m, w, m->state == MS_CRASHED ? -EIO :
+				   -EHOSTDOWN, NULL);
 			return 1;
-		}
-		if (m->state == MS_STOPPED) {
-			machine_start_locked(m, NULL);
-			break;
 		}
 		if (w->shot && w->shot->done) {
 			struct screen_poll *sp = w->shot;
@@ -546,7 +547,9 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 		}
 		if (!w->shot && now >= w->next_poll && m->state == MS_RUNNING)
 			screen_poll_submit(m, w);
-		if (!w->shot && w->next_poll < *next)
+		/* Not running: the change to running wakes the supervisor
+		 * (a past next_poll here would spin it, holding the lock). */
+		if (!w->shot && m->state == MS_RUNNING && w->next_poll < *next)
 			*next = w->next_poll;
 		break;
 	case WAIT_SUCCEEDS:
@@ -555,14 +558,10 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 	case WAIT_SOCKET:
 	case WAIT_UNIT:
 	case WAIT_PORT:
-		if (m->state == MS_CRASHED ||
-		    (m->state == MS_STOPPED && w->poll)) {
-			waiter_end(m, w, -EIO, NULL);
+		if (m->state == MS_CRASHED || m->state == MS_STOPPED) {
+			waiter_end(m, w, m->state == MS_CRASHED ? -EIO :
+				   -EHOSTDOWN, NULL);
 			return 1;
-		}
-		if (m->state == MS_STOPPED) {
-			machine_start_locked(m, NULL);
-			break;
 		}
 		if (w->poll && w->poll->state == CMD_DONE) {
 			struct cmd *c = w->poll;
@@ -620,7 +619,7 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 		}
 		if (!w->poll && now >= w->next_poll && m->state == MS_RUNNING)
 			poll_submit(m, w, now);
-		if (!w->poll && w->next_poll < *next)
+		if (!w->poll && m->state == MS_RUNNING && w->next_poll < *next)
 			*next = w->next_poll;
 		break;
 	}
@@ -645,6 +644,23 @@ waiters_fail(struct machine *m, int err)
 {
 	while (m->waiters)
 		waiter_end(m, m->waiters, err, NULL);
+}
+
+/*
+ * The machine is going down (halt, shutdown: -EHOSTDOWN) or died (-EIO):
+ * every wait on the guest or its console ends now, so that none of them
+ * boots it again. Status waits stay: they are about this very change.
+ */
+void
+waiters_fail_guest(struct machine *m, int err)
+{
+	struct waiter *w, *n;
+
+	for (w = m->waiters; w; w = n) {
+		n = w->next;
+		if (w->kind != WAIT_STATUS)
+			waiter_end(m, w, err, NULL);
+	}
 }
 
 static void
@@ -681,14 +697,20 @@ wait_start(struct mtx *tx, struct mreq *r)
 		mreq_finish(m, r, ret);
 		return;
 	}
-	if (guest_kind(spec.kind) && m->state == MS_CRASHED) {
-		machine_logl(m, "wait: the machine crashed");
-		free(spec.arg);
-		free(spec.want);
-		free(spec.user);
-		tx->err_reported = 1;
-		mreq_finish(m, r, -EIO);
-		return;
+	if (guest_kind(spec.kind) || spec.kind == WAIT_SCREEN) {
+		/* A new wait on the guest boots a stopped machine, as a
+		 * command does; a parked one never does (halt ends it). */
+		ret = machine_needs_guest(m, NULL);
+		if (ret < 0) {
+			machine_logl(m, "wait: the machine is %s",
+				     mstate_name(m->state));
+			free(spec.arg);
+			free(spec.want);
+			free(spec.user);
+			tx->err_reported = 1;
+			mreq_finish(m, r, ret);
+			return;
+		}
 	}
 	w = xcalloc(1, sizeof(*w));
 	w->m = m;
@@ -827,13 +849,42 @@ exec_start(struct mtx *tx)
 
 /* ---- qmp ---------------------------------------------------------------- */
 
+/*
+ * The request as QEMU will get it (the JSON that passed qmp_policy, written
+ * out again, so what was checked is what runs), malloc'd; or -errno with
+ * the reason in log.
+ */
+static int
+qmp_checked(struct mtx *tx, char **out)
+{
+	struct machine *m = tx->m;
+	unsigned flags = m->set->opt.host_access ? QMP_POLICY_HOST_ACCESS : 0;
+	json_object *req = NULL;
+	char why[512];
+	int ret;
+
+	ret = qmp_policy_parse(tx->in.data ? tx->in.data : "", tx->in.len,
+			       &req, why, sizeof(why));
+	if (!ret)
+		ret = qmp_policy_check(req, flags, why, sizeof(why));
+	if (ret < 0) {
+		machine_logl(m, "qmp: %s", why);
+		json_object_put(req);
+		return ret;
+	}
+	*out = xstrdup(json_object_to_json_string_ext(req,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(req);
+	return 0;
+}
+
 static void
 qmp_run(struct mtx *tx, struct mreq *r)
 {
 	struct machine *m = tx->m;
 	struct backend *be = m->be;
 	struct aerr err = { "" };
-	char *reply = NULL;
+	char *reply = NULL, *req = NULL;
 	int ret;
 
 	if (!(m->ops->caps & BACKEND_CAP_QMP)) {
@@ -841,8 +892,15 @@ qmp_run(struct mtx *tx, struct mreq *r)
 		mreq_finish(m, r, -EOPNOTSUPP);
 		return;
 	}
+	ret = qmp_checked(tx, &req);
+	if (ret < 0) {
+		tx->err_reported = 1;
+		mreq_finish(m, r, ret);
+		return;
+	}
 	if (!be || m->state == MS_STOPPING) {
 		machine_logl(m, "qmp: the machine is %s", mstate_name(m->state));
+		free(req);
 		tx->err_reported = 1;
 		mreq_finish(m, r, -EHOSTDOWN);
 		return;
@@ -850,7 +908,8 @@ qmp_run(struct mtx *tx, struct mreq *r)
 	/* The backend serialises its own control plane; the reply is quick. */
 	m->be_users++;
 	machine_unlock(m);
-	ret = m->ops->command(be, tx->in.data ? tx->in.data : "", &reply, &err);
+	ret = m->ops->command(be, req, &reply, &err);
+	free(req);
 	machine_lock(m);
 	m->be_users--;
 	pthread_cond_broadcast(&m->cond);

@@ -129,8 +129,8 @@ teardown_file() {
 	run tx "$VMS/a/qmp" '{"execute": "query-status"}'
 	assert_success
 	assert_output --partial '"status":"running"'
-	run tx "$VMS/a/qmp" '{"execute": "no-such-command"}'
-	assert_output --partial CommandNotFound
+	run tx "$VMS/a/qmp" '{"execute": "qom-get", "arguments": {"path": "/no-such-object", "property": "type"}}'
+	assert_output --partial DeviceNotFound
 }
 
 @test "the console keeps the boot; events, info and config.json" {

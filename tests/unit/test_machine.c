@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -386,6 +387,155 @@ test_start_all(void **state)
 	free(s);
 }
 
+/* Issue 9.4: halt ends every parked wait and command at once, with
+ * EHOSTDOWN, and none of them boots the machine again. */
+static void
+test_halt_fails_parked_calls(void **state)
+{
+	struct fixture *f = *state;
+	struct mtx *wait_tx, *exec_tx;
+	struct call w, e;
+	const char *cond = "file /nonexistent/attestfs-never";
+	const char *cmd = "exec sleep 27.1828";
+	char *s;
+
+	assert_int_equal(ctl(f->m, "start"), 0);
+	wait_tx = machine_tx_open(f->m, MTX_WAIT);
+	machine_tx_write(wait_tx, cond, strlen(cond));
+	call_init(&w, 4096);
+	machine_tx_read(wait_tx, &w.r);
+	exec_tx = machine_tx_open(f->m, MTX_EXEC);
+	machine_tx_write(exec_tx, cmd, strlen(cmd));
+	call_init(&e, 4096);
+	machine_tx_read(exec_tx, &e.r);
+
+	assert_int_equal(ctl(f->m, "halt"), 0);
+	assert_int_equal(call_wait(&w), -EHOSTDOWN);
+	assert_int_equal(call_wait(&e), -EHOSTDOWN);
+	free(w.r.data);
+	free(e.r.data);
+	machine_tx_close(wait_tx);
+	machine_tx_close(exec_tx);
+	s = render(f->m, MACHINE_VIEW_STATUS);
+	assert_string_equal(s, "stopped\n");
+	free(s);
+	/* Nothing parked is left to boot it. */
+	assert_int_equal(wait_for(f->m, "timeout=1 status starting", NULL),
+			 -ETIMEDOUT);
+	/* A new wait on the guest is a new call: it boots the machine. */
+	assert_int_equal(wait_for(f->m, "succeeds true", NULL), 0);
+}
+
+/* Issue 9.7: the sockets live in state_dir; nobody else may write there. */
+static void
+test_state_dir_must_be_private(void **state)
+{
+	char dir[] = "/tmp/attestfs-unit-sd.XXXXXX";
+	struct vmset_options opt = { .timeout = 5, .mountpoint = "/vms" };
+	struct attest_config cfg;
+	struct aerr err = { "" };
+	struct vmset *set = NULL;
+	const char *json = "{\"machines\": {\"m\": {\"backend\": \"mock\"}}}";
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(config_parse(json, "/t/machines.json", "/t", &cfg,
+				      &err), 0);
+	opt.state_dir = dir;
+	opt.ram_dir = dir;
+	assert_int_equal(vmset_create(&opt, &cfg, &set, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "writable by others"));
+	vmset_destroy(set);
+	set = NULL;
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(dir, 0700), 0);
+		assert_int_equal(chown(dir, 65534, 65534), 0);
+		assert_int_equal(config_parse(json, "/t/machines.json", "/t",
+					      &cfg, &err), 0);
+		assert_int_equal(vmset_create(&opt, &cfg, &set, &err), -EPERM);
+		assert_non_null(strstr(err.msg, "owned by uid 65534"));
+		vmset_destroy(set);
+	}
+	remove_tree(dir);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+/* Issue 9.7: the reaper of a killed daemon's RAM directories works in a
+ * world-writable directory: planted links must not make it touch anything
+ * outside. */
+static void
+test_ram_reaper_follows_no_link(void **state)
+{
+	char base[] = "/tmp/attestfs-unit-rd.XXXXXX";
+	char outside[] = "/tmp/attestfs-unit-out.XXXXXX";
+	struct vmset_options opt = { .timeout = 5, .mountpoint = "/vms" };
+	struct attest_config cfg;
+	struct aerr err = { "" };
+	struct vmset *set = NULL;
+	struct stat st;
+	char *p, *sd;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	assert_non_null(mkdtemp(outside));
+	assert_int_equal(chmod(base, 01777), 0);
+	p = xasprintf("%s/canary", outside);
+	write_file(p, "keep me\n");
+	free(p);
+	/* A link posing as a RAM directory, to a directory outside. */
+	p = xasprintf("%s/attestfs-ram.link", base);
+	assert_int_equal(symlink(outside, p), 0);
+	free(p);
+	/* A stale RAM directory (nobody holds .owner) holding links out. */
+	p = xasprintf("%s/attestfs-ram.stale", base);
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	p = xasprintf("%s/attestfs-ram.stale/.owner", base);
+	write_file(p, "");
+	free(p);
+	p = xasprintf("%s/attestfs-ram.stale/dir", base);
+	assert_int_equal(symlink(outside, p), 0);
+	free(p);
+	p = xasprintf("%s/attestfs-ram.stale/file", base);
+	sd = xasprintf("%s/canary", outside);
+	assert_int_equal(symlink(sd, p), 0);
+	free(sd);
+	free(p);
+
+	sd = xasprintf("%s/state", base);
+	assert_int_equal(config_parse("{\"machines\": {\"m\": {\"backend\": "
+				      "\"mock\"}}}", "/t/machines.json", "/t",
+				      &cfg, &err), 0);
+	opt.state_dir = sd;
+	opt.ram_dir = base;
+	assert_int_equal(vmset_create(&opt, &cfg, &set, &err), 0);
+	vmset_destroy(set);
+
+	p = xasprintf("%s/attestfs-ram.stale", base);
+	assert_int_equal(lstat(p, &st), -1);   /* reaped */
+	free(p);
+	p = xasprintf("%s/attestfs-ram.link", base);
+	assert_int_equal(lstat(p, &st), 0);    /* not ours to judge */
+	assert_true(S_ISLNK(st.st_mode));
+	free(p);
+	p = xasprintf("%s/canary", outside);
+	assert_int_equal(stat(p, &st), 0);     /* never touched */
+	free(p);
+	free(sd);
+	remove_tree(base);
+	remove_tree(outside);
+}
+
 int
 main(void)
 {
@@ -407,6 +557,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_commands_do_not_mix,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_halt_fails_parked_calls,
+						setup, teardown),
+		cmocka_unit_test(test_state_dir_must_be_private),
+		cmocka_unit_test(test_ram_reaper_follows_no_link),
 	};
 
 	return cmocka_run_group_tests_name("machine", tests, NULL, NULL);
