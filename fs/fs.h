@@ -22,8 +22,9 @@ extern const struct fuse_lowlevel_ops fs_lowlevel_ops;
 struct fs_mount *fs_mount_new(struct vmset *vms);
 /*
  * After the loop ended: cancel every parked request (their callers get
- * EINTR), wait for the replies, and close the transactions and job stdins
- * still open, so vmset_destroy finds nothing of fs/'s in flight.
+ * EHOSTDOWN: their machines go down), wait for the replies, and close the
+ * transactions and job stdins still open, so vmset_destroy finds nothing
+ * of fs/'s in flight.
  */
 void fs_mount_shutdown(struct fs_mount *mnt);
 void fs_mount_free(struct fs_mount *mnt);

@@ -26,6 +26,7 @@
 
 #include "common/util.h"
 #include "fs/fs.h"
+#include "fs/mountpoint.h"
 #include "machine/config.h"
 #include "machine/machine.h"
 
@@ -419,6 +420,10 @@ main(int argc, char *argv[])
 		fprintf(stderr, "attestfs: warning: state_dir %s is long; "
 				"unix socket paths below it must stay under "
 				"108 bytes\n", state_dir);
+
+	/* before daemonizing: what it did must reach the terminal */
+	if (fs_reclaim_dead_mount(copts.mountpoint) < 0)
+		goto out_state;
 
 	if (!copts.foreground && daemonize() < 0)
 		goto out_state;

@@ -38,6 +38,7 @@ struct fs_park {
 	size_t n_soft;         /* requests whose interrupt was only SIGCHLD */
 	int watching;          /* the watcher thread runs */
 	int stopping;
+	int shutting;          /* fs_park_cancel_all: the daemon goes down */
 	pthread_cond_t soft_cond;
 	pthread_t watcher;
 };
@@ -81,7 +82,15 @@ static void
 finish(struct fs_preq *p)
 {
 	struct fs_park *pk = p->park;
+	int shutting;
 
+	pthread_mutex_lock(&pk->lock);
+	shutting = pk->shutting;
+	pthread_mutex_unlock(&pk->lock);
+	/* Cancelled because the daemon halts every machine, not because the
+	 * caller was interrupted: EINTR would make cat and others retry. */
+	if (shutting && p->cancelled && p->mr.result == -EINTR)
+		p->mr.result = -EHOSTDOWN;
 	p->reply(p);
 	free(p->mr.data);
 	free(p->name);
@@ -370,6 +379,7 @@ fs_park_cancel_all(struct fs_park *pk, int timeout_ms)
 	size_t b, left;
 
 	pthread_mutex_lock(&pk->lock);
+	pk->shutting = 1;
 	/* a cancel may complete inline and unlink its entry: rescan */
 again:
 	for (b = 0; b < PARK_BUCKETS; b++) {

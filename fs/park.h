@@ -47,6 +47,9 @@ struct fs_preq {
 	char *name;
 	char *path;              /* guest path */
 	char *buf;               /* the write's bytes, alive until done */
+	const char *op;          /* "open", "unlink"...: an ENOENT or EACCES
+				  * reply leaves a line in the machine's log;
+				  * NULL: routine, nothing logged */
 	size_t size;             /* read: bytes asked for */
 	uint64_t off;            /* read: the request's offset */
 	mode_t mode;
@@ -75,8 +78,9 @@ void fs_park_commit(struct fs_preq *p);
 /* Cancel the parked request ID if it still waits (a release that finds a
  * read of its file still parked). */
 void fs_park_cancel_id(struct fs_park *pk, uint64_t id);
-/* At exit: cancel every parked request, wait up to timeout_ms for their
- * replies. Returns how many are still out. */
+/* At exit: cancel every parked request (their callers get EHOSTDOWN: the
+ * machines are halted), wait up to timeout_ms for their replies. Returns
+ * how many are still out. */
 size_t fs_park_cancel_all(struct fs_park *pk, int timeout_ms);
 /* Requests parked or being answered right now. */
 size_t fs_park_count(struct fs_park *pk);

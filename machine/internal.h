@@ -174,6 +174,7 @@ struct machine {
 	int console_fd;
 	char *console_path;
 	FILE *console_file;
+	uint64_t console_lost;       /* bytes the file refused, not yet marked */
 	pthread_t console_thread;
 	struct strbuf boot_console;  /* this boot's console, for waits */
 	struct strbuf console_line;  /* partial line for the foreground */

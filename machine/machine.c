@@ -930,15 +930,67 @@ out:
 
 /* ---- console ------------------------------------------------------- */
 
+/* 0, or -errno with *done the bytes that went (a full disk stops part way). */
+static int
+console_file_write(struct machine *m, const char *buf, size_t n, size_t *done)
+{
+	int fd = fileno(m->console_file);
+
+	*done = 0;
+	while (*done < n) {
+		ssize_t w = write(fd, buf + *done, n - *done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		*done += (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * console.log keeps what the guest printed. A write the file refuses (its
+ * file system is full) loses those bytes from the file only (waiters and
+ * the foreground still see them): the log says so once, and the next write
+ * that fits starts with a marker line counting them.
+ */
+static void
+console_keep(struct machine *m, const char *buf, size_t n)
+{
+	size_t done;
+	int ret;
+
+	if (!m->console_file)
+		return;
+	if (m->console_lost) {
+		char mark[96];
+		int len = snprintf(mark, sizeof(mark), "\n[attestfs: %llu "
+				   "console bytes lost: no room on disk]\n",
+				   (unsigned long long)m->console_lost);
+
+		if (console_file_write(m, mark, (size_t)len, &done) < 0) {
+			m->console_lost += n;
+			return;
+		}
+		m->console_lost = 0;
+		log_line(m, "console.log: there is room again; the gap is "
+			 "marked in it");
+	}
+	ret = console_file_write(m, buf, n, &done);
+	if (!ret)
+		return;
+	machine_logl(m, "console.log: %s; console bytes are not kept on disk "
+		     "until there is room", strerror(-ret));
+	m->console_lost += n - done;
+}
+
 static void
 console_bytes(struct machine *m, const char *buf, size_t n)
 {
 	size_t i;
 
-	if (m->console_file) {
-		fwrite(buf, 1, n, m->console_file);
-		fflush(m->console_file);
-	}
+	console_keep(m, buf, n);
 	if (m->boot_console.len + n > BOOT_CONSOLE_MAX) {
 		size_t drop = m->boot_console.len / 2;
 		struct waiter *w;

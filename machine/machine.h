@@ -107,7 +107,9 @@ void machine_log(struct machine *m, const char *fmt, ...)
 
 /*
  * Transactions: exec, wait, qmp. Writes before the first read are joined (at
- * most 1 MiB, else -EFBIG; a write after the first read is -EBUSY). The first
+ * most 1 MiB, else -EFBIG; a NUL byte is -EINVAL; a write after the first
+ * read is -EBUSY). Once a write before the first read failed, nothing runs:
+ * every later write and read fails with its errno. The first
  * read starts it; reads then stream the result: r->len == 0 is the end. After
  * the last byte an exec whose command exited non-zero fails with -EREMOTEIO.
  * close() cancels what still runs (the guest command is killed) and frees tx;

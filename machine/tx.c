@@ -27,6 +27,7 @@ struct mtx {
 	struct strbuf result;     /* wait, qmp: the answer, served once */
 	size_t served;
 	int err;                  /* reported at the end (then EOF) */
+	int write_err;            /* a write failed: nothing runs, reads fail */
 	int err_reported;
 	struct mreq *reading;     /* a parked read */
 };
@@ -426,7 +427,7 @@ poll_submit(struct machine *m, struct waiter *w, int64_t now)
 		if (w->user) {
 			sb_adds(&sb, "u=");
 			sb_add_shell_quoted(&sb, w->user, strlen(w->user));
-			sb_adds(&sb, "; i=$(id -u \"$u\") || exit 1; sc() { "
+			sb_adds(&sb, "; i=$(id -u -- \"$u\") || exit 1; sc() { "
 				     "runuser -u \"$u\" -- env "
 				     "XDG_RUNTIME_DIR=/run/user/$i systemctl --user "
 				     "\"$@\"; }; ");
@@ -978,16 +979,25 @@ int
 machine_tx_write(struct mtx *tx, const char *buf, size_t len)
 {
 	struct machine *m = tx->m;
+	const char *nul = memchr(buf, '\0', len);
 	int ret = (int)len;
 
 	machine_lock(m);
-	if (tx->started) {
+	if (tx->write_err) {
+		ret = tx->write_err;
+	} else if (tx->started) {
 		machine_logl(m, "transaction: a write after the first read; open "
 			     "the file again for another one");
 		ret = -EBUSY;
 	} else if (tx->in.len + len > TX_MAX) {
-		machine_logl(m, "transaction: more than 1 MiB written");
+		machine_logl(m, "transaction: more than 1 MiB written; it will "
+			     "not run");
 		ret = -EFBIG;
+	} else if (nul) {
+		/* The shell would drop it silently and run something else. */
+		machine_logl(m, "transaction: a NUL byte at byte %zu of the text; "
+			     "it will not run", tx->in.len + (size_t)(nul - buf));
+		ret = -EINVAL;
 	} else {
 		sb_add(&tx->in, buf, len);
 		if (tx->kind == MTX_WAIT) {
@@ -1003,6 +1013,9 @@ machine_tx_write(struct mtx *tx, const char *buf, size_t len)
 			}
 		}
 	}
+	/* A truncated or mangled text must never run, whatever reads it. */
+	if (ret < 0 && !tx->started && !tx->write_err)
+		tx->write_err = ret;
 	machine_unlock(m);
 	return ret;
 }
@@ -1015,6 +1028,15 @@ machine_tx_read(struct mtx *tx, struct mreq *r)
 	r->data = NULL;
 	r->len = 0;
 	machine_lock(m);
+	if (tx->write_err) {
+		if (!tx->started)
+			machine_logl(m, "transaction: not run, a write to it "
+				     "failed (%s)", strerror(-tx->write_err));
+		tx->started = 1;
+		mreq_finish(m, r, tx->write_err);
+		machine_unlock(m);
+		return;
+	}
 	if (!tx->started) {
 		tx->started = 1;
 		switch (tx->kind) {

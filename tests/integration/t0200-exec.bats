@@ -64,10 +64,10 @@ teardown_file() {
 	exec 4< <(tx "$VMS/a/exec" 'echo first; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo second')
 	reader=$!
 	# (a deadline, not a delay: a broken stream fails instead of hanging)
-	read -t 60 -r line <&4
+	read -t "$TEST_TIMEOUT" -r line <&4
 	assert_equal "$line" first
 	tx "$VMS/a/exec" 'touch /tmp/go'
-	read -t 60 -r line <&4
+	read -t "$TEST_TIMEOUT" -r line <&4
 	assert_equal "$line" second
 	run cat <&4
 	assert_output ''
@@ -93,7 +93,7 @@ teardown_file() {
 }
 
 @test "a background child holding stdout does not hang the command" {
-	run timeout 20 bash -c '(exec 3<>"$0/a/exec"; printf "sleep 300 & echo started" >&3; cat <&3)' "$VMS"
+	run timeout "$TEST_TIMEOUT" bash -c '(exec 3<>"$0/a/exec"; printf "sleep 300 & echo started" >&3; cat <&3)' "$VMS"
 	assert_success
 	assert_output started
 	tx "$VMS/a/exec" 'killall sleep || true'
@@ -105,7 +105,7 @@ teardown_file() {
 	echo 'timeout 900' >"$VMS/a/ctl"
 	assert_failure
 	assert_output --partial 'timed out'
-	run tx "$VMS/a/wait" 'timeout=10 fails ps | grep -q "[s]leep 30.5"'
+	run tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT "'fails ps | grep -q "[s]leep 30.5"'
 	assert_success
 }
 
@@ -114,7 +114,7 @@ teardown_file() {
 	run timeout 2 bash -c '(exec 3<>"$0/a/exec"; printf "exec sleep 60.5" >&3; cat <&3)' "$VMS"
 	assert_equal "$status" 124
 	[ "$SECONDS" -le 4 ]
-	run tx "$VMS/a/wait" 'timeout=10 fails ps | grep -q "[s]leep 60.5"'
+	run tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT "'fails ps | grep -q "[s]leep 60.5"'
 	assert_success
 }
 

@@ -42,7 +42,7 @@ qemu_pid() { sed -n 's/^pid //p' "$VMS/$1/info"; }
 	pid=$(qemu_pid a)
 	[ -n "$pid" ]
 	kill -9 "$pid"
-	run tx "$VMS/a/wait" 'timeout=30 status crashed'
+	run tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT status crashed"
 	assert_success
 	run tx "$VMS/b/exec" 'echo fine'
 	assert_output fine
@@ -101,8 +101,8 @@ parked_child() {
 	(if tx "$VMS/a/exec" 'sleep 300' 2>"$BATS_TEST_TMPDIR/exec.err"
 	 then echo 0; else echo $?; fi >"$BATS_TEST_TMPDIR/exec.rc") &
 	runner=$!
-	wait_until 30 parked_child "$waiter"
-	wait_until 30 parked_child "$runner"
+	wait_until "$TEST_TIMEOUT" parked_child "$waiter"
+	wait_until "$TEST_TIMEOUT" parked_child "$runner"
 	echo halt >"$VMS/a/ctl"
 	wait "$waiter" "$runner"
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/wait.rc")" 1

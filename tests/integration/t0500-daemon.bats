@@ -18,7 +18,7 @@ teardown_file() {
 	kill -0 "$qpid"
 	dpid=$(cat "$WORK/daemon.pid")
 	kill -TERM "$dpid"
-	wait_until 30 sh -c "! kill -0 $dpid 2>/dev/null"
+	wait_until "$TEST_TIMEOUT" sh -c "! kill -0 $dpid 2>/dev/null"
 	run kill -0 "$qpid"
 	assert_failure
 	run mountpoint -q "$VMS"
@@ -35,7 +35,7 @@ teardown_file() {
 	stale=$(ls -d "$BATS_FILE_TMPDIR/ram"/attestfs-ram.*)
 	[ -n "$(ls "$stale"/*.ram)" ]
 	kill -KILL "$dpid"
-	wait_until 30 sh -c "! kill -0 $qpid 2>/dev/null"
+	wait_until "$TEST_TIMEOUT" sh -c "! kill -0 $qpid 2>/dev/null"
 	fusermount3 -u "$VMS"
 	[ -d "$stale" ]
 	mount_attestfs "{\"machines\": {$(tiny_machine a)}}" "ram_dir=$BATS_FILE_TMPDIR/ram"

@@ -40,7 +40,7 @@ teardown_file() {
 	tx "$VMS/nixos/exec" 'echo saved > /tmp/mark'
 	echo 'snapshot s' >"$VMS/nixos/ctl"
 	tx "$VMS/nixos/exec" 'echo changed > /tmp/mark'
-	wait_until 20 grep -qx 'spare s' "$VMS/nixos/info"
+	wait_until "$TEST_TIMEOUT" grep -qx 'spare s' "$VMS/nixos/info"
 	echo 'restore s' >"$VMS/nixos/ctl"
 	assert_equal "$(tx "$VMS/nixos/exec" 'cat /tmp/mark')" saved
 	assert_equal "$(sed -n 's/^restored_from //p' "$VMS/nixos/info")" s

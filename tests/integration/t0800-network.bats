@@ -77,7 +77,7 @@ listening() {
 	echo start-all >"$VMS/ctl" &
 	starter=$!
 	# While it boots, status answers at once and says starting.
-	wait_until 5 grep -qx starting "$VMS/b/status"
+	wait_until "$TEST_TIMEOUT" grep -qx starting "$VMS/b/status"
 	wait "$starter"
 	ms=$((($(date +%s%N) - start) / 1000000))
 	echo "# start-all of 3 tiny guests on VLANs (TCG, d idle meanwhile): $ms ms" >&3
@@ -169,11 +169,11 @@ vlan2 52:54:00:12:02:02"
 	echo unblock >"$VMS/b/ctl"
 	assert_equal "$(info_line b link)" up
 	# The guests see the link come back a moment later.
-	run tx "$VMS/a/wait" 'timeout=30 succeeds timeout 5 wget -q -O- http://b/'
+	run tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT "'succeeds timeout 5 wget -q -O- http://b/'
 	assert_success
 	run tx "$VMS/a/exec" 'wget -q -O- http://b/'
 	assert_output page-of-b
-	run tx "$VMS/c/wait" 'timeout=30 succeeds ping -c 1 -W 2 b'
+	run tx "$VMS/c/wait" "timeout=$TEST_TIMEOUT "'succeeds ping -c 1 -W 2 b'
 	assert_success
 	grep -q 'block: VLAN links down' "$VMS/b/log"
 }
@@ -236,7 +236,7 @@ tcp:127.0.0.1:$picked->80"
 	assert_output again
 	run curl -fsS "http://127.0.0.1:$picked/"
 	assert_output again
-	run tx "$VMS/a/wait" 'timeout=30 succeeds timeout 5 wget -q -O- http://b/'
+	run tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT "'succeeds timeout 5 wget -q -O- http://b/'
 	assert_success
 	run tx "$VMS/b/exec" 'grep -c attestfs /etc/hosts'
 	assert_output 6
@@ -271,7 +271,7 @@ tcp:127.0.0.1:$picked->80"
 	assert_output 6
 	run tx "$VMS/b/exec" 'ip -4 addr show dev eth2'
 	assert_output --partial 'inet 192.168.2.2/24'
-	run tx "$VMS/c/wait" 'timeout=30 succeeds ping -c 1 -W 2 b'
+	run tx "$VMS/c/wait" "timeout=$TEST_TIMEOUT "'succeeds ping -c 1 -W 2 b'
 	assert_success
 }
 

@@ -62,7 +62,7 @@ teardown_file() {
 	assert_failure
 	assert_output --partial 'timed out'
 	tx "$VMS/db/exec" 'systemctl start user@1000.service'
-	run tx "$VMS/db/wait" 'timeout=60 unit attestfs-hello user=alice'
+	run tx "$VMS/db/wait" "timeout=$TEST_TIMEOUT unit attestfs-hello user=alice"
 	assert_success
 	assert_output 'unit attestfs-hello active user=alice'
 	# the system's manager has no such unit

@@ -4,6 +4,7 @@
 load helpers
 
 teardown() {
+	dump_if_failed
 	umount_attestfs
 }
 
@@ -14,7 +15,7 @@ run_example() { # DIR
 	"$ATTESTFS" -f -o "config=$TOP/examples/$1/machines.json,state_dir=$STATE" "$VMS" \
 		>"$WORK/daemon.log" 2>&1 &
 	echo $! >"$WORK/daemon.pid"
-	wait_until 20 test -e "$VMS/ctl"
+	wait_until "$TEST_TIMEOUT" test -e "$VMS/ctl"
 	run bash "$TOP/examples/$1/test.sh"
 	umount_attestfs
 }

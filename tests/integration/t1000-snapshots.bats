@@ -148,7 +148,7 @@ spare_pid() {
 @test "a restore continues in the VMM that was waiting for it" {
 	echo 'snapshot quick' >"$VMS/a/ctl"
 	tx "$VMS/a/exec" 'echo after > /tmp/after-quick'
-	wait_until 20 spare_pid a quick
+	wait_until "$TEST_TIMEOUT" spare_pid a quick
 	waiting=$(spare_pid a quick)
 	echo 'restore quick' >"$VMS/a/ctl"
 	assert_equal "$(sed -n 's/^pid //p' "$VMS/a/info")" "$waiting"
@@ -156,28 +156,28 @@ spare_pid() {
 	run tx "$VMS/a/exec" 'test -e /tmp/after-quick && echo survived || echo gone; cat /tmp/before'
 	assert_output $'gone\nbefore'
 	# its shells are all back, and a new one waits for the next restore
-	wait_until 20 grep -qx 'shells 4/4' "$VMS/a/info"
-	wait_until 20 spare_pid a quick
+	wait_until "$TEST_TIMEOUT" grep -qx 'shells 4/4' "$VMS/a/info"
+	wait_until "$TEST_TIMEOUT" spare_pid a quick
 	[ "$(spare_pid a quick)" != "$waiting" ]
 }
 
 @test "a spare that dies is not replaced until a restore asks again" {
 	echo 'snapshot sd' >"$VMS/a/ctl"
-	wait_until 20 spare_pid a sd
+	wait_until "$TEST_TIMEOUT" spare_pid a sd
 	kill -9 "$(spare_pid a sd)"
-	wait_until 20 sh -c "! grep -qx 'spare sd' '$VMS/a/info'"
+	wait_until "$TEST_TIMEOUT" sh -c "! grep -qx 'spare sd' '$VMS/a/info'"
 	run grep -F 'the pre-started VMM exited' "$VMS/a/log"
 	assert_success
 	echo 'restore sd' >"$VMS/a/ctl"
 	assert_equal "$(tx "$VMS/a/exec" 'echo back')" back
-	wait_until 20 spare_pid a sd
+	wait_until "$TEST_TIMEOUT" spare_pid a sd
 	# one spare before the kill, one after the restore: none in between
 	assert_equal "$(grep -c 'a VMM waits to restore sd ' "$VMS/a/log")" 2
 }
 
 @test "deleting a snapshot ends the VMM waiting for it" {
 	echo 'snapshot gone-soon' >"$VMS/a/ctl"
-	wait_until 20 spare_pid a gone-soon
+	wait_until "$TEST_TIMEOUT" spare_pid a gone-soon
 	waiting=$(spare_pid a gone-soon)
 	rm "$VMS/a/snapshots/gone-soon"
 	run kill -0 "$waiting"

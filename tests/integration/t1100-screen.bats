@@ -42,7 +42,7 @@ teardown_file() {
 
 @test "wait screen REGEX holds once the text shows, and says which line" {
 	tx "$VMS/a/exec" "printf '\\033[2J' > /dev/tty0"
-	tx "$VMS/a/wait" 'timeout=60 screen PROMPT [0-9]+' >"$BATS_TEST_TMPDIR/held" &
+	tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT "'screen PROMPT [0-9]+' >"$BATS_TEST_TMPDIR/held" &
 	waiter=$!
 	tx "$VMS/a/exec" "printf '\\033[H\\n\\n   %s\\n' 'LOGIN PROMPT 777' > /dev/tty0"
 	wait "$waiter"

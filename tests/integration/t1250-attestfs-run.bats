@@ -37,6 +37,7 @@ as_nobody() {
 }
 
 teardown() {
+	dump_if_failed
 	[ -z "${P:-}" ] || rm -rf "$P"
 }
 
@@ -74,14 +75,14 @@ teardown() {
 @test "an interactive shell on a terminal owns it (reads, job control)" {
 	command -v script >/dev/null || skip "no script(1)"
 	run bash -c "printf 'cat \"\$VMS/m/status\"; sleep 0.1 & wait; exit 5\n' |
-		timeout 60 script -qec \"'$RUN' -l '$D/daemon.log' '$D/mock.json' bash --norc -i\" /dev/null"
+		timeout $TEST_TIMEOUT script -qec \"'$RUN' -l '$D/daemon.log' '$D/mock.json' bash --norc -i\" /dev/null"
 	assert_equal "$status" 5
 	assert_line --partial stopped
 	refute_output --partial 'no job control'
 }
 
 @test "global_timeout: the test is stopped and the status is 124" {
-	run timeout 60 "$RUN" -o global_timeout=1 "$D/mock.json" \
+	run timeout "$TEST_TIMEOUT" "$RUN" -o global_timeout=1 "$D/mock.json" \
 		sh -c 'sleep 50; echo not reached'
 	assert_equal "$status" 124
 	assert_output --partial 'global timeout: the test ran longer than 1 s'
@@ -92,7 +93,7 @@ teardown() {
 	"$RUN" "$D/mock.json" sh -c "touch '$D/started'; sleep 50; touch '$D/survived'" \
 		>"$D/out" 2>&1 &
 	pid=$!
-	wait_until 20 test -e "$D/started"
+	wait_until "$TEST_TIMEOUT" test -e "$D/started"
 	kill -TERM "$pid"
 	rc=0
 	wait "$pid" || rc=$?
@@ -105,14 +106,14 @@ teardown() {
 
 @test "a config the daemon refuses: its reason and status 125" {
 	printf '{"machines": {"m": {"backend": "nope"}}}\n' >"$D/bad.json"
-	run timeout 60 "$RUN" "$D/bad.json" true
+	run timeout "$TEST_TIMEOUT" "$RUN" "$D/bad.json" true
 	assert_equal "$status" 125
 	assert_output --partial 'before it mounted'
 }
 
 @test "a missing /dev/fuse: one line and status 125" {
 	need_root
-	run timeout 60 unshare -m sh -c 'mount -t tmpfs none /dev && exec "$@"' sh \
+	run timeout "$TEST_TIMEOUT" unshare -m sh -c 'mount -t tmpfs none /dev && exec "$@"' sh \
 		"$RUN" "$D/mock.json" true
 	assert_equal "$status" 125
 	assert_output 'attestfs-run: /dev/fuse does not exist (load the fuse module; in a Nix build, add /dev/fuse to extra-sandbox-paths)'
@@ -121,7 +122,7 @@ teardown() {
 @test "a /dev/fuse the user cannot open: one line and status 125" {
 	need_root
 	mknod -m 600 "$D/fuse" c 10 229
-	run timeout 60 unshare -m sh -c 'mount --bind "$1" /dev/fuse && shift &&
+	run timeout "$TEST_TIMEOUT" unshare -m sh -c 'mount --bind "$1" /dev/fuse && shift &&
 		exec runuser -u nobody -- "$@"' sh "$D/fuse" "$RUN" "$D/mock.json" true
 	assert_equal "$status" 125
 	assert_output 'attestfs-run: /dev/fuse (mode 0600, owner 0) cannot be opened by uid 65534: make it 0666 as udev does'
@@ -130,7 +131,7 @@ teardown() {
 @test "a kernel that refuses user namespaces: one line and status 125" {
 	need_root
 	# user.max_user_namespaces is per user namespace: 0 in a child one
-	run timeout 60 unshare -Ur sh -c \
+	run timeout "$TEST_TIMEOUT" unshare -Ur sh -c \
 		'echo 0 >/proc/sys/user/max_user_namespaces && exec "$@"' sh \
 		"$RUN" "$D/mock.json" true
 	assert_equal "$status" 125

@@ -187,7 +187,7 @@ forget() { # ATTR
 	run nixf build "#checks.x86_64-linux.hello.interactive" -o "$N/inter"
 	assert_success
 	run bash -c "printf 'echo \"machine: \$(cat \"\$VMS/hello/status\")\"; type succeed; exit 4\\n' |
-		ATTESTFS_LOG='$N/inter.log' timeout 60 script -qec '$N/inter/bin/attestfs-interactive-hello' /dev/null"
+		ATTESTFS_LOG='$N/inter.log' timeout $TEST_TIMEOUT script -qec '$N/inter/bin/attestfs-interactive-hello' /dev/null"
 	assert_equal "$status" 4
 	assert_output --partial 'machines: hello'
 	assert_output --partial 'machine: stopped'
