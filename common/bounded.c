@@ -83,12 +83,12 @@ tailbuf_add(struct tailbuf *tb, const void *data, size_t len)
 
 void
 tailbuf_render(const struct tailbuf *tb, struct strbuf *out,
-	       const char *where)
+	       const char *note)
 {
 	if (tb->tb_dropped)
 		sb_addf(out, "[... %llu bytes dropped%s%s ...]\n",
-			(unsigned long long)tb->tb_dropped,
-			where ? "; all of them are in " : "", where ? where : "");
+			(unsigned long long)tb->tb_dropped, note ? "; " : "",
+			note ? note : "");
 	if (tb->tb_sb.len)
 		sb_add(out, tb->tb_sb.data, tb->tb_sb.len);
 }

@@ -36,10 +36,10 @@ void tailbuf_free(struct tailbuf *tb);
 size_t tailbuf_add(struct tailbuf *tb, const void *data, size_t len);
 /*
  * Its bytes appended to out, after the line "[... N bytes dropped ...]\n"
- * when some went (where names where the rest is, or is NULL).
+ * when some went; note (or NULL) goes into that line, after a "; ".
  */
 void tailbuf_render(const struct tailbuf *tb, struct strbuf *out,
-		    const char *where);
+		    const char *note);
 
 /*
  * An append-only file of at most max bytes: the write that would pass the

@@ -18,7 +18,6 @@
 
 #include "machine/internal.h"
 
-#define STDERR_KEEP (1u << 20)
 
 static void
 wake(struct shell_slot *s)
@@ -57,6 +56,7 @@ cmd_new(struct machine *m, const char *text, size_t len, int control)
 	c->control = control;
 	c->shell = -1;
 	c->refs = 1;
+	c->out_keep = CMD_OUT_KEEP;
 	sb_init(&c->out);
 	sb_init(&c->errout);
 	return c;
@@ -72,6 +72,20 @@ cmd_put(struct cmd *c)
 	sb_free(&c->out);
 	sb_free(&c->errout);
 	free(c);
+}
+
+/* Only out_cap (back-pressure) or out_keep bounds what a command keeps. */
+static void
+cmd_add_output(struct cmd *c, const char *data, size_t len)
+{
+	if (!c->out_keep || c->out_cap)
+		sb_add(&c->out, data, len);
+	else if (c->out_keep_tail)
+		c->out_dropped += sb_add_keep_tail(&c->out, c->out_keep, data,
+						   len);
+	else
+		c->out_dropped += sb_add_keep_head(&c->out, c->out_keep, data,
+						   len);
 }
 
 static void
@@ -249,13 +263,15 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		break;
 	case SHELL_EV_STDOUT:
 		if (c && !c->cancelled) {
-			sb_add(&c->out, data, len);
+			cmd_add_output(c, data, len);
 			notify(c);
 		}
 		break;
 	case SHELL_EV_STDERR:
-		if (c && !c->cancelled && c->errout.len < STDERR_KEEP)
-			sb_add(&c->errout, data, len);
+		if (c && !c->cancelled)
+			c->err_dropped += sb_add_keep_head(&c->errout,
+							   CMD_STDERR_KEEP,
+							   data, len);
 		break;
 	case SHELL_EV_END:
 		shell_release_cur(s, 0);
