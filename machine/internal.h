@@ -48,6 +48,7 @@ struct cmd {
 	size_t out_keep;
 	int out_keep_tail;
 	uint64_t out_dropped;
+	size_t out_peak;           /* the most of stdout held at once */
 	int64_t deadline;          /* monotonic ms, 0 = none */
 	int cancelled;             /* the guest process is to be killed */
 	int kill_queued;
@@ -79,6 +80,7 @@ struct shell_slot {
 	struct cmd *cur;
 	struct shell_parser parser;
 	struct strbuf outq;        /* bytes to send */
+	int acks_owed;             /* lossy: chunks whose go-ahead is due */
 };
 
 enum wait_kind {

@@ -4,7 +4,9 @@
  * banner, sends the prelude, and then runs one command at a time, streaming
  * its output into the command's buffer. While that buffer is full the worker
  * stops reading (virtserialport is flow-controlled, so the guest waits); on
- * the lossy console channel it keeps draining instead.
+ * the lossy console channel it keeps draining instead, and the guest waits
+ * for a go-ahead after each chunk, which the worker gives once the reader
+ * has taken what came before (acks_due).
  */
 #include <errno.h>
 #include <poll.h>
@@ -86,6 +88,8 @@ cmd_add_output(struct cmd *c, const char *data, size_t len)
 	else
 		c->out_dropped += sb_add_keep_head(&c->out, c->out_keep, data,
 						   len);
+	if (c->out.len > c->out_peak)
+		c->out_peak = c->out.len;
 }
 
 static void
@@ -233,6 +237,7 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 
 	switch (ev) {
 	case SHELL_EV_BANNER:
+		s->acks_owed = 0;
 		if (c)
 			machine_logl(m, "shell %d: the guest shell restarted "
 				     "while running a command", s->index);
@@ -261,7 +266,14 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		if (c && tag == c->tag)
 			c->status = (int)num;
 		break;
+	case SHELL_EV_CHUNK:
+		if (s->parser.lossy)
+			s->acks_owed++;
+		break;
 	case SHELL_EV_STDOUT:
+		/* A chunk of an earlier command (after a loss) is not c's. */
+		if (c && tag && tag != c->tag)
+			break;
 		if (c && !c->cancelled) {
 			cmd_add_output(c, data, len);
 			notify(c);
@@ -331,6 +343,28 @@ backpressured(struct shell_slot *s)
 	       s->m->cfg.shell_channel != SHELL_CHANNEL_CONSOLE;
 }
 
+/*
+ * With the lock, lossy channel: the go-ahead for the guest's last chunk once
+ * its reader has taken the output before it ("." ), at once when nobody
+ * keeps it, or "K" when the command is cancelled.
+ */
+static void
+acks_due(struct shell_slot *s)
+{
+	struct cmd *c = s->cur;
+
+	if (!s->acks_owed)
+		return;
+	if (c && c->cancelled) {
+		sb_adds(&s->outq, "K\n");
+	} else if (!c || !c->out_cap || c->out.len < c->out_cap) {
+		sb_adds(&s->outq, ".\n");
+	} else {
+		return;
+	}
+	s->acks_owed--;
+}
+
 static void
 serve(struct shell_slot *s, int fd)
 {
@@ -348,6 +382,7 @@ serve(struct shell_slot *s, int fd)
 			machine_unlock(m);
 			return;
 		}
+		acks_due(s);
 		dispatch(s);
 		if (!backpressured(s))
 			pfd[0].events |= POLLIN;
@@ -453,6 +488,7 @@ worker(void *arg)
 		s->conn_fd = fd;
 		s->ready = 0;
 		s->sync_tag = 0;
+		s->acks_owed = 0;
 		sb_free(&s->outq);
 		shell_parser_init(&s->parser, m->cfg.shell_channel ==
 						      SHELL_CHANNEL_CONSOLE);
