@@ -81,6 +81,8 @@ struct shell_slot {
 	struct shell_parser parser;
 	struct strbuf outq;        /* bytes to send */
 	int acks_owed;             /* lossy: chunks whose go-ahead is due */
+	long long ack_tag;         /* ...of this command */
+	int64_t resync_at;         /* lossy, after a loss: SYNC again then */
 };
 
 enum wait_kind {

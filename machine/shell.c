@@ -321,11 +321,15 @@ static const char prelude_fast[] =
 	"_atdr() { :; }; _atfo() { _atf $_atd/o; }; ";
 /*
  * hvc0 drops what the host does not take at once, so there the host paces
- * stdout: it goes only in chunks (of up to 1 MiB), each followed by a read
- * of the host's line: "." go on, "K" kill the command and send no more
- * (any other line is run: a SYNC the host sent after a loss). The host sends
- * "." when its reader has taken the output before: a window of one chunk.
- * After the exit the rest goes the same way (_atdr), before the status.
+ * stdout: it goes only in chunks, each followed by a read of the host's
+ * line: "." go on; anything else ("K", or a SYNC the host sent after a loss)
+ * kills the command and sends no more, so its frame ends and the shell reads
+ * the host's next line. The host sends "." when its reader has taken the
+ * output before: a window of one chunk. A chunk is
+ * 48 KiB (64 KiB of base64): QEMU drops console bytes once its socket's
+ * send buffer (about 208 KiB) is full, so what is in flight must fit there
+ * even when the host is slow to read. After the exit the rest goes the
+ * same way (_atdr), before the status.
  */
 static const char prelude_lossy[] =
 	"_atf() { [ -e \"$1\" ] || { echo '!'; return; }; "
@@ -336,12 +340,12 @@ static const char prelude_lossy[] =
 	"_atso() { while [ -z \"$_atz\" ]; do "
 	"_atn=$(stat -c %s $_atd/o 2>/dev/null) || return 0; "
 	"[ $_atn -gt $_ato ] || return 0; "
-	"[ $_atn -le $((_ato + 1048576)) ] || _atn=$((_ato + 1048576)); "
+	"[ $_atn -le $((_ato + 49152)) ] || _atn=$((_ato + 49152)); "
 	"printf '\\001O %s %s\\n' \"$1\" $((_atn - _ato)); "
 	"dd if=$_atd/o bs=65536 iflag=skip_bytes,count_bytes skip=$_ato "
 	"count=$((_atn - _ato)) 2>/dev/null | base64 -w0; "
-	"echo; _ato=$_atn; read -r _atq; case $_atq in .) ;; "
-	"K) _atz=1; _atk $_atp;; *) eval \"$_atq\";; esac; done; }; ";
+	"echo; _ato=$_atn; read -r _atq; [ \"$_atq\" = . ] || "
+	"{ _atz=1; _atk $_atp; }; done; }; ";
 
 void
 shell_prelude(struct strbuf *out, int lossy, long long sync_tag)

@@ -20,6 +20,9 @@
 
 #include "machine/internal.h"
 
+/* Lossy channel, after a loss: how often SYNC is asked again. */
+#define RESYNC_MS 2000
+
 
 static void
 wake(struct shell_slot *s)
@@ -227,6 +230,28 @@ pick(struct machine *m, struct shell_slot *s)
 	return c;
 }
 
+/*
+ * With the lock, lossy channel: the go-ahead for the guest's last chunk once
+ * its reader has taken the output before it ("."), or "K" when nobody wants
+ * it any more (cancelled, or a chunk of a command already given up).
+ */
+static void
+acks_due(struct shell_slot *s)
+{
+	struct cmd *c = s->cur;
+
+	if (!s->acks_owed)
+		return;
+	if (!c || c->cancelled || c->tag != s->ack_tag) {
+		sb_adds(&s->outq, "K\n");
+	} else if (!c->out_cap || c->out.len < c->out_cap) {
+		sb_adds(&s->outq, ".\n");
+	} else {
+		return;
+	}
+	s->acks_owed--;
+}
+
 static void
 on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 	 const char *data, size_t len)
@@ -238,6 +263,7 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 	switch (ev) {
 	case SHELL_EV_BANNER:
 		s->acks_owed = 0;
+		s->resync_at = 0;
 		if (c)
 			machine_logl(m, "shell %d: the guest shell restarted "
 				     "while running a command", s->index);
@@ -251,6 +277,7 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		if (!s->sync_tag || num != s->sync_tag)
 			break;
 		s->sync_tag = 0;
+		s->resync_at = 0;
 		s->ready = 1;
 		if (s->index == 0 && m->state == MS_STARTING)
 			machine_set_state(m, MS_RUNNING, "the backdoor answered");
@@ -267,8 +294,10 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 			c->status = (int)num;
 		break;
 	case SHELL_EV_CHUNK:
-		if (s->parser.lossy)
+		if (s->parser.lossy) {
 			s->acks_owed++;
+			s->ack_tag = tag;
+		}
 		break;
 	case SHELL_EV_STDOUT:
 		/* A chunk of an earlier command (after a loss) is not c's. */
@@ -294,7 +323,12 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		shell_release_cur(s, -EIO);
 		s->ready = 0;
 		s->sync_tag = ++m->next_tag;
+		/* Its go-ahead first (a "K": the command stops), then SYNC. */
+		acks_due(s);
 		shell_sync(&s->outq, s->sync_tag);
+		/* A guest that waited for a go-ahead takes that line as one. */
+		if (s->parser.lossy)
+			s->resync_at = now_mono_ms() + RESYNC_MS;
 		break;
 	case SHELL_EV_JUNK:
 		break;
@@ -343,26 +377,15 @@ backpressured(struct shell_slot *s)
 	       s->m->cfg.shell_channel != SHELL_CHANNEL_CONSOLE;
 }
 
-/*
- * With the lock, lossy channel: the go-ahead for the guest's last chunk once
- * its reader has taken the output before it ("." ), at once when nobody
- * keeps it, or "K" when the command is cancelled.
- */
-static void
-acks_due(struct shell_slot *s)
-{
-	struct cmd *c = s->cur;
 
-	if (!s->acks_owed)
+/* With the lock: a SYNC the guest took for a go-ahead is asked again. */
+static void
+resync_due(struct shell_slot *s)
+{
+	if (!s->resync_at || !s->sync_tag || now_mono_ms() < s->resync_at)
 		return;
-	if (c && c->cancelled) {
-		sb_adds(&s->outq, "K\n");
-	} else if (!c || !c->out_cap || c->out.len < c->out_cap) {
-		sb_adds(&s->outq, ".\n");
-	} else {
-		return;
-	}
-	s->acks_owed--;
+	shell_sync(&s->outq, s->sync_tag);
+	s->resync_at = now_mono_ms() + RESYNC_MS;
 }
 
 static void
@@ -383,6 +406,7 @@ serve(struct shell_slot *s, int fd)
 			return;
 		}
 		acks_due(s);
+		resync_due(s);
 		dispatch(s);
 		if (!backpressured(s))
 			pfd[0].events |= POLLIN;
@@ -390,7 +414,7 @@ serve(struct shell_slot *s, int fd)
 			pfd[0].events |= POLLOUT;
 		machine_unlock(m);
 
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 2, s->resync_at ? RESYNC_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
@@ -489,6 +513,7 @@ worker(void *arg)
 		s->ready = 0;
 		s->sync_tag = 0;
 		s->acks_owed = 0;
+		s->resync_at = 0;
 		sb_free(&s->outq);
 		shell_parser_init(&s->parser, m->cfg.shell_channel ==
 						      SHELL_CHANNEL_CONSOLE);
