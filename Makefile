@@ -31,7 +31,7 @@ FS_OBJS := $(patsubst %.c,build/obj/%.o,$(FS_SRCS))
 FS_UNIT_SRCS := fs/nodes.c
 SAN_LIB_OBJS := $(patsubst %.c,build/san/%.o,$(LIB_SRCS) $(FS_UNIT_SRCS))
 
-all: attestfs attestfs-ocr build/bench-client
+all: attestfs attestfs-ocr attestfs-run build/bench-client
 
 attestfs: $(FS_OBJS) build/libattest.a
 	@echo "  LD      $@"
@@ -41,6 +41,11 @@ attestfs-ocr: ocr/attestfs-ocr.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(shell pkg-config --cflags $(OCR_PKGS)) \
 		-o $@ $< $(shell pkg-config --libs $(OCR_PKGS))
+
+# the test wrapper: namespaces and processes only, no FUSE, no VMs
+attestfs-run: run/attestfs-run.c build/obj/common/util.o
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^
 
 build/libattest.a: $(LIB_OBJS)
 	@echo "  AR      $@"
@@ -106,13 +111,14 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all guest
 	$(Q)ATTESTFS_CACHE="$(CACHE)" tests/bench/bench.sh
 
-install: attestfs attestfs-ocr
+install: attestfs attestfs-ocr attestfs-run
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 attestfs $(DESTDIR)$(PREFIX)/bin/attestfs
 	install -m 0755 attestfs-ocr $(DESTDIR)$(PREFIX)/bin/attestfs-ocr
+	install -m 0755 attestfs-run $(DESTDIR)$(PREFIX)/bin/attestfs-run
 
 clean:
-	rm -rf build attestfs attestfs-ocr
+	rm -rf build attestfs attestfs-ocr attestfs-run
 
 .PHONY: all deps guest guest-debian unit integration check demo bench install clean
 .SECONDARY:

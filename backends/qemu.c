@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -660,6 +661,7 @@ struct backend {
 	int spawn_errno;
 	pid_t child;                 /* what we forked: QEMU or the script */
 	pid_t qemu_pid;              /* QEMU's own (from -pidfile) */
+	int qemu_pidfd;              /* ...held when it is not child, or -1 */
 	bool dead;                   /* child has exited (not yet reaped) */
 	bool exited;                 /* reaped; status valid */
 	int status;
@@ -709,8 +711,37 @@ qemu_signal_locked(struct backend *b, int sig)
 		return;
 	kill(-b->child, sig); /* the session the child made: QEMU, script */
 	kill(b->child, sig);
-	if (b->qemu_pid > 0 && b->qemu_pid != b->child)
-		kill(b->qemu_pid, sig);
+	/* Through the pidfd: never a process that reused a dead QEMU's pid. */
+	if (b->qemu_pidfd >= 0)
+		pidfd_send_signal(b->qemu_pidfd, sig, NULL, 0);
+}
+
+bool
+qemu_pid_is_ours(pid_t pid, pid_t child)
+{
+	char path[64], buf[1024], *p;
+	long ppid, pgrp, sid;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || child <= 0)
+		return false;
+	if (pid == child)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* After the command name, which may hold spaces and parentheses. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %ld %ld %ld", &ppid, &pgrp, &sid) != 3)
+		return false;
+	return sid == child || pgrp == child || ppid == child;
 }
 
 static void *
@@ -871,13 +902,15 @@ qemu_free(struct backend *b)
 	free(b->state_dir);
 	free(b->log_path);
 	free(b->qmp_path);
-	free(b->pid_path);
 	free(b->vlans);
 	if (b->ram_path && b->ram_shared)
 		unlink(b->ram_path);
 	/* Reaped by now: its pid is nobody's to kill any more. */
 	if (b->thread_started)
 		unlink(b->pid_path);
+	free(b->pid_path);
+	if (b->qemu_pidfd >= 0)
+		close(b->qemu_pidfd);
 	free(b->ram_path);
 	free(b->incoming);
 	qemu_free_strv(b->active);
@@ -1197,6 +1230,37 @@ out:
 	return ret;
 }
 
+/*
+ * QEMU's pid from its pidfile (a start script's QEMU is not our child):
+ * held as a pidfd, checked after the pidfd is open, so that the check and
+ * every later signal are about one process. A pid that is no longer ours
+ * is ignored: kill() of it would hit whatever reused the number.
+ */
+static void
+qemu_adopt_pid(struct backend *b, const struct backend_launch *l, pid_t pid)
+{
+	int fd;
+
+	b->qemu_pid = b->child;
+	if (pid <= 0 || pid == b->child)
+		return;
+	fd = pidfd_open(pid, 0);
+	if (fd < 0 || !qemu_pid_is_ours(pid, b->child) ||
+	    pidfd_send_signal(fd, 0, NULL, 0) < 0) {
+		char *why = xasprintf("qemu: the pid file names %d, which is "
+				      "not a process of this VMM: ignored",
+				      (int)pid);
+
+		qemu_log(l, why);
+		free(why);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	b->qemu_pid = pid;
+	b->qemu_pidfd = fd;
+}
+
 static int
 qemu_launch(const struct backend_launch *l, struct backend **out,
 	    struct aerr *err)
@@ -1212,9 +1276,11 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 	char *pidtext = NULL;
 	size_t len, i;
 	int ret, fd, left;
+	pid_t pid = 0;
 
 	*out = NULL;
 	b = xcalloc(1, sizeof(*b));
+	b->qemu_pidfd = -1;
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1432,11 +1498,10 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 			goto fail;
 	}
 	if (read_file(b->pid_path, &pidtext, &len) == 0)
-		b->qemu_pid = (pid_t)atoi(pidtext);
+		pid = (pid_t)atoi(pidtext);
 	free(pidtext);
 	pthread_mutex_lock(&b->lock);
-	if (b->qemu_pid <= 0)
-		b->qemu_pid = b->child;
+	qemu_adopt_pid(b, l, pid);
 	b->launched = true;
 	b->launch_done = true;
 	pthread_cond_broadcast(&b->cond);

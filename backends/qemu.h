@@ -71,6 +71,11 @@ void qemu_sb_add_opt_value(struct strbuf *sb, const char *s);
  * else shell-quoted; returns true when it had to quote. */
 bool qemu_sb_add_opts_word(struct strbuf *sb, const char *arg);
 
+/* pid runs in the session, process group or as a child of child (the
+ * VMM process we forked and have not reaped): QEMU's pidfile pid may be
+ * signalled. A pid reused by another process is not. */
+bool qemu_pid_is_ours(pid_t pid, pid_t child);
+
 /* A stable byte (1..254) from a machine name, for MAC addresses. */
 unsigned qemu_name_byte(const char *name);
 

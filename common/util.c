@@ -306,35 +306,50 @@ mkdir_p(const char *path, unsigned mode)
 	return ret;
 }
 
+/*
+ * By descriptor, never following a symbolic link: a link planted in the tree
+ * (say in a world-writable /dev/shm) is removed itself, never what it names.
+ */
+int
+remove_tree_at(int dirfd, const char *name)
+{
+	struct dirent *de;
+	struct stat st;
+	int fd, ret = 0;
+	DIR *d;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		int r;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		r = remove_tree_at(fd, de->d_name);
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && ret == 0)
+		ret = -errno;
+	return ret;
+}
+
 int
 remove_tree(const char *path)
 {
-	struct stat st;
-	DIR *d;
-	struct dirent *de;
-	int ret = 0;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlink(path) < 0 ? -errno : 0;
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		char *child = xasprintf("%s/%s", path, de->d_name);
-		int r = remove_tree(child);
-
-		if (r < 0 && ret == 0)
-			ret = r;
-		free(child);
-	}
-	closedir(d);
-	if (rmdir(path) < 0 && ret == 0)
-		ret = -errno;
-	return ret;
+	return remove_tree_at(AT_FDCWD, path);
 }
 
 int

@@ -56,6 +56,8 @@ int write_file_atomic(const char *path, const void *data, size_t len);
 int mkdir_p(const char *path, unsigned mode);
 /* rm -rf, for state directories we created ourselves. */
 int remove_tree(const char *path);
+/* remove_tree of name in dirfd; symbolic links are removed, never followed. */
+int remove_tree_at(int dirfd, const char *name);
 /* Copy src to a new dst (0600) of the same size, only src's data extents
  * (its holes stay holes). 0 or -errno; no dst is left on failure. */
 int copy_file_sparse(const char *src, const char *dst);

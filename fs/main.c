@@ -39,6 +39,7 @@ struct options {
 	char *state_dir;
 	char *ram_dir;
 	int no_spares;
+	int host_access;
 	char *accel;
 	char *timeout;
 	char *global_timeout;
@@ -56,6 +57,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("state_dir=%s", state_dir),
 	OPT("ram_dir=%s", ram_dir),
 	OPT("no_spares", no_spares),
+	OPT("host_access", host_access),
 	OPT("accel=%s", accel),
 	OPT("timeout=%s", timeout),
 	OPT("global_timeout=%s", global_timeout),
@@ -105,6 +107,10 @@ usage(const char *prog)
 	       "    -o accel=auto|kvm|tcg   how guests run (default auto: KVM "
 	       "once a probe\n"
 	       "                            guest booted with it)\n"
+	       "    -o host_access          full host access: qmp takes every "
+	       "command, also\n"
+	       "                            those that run host programs or "
+	       "write host files\n"
 	       "    -o allow_other          let other users in (implies "
 	       "default_permissions)\n"
 	       "    -o keep_state           keep the default state_dir at "
@@ -409,6 +415,10 @@ main(int argc, char *argv[])
 	if (o.allow_other &&
 	    fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
 		goto out_args;
+	if (o.allow_other && o.host_access)
+		fprintf(stderr, "attestfs: warning: host_access with allow_other: "
+				"every user who can write a qmp file runs host "
+				"programs as this daemon's user\n");
 
 	if (config_load(o.config, &cfg, &err) < 0) {
 		fprintf(stderr, "attestfs: %s\n", err.msg);
@@ -462,6 +472,7 @@ main(int argc, char *argv[])
 	vopt.ram_dir = o.ram_dir;
 	vopt.log_max = log_max;
 	vopt.no_spares = o.no_spares;
+	vopt.host_access = o.host_access;
 	vopt.mountpoint = copts.mountpoint;
 	if (vmset_create(&vopt, &cfg, &vms, &err) < 0) {
 		fprintf(stderr, "attestfs: %s\n", err.msg);

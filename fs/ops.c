@@ -44,11 +44,25 @@
 #include "common/util.h"
 #include "fs/nodes.h"
 #include "fs/park.h"
+#include "machine/guestpath.h"
 
 #define NAME_LIMIT 255
 #define FIXED_TIMEOUT 1.0      /* seconds; nodes that never change */
 #define UNKNOWN_INO 0xffffffffu  /* d_ino of entries without a node yet */
 #define SHUTDOWN_WAIT_MS 5000
+#define MISS_SLOTS 2048          /* missing paths logged: a hash set... */
+#define MISS_MAX 1024            /* ...this full at most */
+#define MISS_PENDING 32          /* lookup misses not yet logged */
+#define MISS_SETTLE_MS 1000      /* ...until no mkdir/create came this long */
+
+/* A lookup that found nothing: logged unless the name is made at once. */
+struct fs_miss {
+	struct machine *m;       /* NULL: a free slot */
+	char *path;              /* below the machine: "files/tmp/x" */
+	const char *reason;
+	uint64_t hash;
+	int64_t when;            /* monotonic ms */
+};
 
 struct fs_mount {
 	struct vmset *vms;
@@ -60,6 +74,10 @@ struct fs_mount {
 	pthread_mutex_t opens_lock;  /* guards the opens list */
 	struct fs_open *opens;
 	size_t attest_len;       /* `. attest.sh` reads st_size bytes */
+	pthread_mutex_t misses_lock; /* guards misses, n_misses, pending */
+	uint64_t misses[MISS_SLOTS]; /* hashes of the lookups logged missing */
+	size_t n_misses;
+	struct fs_miss pending[MISS_PENDING];
 };
 
 struct fs_dirent {
@@ -160,6 +178,214 @@ job_gone(struct machine *m, const struct fs_node *n)
 {
 	return n->job && n->row->type >= FS_JOB && n->row->type <= FS_JOB_EXIT &&
 	       (!m || machine_job_exists(m, n->job) <= 0);
+}
+
+/* ---- refusals in the machine's log ---- */
+
+/* dir's path below its machine's directory, then name: "jobs/x/cmd". */
+static char *
+rel_path(struct fs_mount *mnt, const struct fs_node *dir, const char *name)
+{
+	const struct fs_node *n;
+	struct strbuf sb;
+	char *up[8];
+	int depth = 0;
+
+	sb_init(&sb);
+	if (dir->row->type == FS_FILE || dir->row->type == FS_FILES) {
+		sb_addf(&sb, "files%s", dir->path);
+	} else {
+		for (n = dir; n && n->row->type != FS_MACHINE && depth < 8;
+		     n = fs_nodes_get(mnt->nodes, n->parent))
+			up[depth++] = n->name;
+		while (depth--)
+			sb_addf(&sb, "%s%s", sb.len ? "/" : "", up[depth]);
+	}
+	if (name)
+		sb_addf(&sb, "%s%s", sb.len && sb.data[sb.len - 1] != '/' ?
+				     "/" : "", name);
+	return sb_detach(&sb, NULL);
+}
+
+/* What was missing or refused, in words (the errno's own text is vague). */
+static const char *
+refusal_reason(const struct fs_node *dir, const char *name, int err)
+{
+	enum fs_type t = dir->row->type;
+
+	if (err == EACCES) {
+		if (t == FS_FILE || t == FS_FILES)
+			return "permission denied in the guest";
+		return !(dir->mode & 0444) ? "the file is write-only" :
+		       !(dir->mode & 0222) ? "the file is read-only" :
+					     "permission denied";
+	}
+	if (name && t == FS_JOBS)
+		return "no such job (mkdir names one)";
+	if (name && t == FS_UNITS)
+		return "no such unit in the guest";
+	if (name && t == FS_SNAPSHOTS)
+		return "no such snapshot";
+	if (t == FS_FILE || t == FS_FILES)
+		return "no such file in the guest";
+	if (dir->job && t >= FS_JOB && t <= FS_JOB_EXIT)
+		return "no such job (it was removed)";
+	if (dir->job && t >= FS_UNIT && t <= FS_UNIT_CTL)
+		return "no such unit in the guest";
+	return "no such file";
+}
+
+static uint64_t
+miss_hash(size_t machine, const char *path)
+{
+	uint64_t h = 1469598103934665603ull;
+	const char *c;
+
+	for (c = path; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	h = (h ^ machine) * 1099511628211ull;
+	return h + !h;
+}
+
+/* With misses_lock: log a pending miss, once per path, MISS_MAX at most. */
+static void
+miss_log(struct fs_mount *mnt, struct fs_miss *ms)
+{
+	size_t i;
+
+	for (i = ms->hash % MISS_SLOTS;
+	     mnt->misses[i] && mnt->misses[i] != ms->hash;
+	     i = (i + 1) % MISS_SLOTS)
+		;
+	if (!mnt->misses[i] && mnt->n_misses < MISS_MAX) {
+		mnt->misses[i] = ms->hash;
+		machine_log(ms->m, "%s: %s", ms->path, ms->reason);
+		if (++mnt->n_misses == MISS_MAX)
+			machine_log(ms->m, "%d missing paths logged; no more "
+				    "will be", MISS_MAX);
+	}
+	free(ms->path);
+	ms->path = NULL;
+	ms->m = NULL;
+}
+
+/*
+ * Log the pending misses of m (NULL: all) that have settled, or all of
+ * them (settled 0): at a read of the log and at unmount.
+ */
+static void
+miss_flush(struct fs_mount *mnt, struct machine *m, int settled)
+{
+	int64_t now = now_mono_ms();
+	size_t i;
+
+	pthread_mutex_lock(&mnt->misses_lock);
+	for (i = 0; i < MISS_PENDING; i++) {
+		struct fs_miss *ms = &mnt->pending[i];
+
+		if (ms->m && (!m || ms->m == m) &&
+		    (!settled || now - ms->when >= MISS_SETTLE_MS))
+			miss_log(mnt, ms);
+	}
+	pthread_mutex_unlock(&mnt->misses_lock);
+}
+
+/* The kernel looks a name up before it makes it: that miss is no failure. */
+static void
+miss_made(struct fs_mount *mnt, const struct fs_node *dir, const char *name)
+{
+	char *path = rel_path(mnt, dir, name);
+	uint64_t h = miss_hash(dir->machine, path);
+	size_t i;
+
+	pthread_mutex_lock(&mnt->misses_lock);
+	for (i = 0; i < MISS_PENDING; i++) {
+		struct fs_miss *ms = &mnt->pending[i];
+
+		if (ms->m && ms->hash == h && !strcmp(ms->path, path)) {
+			free(ms->path);
+			ms->path = NULL;
+			ms->m = NULL;
+		}
+	}
+	pthread_mutex_unlock(&mnt->misses_lock);
+	free(path);
+}
+
+/* A lookup miss waits a moment: a mkdir or create of it may follow. */
+static void
+miss_add(struct fs_mount *mnt, struct machine *m, const struct fs_node *dir,
+	 char *path, const char *reason)
+{
+	struct fs_miss *slot = NULL;
+	uint64_t h = miss_hash(dir->machine, path);
+	size_t i;
+
+	miss_flush(mnt, NULL, 1);
+	pthread_mutex_lock(&mnt->misses_lock);
+	for (i = 0; i < MISS_PENDING; i++) {
+		struct fs_miss *ms = &mnt->pending[i];
+
+		if (ms->m && ms->hash == h && !strcmp(ms->path, path)) {
+			ms->when = now_mono_ms();
+			pthread_mutex_unlock(&mnt->misses_lock);
+			free(path);
+			return;
+		}
+		if (!ms->m) {
+			if (!slot || slot->m)
+				slot = ms;
+		} else if (!slot || (slot->m && ms->when < slot->when)) {
+			slot = ms;
+		}
+	}
+	if (slot->m)
+		miss_log(mnt, slot);	/* the oldest goes now */
+	slot->m = m;
+	slot->path = path;
+	slot->reason = reason;
+	slot->hash = h;
+	slot->when = now_mono_ms();
+	pthread_mutex_unlock(&mnt->misses_lock);
+}
+
+/*
+ * An ENOENT or EACCES answered for a path under a machine goes to its log
+ * with the path, since the errno alone cannot say what was missing. op names
+ * the operation asked for; NULL: a lookup. Every `test -e` and probing tool
+ * looks up, and the kernel looks up each name it is about to make: a miss
+ * is logged only when no mkdir or create of it followed, once per path, at
+ * most MISS_MAX per mount.
+ */
+static void
+log_refusal(struct fs_mount *mnt, const struct fs_node *dir,
+	    const char *name, const char *op, int err)
+{
+	struct machine *m = dir ? node_machine(mnt, dir) : NULL;
+	char *path;
+
+	if ((err != ENOENT && err != EACCES) || !m)
+		return;
+	path = rel_path(mnt, dir, name);
+	if (!op) {
+		miss_add(mnt, m, dir, path, refusal_reason(dir, name, err));
+		return;
+	}
+	machine_log(m, "%s %s: %s", op, path, refusal_reason(dir, name, err));
+	free(path);
+}
+
+/* A parked request's error reply, logged when it is a refusal. */
+static void
+reply_fail(struct fs_preq *p, int err)
+{
+	if (p->op) {
+		struct fs_mount *mnt = mnt_of(p->req);
+
+		log_refusal(mnt, fs_nodes_get(mnt->nodes, p->ino), p->name,
+			    strcmp(p->op, "lookup") ? p->op : NULL, err);
+	}
+	fuse_reply_err(p->req, err);
 }
 
 static void
@@ -374,7 +600,7 @@ static void
 reply_message(struct fs_preq *p)
 {
 	if (p->mr.result < 0)
-		fuse_reply_err(p->req, err_of(p->mr.result));
+		reply_fail(p, err_of(p->mr.result));
 	else
 		fuse_reply_write(p->req, p->size);
 }
@@ -386,7 +612,7 @@ reply_write(struct fs_preq *p)
 	int res = p->mr.result;
 
 	if (res < 0)
-		fuse_reply_err(p->req, err_of(res));
+		reply_fail(p, err_of(res));
 	else
 		/* 0 from machine/ means all of it: a write(2) that returns
 		 * 0 would be retried forever */
@@ -397,7 +623,10 @@ reply_write(struct fs_preq *p)
 static void
 reply_status(struct fs_preq *p)
 {
-	fuse_reply_err(p->req, p->mr.result < 0 ? err_of(p->mr.result) : 0);
+	if (p->mr.result < 0)
+		reply_fail(p, err_of(p->mr.result));
+	else
+		fuse_reply_err(p->req, 0);
 }
 
 static void
@@ -406,7 +635,7 @@ reply_data(struct fs_preq *p)
 	struct mreq *r = &p->mr;
 
 	if (r->result < 0)
-		fuse_reply_err(p->req, err_of(r->result));
+		reply_fail(p, err_of(r->result));
 	else
 		fuse_reply_buf(p->req, r->data,
 			       r->len < p->size ? r->len : p->size);
@@ -451,7 +680,7 @@ reply_exit(struct fs_preq *p)
 	pthread_mutex_unlock(&of->lock);
 
 	if (r->result < 0)
-		fuse_reply_err(p->req, err_of(r->result));
+		reply_fail(p, err_of(r->result));
 	else
 		fuse_reply_buf(p->req, copy, n);
 	free(copy);
@@ -476,12 +705,12 @@ reply_lookup_unit(struct fs_preq *p)
 	const struct fs_node *n;
 
 	if (p->mr.result < 0) {
-		fuse_reply_err(p->req, err_of(p->mr.result));
+		reply_fail(p, err_of(p->mr.result));
 		return;
 	}
 	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_unit, p->name, 0, 0);
 	if (!n) {
-		fuse_reply_err(p->req, ENOENT);
+		reply_fail(p, ENOENT);
 		return;
 	}
 	reply_entry(p->req, mnt, n, NULL);
@@ -497,13 +726,13 @@ reply_lookup_file(struct fs_preq *p)
 	int ret = guest_stat_of(&p->mr, &gs);
 
 	if (ret < 0) {
-		fuse_reply_err(p->req, err_of(ret));
+		reply_fail(p, err_of(ret));
 		return;
 	}
 	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_file, p->name, 0,
 			 gs.mode);
 	if (!n) {
-		fuse_reply_err(p->req, ENOENT);
+		reply_fail(p, ENOENT);
 		return;
 	}
 	guest_attr(mnt, n->ino, &gs, &st);
@@ -519,7 +748,7 @@ reply_getattr_file(struct fs_preq *p)
 	int ret = guest_stat_of(&p->mr, &gs);
 
 	if (ret < 0) {
-		fuse_reply_err(p->req, err_of(ret));
+		reply_fail(p, err_of(ret));
 		return;
 	}
 	guest_attr(mnt, p->ino, &gs, &st);
@@ -533,7 +762,7 @@ reply_truncated(struct fs_preq *p)
 	struct stat st;
 
 	if (p->mr.result < 0) {
-		fuse_reply_err(p->req, err_of(p->mr.result));
+		reply_fail(p, err_of(p->mr.result));
 		return;
 	}
 	fixed_attr(mnt_of(p->req), p->ino, p->mode, &st);
@@ -549,7 +778,7 @@ reply_open_truncated(struct fs_preq *p)
 {
 	if (p->mr.result < 0) {
 		open_free(p->of);
-		fuse_reply_err(p->req, err_of(p->mr.result));
+		reply_fail(p, err_of(p->mr.result));
 		return;
 	}
 	if (fuse_reply_open(p->req, &p->fi) < 0)
@@ -565,7 +794,7 @@ reply_opendir_names(struct fs_preq *p, const struct fs_row *row)
 
 	if (r->result < 0) {
 		open_free(of);
-		fuse_reply_err(p->req, err_of(r->result));
+		reply_fail(p, err_of(r->result));
 		return;
 	}
 	while (r->data && i < r->len) {
@@ -609,13 +838,13 @@ reply_mkdir_file(struct fs_preq *p)
 	struct stat st;
 
 	if (p->mr.result < 0) {
-		fuse_reply_err(p->req, err_of(p->mr.result));
+		reply_fail(p, err_of(p->mr.result));
 		return;
 	}
 	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_file, p->name, 0,
 			 p->mode);
 	if (!n) {
-		fuse_reply_err(p->req, ENOENT);
+		reply_fail(p, ENOENT);
 		return;
 	}
 	fixed_attr(mnt, n->ino, p->mode, &st);
@@ -634,13 +863,13 @@ reply_create_file(struct fs_preq *p)
 	struct fs_open *of;
 
 	if (p->mr.result < 0) {
-		fuse_reply_err(p->req, err_of(p->mr.result));
+		reply_fail(p, err_of(p->mr.result));
 		return;
 	}
 	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_file, p->name, 0,
 			 p->mode);
 	if (!n) {
-		fuse_reply_err(p->req, ENOENT);
+		reply_fail(p, ENOENT);
 		return;
 	}
 	of = open_new(mnt, n, node_machine(mnt, n), p->fi.flags & O_ACCMODE);
@@ -681,12 +910,10 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	m = node_machine(mnt, dir);
 	row = fs_row_child(dir->row->type, name, m ? machine_caps(m) : 0,
 			   &notdir);
-	if (!row) {
+	if (!row || job_gone(m, dir)) {
+		if (!notdir)
+			log_refusal(mnt, dir, name, NULL, ENOENT);
 		fuse_reply_err(req, notdir ? ENOTDIR : ENOENT);
-		return;
-	}
-	if (job_gone(m, dir)) {
-		fuse_reply_err(req, ENOENT);
 		return;
 	}
 	switch (row->type) {
@@ -698,6 +925,7 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		break;
 	case FS_JOB:
 		if (machine_job_exists(m, name) <= 0) {
+			log_refusal(mnt, dir, name, NULL, ENOENT);
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
@@ -706,6 +934,7 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct guest_stat gs;
 
 		if (machine_snapshot_stat(m, name, &gs) < 0) {
+			log_refusal(mnt, dir, name, NULL, ENOENT);
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
@@ -715,6 +944,7 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct fs_preq *p = fs_preq_new(mnt->park, req,
 						reply_lookup_unit);
 
+		p->op = "lookup";
 		p->ino = parent;
 		p->name = xstrdup(name);
 		fs_park_begin(p);
@@ -730,6 +960,7 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 		p = fs_preq_new(mnt->park, req, reply_lookup_file);
+		p->op = "lookup";
 		p->ino = parent;
 		p->name = xstrdup(name);
 		p->path = files_path(dir, name);
@@ -854,6 +1085,7 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			return;
 		}
 		p = fs_preq_new(mnt->park, req, reply_getattr_file);
+		p->op = "chmod";
 		p->ino = ino;
 		fs_park_begin(p);
 		machine_file_chmod(m, n->path, attr->st_mode, &p->mr);
@@ -866,6 +1098,7 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		p = fs_preq_new(mnt->park, req, reply_truncated);
+		p->op = "truncate";
 		p->ino = ino;
 		p->mode = n->mode;
 		fs_park_begin(p);
@@ -955,12 +1188,16 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (job_gone(m, n)) {
+		log_refusal(mnt, n, NULL, "open", ENOENT);
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
 	if (n->row->kind != FS_KIND_FILES) {
 		ret = check_access(n, accmode);
 		if (ret < 0) {
+			log_refusal(mnt, n, NULL, want_write(accmode) ?
+				    "open for writing" : "open for reading",
+				    -ret);
 			fuse_reply_err(req, -ret);
 			return;
 		}
@@ -970,6 +1207,8 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	switch (n->row->kind) {
 	case FS_KIND_VALUE:
+		if (n->row->type == FS_LOG)
+			miss_flush(mnt, m, 0);	/* the reader sees them */
 		of = open_new(mnt, n, m, accmode);
 		if (want_read(accmode) && n->row->type == FS_CONSOLE && m) {
 			/* Up to 2 x log_max: never copied whole into memory. */
@@ -1020,6 +1259,8 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			struct fs_preq *p = fs_preq_new(mnt->park, req,
 							reply_open_truncated);
 
+			p->op = "open";
+			p->ino = ino;
 			p->of = of;
 			p->fi = *fi;
 			fs_park_begin(p);
@@ -1077,6 +1318,8 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		break;
 	case FS_KIND_FILES:
 		p = fs_preq_new(mnt->park, req, reply_data);
+		p->op = "read";
+		p->ino = ino;
 		p->size = size;
 		p->mr.size = size;
 		fs_park_begin(p);
@@ -1095,6 +1338,8 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	p->op = "read";
+	p->ino = ino;
 	p->of = of;
 	p->size = size;
 	p->off = (uint64_t)off;
@@ -1156,6 +1401,8 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	 * terminated, not counted) */
 	p = fs_preq_new(mnt->park, req, n->row->kind == FS_KIND_CONTROL ?
 					    reply_message : reply_write);
+	p->op = "write";
+	p->ino = ino;
 	p->buf = xmalloc(size + 1);
 	memcpy(p->buf, buf, size);
 	p->buf[size] = '\0';
@@ -1266,6 +1513,8 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		struct fs_preq *p = fs_preq_new(mnt->park, req,
 						reply_opendir_files);
 
+		p->op = "list";
+		p->ino = ino;
 		p->of = of;
 		p->fi = *fi;
 		fs_park_begin(p);
@@ -1277,6 +1526,8 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		struct fs_preq *p = fs_preq_new(mnt->park, req,
 						reply_opendir_units);
 
+		p->op = "list";
+		p->ino = ino;
 		p->of = of;
 		p->fi = *fi;
 		fs_park_begin(p);
@@ -1440,6 +1691,8 @@ park_file_change(fuse_req_t req, struct fs_mount *mnt, fuse_ino_t parent,
 {
 	struct fs_preq *p = fs_preq_new(mnt->park, req, reply);
 
+	p->op = op == 'c' ? (S_ISDIR(mode) ? "mkdir" : "create") :
+		op == 's' ? "symlink" : op == 'd' ? "rmdir" : "unlink";
 	p->ino = parent;
 	p->name = xstrdup(name);
 	p->path = files_path(dir, name);
@@ -1466,6 +1719,7 @@ fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		fuse_reply_err(req, ret);
 		return;
 	}
+	miss_made(mnt, dir, name);
 	if (dir->row->type == FS_JOBS) {
 		ret = machine_job_create(m, name);
 		if (ret < 0) {
@@ -1511,6 +1765,8 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (dir->row->type == FS_JOBS) {
 		ret = machine_job_remove(m, name);
+		if (ret < 0)
+			log_refusal(mnt, dir, name, "rmdir", err_of(ret));
 		fuse_reply_err(req, ret < 0 ? err_of(ret) : 0);
 		return;
 	}
@@ -1537,6 +1793,8 @@ fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (dir->row->type == FS_SNAPSHOTS) {
 		ret = machine_snapshot_remove(m, name);
+		if (ret < 0)
+			log_refusal(mnt, dir, name, "unlink", err_of(ret));
 		fuse_reply_err(req, ret < 0 ? err_of(ret) : 0);
 		return;
 	}
@@ -1566,7 +1824,9 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
+	miss_made(mnt, dir, name);
 	p = fs_preq_new(mnt->park, req, reply_create_file);
+	p->op = "create";
 	p->ino = parent;
 	p->name = xstrdup(name);
 	p->path = files_path(dir, name);
@@ -1610,7 +1870,11 @@ fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
+	miss_made(mnt, b, newname);
 	p = fs_preq_new(mnt->park, req, reply_status);
+	p->op = "rename";
+	p->ino = parent;
+	p->name = xstrdup(name);
 	p->path = files_path(a, name);
 	to = files_path(b, newname);
 	fs_park_begin(p);
@@ -1620,44 +1884,33 @@ fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 /*
- * A guest symlink's target, as seen from the mount: an absolute target is
- * the guest's, so it becomes relative to the link (as sshfs's
- * transform_symlinks does); followed on the host it then stays in files/.
+ * A guest symlink's target, as seen from the mount: clamped at the guest root
+ * and relative to the link (guestpath_link_target), so the kernel following
+ * it on the host stays in files/, for relative and absolute targets alike.
  */
 static void
 reply_readlink(struct fs_preq *p)
 {
 	struct mreq *r = &p->mr;
-	const char *target = r->data, *c;
-	struct strbuf sb;
 	size_t len;
+	char *out;
+	int ret;
 
 	if (r->result < 0) {
-		fuse_reply_err(p->req, err_of(r->result));
+		reply_fail(p, err_of(r->result));
 		return;
 	}
+	/* readlink(1) ends the target with exactly one newline */
 	len = r->len;
-	while (len && target[len - 1] == '\n')
+	if (len && ((const char *)r->data)[len - 1] == '\n')
 		len--;
-	if (!len) {
-		fuse_reply_err(p->req, EIO);
+	ret = guestpath_link_target(p->path, r->data, len, &out);
+	if (ret < 0) {
+		reply_fail(p, EIO);
 		return;
 	}
-	sb_init(&sb);
-	if (target[0] == '/') {
-		/* one "../" per directory above the link's own */
-		for (c = p->path + 1; (c = strchr(c, '/')); c++)
-			sb_adds(&sb, "../");
-		while (len && target[0] == '/') {
-			target++;
-			len--;
-		}
-		if (!len && !sb.len)
-			sb_adds(&sb, ".");
-	}
-	sb_add(&sb, target, len);
-	fuse_reply_readlink(p->req, sb.data);
-	sb_free(&sb);
+	fuse_reply_readlink(p->req, out);
+	free(out);
 }
 
 static void
@@ -1672,6 +1925,8 @@ fs_readlink(fuse_req_t req, fuse_ino_t ino)
 		return;
 	}
 	p = fs_preq_new(mnt->park, req, reply_readlink);
+	p->op = "readlink";
+	p->ino = ino;
 	p->path = xstrdup(n->path);
 	fs_park_begin(p);
 	machine_file_readlink(node_machine(mnt, n), p->path, &p->mr);
@@ -1689,6 +1944,8 @@ fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 
 	if (!ret && !is_files_dir(dir))
 		ret = EPERM;
+	if (!ret)
+		miss_made(mnt, dir, name);
 	if (ret)
 		fuse_reply_err(req, ret);
 	else
@@ -1786,6 +2043,7 @@ fs_mount_new(struct vmset *vms)
 	mnt->gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &mnt->start);
 	pthread_mutex_init(&mnt->opens_lock, NULL);
+	pthread_mutex_init(&mnt->misses_lock, NULL);
 	free(vmset_render_attest_sh(vms, &mnt->attest_len));
 	return mnt;
 }
@@ -1796,6 +2054,7 @@ fs_mount_shutdown(struct fs_mount *mnt)
 	struct fs_open *of;
 	size_t left;
 
+	miss_flush(mnt, NULL, 0);
 	left = fs_park_cancel_all(mnt->park, SHUTDOWN_WAIT_MS);
 	if (left) {
 		/* their replies may still touch open files: keep them */
@@ -1825,8 +2084,11 @@ fs_mount_free(struct fs_mount *mnt)
 		of->accmode = O_RDONLY;
 		open_free(of);
 	}
+	for (size_t i = 0; i < MISS_PENDING; i++)
+		free(mnt->pending[i].path);
 	fs_nodes_free(mnt->nodes);
 	fs_park_free(mnt->park);
 	pthread_mutex_destroy(&mnt->opens_lock);
+	pthread_mutex_destroy(&mnt->misses_lock);
 	free(mnt);
 }

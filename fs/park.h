@@ -47,6 +47,9 @@ struct fs_preq {
 	char *name;
 	char *path;              /* guest path */
 	char *buf;               /* the write's bytes, alive until done */
+	const char *op;          /* "open", "unlink"...: an ENOENT or EACCES
+				  * reply leaves a line in the machine's log;
+				  * NULL: routine, nothing logged */
 	size_t size;             /* read: bytes asked for */
 	uint64_t off;            /* read: the request's offset */
 	mode_t mode;

@@ -1,7 +1,8 @@
 /*
  * files/: the guest's own file system through the backdoor. Each call is one
  * guest command; data to the guest travels as base64 inside the command,
- * data from it through the ordinary frame.
+ * data from it through the ordinary frame. Paths and link targets go quoted
+ * and after "--": a name like "-f" is a name, never an option.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,14 +45,14 @@ call_path(struct machine *m, const char *before, const char *path,
 void
 machine_file_stat(struct machine *m, const char *path, struct mreq *r)
 {
-	call_path(m, "stat -c '%f %s %Y' ", path, "", 1, stat_done, r);
+	call_path(m, "stat -c '%f %s %Y' -- ", path, "", 1, stat_done, r);
 }
 
 void
 machine_file_list(struct machine *m, const char *path, struct mreq *r)
 {
 	/* Builtins only: a glob and printf, NUL-separated names. */
-	call_path(m, "cd ", path,
+	call_path(m, "cd -- ", path,
 		  " && for f in * .*; do case $f in .|..) continue;; esac; "
 		  "if [ -e \"$f\" ] || [ -L \"$f\" ]; then printf '%s\\0' \"$f\"; "
 		  "fi; done", 1, guest_output_done, r);
@@ -64,7 +65,7 @@ machine_file_read(struct machine *m, const char *path, uint64_t offset,
 	char before[96], after[128];
 
 	if (offset == 0) {
-		snprintf(before, sizeof(before), "head -c %zu ", r->size);
+		snprintf(before, sizeof(before), "head -c %zu -- ", r->size);
 		call_path(m, before, path, "", 0, guest_output_done, r);
 		return;
 	}
@@ -101,17 +102,17 @@ machine_file_write(struct machine *m, const char *path, uint64_t offset,
 	sb_add_shell_quoted(&q, path, strlen(path));
 	sb_adds(&sb, "printf %s '");
 	shell_base64(&sb, buf, len);
-	sb_adds(&sb, "' | base64 -d > /tmp/.attestfs.w.$$ && ");
+	sb_adds(&sb, "' | base64 -d > $_atd/w && ");
 	if (trunc && offset == 0) {
-		sb_addf(&sb, "cat /tmp/.attestfs.w.$$ > %s", q.data);
+		sb_addf(&sb, "cat $_atd/w > %s", q.data);
 	} else {
 		/* Sequential writes append; anything else seeks with dd. */
-		sb_addf(&sb, "if [ \"$(stat -c %%s %s)\" = %" PRIu64 " ]; then "
-			"cat /tmp/.attestfs.w.$$ >> %s; else dd if=/tmp/.attestfs.w.$$ "
+		sb_addf(&sb, "if [ \"$(stat -c %%s -- %s)\" = %" PRIu64 " ]; then "
+			"cat $_atd/w >> %s; else dd if=$_atd/w "
 			"of=%s bs=1 seek=%" PRIu64 " conv=notrunc 2>/dev/null; fi",
 			q.data, offset, q.data, q.data, offset);
 	}
-	sb_adds(&sb, "; s=$?; rm -f /tmp/.attestfs.w.$$; exit $s");
+	sb_adds(&sb, "; s=$?; rm -f $_atd/w; exit $s");
 	guest_call(m, sb.data, sb.len, 0, write_done, (void *)(uintptr_t)len, r);
 	sb_free(&sb);
 	sb_free(&q);
@@ -124,10 +125,10 @@ machine_file_create(struct machine *m, const char *path, mode_t mode,
 	char after[80];
 
 	if (S_ISDIR(mode)) {
-		call_path(m, "mkdir ", path, "", 1, status_done, r);
+		call_path(m, "mkdir -- ", path, "", 1, status_done, r);
 		return;
 	}
-	snprintf(after, sizeof(after), " && : > \"$f\" && chmod %o \"$f\"",
+	snprintf(after, sizeof(after), " && : > \"$f\" && chmod %o -- \"$f\"",
 		 (unsigned)(mode & 07777));
 	call_path(m, "f=", path, after, 1, status_done, r);
 }
@@ -136,13 +137,13 @@ void
 machine_file_remove(struct machine *m, const char *path, int dir,
 		    struct mreq *r)
 {
-	call_path(m, dir ? "rmdir " : "rm ", path, "", 1, status_done, r);
+	call_path(m, dir ? "rmdir -- " : "rm -- ", path, "", 1, status_done, r);
 }
 
 void
 machine_file_readlink(struct machine *m, const char *path, struct mreq *r)
 {
-	call_path(m, "readlink ", path, "", 1, guest_output_done, r);
+	call_path(m, "readlink -- ", path, "", 1, guest_output_done, r);
 }
 
 /* Two words from the user, each quoted: never shell syntax. */
@@ -168,7 +169,7 @@ void
 machine_file_symlink(struct machine *m, const char *target, const char *path,
 		     struct mreq *r)
 {
-	call_two_paths(m, "ln -s %s %s", target, path, r);
+	call_two_paths(m, "ln -s -- %s %s", target, path, r);
 }
 
 /*
@@ -182,10 +183,10 @@ machine_file_rename(struct machine *m, const char *from, const char *to,
 	call_two_paths(m, "a=%s; b=%s; [ \"$a\" = \"$b\" ] && exit 0; if [ -d \"$b\" ] && [ ! -L \"$b\" ]; then "
 		       "if [ ! -d \"$a\" ] || [ -L \"$a\" ]; then "
 		       "echo \"$b: Is a directory\" >&2; exit 1; fi; "
-		       "rmdir \"$b\" || exit 1; "
+		       "rmdir -- \"$b\" || exit 1; "
 		       "elif [ -e \"$b\" ] && [ -d \"$a\" ] && [ ! -L \"$a\" ]; then "
 		       "echo \"$b: Not a directory\" >&2; exit 1; fi; "
-		       "mv -f \"$a\" \"$b\"", from, to, r);
+		       "mv -f -- \"$a\" \"$b\"", from, to, r);
 }
 
 void
@@ -194,7 +195,7 @@ machine_file_chmod(struct machine *m, const char *path, mode_t mode,
 {
 	char after[96];
 
-	snprintf(after, sizeof(after), " && chmod %o \"$f\" && "
-		 "stat -c '%%f %%s %%Y' \"$f\"", (unsigned)(mode & 07777));
+	snprintf(after, sizeof(after), " && chmod %o -- \"$f\" && "
+		 "stat -c '%%f %%s %%Y' -- \"$f\"", (unsigned)(mode & 07777));
 	call_path(m, "f=", path, after, 1, stat_done, r);
 }

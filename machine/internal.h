@@ -258,6 +258,7 @@ struct cmd *cmd_new(struct machine *m, const char *text, size_t len,
 		    int control);
 void cmd_submit(struct cmd *c);
 void cmd_cancel(struct cmd *c, int err);
+void cmd_abandon(struct cmd *c, int err);
 void cmd_put(struct cmd *c);
 void cmd_took_output(struct cmd *c);
 int shellpool_init(struct machine *m, struct aerr *err);
@@ -276,6 +277,7 @@ void waiters_check(struct machine *m, int64_t now, int64_t *next);
 /* Console waits only: before boot_console lets go of its oldest bytes. */
 void waiters_console_check(struct machine *m);
 void waiters_fail(struct machine *m, int err);
+void waiters_fail_guest(struct machine *m, int err);
 
 /* Snapshots (snapshot.c). ctl_*: with the lock; *_run: from the supervisor,
  * with the lock, which they release while QEMU works. */

@@ -1,9 +1,15 @@
 /*
  * jobs/<j>/: named background commands. A job runs in the guest detached
- * from any shell, with its output in files under /tmp/.attestfs.j/<j>/ and
+ * from any shell, with its output in files under $_atr/j/<j>/ (private) and
  * its stdin a FIFO kept open by a holder process until the host closes it.
  * The host polls the job (one control command: status and output sizes),
  * backing off from 50 ms to 1 s while somebody waits for it.
+ *
+ * A job is counted: its name in the tree, each guest command on its behalf
+ * (the start, a stdin write, a poll) holds it. rmdir takes the name away at
+ * once; the job is freed when the last command lets go, so a callback never
+ * sees freed memory. What a removed job still started is killed when the
+ * start ends, never before: until then there is no pid to kill.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,7 +19,8 @@
 
 #include "machine/guestcall.h"
 
-#define JOB_DIR "/tmp/.attestfs.j/"
+/* ${:?}: a shell without the private directory fails, never uses /j */
+#define JOB_DIR "${_atr:?}/j/"
 #define POLL_FIRST_MS 50
 #define POLL_MAX_MS 1000
 
@@ -25,6 +32,16 @@ struct job_reader {
 	enum job_file f;
 	uint64_t offset;
 	int fetching;
+};
+
+/* A write answered by a guest command: the start (cmd) or stdin. */
+struct job_call {
+	struct job_call *next;
+	struct job *j;            /* held: one reference */
+	struct mreq *r;           /* NULL once answered */
+	struct cmd *c;
+	enum job_file f;          /* JOB_CMD or JOB_STDIN */
+	size_t len;               /* what the write took */
 };
 
 struct job {
@@ -41,11 +58,13 @@ struct job {
 	int status;
 	uint64_t size[2];         /* stdout, stderr as last seen */
 	struct job_reader *readers;
-	struct cmd *poll;
+	struct job_call *calls;   /* writes in flight */
+	struct cmd *poll;         /* holds a reference while in flight */
 	int poll_ms;
 	int64_t next_poll;
 	unsigned generation;      /* the boot it runs in */
-	int removed;
+	int removed;              /* rmdir'ed: no name, freed at refs == 0 */
+	int refs;                 /* the name, calls, the poll */
 };
 
 static struct job *
@@ -93,6 +112,7 @@ machine_job_create(struct machine *m, const char *name)
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->m = m;
+	j->refs = 1;
 	j->name = xstrdup(name);
 	sb_init(&j->env);
 	j->poll_ms = POLL_FIRST_MS;
@@ -110,6 +130,23 @@ job_free(struct job *j)
 	free(j->user);
 	free(j->name);
 	free(j);
+}
+
+/* With the lock: let go of j; the last one unlinks and frees it. */
+static void
+job_put(struct machine *m, struct job *j)
+{
+	struct job **p;
+
+	if (--j->refs > 0)
+		return;
+	for (p = &m->jobs; *p; p = &(*p)->next) {
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	}
+	job_free(j);
 }
 
 /* Fire and forget a control command in the guest. */
@@ -148,10 +185,30 @@ readers_fail(struct machine *m, struct job *j, int err)
 	}
 }
 
+/*
+ * With the lock: end what the job left in the guest, kill: its process
+ * tree first. The holder goes too: nothing else ends it once the job's own
+ * wrapper is killed or finds its directory gone.
+ */
+static void
+job_cleanup(struct job *j, int kill)
+{
+	char *text = xasprintf("d=" JOB_DIR "%s; %s_atsig KILL $(cat $d/h "
+			       "2>/dev/null); rm -rf $d", j->name,
+			       kill ? "_atsig KILL $(cat $d/p 2>/dev/null); "
+				    : "");
+
+	guest_do(j->m, text, 1);
+	free(text);
+}
+
+static void job_call_end(struct job_call *call, int err);
+
 int
 machine_job_remove(struct machine *m, const char *name)
 {
-	struct job *j, **p;
+	struct job_call *call, *next;
+	struct job *j;
 
 	machine_lock(m);
 	j = job_find(m, name);
@@ -159,28 +216,19 @@ machine_job_remove(struct machine *m, const char *name)
 		machine_unlock(m);
 		return -ENOENT;
 	}
-	if (j->state == JOB_RUNNING || j->state == JOB_STARTING)
-		job_signal_locked(j, "KILL");
-	if (j->generation == m->generation) {
-		char *text = xasprintf("rm -rf " JOB_DIR "%s", j->name);
-
-		guest_do(m, text, 1);
-		free(text);
-	}
+	j->removed = 1;
+	/* A start still under way cleans up when it ends (job_started). */
+	if (j->state != JOB_STARTING && j->state != JOB_CREATED &&
+	    j->generation == m->generation)
+		job_cleanup(j, j->state == JOB_RUNNING);
 	readers_fail(m, j, -ENOENT);
-	if (j->poll) {
-		j->removed = 1;	/* jobs_check() frees it when its poll ends */
-		machine_unlock(m);
-		return 0;
+	for (call = j->calls; call; call = next) {
+		next = call->next;
+		if (call->f == JOB_STDIN)
+			job_call_end(call, -ENOENT);
 	}
-	for (p = &m->jobs; *p; p = &(*p)->next) {
-		if (*p == j) {
-			*p = j->next;
-			break;
-		}
-	}
+	job_put(m, j);
 	machine_unlock(m);
-	job_free(j);
 	return 0;
 }
 
@@ -248,6 +296,7 @@ job_poll_start(struct job *j)
 			 "wc -c < $d/o; wc -c < $d/e", j->name);
 	j->poll = cmd_new(m, text, strlen(text), 1);
 	free(text);
+	j->refs++;
 	j->poll->on_update = job_poll_update;
 	j->poll->ctx = j;
 	j->poll->deadline = now_mono_ms() + 30000;
@@ -268,6 +317,7 @@ job_poll_update(struct cmd *c)
 	c->on_update = NULL;
 	if (j->removed) {
 		cmd_put(c);
+		job_put(m, j);
 		return;
 	}
 	if (!c->err && c->out.data &&
@@ -293,6 +343,7 @@ job_poll_update(struct cmd *c)
 	j->next_poll = now_mono_ms() + j->poll_ms;
 	cmd_put(c);
 	readers_serve(j);
+	job_put(m, j);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -443,25 +494,123 @@ out:
 
 /* ---- writing ------------------------------------------------------------ */
 
+/* With the lock: the start ended; the job runs, or not. */
 static int
-started_done(struct cmd *c, struct mreq *r, void *arg)
+job_started(struct job *j, struct cmd *c, size_t len)
 {
-	struct job *j = arg;
-	int err = guest_errno(c);
+	struct machine *m = c->m;
+	int err = c->err ? c->err : guest_errno(c);
 
+	if (!err) {
+		j->state = JOB_RUNNING;
+		j->generation = m->generation;
+	}
+	if (j->removed) {
+		machine_logl(m, "job %s: removed while it started; %s", j->name,
+			     err ? "cleaning up" : "killing it");
+		job_cleanup(j, 1);
+		j->state = JOB_DONE;
+		return -ENOENT;
+	}
 	if (err) {
 		j->state = JOB_DONE;
 		j->status = 255;
-		machine_logl(c->m, "job %s: could not start: %.200s", j->name,
+		machine_logl(m, "job %s: could not start: %.200s", j->name,
+			     c->err ? strerror(-c->err) :
 			     c->errout.data ? c->errout.data : "");
-		return -EIO;
+		/* Interrupted half way, it may have begun: end that. */
+		if (c->err)
+			job_cleanup(j, 1);
+		readers_serve(j);
+		return c->err ? c->err : -EIO;
 	}
-	j->state = JOB_RUNNING;
-	j->generation = c->m->generation;
 	if (j->timeout)
 		j->deadline = now_mono_ms() + (int64_t)j->timeout * 1000;
 	job_wake_polling(j);
-	return (int)(uintptr_t)r->size;
+	readers_serve(j);
+	return (int)len;
+}
+
+static void
+job_call_update(struct cmd *c)
+{
+	struct job_call *call = c->ctx, **p;
+	struct machine *m = c->m;
+	struct job *j = call->j;
+	int ret;
+
+	if (c->state != CMD_DONE)
+		return;
+	c->on_update = NULL;
+	c->ctx = NULL;
+	for (p = &j->calls; *p; p = &(*p)->next) {
+		if (*p == call) {
+			*p = call->next;
+			break;
+		}
+	}
+	if (call->f == JOB_CMD) {
+		ret = job_started(j, c, call->len);
+	} else {
+		ret = c->err ? c->err : guest_errno(c);
+		if (!ret)
+			ret = (int)call->len;
+	}
+	if (call->r)
+		mreq_finish(m, call->r, ret);
+	cmd_put(c);
+	free(call);
+	job_put(m, j);
+}
+
+/* With the lock: answer the write now; its command ends (killed). */
+static void
+job_call_end(struct job_call *call, int err)
+{
+	struct mreq *r = call->r;
+
+	call->r = NULL;
+	if (r)
+		mreq_finish(call->c->m, r, err);
+	/* May end the call at once, through job_call_update. */
+	cmd_cancel(call->c, err);
+}
+
+static void
+job_call_cancel(struct mreq *r)
+{
+	job_call_end(r->priv_data, -EINTR);
+}
+
+/* With the lock: a write of j that a guest command answers. */
+static void
+job_call(struct job *j, enum job_file f, const char *text, size_t len,
+	 size_t taken, struct mreq *r)
+{
+	struct machine *m = j->m;
+	struct job_call *call;
+	int ret = machine_needs_guest(m, r);
+
+	if (ret < 0) {
+		mreq_finish(m, r, ret);
+		return;
+	}
+	call = xcalloc(1, sizeof(*call));
+	call->j = j;
+	call->r = r;
+	call->f = f;
+	call->len = taken;
+	call->c = cmd_new(m, text, len, 0);
+	call->c->on_update = job_call_update;
+	call->c->ctx = call;
+	call->c->deadline = now_mono_ms() + (int64_t)m->timeout * 1000;
+	call->next = j->calls;
+	j->calls = call;
+	j->refs++;
+	if (f == JOB_CMD)
+		j->state = JOB_STARTING;
+	mreq_park(m, r, job_call_cancel, call);
+	cmd_submit(call->c);
 }
 
 static void
@@ -478,7 +627,7 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 	if (j->env.len)
 		sb_add(&inner, j->env.data, j->env.len);
 	if (j->dir) {
-		sb_adds(&inner, "cd ");
+		sb_adds(&inner, "cd -- ");
 		sb_add_shell_quoted(&inner, j->dir, strlen(j->dir));
 		sb_adds(&inner, " || exit 127; ");
 	}
@@ -489,7 +638,7 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 		sb_add_shell_quoted(&q, cmd, len);
 		sb_adds(&inner, "exec su -s /bin/sh -c ");
 		sb_add(&inner, q.data, q.len);
-		sb_adds(&inner, " ");
+		sb_adds(&inner, " -- ");
 		sb_add_shell_quoted(&inner, j->user, strlen(j->user));
 		sb_free(&q);
 	} else {
@@ -510,23 +659,11 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 		     "echo $? > $d/s.t; mv $d/s.t $d/s; kill $(cat $d/h) ) & "
 		     "} > /dev/null 2>&1 < /dev/null; "
 		     "while [ ! -s $d/p ]; do sleep 0.01; done");
-	r->size = taken;
-	j->state = JOB_STARTING;
 	machine_logl(m, "job %s: %.*s", j->name, (int)(len > 200 ? 200 : len),
 		     cmd);
-	machine_unlock(m);
-	guest_call(m, sb.data, sb.len, 0, started_done, j, r);
-	machine_lock(m);
+	job_call(j, JOB_CMD, sb.data, sb.len, taken, r);
 	sb_free(&sb);
 	sb_free(&inner);
-}
-
-static int
-stdin_done(struct cmd *c, struct mreq *r, void *arg)
-{
-	int err = guest_errno(c);
-
-	return err ? err : (int)(uintptr_t)arg;
 }
 
 static void
@@ -604,6 +741,13 @@ machine_job_write(struct machine *m, const char *name, enum job_file f,
 		mreq_finish(m, r, -ENOENT);
 		goto out;
 	}
+	if ((f == JOB_CMD || f == JOB_CTL) && memchr(buf, '\0', len)) {
+		/* The guest shell would drop it and run something else. */
+		machine_logl(m, "job %s: a NUL byte in its %s", name,
+			     f == JOB_CMD ? "cmd" : "ctl");
+		mreq_finish(m, r, -EINVAL);
+		goto out;
+	}
 	switch (f) {
 	case JOB_CMD:
 		if (j->state != JOB_CREATED) {
@@ -627,11 +771,9 @@ machine_job_write(struct machine *m, const char *name, enum job_file f,
 		sb_adds(&sb, "printf %s '");
 		shell_base64(&sb, buf, len);
 		sb_addf(&sb, "' | base64 -d > " JOB_DIR "%s/i", j->name);
-		machine_unlock(m);
-		guest_call(m, sb.data, sb.len, 0, stdin_done,
-			   (void *)(uintptr_t)len, r);
+		job_call(j, JOB_STDIN, sb.data, sb.len, len, r);
 		sb_free(&sb);
-		return;
+		break;
 	}
 	default:
 		mreq_finish(m, r, -EINVAL);
@@ -661,16 +803,11 @@ machine_job_stdin_close(struct machine *m, const char *name)
 void
 jobs_check(struct machine *m, int64_t now, int64_t *next)
 {
-	struct job *j, **p;
+	struct job *j;
 
-	for (p = &m->jobs; (j = *p);) {
-		if (j->removed && !j->poll) {
-			*p = j->next;
-			job_free(j);
-			continue;
-		}
-		p = &j->next;
-		if (j->state != JOB_RUNNING)
+	/* Nothing here lets go of a job: the list stays as it is. */
+	for (j = m->jobs; j; j = j->next) {
+		if (j->removed || j->state != JOB_RUNNING)
 			continue;
 		if (j->deadline && now >= j->deadline && !j->timed_out) {
 			j->timed_out = 1;
@@ -689,7 +826,10 @@ jobs_check(struct machine *m, int64_t now, int64_t *next)
 	}
 }
 
-/* At teardown, after the shells are gone. */
+/*
+ * At teardown, after the shells are gone: every command has ended, and with
+ * it every call and poll. Whatever is left is freed whatever it counts.
+ */
 void
 jobs_free(struct machine *m)
 {
@@ -699,6 +839,21 @@ jobs_free(struct machine *m)
 
 		m->jobs = j->next;
 		readers_fail(m, j, -EIO);
+		while (j->calls) {
+			struct job_call *call = j->calls;
+
+			j->calls = call->next;
+			call->c->on_update = NULL;
+			call->c->ctx = NULL;
+			cmd_put(call->c);
+			if (call->r)
+				mreq_finish(m, call->r, -EIO);
+			free(call);
+		}
+		if (j->poll) {
+			j->poll->on_update = NULL;
+			cmd_put(j->poll);
+		}
 		job_free(j);
 	}
 	machine_unlock(m);

@@ -257,6 +257,8 @@ machine_set_state(struct machine *m, enum mstate st, const char *why)
 	if (st == MS_STOPPED || st == MS_CRASHED) {
 		finish_all(m, &m->start_waiters, -EIO);
 		finish_all(m, &m->stop_waiters, 0);
+		/* Nothing parked may boot it again (halt failed them already). */
+		waiters_fail_guest(m, st == MS_CRASHED ? -EIO : -EHOSTDOWN);
 	}
 	log_line(m, why ? why : mstate_name(st));
 	vmset_event(m->set, m->cfg.name, mstate_name(st), why);
@@ -339,6 +341,12 @@ machine_start_locked(struct machine *m, struct mreq *r)
 		break;
 	case MS_STOPPED:
 	case MS_CRASHED:
+		if (m->removed) {
+			log_line(m, "start: the clone was removed (rmdir)");
+			if (r)
+				mreq_finish(m, r, -ENOENT);
+			return;
+		}
 		m->launch_pending = 1;
 		m->state = MS_STARTING;
 		m->started_ms = now_mono_ms();
@@ -362,6 +370,10 @@ int
 machine_needs_guest(struct machine *m, struct mreq *r)
 {
 	if (m->state == MS_STOPPED) {
+		if (m->removed) {
+			log_line(m, "the clone was removed (rmdir)");
+			return -ENOENT;
+		}
 		machine_start_locked(m, NULL);
 		return 0;
 	}
@@ -434,6 +446,7 @@ vmm_launched(struct machine *m, struct backend *be, int ret,
 {
 	if (ret < 0) {
 		log_line(m, err->msg[0] ? err->msg : "launch failed");
+		waiters_fail_guest(m, -EIO);
 		machine_set_state(m, MS_STOPPED, "start failed");
 		shellpool_vmm_gone(m);
 		return;
@@ -668,6 +681,27 @@ park_stop(struct machine *m, struct mreq *r)
 	m->stop_waiters = r;
 }
 
+/*
+ * The machine goes down (halt, shutdown: -EHOSTDOWN): every parked wait on
+ * the guest and every command, queued or running, fails now instead of
+ * waiting for the VMM to go, and none of them can boot it again.
+ */
+static void
+fail_parked(struct machine *m, int err)
+{
+	struct cmd *c;
+	size_t i;
+
+	waiters_fail_guest(m, err);
+	while ((c = m->queue))
+		cmd_abandon(c, err);
+	for (i = 0; i < m->n_shells; i++) {
+		c = m->shells[i].cur;
+		if (c && !c->cancelled)
+			cmd_abandon(c, err);
+	}
+}
+
 static void
 ctl_halt(struct machine *m, char **argv, struct mreq *r)
 {
@@ -680,6 +714,7 @@ ctl_halt(struct machine *m, char **argv, struct mreq *r)
 	m->state = MS_STOPPING;
 	vmset_event(m->set, m->cfg.name, "stopping", "halt");
 	log_line(m, "halt");
+	fail_parked(m, -EHOSTDOWN);
 	if (m->launch_pending) {
 		m->launch_pending = 0;
 		machine_set_state(m, MS_STOPPED, "halted before launch");
@@ -707,6 +742,7 @@ ctl_shutdown(struct machine *m, char **argv, struct mreq *r)
 	m->state = MS_STOPPING;
 	vmset_event(m->set, m->cfg.name, "stopping", "shutdown");
 	log_line(m, "shutdown: asking the guest to power off");
+	fail_parked(m, -EHOSTDOWN);
 	c = cmd_new(m, "poweroff", 8, 1);
 	c->deadline = now_mono_ms() + (int64_t)m->timeout * 1000;
 	cmd_submit(c);
@@ -1341,8 +1377,8 @@ global_timer(void *arg)
 	pthread_mutex_unlock(&s->lock);
 	if (!timed_out)
 		return NULL;
-	for (i = 0; i < s->n_machines; i++) {
-		struct machine *m = s->machines[i];
+	for (i = 0; vmset_machine(s, i); i++) {
+		struct machine *m = vmset_machine(s, i);
 
 		machine_lock(m);
 		log_line(m, "global timeout: halting every machine");
@@ -1370,25 +1406,66 @@ ram_dirs_reap(const char *base)
 	DIR *d = opendir(base);
 
 	while (d && (de = readdir(d))) {
-		char *dir, *owner;
-		int fd;
+		struct stat st;
+		int fd, owner;
 
 		if (strncmp(de->d_name, "attestfs-ram.", 13))
 			continue;
-		dir = xasprintf("%s/%s", base, de->d_name);
-		owner = xasprintf("%s/.owner", dir);
-		fd = open(owner, O_RDWR | O_CLOEXEC);
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
-		    remove_tree(dir) == 0)
-			fprintf(stderr, "attestfs: removed %s, left by a daemon "
-				"that did not exit cleanly\n", dir);
-		if (fd >= 0)
-			close(fd);
-		free(owner);
-		free(dir);
+		/* base may be world-writable: by descriptor, no link followed,
+		 * and only what is ours. */
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		owner = -1;
+		if (fstat(fd, &st) == 0 && st.st_uid == geteuid())
+			owner = openat(fd, ".owner", O_RDWR | O_NOFOLLOW |
+				       O_NONBLOCK | O_CLOEXEC);
+		if (owner >= 0 && flock(owner, LOCK_EX | LOCK_NB) == 0 &&
+		    remove_tree_at(dirfd(d), de->d_name) == 0)
+			fprintf(stderr, "attestfs: removed %s/%s, left by a "
+				"daemon that did not exit cleanly\n", base,
+				de->d_name);
+		if (owner >= 0)
+			close(owner);
+		close(fd);
 	}
 	if (d)
 		closedir(d);
+}
+
+/*
+ * The shell and QMP sockets live in state_dir: whoever can write there can
+ * replace them. It must be a directory of the daemon's user that nobody else
+ * may write to.
+ */
+static int
+state_dir_check(const char *dir, struct aerr *err)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0) {
+		aerr_set(err, "state_dir %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		aerr_set(err, "state_dir %s: not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		aerr_set(err, "state_dir %s: owned by uid %u, not by the "
+			 "daemon's user (uid %u); its sockets would be open to "
+			 "that user: use a directory of your own", dir,
+			 (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		aerr_set(err, "state_dir %s: writable by others (mode %04o); "
+			 "its sockets could be replaced: chmod go-w %s", dir,
+			 (unsigned)(st.st_mode & 07777), dir);
+		return -EPERM;
+	}
+	return 0;
 }
 
 /* Shared memory when there is some: a RAM file on a disk would be written
@@ -1416,7 +1493,8 @@ ram_dir_create(struct vmset *s, struct aerr *err)
 	/* Locked before it has its name: .owner never exists unlocked. */
 	lock = xasprintf("%s/.owner.new", tmpl);
 	owner = xasprintf("%s/.owner", tmpl);
-	s->ram_lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	s->ram_lock_fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+			      O_CLOEXEC, 0600);
 	e = s->ram_lock_fd < 0 ? errno : 0;
 	if (!e && (flock(s->ram_lock_fd, LOCK_EX | LOCK_NB) < 0 ||
 		   rename(lock, owner) < 0))
@@ -1467,6 +1545,9 @@ vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
 		aerr_set(err, "mkdir %s: %s", s->state_dir, strerror(-ret));
 		return ret;
 	}
+	ret = state_dir_check(s->state_dir, err);
+	if (ret < 0)
+		return ret;
 	path = xasprintf("%s/events", s->state_dir);
 	rotfile_open(&s->events_file, path, s->opt.log_max);
 	free(path);
@@ -1819,13 +1900,33 @@ group_cancel(struct mreq *outer)
 		mreq_cancel(&g->children[i]);
 }
 
+/* The machines in the tree now (clones removed by rmdir are not): a
+ * malloc'd array, its length in *n. */
+static struct machine **
+vmset_live(struct vmset *s, size_t *n)
+{
+	struct machine **live, *m;
+	size_t i, k = 0, total = __atomic_load_n(&s->n_machines,
+						 __ATOMIC_ACQUIRE);
+
+	live = xcalloc(total ? total : 1, sizeof(*live));
+	for (i = 0; i < total; i++) {
+		m = s->machines[i];
+		if (!machine_removed(m))
+			live[k++] = m;
+	}
+	*n = k;
+	return live;
+}
+
 void
 vmset_ctl(struct vmset *s, const char *msg, size_t len, struct mreq *r)
 {
 	static const char *const names[] = { "start-all", "shutdown-all",
 					     "halt-all" };
 	static const char *const verbs_of[] = { "start", "shutdown", "halt" };
-	size_t n = len, i, which;
+	size_t n = len, i, which, count;
+	struct machine **live;
 	struct group *g;
 
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
@@ -1833,16 +1934,19 @@ vmset_ctl(struct vmset *s, const char *msg, size_t len, struct mreq *r)
 	for (which = 0; which < 3; which++)
 		if (strlen(names[which]) == n && !memcmp(msg, names[which], n))
 			break;
+	live = vmset_live(s, &count);
 	if (which == 3) {
-		for (i = 0; i < s->n_machines; i++)
-			machine_log(s->machines[i], "/ctl: unknown command '%.*s' "
+		for (i = 0; i < count; i++)
+			machine_log(live[i], "/ctl: unknown command '%.*s' "
 				    "(expected: start-all | shutdown-all | "
 				    "halt-all)", (int)(n > 64 ? 64 : n), msg);
+		free(live);
 		r->result = -EINVAL;
 		r->done(r);
 		return;
 	}
-	if (!s->n_machines) {
+	if (!count) {
+		free(live);
 		r->result = 0;
 		r->done(r);
 		return;
@@ -1850,20 +1954,21 @@ vmset_ctl(struct vmset *s, const char *msg, size_t len, struct mreq *r)
 	g = xcalloc(1, sizeof(*g));
 	pthread_mutex_init(&g->lock, NULL);
 	g->outer = r;
-	g->pending = (int)s->n_machines;
+	g->pending = (int)count;
 	g->total = g->pending;
 	r->priv_machine = NULL;
 	r->priv_cancel = group_cancel;
 	r->priv_data = g;
-	g->children = xcalloc(s->n_machines, sizeof(*g->children));
-	for (i = 0; i < s->n_machines; i++) {
+	g->children = xcalloc(count, sizeof(*g->children));
+	for (i = 0; i < count; i++) {
 		g->children[i].done = group_child_done;
 		g->children[i].owner = g;
 	}
 	/* The children may all finish inline; g must not be touched after. */
-	for (i = 0; i < s->n_machines; i++) {
+	for (i = 0; i < count; i++) {
 		const char *v = verbs_of[which];
 
-		machine_ctl(s->machines[i], v, strlen(v), &g->children[i]);
+		machine_ctl(live[i], v, strlen(v), &g->children[i]);
 	}
+	free(live);
 }

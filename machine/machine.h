@@ -56,6 +56,9 @@ struct vmset_options {
 	/* Bytes each of console.log, log and events may reach on disk before
 	 * it rotates once to NAME.1 (0: VMSET_LOG_MAX_DEFAULT). */
 	uint64_t log_max;
+	/* qmp takes any command, also those that run host programs or open
+	 * host files (-o host_access); else only machine/qmp_policy.c's. */
+	int host_access;
 };
 
 #define VMSET_LOG_MAX_DEFAULT (16ull << 20)
@@ -124,7 +127,9 @@ void machine_log(struct machine *m, const char *fmt, ...)
 
 /*
  * Transactions: exec, wait, qmp. Writes before the first read are joined (at
- * most 1 MiB, else -EFBIG; a write after the first read is -EBUSY). The first
+ * most 1 MiB, else -EFBIG; a NUL byte is -EINVAL; a write after the first
+ * read is -EBUSY). Once a write before the first read failed, nothing runs:
+ * every later write and read fails with its errno. The first
  * read starts it; reads then stream the result: r->len == 0 is the end. After
  * the last byte an exec whose command exited non-zero fails with -EREMOTEIO.
  * close() cancels what still runs (the guest command is killed) and frees tx;

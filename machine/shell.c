@@ -260,8 +260,16 @@ next:;
  * POSIX sh for busybox ash and bash alike. _atx runs the command in a
  * background subshell with its output in files and waits for its pid.
  * _atk stops and kills a whole process tree (the command and what it spawned);
+ * The files live in a private directory, never under a predictable name in
+ * world-writable /tmp, where a guest user could plant a symlink or read them:
+ * _atmk takes /run/attestfs (else /tmp/.attestfs) only as a real directory
+ * of ours with mode 0700, made by mkdir -m 0700 or found so, and otherwise a
+ * new one from mktemp -d. $_atr is that directory (jobs/ and files/ keep
+ * their files there too), $_atd this shell's own inside it, removed when
+ * the shell exits.
  * _atx checks its directory each time (a builtin test): a guest that mounts
- * a tmpfs over /tmp after the backdoor started hides the first one. With a
+ * a tmpfs over /tmp or /run after the backdoor started hides the first one;
+ * _atmk makes a new one then. With a
  * 4th argument a watchdog kills the command after that many seconds: on a
  * single shell (hvc0) nothing else could, and the shell would stay busy.
  * It waits in a builtin read on a FIFO nobody writes: one process, which a
@@ -286,9 +294,13 @@ next:;
  * /proc; wait still gives its status.
  */
 static const char prelude_common[] =
-	"_atd=/tmp/.attestfs.$$; mkdir -p $_atd; "
+	"_atmk() { for _atr in /run/attestfs /tmp/.attestfs; do "
+	"mkdir -m 0700 $_atr 2>/dev/null; [ -d $_atr ] && [ ! -L $_atr ] && "
+	"[ -O $_atr ] && [ \"$(stat -c %a $_atr)\" = 700 ] && break; _atr=; "
+	"done; [ -n \"$_atr\" ] || _atr=$(mktemp -d) || _atr=/dev/null/attestfs; "
+	"_atd=$_atr/$$; mkdir -p $_atd; }; _atmk; trap 'rm -rf \"$_atd\"' EXIT; "
 	"( read -t 1 _atq </dev/null ) 2>/dev/null; [ $? -gt 1 ] && _att= || _att=1; "
-	"_atx() { _atz=; [ -d $_atd ] || mkdir -p $_atd; [ -p $_atd/d ] || mkfifo $_atd/d; "
+	"_atx() { _atz=; [ -d $_atd ] || _atmk; [ -p $_atd/d ] || mkfifo $_atd/d; "
 	"[ -z \"$_att\" ] || exec 9<>$_atd/d; "
 	"( exec 9<&-; [ -z \"$_att\" ] || trap \"echo $1 1<>$_atd/d\" EXIT; "
 	"eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "

@@ -187,6 +187,15 @@ cmd_cancel(struct cmd *c, int err)
 	}
 }
 
+/* The machine goes down: answer now, and queue no kill, since the guest
+ * process goes with the VMM and a kill would only hold up the shells. */
+void
+cmd_abandon(struct cmd *c, int err)
+{
+	c->kill_queued = 1;
+	cmd_cancel(c, err);
+}
+
 void
 cmd_took_output(struct cmd *c)
 {

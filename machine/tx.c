@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "machine/internal.h"
+#include "machine/qmp_policy.h"
 
 #define TX_MAX (1u << 20)
 #define EXEC_OUT_CAP (1u << 20)
@@ -28,6 +29,7 @@ struct mtx {
 	struct strbuf result;     /* wait, qmp: the answer, served once */
 	size_t served;
 	int err;                  /* reported at the end (then EOF) */
+	int write_err;            /* a write failed: nothing runs, reads fail */
 	int err_reported;
 	struct mreq *reading;     /* a parked read */
 };
@@ -271,7 +273,11 @@ waiter_free(struct waiter *w)
 	}
 	if (w->poll) {
 		w->poll->on_update = NULL;
-		cmd_cancel(w->poll, -EINTR);
+		/* A machine going down takes the poll along: no kill. */
+		if (w->m->state == MS_STOPPING)
+			cmd_abandon(w->poll, -EINTR);
+		else
+			cmd_cancel(w->poll, -EINTR);
 		cmd_put(w->poll);
 	}
 	if (w->has_re)
@@ -400,7 +406,7 @@ poll_submit(struct machine *m, struct waiter *w, int64_t now)
 		if (w->user) {
 			sb_adds(&sb, "u=");
 			sb_add_shell_quoted(&sb, w->user, strlen(w->user));
-			sb_adds(&sb, "; i=$(id -u \"$u\") || exit 1; sc() { "
+			sb_adds(&sb, "; i=$(id -u -- \"$u\") || exit 1; sc() { "
 				     "runuser -u \"$u\" -- env "
 				     "XDG_RUNTIME_DIR=/run/user/$i systemctl --user "
 				     "\"$@\"; }; ");
@@ -539,14 +545,10 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 		}
 		break;
 	case WAIT_SCREEN:
-		if (m->state == MS_CRASHED ||
-		    (m->state == MS_STOPPED && w->shot)) {
-			waiter_end(m, w, -EIO, NULL);
+		if (m->state == MS_CRASHED || m->state == MS_STOPPED) {
+			waiter_end(m, w, m->state == MS_CRASHED ? -EIO :
+				   -EHOSTDOWN, NULL);
 			return 1;
-		}
-		if (m->state == MS_STOPPED) {
-			machine_start_locked(m, NULL);
-			break;
 		}
 		if (w->shot && w->shot->done) {
 			struct screen_poll *sp = w->shot;
@@ -570,7 +572,9 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 		}
 		if (!w->shot && now >= w->next_poll && m->state == MS_RUNNING)
 			screen_poll_submit(m, w);
-		if (!w->shot && w->next_poll < *next)
+		/* Not running: the change to running wakes the supervisor
+		 * (a past next_poll here would spin it, holding the lock). */
+		if (!w->shot && m->state == MS_RUNNING && w->next_poll < *next)
 			*next = w->next_poll;
 		break;
 	case WAIT_SUCCEEDS:
@@ -579,14 +583,10 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 	case WAIT_SOCKET:
 	case WAIT_UNIT:
 	case WAIT_PORT:
-		if (m->state == MS_CRASHED ||
-		    (m->state == MS_STOPPED && w->poll)) {
-			waiter_end(m, w, -EIO, NULL);
+		if (m->state == MS_CRASHED || m->state == MS_STOPPED) {
+			waiter_end(m, w, m->state == MS_CRASHED ? -EIO :
+				   -EHOSTDOWN, NULL);
 			return 1;
-		}
-		if (m->state == MS_STOPPED) {
-			machine_start_locked(m, NULL);
-			break;
 		}
 		if (w->poll && w->poll->state == CMD_DONE) {
 			struct cmd *c = w->poll;
@@ -643,7 +643,7 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 		}
 		if (!w->poll && now >= w->next_poll && m->state == MS_RUNNING)
 			poll_submit(m, w, now);
-		if (!w->poll && w->next_poll < *next)
+		if (!w->poll && m->state == MS_RUNNING && w->next_poll < *next)
 			*next = w->next_poll;
 		break;
 	}
@@ -683,6 +683,23 @@ waiters_fail(struct machine *m, int err)
 		waiter_end(m, m->waiters, err, NULL);
 }
 
+/*
+ * The machine is going down (halt, shutdown: -EHOSTDOWN) or died (-EIO):
+ * every wait on the guest or its console ends now, so that none of them
+ * boots it again. Status waits stay: they are about this very change.
+ */
+void
+waiters_fail_guest(struct machine *m, int err)
+{
+	struct waiter *w, *n;
+
+	for (w = m->waiters; w; w = n) {
+		n = w->next;
+		if (w->kind != WAIT_STATUS)
+			waiter_end(m, w, err, NULL);
+	}
+}
+
 static void
 wait_read_cancel(struct mreq *r)
 {
@@ -717,14 +734,20 @@ wait_start(struct mtx *tx, struct mreq *r)
 		mreq_finish(m, r, ret);
 		return;
 	}
-	if (guest_kind(spec.kind) && m->state == MS_CRASHED) {
-		machine_logl(m, "wait: the machine crashed");
-		free(spec.arg);
-		free(spec.want);
-		free(spec.user);
-		tx->err_reported = 1;
-		mreq_finish(m, r, -EIO);
-		return;
+	if (guest_kind(spec.kind) || spec.kind == WAIT_SCREEN) {
+		/* A new wait on the guest boots a stopped machine, as a
+		 * command does; a parked one never does (halt ends it). */
+		ret = machine_needs_guest(m, NULL);
+		if (ret < 0) {
+			machine_logl(m, "wait: the machine is %s",
+				     mstate_name(m->state));
+			free(spec.arg);
+			free(spec.want);
+			free(spec.user);
+			tx->err_reported = 1;
+			mreq_finish(m, r, ret);
+			return;
+		}
 	}
 	w = xcalloc(1, sizeof(*w));
 	w->m = m;
@@ -869,13 +892,42 @@ exec_start(struct mtx *tx)
 
 /* ---- qmp ---------------------------------------------------------------- */
 
+/*
+ * The request as QEMU will get it (the JSON that passed qmp_policy, written
+ * out again, so what was checked is what runs), malloc'd; or -errno with
+ * the reason in log.
+ */
+static int
+qmp_checked(struct mtx *tx, char **out)
+{
+	struct machine *m = tx->m;
+	unsigned flags = m->set->opt.host_access ? QMP_POLICY_HOST_ACCESS : 0;
+	json_object *req = NULL;
+	char why[512];
+	int ret;
+
+	ret = qmp_policy_parse(tx->in.data ? tx->in.data : "", tx->in.len,
+			       &req, why, sizeof(why));
+	if (!ret)
+		ret = qmp_policy_check(req, flags, why, sizeof(why));
+	if (ret < 0) {
+		machine_logl(m, "qmp: %s", why);
+		json_object_put(req);
+		return ret;
+	}
+	*out = xstrdup(json_object_to_json_string_ext(req,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(req);
+	return 0;
+}
+
 static void
 qmp_run(struct mtx *tx, struct mreq *r)
 {
 	struct machine *m = tx->m;
 	struct backend *be = m->be;
 	struct aerr err = { "" };
-	char *reply = NULL;
+	char *reply = NULL, *req = NULL;
 	int ret;
 
 	if (!(m->ops->caps & BACKEND_CAP_QMP)) {
@@ -883,8 +935,15 @@ qmp_run(struct mtx *tx, struct mreq *r)
 		mreq_finish(m, r, -EOPNOTSUPP);
 		return;
 	}
+	ret = qmp_checked(tx, &req);
+	if (ret < 0) {
+		tx->err_reported = 1;
+		mreq_finish(m, r, ret);
+		return;
+	}
 	if (!be || m->state == MS_STOPPING) {
 		machine_logl(m, "qmp: the machine is %s", mstate_name(m->state));
+		free(req);
 		tx->err_reported = 1;
 		mreq_finish(m, r, -EHOSTDOWN);
 		return;
@@ -892,7 +951,8 @@ qmp_run(struct mtx *tx, struct mreq *r)
 	/* The backend serialises its own control plane; the reply is quick. */
 	m->be_users++;
 	machine_unlock(m);
-	ret = m->ops->command(be, tx->in.data ? tx->in.data : "", &reply, &err);
+	ret = m->ops->command(be, req, &reply, &err);
+	free(req);
 	machine_lock(m);
 	m->be_users--;
 	pthread_cond_broadcast(&m->cond);
@@ -937,16 +997,25 @@ int
 machine_tx_write(struct mtx *tx, const char *buf, size_t len)
 {
 	struct machine *m = tx->m;
+	const char *nul = memchr(buf, '\0', len);
 	int ret = (int)len;
 
 	machine_lock(m);
-	if (tx->started) {
+	if (tx->write_err) {
+		ret = tx->write_err;
+	} else if (tx->started) {
 		machine_logl(m, "transaction: a write after the first read; open "
 			     "the file again for another one");
 		ret = -EBUSY;
 	} else if (tx->in.len + len > TX_MAX) {
-		machine_logl(m, "transaction: more than 1 MiB written");
+		machine_logl(m, "transaction: more than 1 MiB written; it will "
+			     "not run");
 		ret = -EFBIG;
+	} else if (nul) {
+		/* The shell would drop it silently and run something else. */
+		machine_logl(m, "transaction: a NUL byte at byte %zu of the text; "
+			     "it will not run", tx->in.len + (size_t)(nul - buf));
+		ret = -EINVAL;
 	} else {
 		sb_add(&tx->in, buf, len);
 		if (tx->kind == MTX_WAIT) {
@@ -962,6 +1031,9 @@ machine_tx_write(struct mtx *tx, const char *buf, size_t len)
 			}
 		}
 	}
+	/* A truncated or mangled text must never run, whatever reads it. */
+	if (ret < 0 && !tx->started && !tx->write_err)
+		tx->write_err = ret;
 	machine_unlock(m);
 	return ret;
 }
@@ -974,6 +1046,15 @@ machine_tx_read(struct mtx *tx, struct mreq *r)
 	r->data = NULL;
 	r->len = 0;
 	machine_lock(m);
+	if (tx->write_err) {
+		if (!tx->started)
+			machine_logl(m, "transaction: not run, a write to it "
+				     "failed (%s)", strerror(-tx->write_err));
+		tx->started = 1;
+		mreq_finish(m, r, tx->write_err);
+		machine_unlock(m);
+		return;
+	}
 	if (!tx->started) {
 		tx->started = 1;
 		switch (tx->kind) {

@@ -80,3 +80,41 @@ qemu_pid() { sed -n 's/^pid //p' "$VMS/$1/info"; }
 	assert_output auto
 	assert_equal "$(cat "$VMS/b/status")" running
 }
+
+# The pid of a process of ours parked in the mount (a FUSE request the
+# daemon has not answered yet), among the children of $1.
+parked_child() {
+	local c
+	for c in $(pgrep -P "$1"); do
+		grep -q request_wait_answer "/proc/$c/wchan" 2>/dev/null && return 0
+		parked_child "$c" && return 0
+	done
+	return 1
+}
+
+@test "halt ends parked waits and commands at once (EHOSTDOWN); they boot nothing" {
+	echo start >"$VMS/a/ctl"
+	# Under bats' set -e a failing tx ends the subshell: record it with if.
+	(if tx "$VMS/a/wait" 'file /nonexistent/never' 2>"$BATS_TEST_TMPDIR/wait.err"
+	 then echo 0; else echo $?; fi >"$BATS_TEST_TMPDIR/wait.rc") &
+	waiter=$!
+	(if tx "$VMS/a/exec" 'sleep 300' 2>"$BATS_TEST_TMPDIR/exec.err"
+	 then echo 0; else echo $?; fi >"$BATS_TEST_TMPDIR/exec.rc") &
+	runner=$!
+	wait_until 30 parked_child "$waiter"
+	wait_until 30 parked_child "$runner"
+	echo halt >"$VMS/a/ctl"
+	wait "$waiter" "$runner"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/wait.rc")" 1
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/exec.rc")" 1
+	run cat "$BATS_TEST_TMPDIR/wait.err"
+	assert_output --partial 'Host is down'
+	run cat "$BATS_TEST_TMPDIR/exec.err"
+	assert_output --partial 'Host is down'
+	assert_equal "$(cat "$VMS/a/status")" stopped
+	# Nothing parked is left to boot it again.
+	run tx "$VMS/a/wait" 'timeout=3 status starting'
+	assert_failure
+	assert_output --partial 'timed out'
+	assert_equal "$(cat "$VMS/a/status")" stopped
+}

@@ -114,6 +114,24 @@ teardown_file() {
 	assert_output --partial 'File exists'
 }
 
+@test "a removed clone stays removed: start-all sees only the tree" {
+	echo 'clone c4' >"$VMS/a/ctl"
+	echo halt >"$VMS/c4/ctl"
+	rmdir "$VMS/c4"
+	echo start-all >"$VMS/ctl"
+	assert_equal "$(cat "$VMS/a/status")" running
+	run grep -c ' c4 starting' "$VMS/events"
+	assert_output 1
+	run ls "$VMS"
+	refute_line c4
+	for f in "$STATE"/c4/qemu*.pid; do
+		[ -e "$f" ] || continue
+		run kill -0 "$(cat "$f")"
+		assert_failure
+	done
+	rm "$VMS/a/snapshots/for-c4"
+}
+
 # The pid of the VMM that waits, paused, to restore snapshot $2 of $1.
 spare_pid() {
 	local f pid cur

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -386,6 +387,374 @@ test_start_all(void **state)
 	free(s);
 }
 
+/* An exec that holds a command shell until the gate file exists. */
+static struct mtx *
+hold_shell(struct machine *m, const char *gate, struct call *c)
+{
+	struct mtx *tx = machine_tx_open(m, MTX_EXEC);
+	char *cmd = xasprintf("while [ ! -e %s ]; do sleep 0.01; done", gate);
+
+	assert_int_equal(machine_tx_write(tx, cmd, strlen(cmd)),
+			 (int)strlen(cmd));
+	free(cmd);
+	call_init(c, 4096);
+	machine_tx_read(tx, &c->r);
+	return tx;
+}
+
+static int
+job_write(struct machine *m, const char *job, enum job_file f,
+	  const char *msg)
+{
+	struct call c;
+
+	call_init(&c, 0);
+	machine_job_write(m, job, f, msg, strlen(msg), &c.r);
+	return call_wait(&c);
+}
+
+/*
+ * rmdir of a job while its cmd is still starting: the start must not touch
+ * the removed job (it did: a use-after-free), the write ends with ENOENT,
+ * and what it started in the guest is killed and cleaned up. The command
+ * shells are held busy so that the start is still queued at the rmdir.
+ */
+static void
+test_job_removed_while_starting(void **state)
+{
+	struct fixture *f = *state;
+	struct mtx *hold[3];
+	struct call hc[3], c, ic;
+	char gate[128], race[32], intr[32], after[32], *cmd, *cond, *s;
+	int i;
+
+	/* The mock's guest is this host: names of our own, per process. */
+	snprintf(race, sizeof(race), "race%d", (int)getpid());
+	snprintf(intr, sizeof(intr), "intr%d", (int)getpid());
+	snprintf(after, sizeof(after), "after%d", (int)getpid());
+	assert_int_equal(ctl(f->m, "start"), 0);
+	snprintf(gate, sizeof(gate), "%s/gate", f->dir);
+	for (i = 0; i < 3; i++)
+		hold[i] = hold_shell(f->m, gate, &hc[i]);
+	assert_int_equal(machine_job_create(f->m, race), 0);
+	cmd = xasprintf("exec sleep 27.%d\n", (int)getpid());
+	call_init(&c, 0);
+	machine_job_write(f->m, race, JOB_CMD, cmd, strlen(cmd), &c.r);
+	assert_int_equal(machine_job_remove(f->m, race), 0);
+	assert_false(machine_job_exists(f->m, race));
+	assert_int_equal(machine_job_remove(f->m, race), -ENOENT);
+	/* The name is free again at once. */
+	assert_int_equal(machine_job_create(f->m, race), 0);
+	assert_int_equal(machine_job_remove(f->m, race), 0);
+	/* An interrupted start ends the job: its exit says so at once. */
+	assert_int_equal(machine_job_create(f->m, intr), 0);
+	call_init(&ic, 0);
+	machine_job_write(f->m, intr, JOB_CMD, "exec sleep 27.1829", 18,
+			  &ic.r);
+	mreq_cancel(&ic.r);
+	assert_int_equal(call_wait(&ic), -EINTR);
+	call_init(&ic, 64);
+	machine_job_read(f->m, intr, JOB_EXIT, 0, &ic.r);
+	assert_int_equal(call_wait(&ic), 0);
+	assert_memory_equal(ic.r.data, "255\n", 4);
+	free(ic.r.data);
+	assert_int_equal(machine_job_remove(f->m, intr), 0);
+
+	write_file_atomic(gate, "", 0);
+	assert_int_equal(call_wait(&c), -ENOENT);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(call_wait(&hc[i]), 0);
+		free(hc[i].r.data);
+		machine_tx_close(hold[i]);
+	}
+	cond = xasprintf("timeout=10 fails pgrep -f 'sleep 27[.]%d$' || "
+			 "test -e /tmp/.attestfs.j/%s", (int)getpid(), race);
+	assert_int_equal(wait_for(f->m, cond, NULL), 0);
+	free(cond);
+	free(cmd);
+	s = render(f->m, MACHINE_VIEW_LOG);
+	cmd = xasprintf("job %s: removed while it started", race);
+	assert_non_null(strstr(s, cmd));
+	free(cmd);
+	free(s);
+	/* The machine still serves jobs. */
+	assert_int_equal(machine_job_create(f->m, after), 0);
+	assert_int_equal(job_write(f->m, after, JOB_CMD, "echo ok"), 7);
+	call_init(&c, 64);
+	machine_job_read(f->m, after, JOB_EXIT, 0, &c.r);
+	assert_int_equal(call_wait(&c), 0);
+	assert_memory_equal(c.r.data, "0\n", 2);
+	free(c.r.data);
+	assert_int_equal(machine_job_remove(f->m, after), 0);
+	cond = xasprintf("timeout=10 fails test -e /tmp/.attestfs.j/%s", after);
+	assert_int_equal(wait_for(f->m, cond, NULL), 0);
+	free(cond);
+}
+
+/*
+ * rmdir of a running job with a reader parked on each of its files, a
+ * stdin write and a poll in flight: every parked caller is answered, none
+ * after the job is gone, and the paths into the job answer ENOENT.
+ */
+static void
+test_job_removed_with_everything_parked(void **state)
+{
+	struct fixture *f = *state;
+	struct call rd[3], in;
+	enum job_file files[3] = { JOB_STDOUT, JOB_STDERR, JOB_EXIT };
+	char busy[32], *cmd;
+	int i;
+
+	snprintf(busy, sizeof(busy), "busy%d", (int)getpid());
+	cmd = xasprintf("exec sleep 31.%d", (int)getpid());
+	assert_int_equal(ctl(f->m, "start"), 0);
+	assert_int_equal(machine_job_create(f->m, busy), 0);
+	assert_int_equal(job_write(f->m, busy, JOB_CMD, cmd), (int)strlen(cmd));
+	for (i = 0; i < 3; i++) {
+		call_init(&rd[i], 4096);
+		machine_job_read(f->m, busy, files[i], 0, &rd[i].r);
+	}
+	call_init(&in, 0);
+	machine_job_write(f->m, busy, JOB_STDIN, "x", 1, &in.r);
+	assert_int_equal(machine_job_remove(f->m, busy), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(call_wait(&rd[i]), -ENOENT);
+		free(rd[i].r.data);
+	}
+	call_wait(&in);
+	assert_int_equal(job_write(f->m, busy, JOB_CTL, "kill"), -ENOENT);
+	assert_int_equal(job_write(f->m, busy, JOB_STDIN, "y"), -ENOENT);
+	call_init(&rd[0], 64);
+	machine_job_read(f->m, busy, JOB_EXIT, 0, &rd[0].r);
+	assert_int_equal(call_wait(&rd[0]), -ENOENT);
+	machine_job_stdin_close(f->m, busy);
+	free(cmd);
+	cmd = xasprintf("timeout=10 fails pgrep -f 'sleep 31[.]%d$' || "
+			"test -e /tmp/.attestfs.j/%s", (int)getpid(), busy);
+	assert_int_equal(wait_for(f->m, cmd, NULL), 0);
+	free(cmd);
+}
+
+static int
+tx_read_once(struct mtx *tx)
+{
+	struct call c;
+
+	call_init(&c, 4096);
+	machine_tx_read(tx, &c.r);
+	call_wait(&c);
+	free(c.r.data);
+	return c.r.result;
+}
+
+/*
+ * A transaction that a write failed on runs nothing: not the 1 MiB that was
+ * taken before the write over the limit, not a text with a NUL byte (the
+ * shell would drop it and run the rest). Reads fail with the write's errno.
+ */
+static void
+test_tx_failed_write_runs_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char big_file[128], nul_file[128], *cmd, *s;
+	size_t n = (1u << 20) - 100;
+	struct strbuf out;
+	struct mtx *tx;
+
+	assert_int_equal(ctl(f->m, "start"), 0);
+	snprintf(big_file, sizeof(big_file), "%s/big-ran", f->dir);
+	snprintf(nul_file, sizeof(nul_file), "%s/nul-ran", f->dir);
+
+	tx = machine_tx_open(f->m, MTX_EXEC);
+	cmd = xmalloc(n);
+	memset(cmd, ' ', n);
+	memcpy(cmd, "touch ", 6);
+	memcpy(cmd + 6, big_file, strlen(big_file));
+	memcpy(cmd + 6 + strlen(big_file), "; #", 3);
+	assert_int_equal(machine_tx_write(tx, cmd, n), (int)n);
+	assert_int_equal(machine_tx_write(tx, cmd, 200), -EFBIG);
+	assert_int_equal(machine_tx_write(tx, "true", 4), -EFBIG);
+	assert_int_equal(tx_read_once(tx), -EFBIG);
+	assert_int_equal(tx_read_once(tx), -EFBIG);
+	machine_tx_close(tx);
+	free(cmd);
+
+	tx = machine_tx_open(f->m, MTX_EXEC);
+	cmd = xasprintf("true; touch %s", nul_file);
+	cmd[4] = '\0';
+	assert_int_equal(machine_tx_write(tx, cmd, strlen(cmd + 5) + 5),
+			 -EINVAL);
+	assert_int_equal(tx_read_once(tx), -EINVAL);
+	machine_tx_close(tx);
+	free(cmd);
+
+	tx = machine_tx_open(f->m, MTX_WAIT);
+	assert_int_equal(machine_tx_write(tx, "sometime", 8), -EINVAL);
+	assert_int_equal(machine_tx_write(tx, "status stopped", 14), -EINVAL);
+	assert_int_equal(tx_read_once(tx), -EINVAL);
+	machine_tx_close(tx);
+
+	sb_init(&out);
+	cmd = xasprintf("test ! -e %s && test ! -e %s", big_file, nul_file);
+	assert_int_equal(run(f->m, cmd, &out), 0);
+	free(cmd);
+	sb_free(&out);
+	s = render(f->m, MACHINE_VIEW_LOG);
+	assert_non_null(strstr(s, "more than 1 MiB written"));
+	assert_non_null(strstr(s, "a NUL byte at byte 4"));
+	assert_non_null(strstr(s, "not run, a write to it failed"));
+	free(s);
+}
+
+/* Issue 9.4: halt ends every parked wait and command at once, with
+ * EHOSTDOWN, and none of them boots the machine again. */
+static void
+test_halt_fails_parked_calls(void **state)
+{
+	struct fixture *f = *state;
+	struct mtx *wait_tx, *exec_tx;
+	struct call w, e;
+	const char *cond = "file /nonexistent/attestfs-never";
+	const char *cmd = "exec sleep 27.1828";
+	char *s;
+
+	assert_int_equal(ctl(f->m, "start"), 0);
+	wait_tx = machine_tx_open(f->m, MTX_WAIT);
+	machine_tx_write(wait_tx, cond, strlen(cond));
+	call_init(&w, 4096);
+	machine_tx_read(wait_tx, &w.r);
+	exec_tx = machine_tx_open(f->m, MTX_EXEC);
+	machine_tx_write(exec_tx, cmd, strlen(cmd));
+	call_init(&e, 4096);
+	machine_tx_read(exec_tx, &e.r);
+
+	assert_int_equal(ctl(f->m, "halt"), 0);
+	assert_int_equal(call_wait(&w), -EHOSTDOWN);
+	assert_int_equal(call_wait(&e), -EHOSTDOWN);
+	free(w.r.data);
+	free(e.r.data);
+	machine_tx_close(wait_tx);
+	machine_tx_close(exec_tx);
+	s = render(f->m, MACHINE_VIEW_STATUS);
+	assert_string_equal(s, "stopped\n");
+	free(s);
+	/* Nothing parked is left to boot it. */
+	assert_int_equal(wait_for(f->m, "timeout=1 status starting", NULL),
+			 -ETIMEDOUT);
+	/* A new wait on the guest is a new call: it boots the machine. */
+	assert_int_equal(wait_for(f->m, "succeeds true", NULL), 0);
+}
+
+/* Issue 9.7: the sockets live in state_dir; nobody else may write there. */
+static void
+test_state_dir_must_be_private(void **state)
+{
+	char dir[] = "/tmp/attestfs-unit-sd.XXXXXX";
+	struct vmset_options opt = { .timeout = 5, .mountpoint = "/vms" };
+	struct attest_config cfg;
+	struct aerr err = { "" };
+	struct vmset *set = NULL;
+	const char *json = "{\"machines\": {\"m\": {\"backend\": \"mock\"}}}";
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(config_parse(json, "/t/machines.json", "/t", &cfg,
+				      &err), 0);
+	opt.state_dir = dir;
+	opt.ram_dir = dir;
+	assert_int_equal(vmset_create(&opt, &cfg, &set, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "writable by others"));
+	vmset_destroy(set);
+	set = NULL;
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(dir, 0700), 0);
+		assert_int_equal(chown(dir, 65534, 65534), 0);
+		assert_int_equal(config_parse(json, "/t/machines.json", "/t",
+					      &cfg, &err), 0);
+		assert_int_equal(vmset_create(&opt, &cfg, &set, &err), -EPERM);
+		assert_non_null(strstr(err.msg, "owned by uid 65534"));
+		vmset_destroy(set);
+	}
+	remove_tree(dir);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+/* Issue 9.7: the reaper of a killed daemon's RAM directories works in a
+ * world-writable directory: planted links must not make it touch anything
+ * outside. */
+static void
+test_ram_reaper_follows_no_link(void **state)
+{
+	char base[] = "/tmp/attestfs-unit-rd.XXXXXX";
+	char outside[] = "/tmp/attestfs-unit-out.XXXXXX";
+	struct vmset_options opt = { .timeout = 5, .mountpoint = "/vms" };
+	struct attest_config cfg;
+	struct aerr err = { "" };
+	struct vmset *set = NULL;
+	struct stat st;
+	char *p, *sd;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	assert_non_null(mkdtemp(outside));
+	assert_int_equal(chmod(base, 01777), 0);
+	p = xasprintf("%s/canary", outside);
+	write_file(p, "keep me\n");
+	free(p);
+	/* A link posing as a RAM directory, to a directory outside. */
+	p = xasprintf("%s/attestfs-ram.link", base);
+	assert_int_equal(symlink(outside, p), 0);
+	free(p);
+	/* A stale RAM directory (nobody holds .owner) holding links out. */
+	p = xasprintf("%s/attestfs-ram.stale", base);
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	p = xasprintf("%s/attestfs-ram.stale/.owner", base);
+	write_file(p, "");
+	free(p);
+	p = xasprintf("%s/attestfs-ram.stale/dir", base);
+	assert_int_equal(symlink(outside, p), 0);
+	free(p);
+	p = xasprintf("%s/attestfs-ram.stale/file", base);
+	sd = xasprintf("%s/canary", outside);
+	assert_int_equal(symlink(sd, p), 0);
+	free(sd);
+	free(p);
+
+	sd = xasprintf("%s/state", base);
+	assert_int_equal(config_parse("{\"machines\": {\"m\": {\"backend\": "
+				      "\"mock\"}}}", "/t/machines.json", "/t",
+				      &cfg, &err), 0);
+	opt.state_dir = sd;
+	opt.ram_dir = base;
+	assert_int_equal(vmset_create(&opt, &cfg, &set, &err), 0);
+	vmset_destroy(set);
+
+	p = xasprintf("%s/attestfs-ram.stale", base);
+	assert_int_equal(lstat(p, &st), -1);   /* reaped */
+	free(p);
+	p = xasprintf("%s/attestfs-ram.link", base);
+	assert_int_equal(lstat(p, &st), 0);    /* not ours to judge */
+	assert_true(S_ISLNK(st.st_mode));
+	free(p);
+	p = xasprintf("%s/canary", outside);
+	assert_int_equal(stat(p, &st), 0);     /* never touched */
+	free(p);
+	free(sd);
+	remove_tree(base);
+	remove_tree(outside);
+}
+
 int
 main(void)
 {
@@ -407,6 +776,17 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_commands_do_not_mix,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_failed_write_runs_nothing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_removed_while_starting,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_job_removed_with_everything_parked, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_halt_fails_parked_calls,
+						setup, teardown),
+		cmocka_unit_test(test_state_dir_must_be_private),
+		cmocka_unit_test(test_ram_reaper_follows_no_link),
 	};
 
 	return cmocka_run_group_tests_name("machine", tests, NULL, NULL);

@@ -129,7 +129,11 @@ fake_qemu_main(int argc, char **argv)
 		}
 		fake_send(cfd, "fake: booted\n");
 	}
-	snprintf(chunk, sizeof(chunk), "%d\n", (int)getpid());
+	/* FAKE_QEMU_PID: a pid file that names somebody else */
+	if (getenv("FAKE_QEMU_PID"))
+		snprintf(chunk, sizeof(chunk), "%s\n", getenv("FAKE_QEMU_PID"));
+	else
+		snprintf(chunk, sizeof(chunk), "%d\n", (int)getpid());
 	write_file_atomic(pidfile, chunk, strlen(chunk));
 	if (getenv("FAKE_QEMU_SLOW"))
 		usleep(300000);
@@ -664,6 +668,7 @@ struct fx {
 	struct backend_launch l;
 	const char *shells[1];
 	char *self;
+	pid_t other;            /* a process of the test's, not the fake's */
 };
 
 static int
@@ -722,6 +727,11 @@ fx_teardown(void **state)
 	unsetenv("ATTESTFS_QEMU");
 	unsetenv("FAKE_QEMU_MODE");
 	unsetenv("FAKE_QEMU_FAIL");
+	unsetenv("FAKE_QEMU_PID");
+	if (f->other > 0) {
+		kill(f->other, SIGKILL);
+		waitpid(f->other, NULL, 0);
+	}
 	close(f->console_lfd);
 	close(f->shell_lfd);
 	remove_tree(f->dir);
@@ -1065,6 +1075,68 @@ test_accel_auto_without_kernel(void **state)
 	f->l.accel = "tcg";
 }
 
+/* The pid file's pid: signalled only while it is a process of the VMM. */
+static void
+test_pidfile_pid_checked_before_kill(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+	char num[16];
+	pid_t other;
+	int st;
+
+	/* Not in the fake's session: like a pid reused by someone else. */
+	other = fork();
+	if (other == 0) {
+		pause();
+		_exit(0);
+	}
+	assert_true(other > 0);
+	f->other = other;
+	assert_true(qemu_pid_is_ours(other, getpid()));
+	assert_false(qemu_pid_is_ours(getpid(), other));
+	assert_false(qemu_pid_is_ours(1, getpid()));
+	assert_false(qemu_pid_is_ours(0, getpid()));
+	snprintf(num, sizeof(num), "%d", (int)other);
+	setenv("FAKE_QEMU_PID", num, 1);
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
+	assert_int_not_equal(qemu_backend_ops.pid(b), other);
+	assert_int_equal(qemu_backend_ops.kill(b), 0);
+	assert_true(rec_wait_for("exited\n", 5000));
+	qemu_backend_ops.destroy(b);
+	assert_int_equal(waitpid(other, &st, WNOHANG), 0);  /* alive */
+	pthread_mutex_lock(&rec.lock);
+	assert_non_null(strstr(rec.logs.data, "not a process of this VMM"));
+	pthread_mutex_unlock(&rec.lock);
+	unsetenv("FAKE_QEMU_PID");
+}
+
+/* A start script that forks QEMU (no exec): its pid file is believed. */
+static void
+test_pidfile_pid_of_a_script_child_is_adopted(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+	char *pidfile, *text = NULL;
+	size_t len;
+	pid_t pid;
+
+	f->cfg.start_command = "\"$ATTESTFS_QEMU\" -name x $QEMU_OPTS; :";
+	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
+	pidfile = xasprintf("%s/qemu.pid", f->state);
+	assert_int_equal(read_file(pidfile, &text, &len), 0);
+	pid = qemu_backend_ops.pid(b);
+	assert_int_equal(pid, atoi(text));
+	assert_int_equal(qemu_backend_ops.kill(b), 0);
+	assert_true(rec_wait_for("exited\n", 5000));
+	qemu_backend_ops.destroy(b);
+	free(text);
+	free(pidfile);
+	f->cfg.start_command = NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1084,6 +1156,12 @@ main(int argc, char **argv)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_launch_fails_with_log_tail,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_pidfile_pid_checked_before_kill, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_pidfile_pid_of_a_script_child_is_adopted, fx_setup,
+			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_launch_start_command,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_launch_disks,

@@ -1,0 +1,41 @@
+# attestfs built with nixpkgs (the overlay's `attestfs`): the daemon, the
+# test wrapper attestfs-run and the OCR helper attestfs-ocr, with the tools
+# the daemon starts (QEMU, vde_switch) on its PATH.
+{ lib
+, stdenv
+, src
+, pkg-config
+, makeWrapper
+, fuse3
+, json-c
+, curl
+, tesseract
+, leptonica
+, qemu
+, vde2
+, cmocka
+}:
+stdenv.mkDerivation {
+  pname = "attestfs";
+  version = "0.1.0";
+  inherit src;
+
+  nativeBuildInputs = [ pkg-config makeWrapper ];
+  buildInputs = [ fuse3 json-c curl tesseract leptonica ];
+  nativeCheckInputs = [ cmocka ];
+
+  makeFlags = [ "PREFIX=${placeholder "out"}" ];
+  buildFlags = [ "attestfs" "attestfs-ocr" "attestfs-run" ];
+  # the unit tests (ASan/UBSan) are the flake's checks.unit
+  doCheck = false;
+
+  postInstall = ''
+    wrapProgram $out/bin/attestfs --prefix PATH : ${lib.makeBinPath [ qemu vde2 ]}
+  '';
+
+  meta = {
+    description = "A FUSE file system that turns virtual machines into files, for VM tests in shell";
+    platforms = lib.platforms.linux;
+    mainProgram = "attestfs";
+  };
+}
