@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "common/bounded.h"
 #include "common/util.h"
 #include "fs/fs.h"
 #include "fs/mountpoint.h"
@@ -45,6 +46,7 @@ struct options {
 	char *global_timeout;
 	int keep_state;
 	int allow_other;
+	char *log_max;
 };
 
 enum { KEY_ALLOW_OTHER };
@@ -61,6 +63,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("timeout=%s", timeout),
 	OPT("global_timeout=%s", global_timeout),
 	OPT("keep_state", keep_state),
+	OPT("log_max=%s", log_max),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_END,
 };
@@ -113,6 +116,11 @@ usage(const char *prog)
 	       "default_permissions)\n"
 	       "    -o keep_state           keep the default state_dir at "
 	       "exit\n"
+	       "    -o log_max=BYTES[K|M|G] each machine's console.log and log, "
+	       "and events,\n"
+	       "                            rotate once to NAME.1 past it "
+	       "(default 16M,\n"
+	       "                            at least 64K)\n"
 	       "    -f                      stay in the foreground, print "
 	       "console lines\n"
 	       "    -d                      print every FUSE request "
@@ -122,6 +130,30 @@ usage(const char *prog)
 	       prog, DEFAULT_TIMEOUT, DEFAULT_GLOBAL_TIMEOUT);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
+}
+
+/* BYTES with an optional K, M or G; at least ROTFILE_MIN. */
+static int
+parse_size(const char *name, const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end == 'K' || *end == 'k')
+		v <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		v <<= 20, end++;
+	else if (*end == 'G' || *end == 'g')
+		v <<= 30, end++;
+	if (errno || end == s || *end || v < ROTFILE_MIN || v > (1ull << 40)) {
+		fprintf(stderr, "attestfs: %s=%s: a size from 64K to 1024G\n",
+			name, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
 }
 
 static int
@@ -323,6 +355,7 @@ main(int argc, char *argv[])
 	struct fuse_loop_config loop_config;
 	struct attest_config cfg;
 	struct vmset_options vopt;
+	uint64_t log_max = 0;
 	struct vmset *vms = NULL;
 	struct fs_mount *mnt = NULL;
 	struct fuse_session *se = NULL;
@@ -371,6 +404,8 @@ main(int argc, char *argv[])
 	if (o.global_timeout && parse_seconds("global_timeout",
 					      o.global_timeout,
 					      &global_timeout) < 0)
+		goto out_args;
+	if (o.log_max && parse_size("log_max", o.log_max, &log_max) < 0)
 		goto out_args;
 	if (o.accel && strcmp(o.accel, "auto") && strcmp(o.accel, "kvm") &&
 	    strcmp(o.accel, "tcg")) {
@@ -440,6 +475,7 @@ main(int argc, char *argv[])
 	vopt.foreground = copts.foreground;
 	vopt.keep_state = o.keep_state;
 	vopt.ram_dir = o.ram_dir;
+	vopt.log_max = log_max;
 	vopt.no_spares = o.no_spares;
 	vopt.host_access = o.host_access;
 	vopt.mountpoint = copts.mountpoint;

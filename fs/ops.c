@@ -98,6 +98,7 @@ struct fs_open {
 	size_t snap_len;
 	int have_snap;
 	struct mtx *tx;          /* exec, wait, qmp */
+	struct console_view *console; /* console: read from disk, no copy */
 	uint64_t off;            /* streams: bytes handed out so far */
 	uint64_t reading;        /* the parked read's id, 0 if none */
 	struct fs_dirent *ents;  /* directories: the listing at opendir */
@@ -500,6 +501,8 @@ open_close(struct fs_open *of)
 		machine_tx_close(of->tx);
 		of->tx = NULL;
 	}
+	machine_console_close(of->console);
+	of->console = NULL;
 	if (of->node->row->type == FS_JOB_STDIN && of->accmode != O_RDONLY &&
 	    of->m) {
 		machine_job_stdin_close(of->m, of->node->job);
@@ -573,6 +576,20 @@ reply_slice(fuse_req_t req, const char *buf, size_t len, uint64_t off,
 	else
 		fuse_reply_buf(req, buf + off,
 			       len - off < size ? len - off : size);
+}
+
+static void
+reply_console(fuse_req_t req, struct console_view *v, uint64_t off,
+	      size_t size)
+{
+	char *buf = xmalloc(size);
+	ssize_t n = machine_console_pread(v, buf, size, off);
+
+	if (n < 0)
+		fuse_reply_err(req, err_of((int)n));
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
 }
 
 /* ---- replies to parked requests ---- */
@@ -1193,7 +1210,10 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (n->row->type == FS_LOG)
 			miss_flush(mnt, m, 0);	/* the reader sees them */
 		of = open_new(mnt, n, m, accmode);
-		if (want_read(accmode)) {
+		if (want_read(accmode) && n->row->type == FS_CONSOLE && m) {
+			/* Up to 2 x log_max: never copied whole into memory. */
+			machine_console_open(m, &of->console);
+		} else if (want_read(accmode)) {
 			of->snap = render_value(mnt, n, m, &of->snap_len);
 			if (!of->snap) {
 				open_free(of);
@@ -1270,6 +1290,10 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	switch (n->row->kind) {
 	case FS_KIND_VALUE:
+		if (of->console) {
+			reply_console(req, of->console, (uint64_t)off, size);
+			return;
+		}
 		if (!of->have_snap) {
 			fuse_reply_err(req, EBADF);
 			return;
@@ -1356,7 +1380,7 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		if (ret < 0)
 			fuse_reply_err(req, err_of(ret));
 		else
-			fuse_reply_write(req, size);
+			fuse_reply_write(req, (size_t)ret);
 		return;
 	case FS_KIND_TX:
 		ret = machine_tx_write(of->tx, buf, size);

@@ -62,15 +62,18 @@ void
 machine_file_read(struct machine *m, const char *path, uint64_t offset,
 		  struct mreq *r)
 {
-	char before[96], after[64];
+	char before[96], after[128];
 
 	if (offset == 0) {
 		snprintf(before, sizeof(before), "head -c %zu -- ", r->size);
 		call_path(m, before, path, "", 0, guest_output_done, r);
 		return;
 	}
-	snprintf(before, sizeof(before), "tail -c +%" PRIu64 " -- ", offset + 1);
-	snprintf(after, sizeof(after), " | head -c %zu", r->size);
+	/* dd seeks (busybox's tail -c +N reads from the start: every read
+	 * of a big file would cost as much as the whole file). */
+	snprintf(before, sizeof(before), "dd if=");
+	snprintf(after, sizeof(after), " bs=65536 iflag=skip_bytes,count_bytes "
+		 "skip=%" PRIu64 " count=%zu", offset, r->size);
 	call_path(m, before, path, after, 0, guest_output_done, r);
 }
 

@@ -132,6 +132,12 @@ guest_output_done(struct cmd *c, struct mreq *r, void *arg)
 
 	if (err)
 		return err;
+	if (c->out_dropped) {
+		/* A listing or link cut short would be wrong, not shorter. */
+		machine_logl(c->m, "`%.100s`: more than %zu bytes of output; "
+			     "not served", c->text, c->out_keep);
+		return -EFBIG;
+	}
 	r->len = c->out.len;
 	r->data = sb_detach(&c->out, NULL);
 	return 0;

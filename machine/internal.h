@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "backends/backend.h"
+#include "common/bounded.h"
 #include "machine/config.h"
 #include "machine/machine.h"
 #include "machine/shell.h"
@@ -38,8 +39,16 @@ struct cmd {
 	int status;                /* exit status once done */
 	int err;                   /* 0 or -errno when it could not finish */
 	struct strbuf out;         /* stdout not yet taken by the consumer */
-	struct strbuf errout;      /* stderr, bounded */
+	struct strbuf errout;      /* stderr, its first CMD_STDERR_KEEP bytes */
+	uint64_t err_dropped;      /* ...and how many more there were */
 	size_t out_cap;            /* stop reading the guest when full */
+	/* Without out_cap (nobody streams it): keep at most this much of
+	 * stdout, the head (or the tail with out_keep_tail), and count the
+	 * rest in out_dropped. 0: out_cap bounds it. */
+	size_t out_keep;
+	int out_keep_tail;
+	uint64_t out_dropped;
+	size_t out_peak;           /* the most of stdout held at once */
 	int64_t deadline;          /* monotonic ms, 0 = none */
 	int cancelled;             /* the guest process is to be killed */
 	int kill_queued;
@@ -71,6 +80,9 @@ struct shell_slot {
 	struct cmd *cur;
 	struct shell_parser parser;
 	struct strbuf outq;        /* bytes to send */
+	int acks_owed;             /* lossy: chunks whose go-ahead is due */
+	long long ack_tag;         /* ...of this command */
+	int64_t resync_at;         /* lossy, after a loss: SYNC again then */
 };
 
 enum wait_kind {
@@ -173,14 +185,13 @@ struct machine {
 	int console_listen;
 	int console_fd;
 	char *console_path;
-	FILE *console_file;
-	uint64_t console_lost;       /* bytes the file refused, not yet marked */
+	struct rotfile console_file; /* console.log, rotating at log_max */
 	pthread_t console_thread;
-	struct strbuf boot_console;  /* this boot's console, for waits */
+	struct strbuf boot_console;  /* this boot's console (its tail), for waits */
 	struct strbuf console_line;  /* partial line for the foreground */
 
-	struct strbuf log;
-	FILE *log_file;
+	struct tailbuf log;          /* the newest lines; all are in log_file */
+	struct rotfile log_file;
 
 	struct waiter *waiters;
 	struct mreq *start_waiters;  /* completed when running or failed */
@@ -212,8 +223,8 @@ struct vmset {
 	size_t machines_cap;
 	pthread_mutex_t add_lock;    /* one clone joins at a time */
 	pthread_mutex_t lock;        /* events */
-	struct strbuf events;
-	FILE *events_file;
+	struct tailbuf events;       /* the newest; all are in events_file */
+	struct rotfile events_file;
 	pthread_t timer;
 	pthread_cond_t timer_cond;
 	int stopping;
@@ -240,6 +251,9 @@ void machine_start_locked(struct machine *m, struct mreq *r);
 int machine_needs_guest(struct machine *m, struct mreq *r);
 
 /* Commands (shellpool.c), with the lock held unless said otherwise. */
+/* What a command keeps by default (out_keep), and of its stderr. */
+#define CMD_OUT_KEEP (2u << 20)
+#define CMD_STDERR_KEEP (64u << 10)
 struct cmd *cmd_new(struct machine *m, const char *text, size_t len,
 		    int control);
 void cmd_submit(struct cmd *c);
@@ -262,6 +276,8 @@ int machine_listen_unix(const char *path, struct aerr *err);
 /* The syntax of a wait condition alone (tests/fuzz): 0 or -EINVAL. */
 int tx_wait_parse(struct machine *m, const char *text, size_t len);
 void waiters_check(struct machine *m, int64_t now, int64_t *next);
+/* Console waits only: before boot_console lets go of its oldest bytes. */
+void waiters_console_check(struct machine *m);
 void waiters_fail(struct machine *m, int err);
 void waiters_fail_guest(struct machine *m, int err);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,7 +20,14 @@
 
 #include "machine/internal.h"
 
-#define BOOT_CONSOLE_MAX (4u << 20)
+/* In memory (the files under state_dir keep more, up to log_max each). */
+#define BOOT_CONSOLE_MAX (1u << 20)
+#define LOG_KEEP (256u << 10)
+#define EVENTS_KEEP (256u << 10)
+#define LOG_LINE_MAX 4096
+#define CONSOLE_LINE_MAX 4096
+/* How long a console write waits for the guest to read its input. */
+#define CONSOLE_WRITE_WAIT_MS 1000
 #define BANNER_HINT_MS 30000
 
 static const char *const state_names[] = {
@@ -158,15 +166,24 @@ cancel_stop_waiter(struct mreq *r)
 static void
 log_line(struct machine *m, const char *text)
 {
-	int64_t now = now_unix_ms();
+	size_t n = strlen(text), keep = n > LOG_LINE_MAX ? LOG_LINE_MAX : n;
+	struct strbuf line;
+	size_t pre;
 
-	sb_addf(&m->log, "%lld %s\n", (long long)now, text);
-	if (m->log_file) {
-		fprintf(m->log_file, "%lld %s\n", (long long)now, text);
-		fflush(m->log_file);
-	}
+	sb_init(&line);
+	sb_addf(&line, "%lld ", (long long)now_unix_ms());
+	pre = line.len;
+	sb_add(&line, text, keep);
+	if (keep < n)
+		sb_addf(&line, " [... %zu bytes of this line dropped ...]",
+			n - keep);
+	sb_adds(&line, "\n");
+	tailbuf_add(&m->log, line.data, line.len);
+	rotfile_write(&m->log_file, line.data, line.len);
 	if (m->set->opt.foreground)
-		fprintf(stderr, "%s: %s\n", m->cfg.name, text);
+		fprintf(stderr, "%s: %.*s\n", m->cfg.name,
+			(int)(line.len - pre - 1), line.data + pre);
+	sb_free(&line);
 }
 
 void
@@ -211,11 +228,8 @@ vmset_event(struct vmset *s, const char *machine, const char *event,
 		sb_addf(&line, " %s", detail);
 	sb_adds(&line, "\n");
 	pthread_mutex_lock(&s->lock);
-	sb_add(&s->events, line.data, line.len);
-	if (s->events_file) {
-		fputs(line.data, s->events_file);
-		fflush(s->events_file);
-	}
+	tailbuf_add(&s->events, line.data, line.len);
+	rotfile_write(&s->events_file, line.data, line.len);
 	pthread_mutex_unlock(&s->lock);
 	sb_free(&line);
 }
@@ -930,87 +944,50 @@ out:
 
 /* ---- console ------------------------------------------------------- */
 
-/* 0, or -errno with *done the bytes that went (a full disk stops part way). */
-static int
-console_file_write(struct machine *m, const char *buf, size_t n, size_t *done)
-{
-	int fd = fileno(m->console_file);
-
-	*done = 0;
-	while (*done < n) {
-		ssize_t w = write(fd, buf + *done, n - *done);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		*done += (size_t)w;
-	}
-	return 0;
-}
-
 /*
- * console.log keeps what the guest printed. A write the file refuses (its
- * file system is full) loses those bytes from the file only (waiters and
- * the foreground still see them): the log says so once, and the next write
- * that fits starts with a marker line counting them.
+ * Without the lock (only the console thread writes console.log): a write
+ * the file refuses (its file system is full) loses those bytes from the
+ * file only, never from waiters or the foreground. The log says so once;
+ * the file marks the gap when there is room again (rotfile_write).
  */
 static void
 console_keep(struct machine *m, const char *buf, size_t n)
 {
-	size_t done;
-	int ret;
+	uint64_t lost = m->console_file.rf_lost;
+	int ret = rotfile_write(&m->console_file, buf, n);
 
-	if (!m->console_file)
-		return;
-	if (m->console_lost) {
-		char mark[96];
-		int len = snprintf(mark, sizeof(mark), "\n[attestfs: %llu "
-				   "console bytes lost: no room on disk]\n",
-				   (unsigned long long)m->console_lost);
-
-		if (console_file_write(m, mark, (size_t)len, &done) < 0) {
-			m->console_lost += n;
-			return;
-		}
-		m->console_lost = 0;
-		log_line(m, "console.log: there is room again; the gap is "
-			 "marked in it");
-	}
-	ret = console_file_write(m, buf, n, &done);
-	if (!ret)
-		return;
-	machine_logl(m, "console.log: %s; console bytes are not kept on disk "
-		     "until there is room", strerror(-ret));
-	m->console_lost += n - done;
+	if (ret < 0 && !lost)
+		machine_log(m, "console.log: %s; console bytes are not kept on "
+			    "disk until there is room", strerror(-ret));
+	else if (ret == 0 && lost)
+		machine_log(m, "console.log: there is room again; the gap is "
+			    "marked in it");
 }
 
+/* With the lock: the console grew by buf (it is on disk already). */
 static void
 console_bytes(struct machine *m, const char *buf, size_t n)
 {
-	size_t i;
+	size_t i, drop;
+	struct waiter *w;
 
-	console_keep(m, buf, n);
-	if (m->boot_console.len + n > BOOT_CONSOLE_MAX) {
-		size_t drop = m->boot_console.len / 2;
-		struct waiter *w;
-
-		sb_consume(&m->boot_console, drop);
-		for (w = m->waiters; w; w = w->next)
-			w->console_pos = w->console_pos > drop ?
-						 w->console_pos - drop : 0;
-	}
-	sb_add(&m->boot_console, buf, n);
+	/* What goes from the front must have been seen by every wait. */
+	if (m->boot_console.len + n > BOOT_CONSOLE_MAX)
+		waiters_console_check(m);
+	drop = sb_add_keep_tail(&m->boot_console, BOOT_CONSOLE_MAX, buf, n);
+	for (w = m->waiters; drop && w; w = w->next)
+		w->console_pos = w->console_pos > drop ? w->console_pos - drop : 0;
 	if (!m->set->opt.foreground)
 		return;
 	for (i = 0; i < n; i++) {
-		if (buf[i] == '\n') {
+		/* A guest that never ends its line still gets printed. */
+		if (buf[i] == '\n' || m->console_line.len >= CONSOLE_LINE_MAX) {
 			fprintf(stderr, "%s # %s\n", m->cfg.name,
 				m->console_line.data ? m->console_line.data : "");
 			sb_free(&m->console_line);
-		} else if (buf[i] != '\r') {
-			sb_add(&m->console_line, buf + i, 1);
 		}
+		if (buf[i] != '\n' && buf[i] != '\r')
+			sb_add(&m->console_line, buf + i, 1);
 	}
 }
 
@@ -1043,6 +1020,8 @@ console_reader(void *arg)
 				continue;
 			if (n <= 0)
 				break;
+			/* Only this thread writes console.log: no lock for it. */
+			console_keep(m, buf, (size_t)n);
 			machine_lock(m);
 			console_bytes(m, buf, (size_t)n);
 			pthread_cond_broadcast(&m->cond);
@@ -1056,21 +1035,120 @@ console_reader(void *arg)
 	return NULL;
 }
 
+/*
+ * A guest that does not read its console would hold a FUSE worker here for
+ * good (the kernel does not interrupt a write in progress): take what the
+ * socket takes now, wait a bounded time for room, else EAGAIN.
+ */
 int
 machine_console_write(struct machine *m, const char *buf, size_t len)
 {
-	int fd, ret;
+	struct pollfd pfd = { .events = POLLOUT };
+	ssize_t n;
+	int ret;
 
 	machine_lock(m);
-	fd = m->console_fd >= 0 ? dup(m->console_fd) : -1;
+	pfd.fd = m->console_fd >= 0 ? dup(m->console_fd) : -1;
 	machine_unlock(m);
-	if (fd < 0) {
+	if (pfd.fd < 0) {
 		machine_log(m, "console: the machine is not running");
 		return -EHOSTDOWN;
 	}
-	ret = write_all(fd, buf, len);
-	close(fd);
+	for (;;) {
+		n = send(pfd.fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+			break;
+		if (errno == EAGAIN &&
+		    poll(&pfd, 1, CONSOLE_WRITE_WAIT_MS) == 0) {
+			machine_log(m, "console: the guest has not read its "
+				    "console input for %d ms (its buffer is "
+				    "full): %zu bytes not taken, try again "
+				    "later", CONSOLE_WRITE_WAIT_MS, len);
+			errno = EAGAIN;
+			break;
+		}
+	}
+	ret = n >= 0 ? (int)n : -errno;
+	close(pfd.fd);
 	return ret;
+}
+
+struct console_view {
+	int cv_fd[2];          /* console.log.1, console.log; -1: none */
+	uint64_t cv_size[2];   /* as they were at open */
+};
+
+/* Both files as of one moment, without the lock: console.log is renamed to
+ * console.log.1 at a rotation, so look again if it changed meanwhile. */
+static void
+console_view_fill(struct machine *m, struct console_view *v)
+{
+	char *cur = xasprintf("%s/console.log", m->dir);
+	char *old = xasprintf("%s/console.log.1", m->dir);
+	struct stat st[2], again;
+	int tries, i;
+
+	for (tries = 0; tries < 8; tries++) {
+		v->cv_fd[1] = open(cur, O_RDONLY | O_CLOEXEC);
+		v->cv_fd[0] = open(old, O_RDONLY | O_CLOEXEC);
+		for (i = 0; i < 2; i++)
+			if (v->cv_fd[i] >= 0 && fstat(v->cv_fd[i], &st[i]) < 0) {
+				close(v->cv_fd[i]);
+				v->cv_fd[i] = -1;
+			}
+		if (v->cv_fd[1] < 0 || (stat(cur, &again) == 0 &&
+					again.st_ino == st[1].st_ino))
+			break;
+		for (i = 0; i < 2; i++)
+			if (v->cv_fd[i] >= 0)
+				close(v->cv_fd[i]);
+	}
+	for (i = 0; i < 2; i++)
+		v->cv_size[i] = v->cv_fd[i] >= 0 ? (uint64_t)st[i].st_size : 0;
+	free(cur);
+	free(old);
+}
+
+int
+machine_console_open(struct machine *m, struct console_view **out)
+{
+	struct console_view *v = xcalloc(1, sizeof(*v));
+
+	console_view_fill(m, v);
+	*out = v;
+	return 0;
+}
+
+ssize_t
+machine_console_pread(struct console_view *v, char *buf, size_t size,
+		      uint64_t off)
+{
+	ssize_t n;
+	int i = 0;
+
+	if (off >= v->cv_size[0]) {
+		off -= v->cv_size[0];
+		i = 1;
+	}
+	if (off >= v->cv_size[i] || v->cv_fd[i] < 0)
+		return 0;
+	if (size > v->cv_size[i] - off)
+		size = (size_t)(v->cv_size[i] - off);
+	n = pread(v->cv_fd[i], buf, size, (off_t)off);
+	return n < 0 ? -errno : n;
+}
+
+void
+machine_console_close(struct console_view *v)
+{
+	int i;
+
+	if (!v)
+		return;
+	for (i = 0; i < 2; i++)
+		if (v->cv_fd[i] >= 0)
+			close(v->cv_fd[i]);
+	free(v);
 }
 
 /* ---- views ----------------------------------------------------------- */
@@ -1091,7 +1169,6 @@ char *
 machine_render(struct machine *m, enum machine_view v, size_t *len)
 {
 	struct strbuf sb;
-	char *data = NULL;
 	size_t i, ready = 0;
 
 	sb_init(&sb);
@@ -1131,26 +1208,21 @@ machine_render(struct machine *m, enum machine_view v, size_t *len)
 				strrchr(m->spare_snapshot, '/') + 1);
 		net_render_info(m, &sb);
 		break;
-	case MACHINE_VIEW_LOG:
-		if (m->log.len)
-			sb_add(&sb, m->log.data, m->log.len);
+	case MACHINE_VIEW_LOG: {
+		char *note = xasprintf("older lines are in %s/log", m->dir);
+
+		tailbuf_render(&m->log, &sb, note);
+		free(note);
 		break;
+	}
 	case MACHINE_VIEW_CONFIG:
 		sb_adds(&sb, m->cfg.json ? m->cfg.json : "{}\n");
 		break;
-	case MACHINE_VIEW_CONSOLE: {
-		char *path = xasprintf("%s/console.log", m->dir);
-		size_t n = 0;
-
-		if (m->console_file)
-			fflush(m->console_file);
-		if (read_file(path, &data, &n) == 0) {
-			sb_add(&sb, data, n);
-			free(data);
-		}
-		free(path);
+	case MACHINE_VIEW_CONSOLE:
+		/* This boot's tail: the whole console is machine_console_open's. */
+		if (m->boot_console.len)
+			sb_add(&sb, m->boot_console.data, m->boot_console.len);
 		break;
-	}
 	}
 	machine_unlock(m);
 	return sb_detach(&sb, len);
@@ -1180,7 +1252,9 @@ machine_create(struct vmset *s, struct machine_config *cfg, unsigned index,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&m->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	sb_init(&m->log);
+	tailbuf_init(&m->log, LOG_KEEP);
+	m->log_file.rf_fd = -1;
+	m->console_file.rf_fd = -1;
 	sb_init(&m->boot_console);
 	sb_init(&m->console_line);
 	*out = m;
@@ -1198,10 +1272,10 @@ machine_create(struct vmset *s, struct machine_config *cfg, unsigned index,
 		return ret;
 	}
 	path = xasprintf("%s/log", m->dir);
-	m->log_file = fopen(path, "ae");
+	rotfile_open(&m->log_file, path, s->opt.log_max);
 	free(path);
 	path = xasprintf("%s/console.log", m->dir);
-	m->console_file = fopen(path, "ae");
+	rotfile_open(&m->console_file, path, s->opt.log_max);
 	free(path);
 	m->console_path = xasprintf("%s/console.sock", m->dir);
 	ret = machine_listen_unix(m->console_path, err);
@@ -1276,10 +1350,8 @@ machine_destroy(struct machine *m)
 	machine_unlock(m);
 	if (m->console_path)
 		unlink(m->console_path);
-	if (m->log_file)
-		fclose(m->log_file);
-	if (m->console_file)
-		fclose(m->console_file);
+	rotfile_close(&m->log_file);
+	rotfile_close(&m->console_file);
 	free(m->console_path);
 	launch_files_forget(m);
 	free(m->spare_snapshot);
@@ -1296,7 +1368,7 @@ machine_destroy(struct machine *m)
 		free(o);
 	}
 	free(m->dir);
-	sb_free(&m->log);
+	tailbuf_free(&m->log);
 	sb_free(&m->boot_console);
 	sb_free(&m->console_line);
 	net_machine_free(m);
@@ -1480,7 +1552,10 @@ vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->timer_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	sb_init(&s->events);
+	if (!s->opt.log_max)
+		s->opt.log_max = VMSET_LOG_MAX_DEFAULT;
+	tailbuf_init(&s->events, EVENTS_KEEP);
+	s->events_file.rf_fd = -1;
 	s->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
 	*out = s;
@@ -1494,7 +1569,7 @@ vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
 	if (ret < 0)
 		return ret;
 	path = xasprintf("%s/events", s->state_dir);
-	s->events_file = fopen(path, "ae");
+	rotfile_open(&s->events_file, path, s->opt.log_max);
 	free(path);
 	ret = ram_dir_create(s, err);
 	if (ret < 0)
@@ -1539,9 +1614,8 @@ vmset_destroy(struct vmset *s)
 	/* The switches go after every VMM that used them. */
 	net_stop(s);
 	config_free(&s->cfg);
-	if (s->events_file)
-		fclose(s->events_file);
-	sb_free(&s->events);
+	rotfile_close(&s->events_file);
+	tailbuf_free(&s->events);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->timer_cond);
 	if (s->ram_dir)
@@ -1790,12 +1864,17 @@ char *
 vmset_render_events(struct vmset *s, size_t *len)
 {
 	struct strbuf sb;
+	char *note = NULL;
 
 	sb_init(&sb);
 	pthread_mutex_lock(&s->lock);
-	if (s->events.len)
-		sb_add(&sb, s->events.data, s->events.len);
+	if (s->events.tb_dropped)
+		note = xasprintf("older ones are in %s", s->events_file.rf_path ?
+							 s->events_file.rf_path :
+							 "state_dir/events");
+	tailbuf_render(&s->events, &sb, note);
 	pthread_mutex_unlock(&s->lock);
+	free(note);
 	return sb_detach(&sb, len);
 }
 

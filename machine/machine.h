@@ -53,10 +53,15 @@ struct vmset_options {
 	/* No pre-started VMMs waiting to restore snapshots (they cost a
 	 * process and a RAM copy per machine that took a snapshot). */
 	int no_spares;
+	/* Bytes each of console.log, log and events may reach on disk before
+	 * it rotates once to NAME.1 (0: VMSET_LOG_MAX_DEFAULT). */
+	uint64_t log_max;
 	/* qmp takes any command, also those that run host programs or open
 	 * host files (-o host_access); else only machine/qmp_policy.c's. */
 	int host_access;
 };
+
+#define VMSET_LOG_MAX_DEFAULT (16ull << 20)
 
 /* Takes ownership of *cfg (emptied). */
 int vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
@@ -99,8 +104,23 @@ char *machine_render(struct machine *m, enum machine_view v, size_t *len);
 /* <m>/ctl: one message per write. Bad -> -EINVAL inline, reason in log. */
 void machine_ctl(struct machine *m, const char *msg, size_t len,
 		 struct mreq *r);
-/* Bytes to the serial console's input. 0 or -errno. */
+/*
+ * Bytes to the serial console's input: how many were taken (a short count
+ * while the guest is slow), or -EAGAIN when it has not read its input for a
+ * while (the reason goes to the log), or another -errno. Never blocks long.
+ */
 int machine_console_write(struct machine *m, const char *buf, size_t len);
+
+/*
+ * The console's bytes so far (console.log.1, then console.log), read from
+ * state_dir without the machine lock. open: a snapshot of what is there now
+ * (reads end there). pread: bytes into buf, 0 at the end, or -errno.
+ */
+struct console_view;
+int machine_console_open(struct machine *m, struct console_view **out);
+ssize_t machine_console_pread(struct console_view *v, char *buf, size_t size,
+			      uint64_t off);
+void machine_console_close(struct console_view *v);
 /* Append a line to <m>/log (and stderr in the foreground). */
 void machine_log(struct machine *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

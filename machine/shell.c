@@ -60,6 +60,7 @@ handle_line(struct shell_parser *p, shell_event_fn fn, void *ctx)
 			/* a chunk of stdout while the command runs: one base64
 			 * line of exactly num bytes */
 			p->state = ST_CHUNK;
+			p->chunk_tag = tag;
 			p->quad_len = 0;
 			p->have_len = 1;
 			p->want = num;
@@ -92,6 +93,9 @@ emit(struct shell_parser *p, shell_event_fn fn, void *ctx,
 {
 	if (p->state == ST_CHUNK) {
 		p->streamed += (long long)n;
+		if (n)
+			fn(ctx, ev, p->chunk_tag, 0, out, n);
+		return;
 	} else if (p->state == ST_OUT && p->skip > 0) {
 		size_t drop = p->skip < (long long)n ? (size_t)p->skip : n;
 
@@ -128,6 +132,9 @@ flush_quad(struct shell_parser *p, char *out, size_t *n)
 static void
 lose(struct shell_parser *p, shell_event_fn fn, void *ctx)
 {
+	/* The guest still waits for its go-ahead after a broken chunk. */
+	if (p->state == ST_CHUNK)
+		fn(ctx, SHELL_EV_CHUNK, p->chunk_tag, 0, NULL, 0);
 	p->state = ST_LINE;
 	p->line_len = 0;
 	p->line_overflow = 0;
@@ -194,6 +201,8 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 				p->got = 0;
 				if (p->state == ST_CHUNK) {
 					p->state = ST_LINE;
+					fn(ctx, SHELL_EV_CHUNK, p->chunk_tag, 0,
+					   NULL, 0);
 					goto next;
 				}
 				if (p->state == ST_OUT) {
@@ -291,7 +300,7 @@ static const char prelude_common[] =
 	"done; [ -n \"$_atr\" ] || _atr=$(mktemp -d) || _atr=/dev/null/attestfs; "
 	"_atd=$_atr/$$; mkdir -p $_atd; }; _atmk; trap 'rm -rf \"$_atd\"' EXIT; "
 	"( read -t 1 _atq </dev/null ) 2>/dev/null; [ $? -gt 1 ] && _att= || _att=1; "
-	"_atx() { [ -d $_atd ] || _atmk; [ -p $_atd/d ] || mkfifo $_atd/d; "
+	"_atx() { _atz=; [ -d $_atd ] || _atmk; [ -p $_atd/d ] || mkfifo $_atd/d; "
 	"[ -z \"$_att\" ] || exec 9<>$_atd/d; "
 	"( exec 9<&-; [ -z \"$_att\" ] || trap \"echo $1 1<>$_atd/d\" EXIT; "
 	"eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "
@@ -306,7 +315,8 @@ static const char prelude_common[] =
 	"case $_atq in *\") Z \"*) break;; esac; _atso \"$1\"; done; "
 	"[ -z \"$_att\" ] || exec 9<&-; wait $_atp; _ats=$?; "
 	"[ -z \"$_atw\" ] || kill $_atw 2>/dev/null; "
-	"printf '\\001S %s %s\\n' \"$1\" $_ats; _atf $_atd/o; _atf $_atd/e; }; "
+	"_atdr \"$1\"; printf '\\001S %s %s\\n' \"$1\" $_ats; _atfo; "
+	"_atf $_atd/e; }; "
 	"_atso() { _atn=$(stat -c %s $_atd/o); [ $_atn -gt $_ato ] || return 0; "
 	"[ $_atn -le $((_ato + 65536)) ] || _atn=$((_ato + 65536)); "
 	"printf '\\001O %s %s\\n' \"$1\" $((_atn - _ato)); "
@@ -319,11 +329,35 @@ static const char prelude_common[] =
 	"do _atsig $1 $_atc; done; kill -$1 $2 2>/dev/null; }; ";
 static const char prelude_fast[] =
 	"_atf() { [ -e \"$1\" ] || { echo '!'; return; }; "
-	"if [ -s \"$1\" ]; then base64 -w0 \"$1\"; fi; echo; }; ";
+	"if [ -s \"$1\" ]; then base64 -w0 \"$1\"; fi; echo; }; "
+	"_atdr() { :; }; _atfo() { _atf $_atd/o; }; ";
+/*
+ * hvc0 drops what the host does not take at once, so there the host paces
+ * stdout: it goes only in chunks, each followed by a read of the host's
+ * line: "." go on; anything else ("K", or a SYNC the host sent after a loss)
+ * kills the command and sends no more, so its frame ends and the shell reads
+ * the host's next line. The host sends "." when its reader has taken the
+ * output before: a window of one chunk. A chunk is
+ * 48 KiB (64 KiB of base64): QEMU drops console bytes once its socket's
+ * send buffer (about 208 KiB) is full, so what is in flight must fit there
+ * even when the host is slow to read. After the exit the rest goes the
+ * same way (_atdr), before the status.
+ */
 static const char prelude_lossy[] =
 	"_atf() { [ -e \"$1\" ] || { echo '!'; return; }; "
 	"if [ -s \"$1\" ]; then printf '%s ' $(wc -c <\"$1\"); "
-	"base64 -w0 \"$1\"; fi; echo; }; ";
+	"base64 -w0 \"$1\"; fi; echo; }; "
+	"_atdr() { _atso \"$1\"; }; "
+	"_atfo() { [ -e $_atd/o ] && echo || echo '!'; }; "
+	"_atso() { while [ -z \"$_atz\" ]; do "
+	"_atn=$(stat -c %s $_atd/o 2>/dev/null) || return 0; "
+	"[ $_atn -gt $_ato ] || return 0; "
+	"[ $_atn -le $((_ato + 49152)) ] || _atn=$((_ato + 49152)); "
+	"printf '\\001O %s %s\\n' \"$1\" $((_atn - _ato)); "
+	"dd if=$_atd/o bs=65536 iflag=skip_bytes,count_bytes skip=$_ato "
+	"count=$((_atn - _ato)) 2>/dev/null | base64 -w0; "
+	"echo; _ato=$_atn; read -r _atq; [ \"$_atq\" = . ] || "
+	"{ _atz=1; _atk $_atp; }; done; }; ";
 
 void
 shell_prelude(struct strbuf *out, int lossy, long long sync_tag)

@@ -8,6 +8,9 @@
  * Guest -> host, per command:
  *   \001P TAG PID          the command runs (its process, for kills)
  *   \001O TAG LEN\n BASE64\n  stdout so far, while it runs (LEN bytes; any number)
+ *                          (lossy channel: each waits for the host's line
+ *                          "." (go on) or "K" (kill it), then all of stdout
+ *                          comes so, before the status: the host paces it)
  *   \001S TAG STATUS       it exited (128+signal when killed)
  *   BASE64-OF-STDOUT\n     all of it; chunks already sent are dropped (lossy channel:
  *                          "LEN BASE64\n", "" when empty)
@@ -31,11 +34,13 @@ enum shell_event {
 	SHELL_EV_SYNC,    /* num = the SYNC tag echoed back */
 	SHELL_EV_PID,     /* tag, num = guest pid */
 	SHELL_EV_STATUS,  /* tag, num = exit status; stdout/stderr follow */
-	SHELL_EV_STDOUT,  /* data, len */
+	SHELL_EV_STDOUT,  /* data, len; tag: the chunk's, 0 after the status */
 	SHELL_EV_STDERR,  /* data, len */
 	SHELL_EV_END,     /* the frame is complete */
 	SHELL_EV_LOSS,    /* bytes were lost or garbled: resynchronise */
 	SHELL_EV_JUNK,    /* a line outside any frame (data, len) */
+	SHELL_EV_CHUNK,   /* a chunk (tag) ended: on the lossy channel the guest
+			   * now waits for the host's go-ahead line */
 };
 
 typedef void (*shell_event_fn)(void *ctx, enum shell_event ev, long long tag,
@@ -52,6 +57,7 @@ struct shell_parser {
 	long long want;         /* lossy: announced length, -1 = none yet */
 	long long got;
 	int have_len;
+	long long chunk_tag;    /* the chunk being read */
 	long long streamed;     /* stdout bytes the chunks gave this command */
 	long long skip;         /* ... and so dropped from the final stdout */
 };

@@ -4,7 +4,9 @@
  * banner, sends the prelude, and then runs one command at a time, streaming
  * its output into the command's buffer. While that buffer is full the worker
  * stops reading (virtserialport is flow-controlled, so the guest waits); on
- * the lossy console channel it keeps draining instead.
+ * the lossy console channel it keeps draining instead, and the guest waits
+ * for a go-ahead after each chunk, which the worker gives once the reader
+ * has taken what came before (acks_due).
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,7 +20,9 @@
 
 #include "machine/internal.h"
 
-#define STDERR_KEEP (1u << 20)
+/* Lossy channel, after a loss: how often SYNC is asked again. */
+#define RESYNC_MS 2000
+
 
 static void
 wake(struct shell_slot *s)
@@ -57,6 +61,7 @@ cmd_new(struct machine *m, const char *text, size_t len, int control)
 	c->control = control;
 	c->shell = -1;
 	c->refs = 1;
+	c->out_keep = CMD_OUT_KEEP;
 	sb_init(&c->out);
 	sb_init(&c->errout);
 	return c;
@@ -72,6 +77,22 @@ cmd_put(struct cmd *c)
 	sb_free(&c->out);
 	sb_free(&c->errout);
 	free(c);
+}
+
+/* Only out_cap (back-pressure) or out_keep bounds what a command keeps. */
+static void
+cmd_add_output(struct cmd *c, const char *data, size_t len)
+{
+	if (!c->out_keep || c->out_cap)
+		sb_add(&c->out, data, len);
+	else if (c->out_keep_tail)
+		c->out_dropped += sb_add_keep_tail(&c->out, c->out_keep, data,
+						   len);
+	else
+		c->out_dropped += sb_add_keep_head(&c->out, c->out_keep, data,
+						   len);
+	if (c->out.len > c->out_peak)
+		c->out_peak = c->out.len;
 }
 
 static void
@@ -218,6 +239,28 @@ pick(struct machine *m, struct shell_slot *s)
 	return c;
 }
 
+/*
+ * With the lock, lossy channel: the go-ahead for the guest's last chunk once
+ * its reader has taken the output before it ("."), or "K" when nobody wants
+ * it any more (cancelled, or a chunk of a command already given up).
+ */
+static void
+acks_due(struct shell_slot *s)
+{
+	struct cmd *c = s->cur;
+
+	if (!s->acks_owed)
+		return;
+	if (!c || c->cancelled || c->tag != s->ack_tag) {
+		sb_adds(&s->outq, "K\n");
+	} else if (!c->out_cap || c->out.len < c->out_cap) {
+		sb_adds(&s->outq, ".\n");
+	} else {
+		return;
+	}
+	s->acks_owed--;
+}
+
 static void
 on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 	 const char *data, size_t len)
@@ -228,6 +271,8 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 
 	switch (ev) {
 	case SHELL_EV_BANNER:
+		s->acks_owed = 0;
+		s->resync_at = 0;
 		if (c)
 			machine_logl(m, "shell %d: the guest shell restarted "
 				     "while running a command", s->index);
@@ -241,6 +286,7 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		if (!s->sync_tag || num != s->sync_tag)
 			break;
 		s->sync_tag = 0;
+		s->resync_at = 0;
 		s->ready = 1;
 		if (s->index == 0 && m->state == MS_STARTING)
 			machine_set_state(m, MS_RUNNING, "the backdoor answered");
@@ -256,15 +302,26 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		if (c && tag == c->tag)
 			c->status = (int)num;
 		break;
+	case SHELL_EV_CHUNK:
+		if (s->parser.lossy) {
+			s->acks_owed++;
+			s->ack_tag = tag;
+		}
+		break;
 	case SHELL_EV_STDOUT:
+		/* A chunk of an earlier command (after a loss) is not c's. */
+		if (c && tag && tag != c->tag)
+			break;
 		if (c && !c->cancelled) {
-			sb_add(&c->out, data, len);
+			cmd_add_output(c, data, len);
 			notify(c);
 		}
 		break;
 	case SHELL_EV_STDERR:
-		if (c && !c->cancelled && c->errout.len < STDERR_KEEP)
-			sb_add(&c->errout, data, len);
+		if (c && !c->cancelled)
+			c->err_dropped += sb_add_keep_head(&c->errout,
+							   CMD_STDERR_KEEP,
+							   data, len);
 		break;
 	case SHELL_EV_END:
 		shell_release_cur(s, 0);
@@ -275,7 +332,12 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		shell_release_cur(s, -EIO);
 		s->ready = 0;
 		s->sync_tag = ++m->next_tag;
+		/* Its go-ahead first (a "K": the command stops), then SYNC. */
+		acks_due(s);
 		shell_sync(&s->outq, s->sync_tag);
+		/* A guest that waited for a go-ahead takes that line as one. */
+		if (s->parser.lossy)
+			s->resync_at = now_mono_ms() + RESYNC_MS;
 		break;
 	case SHELL_EV_JUNK:
 		break;
@@ -324,6 +386,17 @@ backpressured(struct shell_slot *s)
 	       s->m->cfg.shell_channel != SHELL_CHANNEL_CONSOLE;
 }
 
+
+/* With the lock: a SYNC the guest took for a go-ahead is asked again. */
+static void
+resync_due(struct shell_slot *s)
+{
+	if (!s->resync_at || !s->sync_tag || now_mono_ms() < s->resync_at)
+		return;
+	shell_sync(&s->outq, s->sync_tag);
+	s->resync_at = now_mono_ms() + RESYNC_MS;
+}
+
 static void
 serve(struct shell_slot *s, int fd)
 {
@@ -341,6 +414,8 @@ serve(struct shell_slot *s, int fd)
 			machine_unlock(m);
 			return;
 		}
+		acks_due(s);
+		resync_due(s);
 		dispatch(s);
 		if (!backpressured(s))
 			pfd[0].events |= POLLIN;
@@ -348,7 +423,7 @@ serve(struct shell_slot *s, int fd)
 			pfd[0].events |= POLLOUT;
 		machine_unlock(m);
 
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 2, s->resync_at ? RESYNC_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
@@ -446,6 +521,8 @@ worker(void *arg)
 		s->conn_fd = fd;
 		s->ready = 0;
 		s->sync_tag = 0;
+		s->acks_owed = 0;
+		s->resync_at = 0;
 		sb_free(&s->outq);
 		shell_parser_init(&s->parser, m->cfg.shell_channel ==
 						      SHELL_CHANNEL_CONSOLE);

@@ -13,6 +13,9 @@
 
 #define TX_MAX (1u << 20)
 #define EXEC_OUT_CAP (1u << 20)
+/* A poll's output decides its verdict; `wait succeeds` returns it, this
+ * much of it at most, and says so when there was more. */
+#define POLL_OUT_KEEP (64u << 10)
 #define POLL_FIRST_MS 50
 #define POLL_MAX_MS 1000
 #define WAIT_REGEX_MAX 2048
@@ -454,6 +457,7 @@ poll_submit(struct machine *m, struct waiter *w, int64_t now)
 	c->on_update = poll_update;
 	c->ctx = w;
 	c->out_cap = 0;
+	c->out_keep = POLL_OUT_KEEP;
 	cmd_submit(c);
 	w->poll = c;
 	(void)now;
@@ -486,6 +490,26 @@ unit_verdict(struct machine *m, struct waiter *w, struct cmd *c)
 		return -EREMOTEIO;
 	}
 	return 0;
+}
+
+/* A held poll's output for `wait succeeds|fails`, with a marker when it
+ * was longer than the poll keeps. */
+static char *
+poll_output(struct cmd *c)
+{
+	struct strbuf sb;
+
+	sb_init(&sb);
+	if (c->out.len)
+		sb_add(&sb, c->out.data, c->out.len);
+	if (c->out_dropped)
+		sb_addf(&sb, "%s[... %llu bytes dropped: a wait returns the first "
+			"%u of its command's output ...]\n",
+			sb.len && sb.data[sb.len - 1] != '\n' ? "\n" : "",
+			(unsigned long long)c->out_dropped, POLL_OUT_KEEP);
+	if (!sb.data)
+		sb_adds(&sb, "");
+	return sb_detach(&sb, NULL);
 }
 
 /* A poll did not hold: the next one after the back-off, which doubles. */
@@ -633,8 +657,7 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 							w->want ? "closed" :
 								  "open");
 				else
-					res = xasprintf("%.*s", (int)c->out.len,
-							c->out.data ? c->out.data : "");
+					res = poll_output(c);
 				cmd_put(c);
 				waiter_end(m, w, 0, res);
 				return 1;
@@ -661,6 +684,19 @@ waiters_check(struct machine *m, int64_t now, int64_t *next)
 	for (; w; w = n) {
 		n = w->next;
 		waiter_check(m, w, now, next);
+	}
+}
+
+void
+waiters_console_check(struct machine *m)
+{
+	int64_t now = now_mono_ms(), next = now;
+	struct waiter *w = m->waiters, *n;
+
+	for (; w; w = n) {
+		n = w->next;
+		if (w->kind == WAIT_CONSOLE)
+			waiter_check(m, w, now, &next);
 	}
 }
 
@@ -786,6 +822,11 @@ log_stderr(struct machine *m, struct cmd *c)
 		machine_logl(m, "exec stderr: %.*s", (int)n, p);
 		p += n + 1;
 	}
+	if (c->err_dropped)
+		machine_logl(m, "exec stderr: [... %llu bytes dropped: the log "
+			     "keeps the first %u of each command's stderr; jobs/ "
+			     "keep all of it ...]",
+			     (unsigned long long)c->err_dropped, CMD_STDERR_KEEP);
 }
 
 /* With the lock: answer the parked read if there is something to say. */
@@ -861,6 +902,7 @@ exec_start(struct mtx *tx)
 	c->on_update = exec_update;
 	c->ctx = tx;
 	c->out_cap = EXEC_OUT_CAP;
+	c->out_keep = 0;
 	c->deadline = now_mono_ms() + (int64_t)m->timeout * 1000;
 	tx->cmd = c;
 	ret = machine_needs_guest(m, NULL);

@@ -114,6 +114,12 @@ read_done(struct cmd *c, struct mreq *r, void *arg)
 {
 	if (c->status)
 		return no_systemctl(c) ? -ENOENT : guest_errno(c);
+	if (c->out_dropped)
+		sb_addf(&c->out, "%s[... %llu bytes dropped: units/ show the "
+			"first %zu bytes; exec shows all of it ...]\n",
+			c->out.len && c->out.data[c->out.len - 1] != '\n' ?
+				"\n" : "",
+			(unsigned long long)c->out_dropped, c->out_keep);
 	r->len = c->out.len;
 	r->data = sb_detach(&c->out, NULL);
 	return 0;

@@ -216,7 +216,7 @@ teardown_file() {
 	console_mark a after-full
 	assert_console_kept a after-full
 	# the gap is visible on disk and in the log, never silent
-	run grep -c 'console bytes lost' "$STATE/a/console.log"
+	run grep -c 'bytes of console.log lost' "$STATE/a/console.log"
 	assert_output 1
 	run grep -F 'No space left on device' "$VMS/a/log"
 	assert_success

@@ -11,7 +11,8 @@
 
 struct seen {
 	struct strbuf out, err, log;
-	int banners, ends, losses, syncs;
+	int banners, ends, losses, syncs, chunks;
+	long long chunk_tag, out_tag;
 	long long status, pid, sync_tag;
 };
 
@@ -41,6 +42,12 @@ record(void *ctx, enum shell_event ev, long long tag, long long num,
 		break;
 	case SHELL_EV_STDOUT:
 		sb_add(&s->out, data, len);
+		s->out_tag = tag;
+		break;
+	case SHELL_EV_CHUNK:
+		s->chunks++;
+		s->chunk_tag = tag;
+		sb_adds(&s->log, "C");
 		break;
 	case SHELL_EV_STDERR:
 		sb_add(&s->err, data, len);
@@ -331,6 +338,45 @@ test_lossy_channel_detects_dropped_bytes(void **state)
 	seen_free(&s);
 }
 
+/*
+ * hvc0: the host paces stdout. Each chunk ends in a CHUNK event (the guest
+ * now waits for the go-ahead), its bytes carry its tag, and the stdout
+ * line after the status is empty: everything came in chunks.
+ */
+static void
+test_lossy_chunks_ask_for_a_go_ahead(void **state)
+{
+	struct shell_parser p;
+	struct seen s = { 0 };
+	struct strbuf sb;
+
+	sb_init(&sb);
+	sb_adds(&sb, "\001P 9 77\n\001O 9 5\n");
+	shell_base64(&sb, "hello", 5);
+	sb_adds(&sb, "\n\001O 9 6\n");
+	shell_base64(&sb, " world", 6);
+	sb_adds(&sb, "\n\001S 9 0\n\n3 ");
+	shell_base64(&sb, "err", 3);
+	sb_adds(&sb, "\n");
+	shell_parser_init(&p, 1);
+	shell_parse(&p, sb.data, sb.len, record, &s);
+	assert_string_equal(s.log.data, "PCCS9E");
+	assert_int_equal(s.chunk_tag, 9);
+	assert_int_equal(s.out_tag, 9);
+	assert_string_equal(s.out.data, "hello world");
+	assert_string_equal(s.err.data, "err");
+	seen_free(&s);
+
+	/* A chunk cut short still owes its go-ahead: the guest waits. */
+	memset(&s, 0, sizeof(s));
+	shell_parser_init(&p, 1);
+	shell_parse(&p, "\001O 3 5\naGVs\n", 12, record, &s);
+	assert_int_equal(s.chunks, 1);
+	assert_int_equal(s.losses, 1);
+	seen_free(&s);
+	sb_free(&sb);
+}
+
 static void
 test_command_quoting(void **state)
 {
@@ -393,6 +439,7 @@ main(void)
 		cmocka_unit_test(test_lossy_overlong_length_is_loss),
 		cmocka_unit_test(test_stdout_chunks_stream_before_status),
 		cmocka_unit_test(test_lossy_channel_detects_dropped_bytes),
+		cmocka_unit_test(test_lossy_chunks_ask_for_a_go_ahead),
 		cmocka_unit_test(test_command_quoting),
 		cmocka_unit_test(test_base64_matches_known_vectors),
 	};
