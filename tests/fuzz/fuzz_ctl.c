@@ -42,7 +42,7 @@ reset(struct vmset *s, struct machine *m)
 	machine_unlock(m);
 	fuzz_log_clear(m);
 	pthread_mutex_lock(&s->lock);
-	sb_free(&s->events);
+	tailbuf_free(&s->events);
 	pthread_mutex_unlock(&s->lock);
 }
 

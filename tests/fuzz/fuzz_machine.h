@@ -53,9 +53,7 @@ fuzz_vmset(void)
 		struct machine *m = fuzz_set->machines[i];
 
 		machine_lock(m);
-		if (m->log_file)
-			fclose(m->log_file);
-		m->log_file = NULL;
+		rotfile_close(&m->log_file);   /* writes then go nowhere */
 		machine_unlock(m);
 	}
 	atexit(fuzz_vmset_end);
@@ -66,7 +64,7 @@ static inline void
 fuzz_log_clear(struct machine *m)
 {
 	machine_lock(m);
-	sb_free(&m->log);
+	tailbuf_free(&m->log);   /* empty again, still bounded */
 	machine_unlock(m);
 }
 
