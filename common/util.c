@@ -306,6 +306,20 @@ mkdir_p(const char *path, unsigned mode)
 	return ret;
 }
 
+int
+secs_parse(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0 || v > 86400 * 365)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
 /*
  * By descriptor, never following a symbolic link: a link planted in the tree
  * (say in a world-writable /dev/shm) is removed itself, never what it names.

@@ -55,6 +55,9 @@ int write_file_atomic(const char *path, const void *data, size_t len);
 /* mkdir -p. 0 or -errno. */
 int mkdir_p(const char *path, unsigned mode);
 /* rm -rf, for state directories we created ourselves. */
+/* A positive whole number of seconds, at most a year, nothing after it:
+ * 0, or -EINVAL (atoi would take "30s" or "4294967297"). */
+int secs_parse(const char *s, int *out);
 int remove_tree(const char *path);
 /* remove_tree of name in dirfd; symbolic links are removed, never followed. */
 int remove_tree_at(int dirfd, const char *name);

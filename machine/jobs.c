@@ -666,21 +666,6 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 	sb_free(&inner);
 }
 
-/* SECS: up to a year, and nothing after (atoi took "4294967297" for 1). */
-static int
-job_secs(const char *s, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0 || v > 86400 * 365)
-		return -EINVAL;
-	*out = (int)v;
-	return 0;
-}
-
 static void
 job_ctl(struct machine *m, struct job *j, const char *msg, size_t len,
 	struct mreq *r)
@@ -733,7 +718,7 @@ job_ctl(struct machine *m, struct job *j, const char *msg, size_t len,
 	} else if (!strcmp(s, "user") && arg && *arg) {
 		free(j->user);
 		j->user = xstrdup(arg);
-	} else if (!strcmp(s, "timeout") && arg && job_secs(arg, &secs) == 0) {
+	} else if (!strcmp(s, "timeout") && arg && secs_parse(arg, &secs) == 0) {
 		j->timeout = secs;
 	} else {
 		machine_logl(m, "job %s: bad ctl '%s' (expected: env K=V | dir PATH "

@@ -653,20 +653,6 @@ supervisor(void *arg)
 
 /* ---- control messages ------------------------------------------------ */
 
-static int
-parse_uint(const char *s, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0 || v > 86400 * 365)
-		return -EINVAL;
-	*out = (int)v;
-	return 0;
-}
-
 static void
 ctl_start(struct machine *m, char **argv, struct mreq *r)
 {
@@ -821,7 +807,7 @@ ctl_timeout(struct machine *m, char **argv, struct mreq *r)
 {
 	int secs;
 
-	if (parse_uint(argv[1], &secs) < 0) {
+	if (secs_parse(argv[1], &secs) < 0) {
 		machine_logl(m, "ctl: timeout: '%s' is not a positive number of "
 			 "seconds", argv[1]);
 		mreq_finish(m, r, -EINVAL);
