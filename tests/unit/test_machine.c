@@ -779,6 +779,18 @@ test_ram_reaper_follows_no_link(void **state)
 	free(sd);
 	free(p);
 
+	/* A stale-looking RAM directory of another user: not ours to remove
+	 * (as root the old reaper would have). */
+	if (geteuid() == 0) {
+		p = xasprintf("%s/attestfs-ram.other", base);
+		assert_int_equal(mkdir(p, 0700), 0);
+		sd = xasprintf("%s/.owner", p);
+		write_file(sd, "");
+		assert_int_equal(chown(sd, 65534, 65534), 0);
+		free(sd);
+		assert_int_equal(chown(p, 65534, 65534), 0);
+		free(p);
+	}
 	sd = xasprintf("%s/state", base);
 	assert_int_equal(config_parse("{\"machines\": {\"m\": {\"backend\": "
 				      "\"mock\"}}}", "/t/machines.json", "/t",
@@ -794,6 +806,9 @@ test_ram_reaper_follows_no_link(void **state)
 	p = xasprintf("%s/attestfs-ram.link", base);
 	assert_int_equal(lstat(p, &st), 0);    /* not ours to judge */
 	assert_true(S_ISLNK(st.st_mode));
+	free(p);
+	p = xasprintf("%s/attestfs-ram.other", base);
+	assert_int_equal(lstat(p, &st) == 0, geteuid() == 0);
 	free(p);
 	p = xasprintf("%s/canary", outside);
 	assert_int_equal(stat(p, &st), 0);     /* never touched */
