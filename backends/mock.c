@@ -65,18 +65,6 @@ struct backend {
 	struct mock_event *ev_head, **ev_tail;
 };
 
-static void
-mock_deadline(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Called with b->lock held. Events go out from the monitor thread. */
 static void
 mock_queue_event(struct backend *b, const char *name, const char *detail)
@@ -304,7 +292,7 @@ mock_thread_main(void *arg)
 		}
 		if (si.si_pid == 0) {
 			pthread_mutex_lock(&b->lock);
-			mock_deadline(&ts, MOCK_POLL_MS);
+			mono_deadline(&ts, MOCK_POLL_MS);
 			if (!b->ev_head)
 				pthread_cond_timedwait(&b->cond, &b->lock, &ts);
 			pthread_mutex_unlock(&b->lock);

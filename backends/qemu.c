@@ -691,18 +691,6 @@ struct backend {
 	bool incoming_ram;           /* ... saved without RAM (x-ignore-shared) */
 };
 
-static void
-qemu_deadline(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Called with b->lock held. */
 static void
 qemu_signal_locked(struct backend *b, int sig)
@@ -1465,7 +1453,7 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 			goto fail;
 		}
 		pthread_mutex_lock(&b->lock);
-		qemu_deadline(&ts, 20);
+		mono_deadline(&ts, 20);
 		if (!b->exited)
 			pthread_cond_timedwait(&b->cond, &b->lock, &ts);
 		pthread_mutex_unlock(&b->lock);
@@ -1477,7 +1465,7 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 	if (ret < 0) {
 		/* Most likely QEMU died: say why, from its log. */
 		pthread_mutex_lock(&b->lock);
-		qemu_deadline(&ts, 500);
+		mono_deadline(&ts, 500);
 		while (!b->exited &&
 		       pthread_cond_timedwait(&b->cond, &b->lock, &ts) == 0)
 			;
@@ -1733,7 +1721,7 @@ qemu_destroy(struct backend *b)
 				      QEMU_DESTROY_QUIT_MS, NULL, &e);
 
 		pthread_mutex_lock(&b->lock);
-		qemu_deadline(&ts, QEMU_DESTROY_WAIT_MS);
+		mono_deadline(&ts, QEMU_DESTROY_WAIT_MS);
 		while ((ret == 0 || ret == -EPIPE) && !b->exited &&
 		       pthread_cond_timedwait(&b->cond, &b->lock, &ts) == 0)
 			;

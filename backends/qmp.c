@@ -67,18 +67,6 @@ qmp_json_text(json_object *o)
 					      JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
-static void
-qmp_deadline(struct timespec *ts, int timeout_ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += timeout_ms / 1000;
-	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Wait on q->cond; returns ETIMEDOUT once the deadline passed. */
 static int
 qmp_wait(struct qmp *q, const struct timespec *deadline)
@@ -340,7 +328,7 @@ qmp_request(struct qmp *q, json_object *req, int pass_fd, int timeout_ms,
 	if (json_object_object_get_ex(req, "execute", &v))
 		name = json_object_get_string(v);
 	if (timeout_ms > 0)
-		qmp_deadline(&deadline, timeout_ms);
+		mono_deadline(&deadline, timeout_ms);
 
 	pthread_mutex_lock(&q->lock);
 	if (q->closed || q->closing) {
@@ -508,7 +496,7 @@ qmp_wait_closed(struct qmp *q, int timeout_ms)
 	int rc = 0;
 
 	if (timeout_ms > 0)
-		qmp_deadline(&deadline, timeout_ms);
+		mono_deadline(&deadline, timeout_ms);
 	pthread_mutex_lock(&q->lock);
 	while (!q->closed && rc == 0)
 		rc = qmp_wait(q, timeout_ms > 0 ? &deadline : NULL);
@@ -557,7 +545,7 @@ qmp_open(int fd, int timeout_ms, qmp_event_fn on_event,
 	q->reader_started = true;
 
 	if (timeout_ms > 0)
-		qmp_deadline(&deadline, timeout_ms);
+		mono_deadline(&deadline, timeout_ms);
 	pthread_mutex_lock(&q->lock);
 	while (!q->greeted && !q->closed && rc == 0)
 		rc = qmp_wait(q, timeout_ms > 0 ? &deadline : NULL);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* A reason to go with an errno: functions return -errno and fill this. */
 struct aerr {
@@ -45,6 +46,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Milliseconds: wall clock since the epoch, and monotonic. */
 int64_t now_unix_ms(void);
 int64_t now_mono_ms(void);
+/* The CLOCK_MONOTONIC time ms milliseconds from now (ms <= 0: now), for
+ * pthread_cond_timedwait on a condition set to that clock. */
+void mono_deadline(struct timespec *ts, int64_t ms);
 
 /* Write all of buf, retrying on EINTR and short writes. 0 or -errno. */
 int write_all(int fd, const void *buf, size_t len);

@@ -209,12 +209,7 @@ watch_soft(void *arg)
 				}
 			}
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		mono_deadline(&ts, 100);
 		pthread_cond_timedwait(&pk->soft_cond, &pk->lock, &ts);
 	}
 	pk->watching = 0;
@@ -267,8 +262,13 @@ fs_park_new(void)
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&pk->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
-	pthread_cond_init(&pk->idle, NULL);
-	pthread_cond_init(&pk->soft_cond, NULL);
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pk->idle, &ca);
+	pthread_cond_init(&pk->soft_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	return pk;
 }
 
@@ -393,13 +393,7 @@ again:
 			}
 		}
 	}
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	mono_deadline(&deadline, timeout_ms);
 	while (pk->n) {
 		if (pthread_cond_timedwait(&pk->idle, &pk->lock, &deadline) ==
 		    ETIMEDOUT)

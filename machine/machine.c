@@ -638,13 +638,7 @@ supervisor(void *arg)
 
 		if (wait_ms <= 0)
 			continue;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (wait_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		mono_deadline(&ts, wait_ms);
 		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
 	}
 	machine_unlock(m);
@@ -1374,8 +1368,7 @@ global_timer(void *arg)
 	int timed_out = 0;
 	size_t i;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += s->opt.global_timeout;
+	mono_deadline(&ts, (int64_t)s->opt.global_timeout * 1000);
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping && !timed_out)
 		timed_out = pthread_cond_timedwait(&s->timer_cond, &s->lock,
