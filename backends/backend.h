@@ -9,18 +9,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "common/caps.h"
 #include "common/util.h"
 #include "machine/config.h"
-
-enum backend_cap {
-	BACKEND_CAP_PAUSE = 1 << 0,
-	BACKEND_CAP_SCREENSHOT = 1 << 1,
-	BACKEND_CAP_KEYS = 1 << 2,
-	BACKEND_CAP_SNAPSHOT = 1 << 3,
-	BACKEND_CAP_FORWARD = 1 << 4,
-	BACKEND_CAP_LINKS = 1 << 5,
-	BACKEND_CAP_QMP = 1 << 6, /* raw control-plane passthrough */
-};
 
 /* Called from backend threads; must not call back into the backend. */
 struct backend_events {
@@ -85,7 +76,6 @@ struct backend_ops {
 		      struct aerr *err);
 	int (*quit)(struct backend *b);   /* stop the VMM now (halt) */
 	int (*kill)(struct backend *b);   /* SIGKILL the VMM (crash) */
-	int (*reset)(struct backend *b);  /* hard reset of the guest */
 	int (*pause)(struct backend *b);
 	int (*resume)(struct backend *b);
 	/* Raw control-plane command (QMP JSON); *reply is malloc'd JSON. */

@@ -457,12 +457,6 @@ mock_kill(struct backend *b)
 }
 
 static int
-mock_reset(struct backend *b)
-{
-	return -EOPNOTSUPP;
-}
-
-static int
 mock_pause(struct backend *b)
 {
 	return mock_signal(b, SIGSTOP, "STOP", "{}");
@@ -516,7 +510,6 @@ const struct backend_ops mock_backend_ops = {
 	.launch = mock_launch,
 	.quit = mock_quit,
 	.kill = mock_kill,
-	.reset = mock_reset,
 	.pause = mock_pause,
 	.resume = mock_resume,
 	.command = mock_command,

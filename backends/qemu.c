@@ -1540,12 +1540,6 @@ qemu_kill(struct backend *b)
 }
 
 static int
-qemu_reset(struct backend *b)
-{
-	return qemu_qmp(b, "system_reset", QEMU_OP_TIMEOUT_MS);
-}
-
-static int
 qemu_pause(struct backend *b)
 {
 	return qemu_qmp(b, "stop", QEMU_OP_TIMEOUT_MS);
@@ -1742,7 +1736,6 @@ const struct backend_ops qemu_backend_ops = {
 	.launch = qemu_launch,
 	.quit = qemu_quit,
 	.kill = qemu_kill,
-	.reset = qemu_reset,
 	.pause = qemu_pause,
 	.resume = qemu_resume,
 	.command = qemu_command,

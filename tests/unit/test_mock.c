@@ -408,7 +408,6 @@ test_unsupported(void **state)
 	f->l.n_shells = 0;
 	f->l.console_path = NULL;
 	assert_int_equal(mock_backend_ops.launch(&f->l, &b, &err), 0);
-	assert_int_equal(mock_backend_ops.reset(b), -EOPNOTSUPP);
 	assert_int_equal(mock_backend_ops.command(b, "{\"execute\":\"x\"}",
 						  &reply, &err), -EOPNOTSUPP);
 	assert_null(reply);
