@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backends/qemu.h"
+#include "common/proc.h"
 
 #define ACCEL_PROBE_TIMEOUT_MS 4000
 
@@ -237,9 +238,9 @@ accel_probe_kvm(const struct accel_probe_params *p, struct strbuf *reason)
 	t0 = now_mono_ms();
 	pid = fork();
 	if (pid == 0) {
-		backend_child_init(parent);
+		proc_child_init(parent);
 		setsid();
-		backend_child_stdio(log);
+		proc_child_stdio(log);
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}

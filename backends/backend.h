@@ -118,26 +118,6 @@ const struct backend_ops *backend_find(const char *name);
 /* Comma-separated capability names, for info. */
 void backend_caps_render(unsigned caps, struct strbuf *out);
 
-/*
- * Process and socket helpers (backend.c), for the backends and for the
- * helper processes machine/ runs itself (vde_switch).
- */
-
-/* socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC) + connect; paths longer than
- * sun_path go through /proc/self/fd. fd, or -errno. */
-int backend_unix_connect(const char *path);
-/*
- * First thing in a forked child: default signal dispositions, empty signal
- * mask, PR_SET_PDEATHSIG(SIGKILL) (fires when the forking *thread* exits),
- * and _exit(127) when the parent is already gone. Async-signal-safe.
- */
-void backend_child_init(pid_t parent);
-/* Close every fd >= first (close_range, or a loop). Async-signal-safe. */
-void backend_close_from(unsigned first);
-/* In a forked child: fd 0 from /dev/null, 1 and 2 appended to log_path
- * (or /dev/null when NULL), every other fd closed. Async-signal-safe. */
-void backend_child_stdio(const char *log_path);
-
 extern const struct backend_ops qemu_backend_ops;
 extern const struct backend_ops mock_backend_ops;
 

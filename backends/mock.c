@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "backends/qemu.h"
+#include "common/proc.h"
+#include "common/sock.h"
 
 #define MOCK_BANNER "Spawning backdoor root shell...\n"
 #define MOCK_POLL_MS 20
@@ -112,17 +114,17 @@ mock_sleep_ms(long ms)
 static void __attribute__((noreturn))
 mock_main_child(pid_t parent, int console_fd, const char *banner, size_t len)
 {
-	backend_child_init(parent);
+	proc_child_init(parent);
 	setpgid(0, 0);
 	if (console_fd >= 0) {
 		if (console_fd != 3)
 			dup2(console_fd, 3);
-		backend_close_from(4);
+		proc_close_from(4);
 		if (write(3, banner, len) < 0) {
 			/* the host may not read the console: fine */
 		}
 	} else {
-		backend_close_from(3);
+		proc_close_from(3);
 	}
 	for (;;)
 		pause();
@@ -135,7 +137,7 @@ mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd)
 	pid_t self, sh;
 	int s, e, status;
 
-	backend_child_init(parent);
+	proc_child_init(parent);
 	setpgid(0, group);
 	s = fcntl(sock, F_DUPFD, 10);
 	e = console_fd >= 0 ? fcntl(console_fd, F_DUPFD, 10) :
@@ -146,7 +148,7 @@ mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd)
 	dup2(s, 1);
 	if (e >= 0)
 		dup2(e, 2);
-	backend_close_from(3);
+	proc_close_from(3);
 	self = getpid();
 	for (;;) {
 		struct pollfd p = { .fd = 0, .events = POLLIN | POLLRDHUP };
@@ -155,7 +157,7 @@ mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd)
 		if (sh < 0)
 			_exit(1);
 		if (sh == 0) {
-			backend_child_init(self);
+			proc_child_init(self);
 			if (write(1, MOCK_BANNER, sizeof(MOCK_BANNER) - 1) < 0)
 				_exit(1);
 			execl("/bin/sh", "sh", (char *)NULL);
@@ -180,7 +182,7 @@ mock_connect(const char *path)
 	int fd;
 
 	for (;;) {
-		fd = backend_unix_connect(path);
+		fd = sock_unix_connect(path);
 		if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED) ||
 		    now_mono_ms() >= deadline)
 			return fd;

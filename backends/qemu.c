@@ -32,6 +32,8 @@
 #include "backends/accel.h"
 #include "backends/backend.h"
 #include "backends/qmp.h"
+#include "common/proc.h"
+#include "common/sock.h"
 
 #define QEMU_QMP_TIMEOUT_MS 10000        /* QEMU started -> QMP answers */
 #define QEMU_SCRIPT_QMP_TIMEOUT_MS 30000 /* a start script may do more first */
@@ -386,92 +388,6 @@ qemu_cmd_free(struct qemu_cmd *c)
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                */
 
-int
-qemu_run_capture(char *const argv[], int timeout_ms, struct strbuf *out,
-		 struct strbuf *errout)
-{
-	int po[2], pe[2], status, ret = 0;
-	int64_t deadline = now_mono_ms() + timeout_ms;
-	pid_t pid, parent = getpid();
-	struct pollfd pfd[2];
-
-	if (pipe2(po, O_CLOEXEC) < 0)
-		return -errno;
-	if (pipe2(pe, O_CLOEXEC) < 0) {
-		ret = -errno;
-		close(po[0]);
-		close(po[1]);
-		return ret;
-	}
-	pid = fork();
-	if (pid == 0) {
-		int null_fd;
-
-		backend_child_init(parent);
-		setsid();
-		null_fd = open("/dev/null", O_RDONLY);
-		if (null_fd >= 0)
-			dup2(null_fd, 0);
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		backend_close_from(3);
-		execvp(argv[0], argv);
-		dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	if (pid < 0)
-		ret = -errno;
-	close(po[1]);
-	close(pe[1]);
-	pfd[0].fd = po[0];
-	pfd[1].fd = pe[0];
-	pfd[0].events = pfd[1].events = POLLIN;
-	while (pid > 0 && (pfd[0].fd >= 0 || pfd[1].fd >= 0)) {
-		int64_t left = deadline - now_mono_ms();
-		int i, n;
-
-		if (left <= 0) {
-			ret = -ETIMEDOUT;
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			break;
-		}
-		n = poll(pfd, 2, (int)left);
-		if (n < 0 && errno != EINTR) {
-			ret = -errno;
-			break;
-		}
-		for (i = 0; i < 2 && n > 0; i++) {
-			char buf[4096];
-			ssize_t r;
-
-			if (pfd[i].fd < 0 || !pfd[i].revents)
-				continue;
-			r = read(pfd[i].fd, buf, sizeof(buf));
-			if (r > 0) {
-				sb_add(i ? errout : out, buf, (size_t)r);
-			} else if (r == 0 || errno != EINTR) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-			}
-		}
-	}
-	if (pfd[0].fd >= 0)
-		close(pfd[0].fd);
-	if (pfd[1].fd >= 0)
-		close(pfd[1].fd);
-	if (pid > 0) {
-		if (ret < 0) {
-			kill(pid, SIGKILL);
-		}
-		while (waitpid(pid, &status, 0) < 0) {
-			if (errno != EINTR)
-				return ret < 0 ? ret : -errno;
-		}
-	}
-	return ret < 0 ? ret : status;
-}
-
 static void
 qemu_describe_status(struct strbuf *sb, int status)
 {
@@ -541,7 +457,7 @@ qemu_prepare_disks(const struct machine_config *cfg, const char *state_dir,
 			char *argv[] = { (char *)qemu_img_binary(), "info", "-U",
 					 "--output=json", base, NULL };
 
-			st = qemu_run_capture(argv, 30000, &out, &errout);
+			st = proc_run_capture(argv, 30000, &out, &errout);
 		}
 		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			ret = st < 0 ? st : -EIO;
@@ -571,7 +487,7 @@ qemu_prepare_disks(const struct machine_config *cfg, const char *state_dir,
 					 "-f", "qcow2", "-b", base, "-F",
 					 (char *)format, overlay, NULL };
 
-			st = qemu_run_capture(argv, 30000, &out, &errout);
+			st = proc_run_capture(argv, 30000, &out, &errout);
 		}
 		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			ret = st < 0 ? st : -EIO;
@@ -749,11 +665,11 @@ qemu_thread_main(void *arg)
 	pthread_mutex_lock(&b->lock);
 	pid = fork();
 	if (pid == 0) {
-		backend_child_init(parent);
+		proc_child_init(parent);
 		setsid(); /* terminal Ctrl-C goes to the daemon only */
 		if (chdir(b->state_dir) < 0)
 			_exit(127);
-		backend_child_stdio(b->log_path);
+		proc_child_stdio(b->log_path);
 		execvpe(b->cmd.argv[0], b->cmd.argv, b->envp);
 		dprintf(2, "attestfs: cannot execute %s: %s\n", b->cmd.argv[0],
 			strerror(errno));
@@ -1435,7 +1351,7 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 			goto fail;
 		}
 		pthread_mutex_unlock(&b->lock);
-		fd = backend_unix_connect(b->qmp_path);
+		fd = sock_unix_connect(b->qmp_path);
 		if (fd >= 0)
 			break;
 		if (fd != -ENOENT && fd != -ECONNREFUSED) {

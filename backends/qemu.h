@@ -79,11 +79,4 @@ bool qemu_pid_is_ours(pid_t pid, pid_t child);
 /* A stable byte (1..254) from a machine name, for MAC addresses. */
 unsigned qemu_name_byte(const char *name);
 
-/*
- * Run argv to completion (stdin /dev/null), collecting stdout and stderr,
- * killing it after timeout_ms. Returns the wait status (>= 0) or -errno.
- */
-int qemu_run_capture(char *const argv[], int timeout_ms, struct strbuf *out,
-		     struct strbuf *errout);
-
 #endif

@@ -26,6 +26,7 @@
 
 #include "backends/qemu.h"
 #include "backends/qmp_internal.h"
+#include "common/sock.h"
 
 /* A reply bigger than this is a broken peer, not a QMP server. */
 #define QMP_MAX_LINE (64u << 20)
@@ -590,7 +591,7 @@ qmp_connect(const char *path, int timeout_ms, qmp_event_fn on_event,
 
 	*out = NULL;
 	for (;;) {
-		fd = backend_unix_connect(path);
+		fd = sock_unix_connect(path);
 		if (fd >= 0)
 			break;
 		if (fd != -ENOENT && fd != -ECONNREFUSED) {

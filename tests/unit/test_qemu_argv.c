@@ -28,6 +28,8 @@
 #include "backends/backend.h"
 #include "backends/qemu.h"
 #include "common/util.h"
+#include "common/proc.h"
+#include "common/sock.h"
 
 /* ---- the fake QEMU ---------------------------------------------------- */
 
@@ -121,7 +123,7 @@ fake_qemu_main(int argc, char **argv)
 		_exit(2);
 	}
 	if (console) {
-		cfd = backend_unix_connect(console);
+		cfd = sock_unix_connect(console);
 		if (cfd < 0) {
 			fprintf(stderr, "fake qemu: console: %s\n",
 				strerror(-cfd));
@@ -954,7 +956,7 @@ test_launch_disks(void **state)
 
 		sb_init(&out);
 		sb_init(&errout);
-		st = qemu_run_capture(argv, 10000, &out, &errout);
+		st = proc_run_capture(argv, 10000, &out, &errout);
 		assert_int_equal(st, 0);
 		assert_non_null(strstr(out.data, "\"backing-filename-format\": "
 				       "\"raw\""));
