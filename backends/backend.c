@@ -6,6 +6,7 @@
 
 #include "backends/qemu.h"
 
+/* The first row is the default of a machine that names none. */
 static const struct backend_ops *const backend_table[] = {
 	&qemu_backend_ops,
 	&mock_backend_ops,
@@ -15,14 +16,21 @@ static const struct backend_ops *const backend_table[] = {
 const struct backend_ops *
 backend_find(const char *name)
 {
+	const struct backend_ops *ops;
 	size_t i;
 
-	if (!name)
-		return NULL;
-	for (i = 0; i < sizeof(backend_table) / sizeof(backend_table[0]); i++)
-		if (!strcmp(backend_table[i]->name, name))
-			return backend_table[i];
+	for (i = 0; name && (ops = backend_at(i)); i++)
+		if (!strcmp(ops->name, name))
+			return ops;
 	return NULL;
+}
+
+const struct backend_ops *
+backend_at(size_t i)
+{
+	if (i >= sizeof(backend_table) / sizeof(backend_table[0]))
+		return NULL;
+	return backend_table[i];
 }
 
 static const struct {

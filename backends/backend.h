@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "backends/config.h"
 #include "common/caps.h"
 #include "common/util.h"
-#include "machine/config.h"
 
 /* Called from backend threads; must not call back into the backend. */
 struct backend_events {
@@ -32,7 +32,7 @@ struct backend_nic {
 };
 
 struct backend_launch {
-	const struct machine_config *cfg;
+	struct backend_config cfg; /* machine_backend_config() */
 	const char *state_dir;     /* this machine's own directory */
 	const char *console_path;  /* unix socket machine/ listens on: serial */
 	const char *const *shell_paths; /* unix sockets machine/ listens on */
@@ -42,8 +42,8 @@ struct backend_launch {
 	const struct backend_nic *nics; /* after the user-mode NIC, in order */
 	size_t n_nics;
 	/* Restore (BACKEND_CAP_SNAPSHOT): the saved state to load, and the
-	 * snapshot's frozen disks (cfg->n_disks of them) to overlay instead
-	 * of cfg->disks. The guest continues paused-then-running from there. */
+	 * snapshot's frozen disks (cfg.n_disks of them) to overlay instead
+	 * of cfg.disks. The guest continues paused-then-running from there. */
 	const char *incoming;
 	const char *const *disk_bases;
 	/* Guest RAM in a file of its own (NULL: the VMM's anonymous memory),
@@ -69,8 +69,15 @@ struct backend_launch {
 struct backend;
 
 struct backend_ops {
-	const char *name;
+	const char *name;          /* the config file's "backend" */
 	unsigned caps;
+	/* This backend's own keys in a machine's config entry (NULL-
+	 * terminated, or NULL for none): machine/ accepts them beside its
+	 * generic ones and leaves them to check_config. */
+	const char *const *config_keys;
+	/* Mount time: check the machine's config for this backend, fill
+	 * c->own (config.h). 0, or -EINVAL with backend_check_fail(). */
+	int (*check_config)(struct backend_check *c);
 	/* Start the VMM; returns once it runs (or failed). *out on success. */
 	int (*launch)(const struct backend_launch *l, struct backend **out,
 		      struct aerr *err);
@@ -114,7 +121,10 @@ struct backend_ops {
 	void (*destroy)(struct backend *b);
 };
 
+/* The table: adding a backend is its file plus one row in backend.c. */
 const struct backend_ops *backend_find(const char *name);
+/* The i-th backend, NULL past the end (for the names in messages). */
+const struct backend_ops *backend_at(size_t i);
 /* Comma-separated capability names, for info. */
 void backend_caps_render(unsigned caps, struct strbuf *out);
 

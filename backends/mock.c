@@ -355,7 +355,7 @@ static int
 mock_launch(const struct backend_launch *l, struct backend **out,
 	    struct aerr *err)
 {
-	const struct machine_config *cfg = l->cfg;
+	const struct backend_config *cfg = &l->cfg;
 	const char *fail = cfg->append ? strstr(cfg->append, "mock.fail") :
 					 NULL;
 	pthread_condattr_t ca;

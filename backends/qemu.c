@@ -199,7 +199,7 @@ int
 qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 	       struct aerr *err)
 {
-	const struct machine_config *cfg = p->cfg;
+	const struct backend_config *cfg = p->cfg;
 	struct qemu_args a = { .script = cfg->start_command != NULL };
 	struct qemu_vec env = { 0 };
 	struct strbuf sb;
@@ -215,7 +215,7 @@ qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 		aerr_set(err, "qemu: console socket and state directory needed");
 		return -EINVAL;
 	}
-	if (cfg->shell_channel == SHELL_CHANNEL_CONSOLE && p->n_shells < 1) {
+	if (cfg->shell_console && p->n_shells < 1) {
 		aerr_set(err, "qemu: the console shell channel needs a socket");
 		return -EINVAL;
 	}
@@ -283,7 +283,7 @@ qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 	qemu_argf(&a, false, "-qmp", &sb);
 
 	qemu_arg2(&a, false, "-device", "virtio-serial-pci,id=vser0");
-	if (cfg->shell_channel == SHELL_CHANNEL_CONSOLE) {
+	if (cfg->shell_console) {
 		sb_adds(&sb, "socket,id=shell0,path=");
 		qemu_sb_add_opt_value(&sb, p->shell_paths[0]);
 		qemu_argf(&a, false, "-chardev", &sb);
@@ -334,8 +334,8 @@ qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 	else
 		sb_addf(&sb, "%s/qemu.pid", p->state_dir);
 	qemu_argf(&a, false, "-pidfile", &sb);
-	for (i = 0; i < cfg->n_qemu_args; i++)
-		qemu_arg(&a, false, cfg->qemu_args[i]);
+	for (i = 0; i < p->n_qemu_args; i++)
+		qemu_arg(&a, false, p->qemu_args[i]);
 
 	if (!a.script) {
 		out->argv = a.vec.v;
@@ -429,7 +429,7 @@ qemu_tail(struct strbuf *sb, const char *text, size_t len, size_t max)
 
 /* Overlay each read-only base as STATE/disk.i.qcow2 (fresh every launch). */
 static int
-qemu_prepare_disks(const struct machine_config *cfg, const char *state_dir,
+qemu_prepare_disks(const struct backend_config *cfg, const char *state_dir,
 		   const char *const *bases, unsigned launch, char ***active,
 		   struct aerr *err)
 {
@@ -544,6 +544,42 @@ qemu_free_strv(char **v)
 	for (p = v; p && *p; p++)
 		free(*p);
 	free(v);
+}
+
+/* The "qemu_args" key (an array of strings: check_config saw to it), as a
+ * malloc'd vector of strings borrowed from cfg->own. */
+static const char **
+qemu_own_args(const struct backend_config *cfg, size_t *n)
+{
+	struct json_object *a = NULL;
+	const char **v;
+	size_t i;
+
+	*n = 0;
+	if (cfg->own && json_object_object_get_ex(cfg->own, "qemu_args", &a) &&
+	    json_object_is_type(a, json_type_array))
+		*n = json_object_array_length(a);
+	v = xcalloc(*n + 1, sizeof(*v));
+	for (i = 0; i < *n; i++)
+		v[i] = json_object_get_string(json_object_array_get_idx(a, i));
+	return v;
+}
+
+static const char *const qemu_config_keys[] = { "qemu_args", NULL };
+
+static int
+qemu_check_config(struct backend_check *c)
+{
+	const struct backend_config *cfg = c->cfg;
+	int ret = backend_check_strings(c, "qemu_args");
+
+	if (ret < 0)
+		return ret;
+	if (!cfg->kernel && !cfg->n_disks && !cfg->start_command)
+		return backend_check_fail(c, NULL, "a qemu machine needs "
+					  "\"kernel\", \"disks\" or "
+					  "\"start_command\"");
+	return backend_check_files(c);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1169,8 +1205,10 @@ static int
 qemu_launch(const struct backend_launch *l, struct backend **out,
 	    struct aerr *err)
 {
-	const struct machine_config *cfg = l->cfg;
+	const struct backend_config *cfg = &l->cfg;
 	struct qemu_cmd_params params;
+	const char **qemu_args = NULL;
+	size_t n_args;
 	struct backend *b;
 	pthread_condattr_t ca;
 	struct timespec ts;
@@ -1236,10 +1274,9 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 			.initrd = cfg->initrd,
 			.work_dir = l->state_dir,
 		};
-		const char *want = cfg->accel ? cfg->accel : l->accel;
 
 		sb_init(&why);
-		ret = accel_choose(want, &ap, &b->accel, &why, err);
+		ret = accel_choose(l->accel, &ap, &b->accel, &why, err);
 		if (why.len)
 			qemu_log(l, why.data);
 		sb_free(&why);
@@ -1268,8 +1305,16 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 		}
 	}
 
+	if (l->incoming && cfg->start_command) {
+		aerr_set(err, "qemu: a start script cannot restore a snapshot");
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
+	qemu_args = qemu_own_args(cfg, &n_args);
 	params = (struct qemu_cmd_params){
 		.cfg = cfg,
+		.qemu_args = qemu_args,
+		.n_qemu_args = n_args,
 		.qemu_bin = qemu_binary(),
 		.state_dir = l->state_dir,
 		.console_path = l->console_path,
@@ -1286,12 +1331,8 @@ qemu_launch(const struct backend_launch *l, struct backend **out,
 		.ram_shared = b->ram_shared,
 		.vmm_tag = l->vmm_tag,
 	};
-	if (l->incoming && cfg->start_command) {
-		aerr_set(err, "qemu: a start script cannot restore a snapshot");
-		ret = -EOPNOTSUPP;
-		goto fail;
-	}
 	ret = qemu_build_cmd(&params, &b->cmd, err);
+	free(qemu_args);
 	if (ret < 0)
 		goto fail;
 	b->n_disks = cfg->n_disks;
@@ -1649,6 +1690,8 @@ const struct backend_ops qemu_backend_ops = {
 	.caps = BACKEND_CAP_PAUSE | BACKEND_CAP_SCREENSHOT | BACKEND_CAP_KEYS |
 		BACKEND_CAP_LINKS | BACKEND_CAP_FORWARD | BACKEND_CAP_QMP |
 		BACKEND_CAP_SNAPSHOT,
+	.config_keys = qemu_config_keys,
+	.check_config = qemu_check_config,
 	.launch = qemu_launch,
 	.quit = qemu_quit,
 	.kill = qemu_kill,

@@ -13,14 +13,15 @@
 
 #include "backends/backend.h"
 #include "common/util.h"
-#include "machine/config.h"
 
 /* The binaries, overridable for tests: $ATTESTFS_QEMU, $ATTESTFS_QEMU_IMG. */
 const char *qemu_binary(void);
 const char *qemu_img_binary(void);
 
 struct qemu_cmd_params {
-	const struct machine_config *cfg;
+	const struct backend_config *cfg;
+	const char *const *qemu_args;   /* the "qemu_args" key: appended */
+	size_t n_qemu_args;
 	const char *qemu_bin;           /* "qemu-system-x86_64" */
 	const char *state_dir;
 	const char *console_path;
