@@ -41,8 +41,11 @@ struct mock_event {
 };
 
 struct backend {
+	/* Guards what the monitor thread and the callers share: events and
+	 * owner, spawned .. stopped, the event queue. Not held across a
+	 * callback. The paths are launch()'s, set before the thread starts. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;        /* CLOCK_MONOTONIC */
+	pthread_cond_t cond;        /* CLOCK_MONOTONIC; on every change */
 
 	char *name;
 	char *console_path;

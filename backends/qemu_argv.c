@@ -313,6 +313,25 @@ qemu_cmd_script(struct qemu_args *a, const struct qemu_cmd_params *p,
 	out->n_env = env.n;
 }
 
+/* The "qemu_args" key (an array of strings: check_config saw to it), as a
+ * malloc'd vector of strings borrowed from cfg->own. */
+const char **
+qemu_own_args(const struct backend_config *cfg, size_t *n)
+{
+	struct json_object *a = NULL;
+	const char **v;
+	size_t i;
+
+	*n = 0;
+	if (cfg->own && json_object_object_get_ex(cfg->own, "qemu_args", &a) &&
+	    json_object_is_type(a, json_type_array))
+		*n = json_object_array_length(a);
+	v = xcalloc(*n + 1, sizeof(*v));
+	for (i = 0; i < *n; i++)
+		v[i] = json_object_get_string(json_object_array_get_idx(a, i));
+	return v;
+}
+
 int
 qemu_build_cmd(const struct qemu_cmd_params *p, struct qemu_cmd *out,
 	       struct aerr *err)

@@ -1,7 +1,7 @@
 /*
  * What the QEMU backend needs of the host: the binaries, a fresh qcow2
  * overlay above each read-only disk per launch (qemu-img), QEMU's
- * environment, and whether a pid is one of ours.
+ * environment, whether a pid is one of ours, and the config's files.
  */
 #include "backends/qemu_internal.h"
 
@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backends/config.h"
 #include "common/proc.h"
 
 extern char **environ;
@@ -254,4 +255,21 @@ qemu_pid_is_ours(pid_t pid, pid_t child)
 	if (!p || sscanf(p + 1, " %*c %ld %ld %ld", &ppid, &pgrp, &sid) != 3)
 		return false;
 	return sid == child || pgrp == child || ppid == child;
+}
+
+const char *const qemu_config_keys[] = { "qemu_args", NULL };
+
+int
+qemu_check_config(struct backend_check *c)
+{
+	const struct backend_config *cfg = c->cfg;
+	int ret = backend_check_strings(c, "qemu_args");
+
+	if (ret < 0)
+		return ret;
+	if (!cfg->kernel && !cfg->n_disks && !cfg->start_command)
+		return backend_check_fail(c, NULL, "a qemu machine needs "
+					  "\"kernel\", \"disks\" or "
+					  "\"start_command\"");
+	return backend_check_files(c);
 }

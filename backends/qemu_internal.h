@@ -98,10 +98,16 @@ struct qemu_vec {
 
 void qemu_vec_push(struct qemu_vec *vec, char *s);
 void qemu_vec_free(struct qemu_vec *vec);
+/* The "qemu_args" key (an array of strings: check_config saw to it), as a
+ * malloc'd vector of strings borrowed from cfg->own; *n of them. */
+const char **qemu_own_args(const struct backend_config *cfg, size_t *n);
 /* Disk i's overlay for a launch (see struct qemu_cmd_params), malloc'd. */
 char *qemu_overlay_path(const char *state_dir, size_t i, unsigned launch);
 
 /* qemu_host.c */
+/* backend_ops.config_keys and .check_config */
+extern const char *const qemu_config_keys[];
+int qemu_check_config(struct backend_check *c);
 /* The first launch number whose overlay names are free in state_dir. */
 unsigned qemu_pick_launch(const char *state_dir, size_t n_disks);
 /* Overlay each read-only base (bases, else cfg->disks) as the launch's
@@ -129,5 +135,13 @@ int qemu_set_ignore_shared(struct backend *b, bool on, struct aerr *err);
 int qemu_incoming(struct backend *b, struct aerr *err);
 int qemu_save(struct backend *b, const char *dir, const char *ram_out,
 	      int *ram_saved, struct aerr *err);
+
+/* qemu_devices.c: backend_ops.set_links, .forward, .screenshot, .send_keys */
+int qemu_set_links(struct backend *b, int up, struct aerr *err);
+int qemu_forward(struct backend *b, unsigned host_port, unsigned guest_port,
+		 struct aerr *err);
+int qemu_screenshot(struct backend *b, const char *path, struct aerr *err);
+int qemu_send_keys(struct backend *b, const char *const *keys, size_t n,
+		   struct aerr *err);
 
 #endif

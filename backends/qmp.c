@@ -44,8 +44,14 @@ struct qmp {
 	pthread_t reader;
 	bool reader_started;
 
+	/* Guards what callers and the reader thread share: next_id, the
+	 * pending list and its entries, users, greeted, closed, closing and
+	 * close_errno. Never held across a write to fd or a callback. The
+	 * callbacks and owner are set once, before the reader starts. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;      /* CLOCK_MONOTONIC */
+	pthread_cond_t cond;      /* CLOCK_MONOTONIC; on every change */
+	/* Serialises writes to fd, so that two commands' bytes (and a passed
+	 * fd) never interleave; taken without lock. */
 	pthread_mutex_t write_lock;
 
 	int64_t next_id;
