@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "backends/config.h"
 #include "common/util.h"
 #include "machine/config.h"
 
@@ -388,6 +389,53 @@ test_mock_needs_no_files(void **state)
 	assert_str_in_dir(f, cfg.machines[0].disks[0], "gone.img");
 	assert_str_in_dir(f, cfg.machines[0].start_command, "nowhere/run");
 	assert_null(cfg.machines[1].kernel);
+	config_free(&cfg);
+}
+
+/* What a backend is given: the generic keys, translated once for all. */
+static void
+test_backend_config(void **state)
+{
+	struct fixture *f = *state;
+	struct attest_config cfg;
+	struct backend_config bc;
+	struct machine_config *m;
+
+	load_ok(f, "{\"machines\": {\"db\": {\"kernel\": \"vmlinuz\","
+		"\"initrd\": \"initrd.img\", \"append\": \"quiet\","
+		"\"disks\": [\"base.img\"], \"cpus\": 3, \"memory_mib\": 512,"
+		"\"start_command\": \"./run-vm\", \"qemu_args\": [\"-S\"],"
+		"\"shell_channel\": \"virtconsole\"},"
+		"\"m\": {\"backend\": \"mock\"}}}", &cfg);
+	m = &cfg.machines[0];
+	memset(&bc, 0xa5, sizeof(bc));
+	machine_backend_config(m, &bc);
+	/* Borrowed, not copied: one translation serves every launch. */
+	assert_ptr_equal(bc.name, m->name);
+	assert_int_equal(bc.cpus, 3);
+	assert_int_equal(bc.memory_mib, 512);
+	assert_ptr_equal(bc.kernel, m->kernel);
+	assert_ptr_equal(bc.initrd, m->initrd);
+	assert_string_equal(bc.append, "quiet");
+	assert_int_equal(bc.n_disks, 1);
+	assert_ptr_equal(bc.disks[0], m->disks[0]);
+	assert_ptr_equal(bc.start_command, m->start_command);
+	assert_int_equal(bc.shells, 1);
+	assert_true(bc.shell_console);
+	assert_ptr_equal(bc.own, m->backend_keys);
+	assert_string_equal(arg_at(qemu_args_of(m), 0), "-S");
+
+	m = &cfg.machines[1];
+	machine_backend_config(m, &bc);
+	assert_string_equal(bc.name, "m");
+	assert_null(bc.kernel);
+	assert_null(bc.start_command);
+	assert_int_equal(bc.n_disks, 0);
+	assert_int_equal(bc.shells, 4);
+	assert_false(bc.shell_console);
+	/* The mock has no keys: an empty object, not NULL. */
+	assert_non_null(bc.own);
+	assert_int_equal(json_object_object_length(bc.own), 0);
 	config_free(&cfg);
 }
 
@@ -957,6 +1005,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_virtconsole, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mock_needs_no_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_backend_config, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_start_command, setup,
 						teardown),
