@@ -27,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backends/qemu.h"
 #include "common/proc.h"
 #include "common/sock.h"
 

@@ -1,8 +1,8 @@
 /*
- * Internal to backends/: the QEMU command line as a pure function (so unit
- * tests can check it without running QEMU), and small helpers shared by the
- * backends (qemu.c, mock.c, accel.c, qmp.c); the process and socket helpers
- * are in backend.h. machine/ and fs/ use backend.h only.
+ * Internal to backends/: the QEMU command line as a pure function
+ * (qemu_argv.c, so unit tests can check it without running QEMU) and the
+ * QEMU helpers accel.c and the tests use. The process and socket helpers
+ * are common/proc.h and common/sock.h. machine/ and fs/ use backend.h only.
  */
 #ifndef ATTESTFS_BACKENDS_QEMU_H
 #define ATTESTFS_BACKENDS_QEMU_H

@@ -24,7 +24,6 @@
 
 #include <json-c/json.h>
 
-#include "backends/qemu.h"
 #include "backends/qmp_internal.h"
 #include "common/sock.h"
 
