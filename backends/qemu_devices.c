@@ -13,15 +13,19 @@ int
 qemu_set_links(struct backend *b, int up, struct aerr *err)
 {
 	struct aerr e = { "" };
-	char args[64];
+	json_object *args;
+	char name[16];
 	size_t i;
 	int ret;
 
 	for (i = 0; i < b->n_vlans; i++) {
-		snprintf(args, sizeof(args), "{\"name\": \"vlan%u\", \"up\": %s}",
-			 b->vlans[i], up ? "true" : "false");
-		ret = qmp_execute(b->qmp, "set_link", args, QEMU_OP_TIMEOUT_MS,
-				  NULL, &e);
+		snprintf(name, sizeof(name), "vlan%u", b->vlans[i]);
+		args = qemu_obj1("name", json_object_new_string(name));
+		json_object_object_add(args, "up", json_object_new_boolean(up));
+		ret = qmp_execute(b->qmp, "set_link",
+				  json_object_to_json_string(args),
+				  QEMU_OP_TIMEOUT_MS, NULL, &e);
+		json_object_put(args);
 		if (ret < 0) {
 			aerr_set(err, "set_link vlan%u: %s", b->vlans[i],
 				 ret == -EPIPE ? "QEMU is not running" : e.msg);
