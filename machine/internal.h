@@ -272,9 +272,21 @@ int shellpool_ready(struct machine *m);
 void shellpool_send_raw(struct machine *m, const char *line);
 int machine_listen_unix(const char *path, struct aerr *err);
 
-/* Waits (tx.c), with the lock held. */
+/* Waits (wait.c), with the lock held. */
 /* The syntax of a wait condition alone (tests/fuzz): 0 or -EINVAL. */
 int tx_wait_parse(struct machine *m, const char *text, size_t len);
+/* A waiter for the condition text, not yet checked (*out, the caller's);
+ * -errno with the reason in log, or when the guest is wanted and cannot
+ * be had. */
+int waiter_new(struct machine *m, const char *text, size_t len,
+	       struct waiter **out);
+/* Check w now and keep it on m's list until it ends: then wait.c answers
+ * r through tx_wait_answer() (tx.c), which copies result. */
+void waiter_add(struct machine *m, struct waiter *w, struct mreq *r);
+/* Forget w unanswered (its reader went away) and free it. */
+void waiter_drop(struct machine *m, struct waiter *w);
+void tx_wait_answer(struct machine *m, struct mreq *r, int err,
+		    const char *result);
 void waiters_check(struct machine *m, int64_t now, int64_t *next);
 /* Console waits only: before boot_console lets go of its oldest bytes. */
 void waiters_console_check(struct machine *m);
