@@ -37,10 +37,8 @@ static int status_check(struct machine *m, struct waiter *w, int64_t now,
 			int64_t *next);
 static int console_check(struct machine *m, struct waiter *w, int64_t now,
 			 int64_t *next);
-static int screen_check(struct machine *m, struct waiter *w, int64_t now,
+static int polled_check(struct machine *m, struct waiter *w, int64_t now,
 			int64_t *next);
-static int guest_check(struct machine *m, struct waiter *w, int64_t now,
-		       int64_t *next);
 
 /*
  * One row a kind of wait, indexed by its kind: the keyword, what checks the
@@ -57,13 +55,13 @@ static const struct wait_syntax {
 } wait_syntax[] = {
 	[WAIT_STATUS] = { "status", parse_status, status_check, 0 },
 	[WAIT_CONSOLE] = { "console", parse_regex, console_check, 0 },
-	[WAIT_SUCCEEDS] = { "succeeds", NULL, guest_check, 1 },
-	[WAIT_FAILS] = { "fails", NULL, guest_check, 1 },
-	[WAIT_FILE] = { "file", NULL, guest_check, 1 },
-	[WAIT_UNIT] = { "unit", parse_unit, guest_check, 1 },
-	[WAIT_PORT] = { "port", parse_port, guest_check, 1 },
-	[WAIT_SCREEN] = { "screen", parse_regex, screen_check, 0 },
-	[WAIT_SOCKET] = { "socket", NULL, guest_check, 1 },
+	[WAIT_SUCCEEDS] = { "succeeds", NULL, polled_check, 1 },
+	[WAIT_FAILS] = { "fails", NULL, polled_check, 1 },
+	[WAIT_FILE] = { "file", NULL, polled_check, 1 },
+	[WAIT_UNIT] = { "unit", parse_unit, polled_check, 1 },
+	[WAIT_PORT] = { "port", parse_port, polled_check, 1 },
+	[WAIT_SCREEN] = { "screen", parse_regex, polled_check, 0 },
+	[WAIT_SOCKET] = { "socket", NULL, polled_check, 1 },
 };
 
 #define N_WAIT_KINDS (sizeof(wait_syntax) / sizeof(wait_syntax[0]))
@@ -561,22 +559,6 @@ screen_shot_done(struct machine *m, struct waiter *w, int64_t now)
 	return 0;
 }
 
-static int
-screen_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
-{
-	if (guest_down(m, w))
-		return 1;
-	if (w->shot && w->shot->done && screen_shot_done(m, w, now))
-		return 1;
-	if (!w->shot && now >= w->next_poll && m->state == MS_RUNNING)
-		screen_poll_submit(m, w);
-	/* Not running: the change to running wakes the supervisor
-	 * (a past next_poll here would spin it, holding the lock). */
-	if (!w->shot && m->state == MS_RUNNING && w->next_poll < *next)
-		*next = w->next_poll;
-	return 0;
-}
-
 /* ---- the guest: commands, files, units, ports ---------------------------- */
 
 static void
@@ -747,16 +729,40 @@ guest_poll_done(struct machine *m, struct waiter *w, int64_t now)
 	return 0;
 }
 
+/* ---- polling: the guest and the screen ---------------------------------- */
+
+/* The poll in flight (a command, or the screen's OCR) has ended. */
 static int
-guest_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
+poll_ended(struct waiter *w)
 {
+	if (w->shot)
+		return w->shot->done;
+	return w->poll && w->poll->state == CMD_DONE;
+}
+
+/* A wait that polls, one poll at a time, backing off while it does not
+ * hold; only a running machine is polled. */
+static int
+polled_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
+{
+	int screen = w->kind == WAIT_SCREEN;
+
 	if (guest_down(m, w))
 		return 1;
-	if (w->poll && w->poll->state == CMD_DONE && guest_poll_done(m, w, now))
+	if (poll_ended(w) && (screen ? screen_shot_done(m, w, now) :
+				       guest_poll_done(m, w, now)))
 		return 1;
-	if (!w->poll && now >= w->next_poll && m->state == MS_RUNNING)
-		poll_submit(m, w, now);
-	if (!w->poll && m->state == MS_RUNNING && w->next_poll < *next)
+	if (!w->shot && !w->poll && now >= w->next_poll &&
+	    m->state == MS_RUNNING) {
+		if (screen)
+			screen_poll_submit(m, w);
+		else
+			poll_submit(m, w, now);
+	}
+	/* Not running: the change to running wakes the supervisor
+	 * (a past next_poll here would spin it, holding the lock). */
+	if (!w->shot && !w->poll && m->state == MS_RUNNING &&
+	    w->next_poll < *next)
 		*next = w->next_poll;
 	return 0;
 }
