@@ -292,7 +292,20 @@ int shellpool_ready(struct machine *m);
 void shellpool_send_raw(struct machine *m, const char *line);
 int machine_listen_unix(const char *path, struct aerr *err);
 
-/* Waits (wait.c), with the lock held. */
+/* Waits (wait_parse.c, wait.c), with the lock held. */
+struct wait_spec {
+	enum wait_kind kind;
+	int timeout;              /* seconds, 0 = the machine's */
+	char *arg;
+	char *want;               /* unit: state; port: "closed" */
+	char *user;               /* unit: in this user's service manager */
+};
+/* The condition text into out (its strings malloc'd; all NULL on error):
+ * 0, or -EINVAL with the reason in log. */
+int wait_parse(struct machine *m, const char *text, size_t len,
+	       struct wait_spec *out);
+void wait_spec_free(struct wait_spec *spec);
+const char *wait_kind_name(enum wait_kind kind);
 /* The syntax of a wait condition alone (tests/fuzz): 0 or -EINVAL. */
 int tx_wait_parse(struct machine *m, const char *text, size_t len);
 /* A waiter for the condition text, not yet checked (*out, the caller's);

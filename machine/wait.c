@@ -2,7 +2,7 @@
  * The waits behind <m>/wait: conditions on the machine's status or console
  * wake on the event; conditions on the guest poll it, backing off from
  * 50 ms to 1 s, one command per poll. tx.c owns the transaction a wait is
- * read through; this file owns the condition, from its text to its end.
+ * read through, wait_parse.c the syntax; this file runs a wait to its end.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,24 +15,7 @@
 #define POLL_OUT_KEEP (64u << 10)
 #define POLL_FIRST_MS 50
 #define POLL_MAX_MS 1000
-#define WAIT_REGEX_MAX 2048
 
-struct wait_spec {
-	enum wait_kind kind;
-	int timeout;              /* 0 = the machine's */
-	char *arg;
-	char *want;               /* unit: state; port: "closed" */
-	char *user;               /* unit: in this user's service manager */
-};
-
-static int parse_status(struct machine *m, const char *word, char *arg,
-			struct wait_spec *out);
-static int parse_regex(struct machine *m, const char *word, char *arg,
-		       struct wait_spec *out);
-static int parse_unit(struct machine *m, const char *word, char *arg,
-		      struct wait_spec *out);
-static int parse_port(struct machine *m, const char *word, char *arg,
-		      struct wait_spec *out);
 static int status_check(struct machine *m, struct waiter *w, int64_t now,
 			int64_t *next);
 static int console_check(struct machine *m, struct waiter *w, int64_t now,
@@ -40,280 +23,23 @@ static int console_check(struct machine *m, struct waiter *w, int64_t now,
 static int polled_check(struct machine *m, struct waiter *w, int64_t now,
 			int64_t *next);
 
-/*
- * One row a kind of wait, indexed by its kind: the keyword, what checks the
- * rest of the condition (NULL: any text), what checks whether it holds
- * (1 when the wait ended), and whether it runs in the guest.
- */
-static const struct wait_syntax {
-	const char *word;
-	int (*parse)(struct machine *m, const char *word, char *arg,
-		     struct wait_spec *out);
+/* Indexed by kind: what checks whether it holds (1 when the wait ended),
+ * and whether a new wait needs the guest (and boots it). */
+static const struct wait_check {
 	int (*check)(struct machine *m, struct waiter *w, int64_t now,
 		     int64_t *next);
 	int guest;
-} wait_syntax[] = {
-	[WAIT_STATUS] = { "status", parse_status, status_check, 0 },
-	[WAIT_CONSOLE] = { "console", parse_regex, console_check, 0 },
-	[WAIT_SUCCEEDS] = { "succeeds", NULL, polled_check, 1 },
-	[WAIT_FAILS] = { "fails", NULL, polled_check, 1 },
-	[WAIT_FILE] = { "file", NULL, polled_check, 1 },
-	[WAIT_UNIT] = { "unit", parse_unit, polled_check, 1 },
-	[WAIT_PORT] = { "port", parse_port, polled_check, 1 },
-	[WAIT_SCREEN] = { "screen", parse_regex, polled_check, 0 },
-	[WAIT_SOCKET] = { "socket", NULL, polled_check, 1 },
+} wait_checks[] = {
+	[WAIT_STATUS] = { status_check, 0 },
+	[WAIT_CONSOLE] = { console_check, 0 },
+	[WAIT_SUCCEEDS] = { polled_check, 1 },
+	[WAIT_FAILS] = { polled_check, 1 },
+	[WAIT_FILE] = { polled_check, 1 },
+	[WAIT_UNIT] = { polled_check, 1 },
+	[WAIT_PORT] = { polled_check, 1 },
+	[WAIT_SCREEN] = { polled_check, 1 },
+	[WAIT_SOCKET] = { polled_check, 1 },
 };
-
-#define N_WAIT_KINDS (sizeof(wait_syntax) / sizeof(wait_syntax[0]))
-
-/* ---- parsing wait conditions ------------------------------------------- */
-
-static const char *const status_words[] = { "stopped", "starting", "running",
-					    "paused", "stopping", "crashed" };
-
-static char *
-skip_spaces(char *p)
-{
-	while (*p == ' ')
-		p++;
-	return p;
-}
-
-static int
-parse_status(struct machine *m, const char *word, char *arg,
-	     struct wait_spec *out)
-{
-	size_t j;
-
-	for (j = 0; j < sizeof(status_words) / sizeof(status_words[0]); j++)
-		if (!strcmp(arg, status_words[j]))
-			return 0;
-	machine_logl(m, "wait: unknown status '%s' (expected: stopped | "
-		     "starting | running | paused | stopping | crashed)", arg);
-	return -EINVAL;
-}
-
-static int
-parse_regex(struct machine *m, const char *word, char *arg,
-	    struct wait_spec *out)
-{
-	regex_t re;
-	char msg[256];
-	int rc;
-
-	if (regex_cost(arg) > WAIT_REGEX_MAX) {
-		/* regcomp would hold the lock for minutes and take gigabytes */
-		machine_logl(m, "wait: regular expression '%.200s' too big: "
-			     "repetitions expand it past %d elements, or it has "
-			     "back-references", arg, WAIT_REGEX_MAX);
-		return -EINVAL;
-	}
-	rc = regcomp(&re, arg, REG_EXTENDED | REG_NOSUB);
-	if (rc) {
-		regerror(rc, &re, msg, sizeof(msg));
-		machine_logl(m, "wait: bad regular expression '%s': %s", arg,
-			     msg);
-		return -EINVAL;
-	}
-	regfree(&re);
-	return 0;
-}
-
-/*
- * Split "unit NAME [STATE] [user=NAME]" and "port N [closed]" after their
- * first word (cut off in arg): the second word or NULL, and for a unit its
- * user or NULL. -EINVAL when there is more.
- */
-static int
-parse_words(struct machine *m, const char *word, char *arg, int has_user,
-	    char **second_out, char **user_out)
-{
-	char *second = strchr(arg, ' '), *third = NULL, *user = NULL;
-
-	if (second) {
-		*second++ = '\0';
-		second = skip_spaces(second);
-		third = strchr(second, ' ');
-	}
-	if (third) {
-		*third++ = '\0';
-		third = skip_spaces(third);
-	}
-	if (has_user && third && !strncmp(third, "user=", 5)) {
-		user = third + 5;
-		third = NULL;
-	} else if (has_user && second && !third &&
-		   !strncmp(second, "user=", 5)) {
-		user = second + 5;
-		second = NULL;
-	}
-	if (third || (second && strchr(second, ' '))) {
-		machine_logl(m, "wait: %s: unexpected '%s'", word,
-			     third ? third : second);
-		return -EINVAL;
-	}
-	*second_out = second;
-	*user_out = user;
-	return 0;
-}
-
-static int
-parse_unit(struct machine *m, const char *word, char *arg,
-	   struct wait_spec *out)
-{
-	char *state, *user;
-	int ret = parse_words(m, word, arg, 1, &state, &user);
-
-	if (ret < 0)
-		return ret;
-	if (user && (!*user || strspn(user, "abcdefghijklmnopqrstuvwxyz"
-					    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					    "0123456789_.-") != strlen(user))) {
-		machine_logl(m, "wait: unit: bad user name '%s'", user);
-		return -EINVAL;
-	}
-	if (state && strspn(state, "abcdefghijklmnopqrstuvwxyz-") !=
-			     strlen(state)) {
-		machine_logl(m, "wait: unit: bad state '%s'", state);
-		return -EINVAL;
-	}
-	out->want = state && *state ? xstrdup(state) : NULL;
-	out->user = user ? xstrdup(user) : NULL;
-	return 0;
-}
-
-static int
-parse_port(struct machine *m, const char *word, char *arg,
-	   struct wait_spec *out)
-{
-	char *closed, *user, *end;
-	long port;
-	int ret = parse_words(m, word, arg, 0, &closed, &user);
-
-	if (ret < 0)
-		return ret;
-	port = strtol(arg, &end, 10);
-	if (*end || port <= 0 || port > 65535 ||
-	    (closed && strcmp(closed, "closed"))) {
-		machine_logl(m, "wait: port: expected 'port N [closed]' with "
-			     "1 <= N <= 65535");
-		return -EINVAL;
-	}
-	out->want = closed && *closed ? xstrdup(closed) : NULL;
-	return 0;
-}
-
-/* "timeout=SECS " at *p; s is the whole condition, for the log. */
-static int
-parse_timeout(struct machine *m, const char *s, char **p,
-	      struct wait_spec *out)
-{
-	char *end;
-	long v = strtol(*p + 8, &end, 10);
-
-	if (end == *p + 8 || *end != ' ' || v <= 0 || v > 86400 * 365) {
-		machine_logl(m, "wait: bad timeout in '%s' (expected "
-			     "timeout=SECS)", s);
-		return -EINVAL;
-	}
-	out->timeout = (int)v;
-	*p = skip_spaces(end);
-	return 0;
-}
-
-static const struct wait_syntax *
-wait_syntax_find(const char *word)
-{
-	size_t i;
-
-	for (i = 0; i < N_WAIT_KINDS; i++)
-		if (!strcmp(word, wait_syntax[i].word))
-			return &wait_syntax[i];
-	return NULL;
-}
-
-/* The condition s, trimmed; it cuts s into words. */
-static int
-parse_condition(struct machine *m, char *s, struct wait_spec *out)
-{
-	const struct wait_syntax *ws;
-	char *p = skip_spaces(s), *word;
-	int ret;
-
-	if (!strncmp(p, "timeout=", 8)) {
-		ret = parse_timeout(m, s, &p, out);
-		if (ret < 0)
-			return ret;
-	}
-	word = p;
-	while (*p && *p != ' ')
-		p++;
-	if (*p)
-		*p++ = '\0';
-	p = skip_spaces(p);
-	ws = wait_syntax_find(word);
-	if (!ws) {
-		machine_logl(m, "wait: unknown condition '%s' (expected: "
-			     "[timeout=SECS] status WORD | console REGEX | "
-			     "succeeds CMD | fails CMD | file PATH | unit NAME "
-			     "[STATE] | port N [closed] | socket PATH | "
-			     "screen REGEX)", word);
-		return -EINVAL;
-	}
-	out->kind = (enum wait_kind)(ws - wait_syntax);
-	if (!*p) {
-		machine_logl(m, "wait: '%s' needs an argument", word);
-		return -EINVAL;
-	}
-	if (ws->parse) {
-		ret = ws->parse(m, word, p, out);
-		if (ret < 0)
-			return ret;
-	}
-	out->arg = xstrdup(p);
-	return 0;
-}
-
-static int
-parse_wait(struct machine *m, const char *text, size_t len,
-	   struct wait_spec *out)
-{
-	char *s;
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
-		len--;
-	if (memchr(text, '\0', len)) {
-		machine_logl(m, "wait: the condition contains a NUL byte");
-		return -EINVAL;
-	}
-	s = xmalloc(len + 1);
-	memcpy(s, text, len);
-	s[len] = '\0';
-	ret = parse_condition(m, s, out);
-	free(s);
-	return ret;
-}
-
-static void
-wait_spec_free(struct wait_spec *spec)
-{
-	free(spec->arg);
-	free(spec->want);
-	free(spec->user);
-}
-
-int
-tx_wait_parse(struct machine *m, const char *text, size_t len)
-{
-	struct wait_spec spec;
-	int ret = parse_wait(m, text, len, &spec);
-
-	if (ret == 0)
-		wait_spec_free(&spec);
-	return ret;
-}
 
 /* ---- waiters ----------------------------------------------------------- */
 
@@ -424,7 +150,7 @@ waiter_end(struct machine *m, struct waiter *w, int err, char *result)
 	waiter_unlink(m, w);
 	w->done = 1;
 	if (err)
-		machine_logl(m, "wait %s %s: %s", wait_syntax[w->kind].word,
+		machine_logl(m, "wait %s %s: %s", wait_kind_name(w->kind),
 			     w->arg, err == -ETIMEDOUT ? "timed out" :
 							 strerror(-err));
 	if (w->r)
@@ -777,7 +503,7 @@ waiter_check(struct machine *m, struct waiter *w, int64_t now, int64_t *next)
 		waiter_end(m, w, -ETIMEDOUT, NULL);
 		return 1;
 	}
-	if (wait_syntax[w->kind].check(m, w, now, next))
+	if (wait_checks[w->kind].check(m, w, now, next))
 		return 1;
 	if (w->deadline < *next)
 		*next = w->deadline;
@@ -793,10 +519,10 @@ waiter_new(struct machine *m, const char *text, size_t len,
 	int64_t now = now_mono_ms();
 	int ret;
 
-	ret = parse_wait(m, text, len, &spec);
+	ret = wait_parse(m, text, len, &spec);
 	if (ret < 0)
 		return ret;
-	if (wait_syntax[spec.kind].guest || spec.kind == WAIT_SCREEN) {
+	if (wait_checks[spec.kind].guest) {
 		/* A new wait on the guest boots a stopped machine, as a
 		 * command does; a parked one never does (halt ends it). */
 		ret = machine_needs_guest(m, NULL);
