@@ -435,6 +435,10 @@ fail:
 /* ---- regular expression size ------------------------------------------ */
 
 #define RE_DEPTH 32
+/* glibc's regcomp takes seconds to minutes on repetitions stacked four
+ * deep ("a{,5}{2,5}{2,}{,4}": 1.6 s, one {,8} more: over 60 s) at a
+ * size the count below lets through; three deep stays in milliseconds. */
+#define RE_REPEAT_NEST 3
 
 static size_t
 re_add(size_t a, size_t b)
@@ -507,16 +511,29 @@ re_bracket(const char *s)
 	return *p ? p : p - 1;
 }
 
+/* A repetition of the last piece at depth d: 1 when that nests too deep. */
+static int
+re_nest(int *rep, int *rep_max, int d)
+{
+	rep[d]++;
+	if (rep[d] > rep_max[d])
+		rep_max[d] = rep[d];
+	return rep[d] > RE_REPEAT_NEST;
+}
+
 size_t
 regex_cost(const char *re)
 {
 	size_t sum[RE_DEPTH + 1], last[RE_DEPTH + 1], k;
+	/* rep: repetitions nested in the last piece; rep_max: in the group */
+	int rep[RE_DEPTH + 1], rep_max[RE_DEPTH + 1];
 	const char *s;
 	int d = 0;
 
 	/* sum: the elements of each open group so far; last: those of its
 	 * last piece, what a repetition multiplies. */
 	sum[0] = last[0] = 0;
+	rep[0] = rep_max[0] = 0;
 	for (s = re; *s; s++) {
 		switch (*s) {
 		case '\\':
@@ -533,6 +550,7 @@ regex_cost(const char *re)
 				return SIZE_MAX;
 			d++;
 			sum[d] = last[d] = 0;
+			rep[d] = rep_max[d] = 0;
 			continue;
 		case ')':
 			if (d == 0)
@@ -541,13 +559,19 @@ regex_cost(const char *re)
 			d--;
 			sum[d] = re_add(sum[d], k);
 			last[d] = k;
+			rep[d] = rep_max[d + 1];
+			if (rep[d] > rep_max[d])
+				rep_max[d] = rep[d];
 			continue;
 		case '|':
 			last[d] = 0;
+			rep[d] = 0;
 			continue;
 		case '*':
 		case '+':
 		case '?':
+			if (re_nest(rep, rep_max, d))
+				return SIZE_MAX;
 			sum[d] = re_add(sum[d], last[d]);
 			last[d] = re_mul(last[d], 2);
 			continue;
@@ -555,12 +579,15 @@ regex_cost(const char *re)
 			k = re_bound(&s);
 			if (!k)
 				break;
+			if (re_nest(rep, rep_max, d))
+				return SIZE_MAX;
 			sum[d] = re_add(sum[d] - last[d], re_mul(last[d], k));
 			last[d] = re_mul(last[d], k);
 			continue;
 		}
 		sum[d] = re_add(sum[d], 1);
 		last[d] = 1;
+		rep[d] = 0;
 	}
 	while (d > 0) {
 		k = re_add(sum[d], 1);

@@ -73,7 +73,8 @@ int copy_file_sparse(const char *src, const char *dst);
  * About how many elements regcomp() makes of an extended regular expression:
  * bounded repetitions copy what they repeat ("(a{255}){255}" is 65,000),
  * and its time and memory grow faster than that. SIZE_MAX for
- * back-references (exponential matching) and for nesting past 32.
+ * back-references (exponential matching), for groups nested past 32 and
+ * for repetitions of repetitions nested past 3 (regcomp's time explodes).
  */
 size_t regex_cost(const char *re);
 

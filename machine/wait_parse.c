@@ -76,8 +76,9 @@ parse_regex(struct machine *m, const char *word, char *arg,
 	if (regex_cost(arg) > WAIT_REGEX_MAX) {
 		/* regcomp would hold the lock for minutes and take gigabytes */
 		machine_logl(m, "wait: regular expression '%.200s' too big: "
-			     "repetitions expand it past %d elements, or it has "
-			     "back-references", arg, WAIT_REGEX_MAX);
+			     "repetitions expand it past %d elements, nest more "
+			     "than 3 deep, or it has back-references", arg,
+			     WAIT_REGEX_MAX);
 		return -EINVAL;
 	}
 	rc = regcomp(&re, arg, REG_EXTENDED | REG_NOSUB);

@@ -48,6 +48,9 @@ test_every_kind_parses(void **state)
 		"unit sshd.service", "unit getty@tty1.service inactive",
 		"unit x.service user=alice", "unit x.service failed user=a_b.c-d",
 		"port 22", "port 65535 closed", "  timeout=1   port 1  ",
+		/* repetitions three deep: regcomp takes milliseconds */
+		"console a{0,12}{0,12}{0,12}", "console (a{,20}{2,}){,20}",
+		"console ((a{,5}{2,5})){2,}",
 	};
 	size_t i;
 
@@ -70,6 +73,11 @@ test_refusals_say_why(void **state)
 		{ "timeout=5", "wait: bad timeout in 'timeout=5'" },
 		{ "console (", "wait: bad regular expression '('" },
 		{ "screen (a{100}){100}{10}", "too big" },
+		/* Found by fuzz_wait: small, yet regcomp took over 60 s on
+		 * repetitions stacked four deep, with the machine locked. */
+		{ "console a{,5}{2,5}{2,}{,8}", "too big" },
+		{ "console ((a{,5}{2,5})){2,}{,4}", "too big" },
+		{ "console (a?)+*{2}", "too big" },
 		{ "unit a b c", "wait: unit: unexpected 'c'" },
 		{ "unit a user=", "wait: unit: bad user name ''" },
 		{ "unit a user=x;y", "wait: unit: bad user name 'x;y'" },
