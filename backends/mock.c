@@ -23,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -257,6 +260,44 @@ out:
 	return ret;
 }
 
+/*
+ * The guest prelude keeps each shell's files in RUNTIME/$$ and removes them
+ * when the shell exits; the mock's "guest" is the host and its shells die
+ * by SIGKILL with the machine, so their directories would pile up on the
+ * host. Remove those of ours whose shell is gone.
+ */
+static void
+mock_forget_shell_dirs(void)
+{
+	static const char *const runtimes[] = { "/run/attestfs",
+						"/tmp/.attestfs" };
+	char proc[sizeof("/proc/") + NAME_MAX];
+	struct dirent *de;
+	struct stat st;
+	size_t i;
+	DIR *d;
+
+	for (i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
+		d = opendir(runtimes[i]);
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			if (!de->d_name[0] ||
+			    strspn(de->d_name, "0123456789") !=
+				    strlen(de->d_name))
+				continue;
+			snprintf(proc, sizeof(proc), "/proc/%s", de->d_name);
+			if (access(proc, F_OK) == 0 ||
+			    fstatat(dirfd(d), de->d_name, &st,
+				    AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+				continue;
+			remove_tree_at(dirfd(d), de->d_name);
+		}
+		closedir(d);
+	}
+}
+
 static void *
 mock_thread_main(void *arg)
 {
@@ -315,6 +356,7 @@ mock_thread_main(void *arg)
 			status = st;
 	}
 
+	mock_forget_shell_dirs();
 	pthread_mutex_lock(&b->lock);
 	b->dead = true;
 	b->exited = true;
