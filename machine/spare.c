@@ -63,9 +63,9 @@ spare_needed(struct machine *m)
 	if (m->spare)
 		return m->spare_dead || !m->spare_want ||
 		       strcmp(m->spare_snapshot, m->spare_want);
-	/* Not while a boot or restore finishes: it would compete for CPU. */
-	return m->spare_want != NULL && !m->launch_pending &&
-	       m->state != MS_STARTING;
+	/* Not while a boot or restore finishes: it would compete for CPU.
+	 * (The supervisor asks only once its queue is empty.) */
+	return m->spare_want != NULL && m->state != MS_STARTING;
 }
 
 void
