@@ -182,6 +182,7 @@ struct machine {
 	int launch_ram_private;      /* ...mapped copy-on-write (clones) */
 	unsigned ram_seq;            /* names RAM files: a new one per VMM */
 	struct backend *spare;       /* pre-started, waiting to restore... */
+	struct backend *spare_old;   /* ...or no use any more: to destroy */
 	char *spare_snapshot;        /* ...this snapshot directory */
 	char *spare_want;            /* the snapshot a spare should wait for */
 	int spare_dead;              /* the spare's VMM exited */
@@ -363,15 +364,17 @@ void snapshot_prepare_launch(struct machine *target, const char *dir,
 /*
  * Pre-started VMMs (spare.c), all with the lock held. spare_want: keep one
  * waiting for the snapshot in dir. spare_needed/spare_run: the supervisor's
- * part (starts or replaces it; lets go of the lock meanwhile). spare_take:
- * the spare for dir, now the caller's, or NULL. spare_drop: none any more
- * (forget = and want none).
+ * part (starts, replaces or destroys it; lets go of the lock meanwhile).
+ * spare_take: the spare for dir, now the caller's, or NULL. spare_drop:
+ * none any more (forget = and want none), from the supervisor or after it
+ * ended. spare_forget: the same from any thread; the supervisor destroys it.
  */
 void spare_want(struct machine *m, const char *dir);
 int spare_needed(struct machine *m);
 void spare_run(struct machine *m);
 struct backend *spare_take(struct machine *m, const char *dir);
 void spare_drop(struct machine *m, int forget);
+void spare_forget(struct machine *m);
 /* screen.c: wait until no screenshot or OCR thread uses m. */
 void screen_wait_idle(struct machine *m);
 /* With the lock: machine_screen_read without taking it. */

@@ -436,7 +436,7 @@ machine_snapshot_remove(struct machine *m, const char *name)
 	machine_lock(m);
 	if ((m->spare_want && !strcmp(m->spare_want, dir)) ||
 	    (m->spare_snapshot && !strcmp(m->spare_snapshot, dir)))
-		spare_drop(m, 1);
+		spare_forget(m);
 	machine_unlock(m);
 	ram = snapshot_ram_path(m, name);
 	ret = remove_tree(dir);
