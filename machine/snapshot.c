@@ -290,6 +290,12 @@ restore_drop_vmm(struct machine *m, struct backend *be, int spare)
 	m->state = MS_STOPPING;
 	m->be = NULL;
 	m->boot_restored = spare;
+	/* Its connections go now, with the lock: once the shell workers
+	 * see them end they accept the spare's, which must then stay. */
+	if (spare)
+		shellpool_disconnect(m);
+	shellpool_vmm_gone(m);
+	net_reset(m);
 	machine_unlock(m);
 	if (spare) {
 		/* No callbacks from it: it is out of the way now. */
@@ -300,12 +306,8 @@ restore_drop_vmm(struct machine *m, struct backend *be, int spare)
 		m->ops->destroy(be);
 	}
 	machine_lock(m);
-	if (spare) {
-		shellpool_disconnect(m);
+	if (spare)
 		m->dead_be = be;
-	}
-	shellpool_vmm_gone(m);
-	net_reset(m);
 }
 
 static void
@@ -437,6 +439,9 @@ machine_snapshot_remove(struct machine *m, const char *name)
 	if ((m->spare_want && !strcmp(m->spare_want, dir)) ||
 	    (m->spare_snapshot && !strcmp(m->spare_snapshot, dir)))
 		spare_forget(m);
+	/* ...and gone when rm returns: the supervisor destroys it. */
+	while (m->spare_old && !m->stopping)
+		pthread_cond_wait(&m->cond, &m->lock);
 	machine_unlock(m);
 	ram = snapshot_ram_path(m, name);
 	ret = remove_tree(dir);

@@ -108,6 +108,7 @@ spare_drop(struct machine *m, int forget)
 	if (be)
 		m->ops->destroy(be);
 	machine_lock(m);
+	pthread_cond_broadcast(&m->cond);
 }
 
 void
