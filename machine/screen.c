@@ -95,6 +95,9 @@ ocr_run(struct shot *s, const char *png, struct strbuf *out)
 		return -errno;
 	}
 	machine_lock(m);
+	/* A cancel before now found no child to kill. */
+	if (!s->r)
+		kill(pid, SIGKILL);
 	s->child = pid;
 	machine_unlock(m);
 	while ((n = read(fds[0], buf, sizeof(buf))) != 0) {
@@ -128,7 +131,11 @@ shot_main(void *arg)
 	int ret;
 
 	sb_init(&out);
-	ret = ocr_run(s, s->png, &out);
+	machine_lock(m);
+	ret = s->r ? 0 : -EINTR;
+	machine_unlock(m);
+	if (ret == 0)
+		ret = ocr_run(s, s->png, &out);
 	machine_lock(m);
 	if (ret < 0 && s->r)
 		machine_logl(m, "screen.txt: attestfs-ocr failed (its "
