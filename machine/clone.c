@@ -8,17 +8,6 @@
 
 /* ---- clones ------------------------------------------------------------ */
 
-static void
-clone_cancel(struct mreq *r)
-{
-	struct machine *m = r->priv_machine;
-
-	for (struct clone_order *o = m->clones; o; o = o->next)
-		if (o->req == r)
-			o->req = NULL;
-	mreq_finish(m, r, -EINTR);
-}
-
 /* A new machine in the set; cfg is taken. */
 static int
 vmset_add(struct vmset *s, struct machine_config *cfg, struct machine **out,
@@ -76,38 +65,62 @@ vmset_remove(struct vmset *s, const char *name)
 	return ret;
 }
 
-/* From the supervisor, with the lock (let go while the clone is made). */
-void
-clone_run(struct machine *m)
+/* The snapshot a clone continues (malloc'd): the one named, or one taken
+ * now. */
+static char *
+clone_snapshot(struct machine *m, struct mop *op)
 {
-	struct clone_order *order = m->clones;
-	char *name = order->name, *snap = order->snapshot, *dir;
+	char *snap;
+
+	if (op->mo_arg2)
+		return xstrdup(op->mo_arg2);
+	snap = xasprintf("for-%s", op->mo_arg);
+	if (!snapshot_present(m, snap))
+		snapshot_take(m, snap, 0);
+	return snap;
+}
+
+/*
+ * With the source's lock: the clone boots, and the request (if its caller
+ * still waits) is the clone's now. The clone's lock is taken inside the
+ * source's (nobody else holds both), so a cancel finds the request parked
+ * on one machine or the other (mreq_cancel); the clone's supervisor
+ * answers what completes here.
+ */
+static void
+clone_boot(struct machine *m, struct mop *op, struct machine *nm,
+	   const char *dir)
+{
+	pthread_mutex_lock(&nm->lock);
+	nm->is_clone = 1;
+	nm->clone_source_index = m->index;
+	/* Every clone maps the snapshot's RAM copy-on-write. */
+	snapshot_prepare_launch(nm, dir, 1);
+	machine_log_line(nm, "a clone of the snapshot");
+	machine_start_locked(nm, mop_take_req(op));
+	pthread_cond_broadcast(&nm->cond);
+	pthread_mutex_unlock(&nm->lock);
+}
+
+/* From the supervisor, with the lock (let go while the clone is made). */
+static void
+run_clone(struct machine *m, struct mop *op)
+{
+	char *snap = clone_snapshot(m, op), *dir;
 	struct machine_config cfg;
 	struct machine *nm = NULL;
 	struct aerr err = { "" };
-	struct mreq *r;
 	int ret;
 
-	m->clones = order->next;
-	if (!snap) {
-		snap = xasprintf("for-%s", name);
-		if (!snapshot_present(m, snap)) {
-			m->snapshot_pending = xstrdup(snap);
-			m->snapshot_req = NULL;
-			snapshot_take_run(m, 0);
-		}
-	}
-	r = order->req;
-	free(order);
 	if (!snapshot_present(m, snap)) {
 		machine_log_line(m, "clone: the snapshot could not be taken");
-		if (r)
-			mreq_finish(m, r, -EIO);
-		goto done;
+		mop_finish(m, op, -EIO);
+		free(snap);
+		return;
 	}
 	machine_config_copy(&cfg, &m->cfg);
 	free(cfg.name);
-	cfg.name = xstrdup(name);
+	cfg.name = xstrdup(op->mo_arg);
 	machine_config_render_json(&cfg);
 	dir = snapshot_path(m, snap);
 	machine_unlock(m);
@@ -118,30 +131,31 @@ clone_run(struct machine *m)
 		if (ret < 0)
 			__atomic_store_n(&nm->removed, 1, __ATOMIC_RELEASE);
 	}
-	if (ret == 0) {
-		machine_lock(nm);
-		nm->is_clone = 1;
-		nm->clone_source_index = m->index;
-		/* Every clone maps the snapshot's RAM copy-on-write. */
-		snapshot_prepare_launch(nm, dir, 1);
-		machine_log_line(nm, "a clone of the snapshot");
-		machine_start_locked(nm, r);
-		r = NULL;
-		machine_unlock(nm);
-	}
 	machine_lock(m);
 	if (ret < 0) {
 		machine_log_line(m, err.msg[0] ? err.msg : "clone failed");
-		if (r)
-			mreq_finish(m, r, ret);
+		mop_finish(m, op, ret);
 	} else {
-		machine_logl(m, "clone %s of snapshot %s", name, snap);
-		vmset_event(m->set, name, "clone", m->cfg.name);
+		clone_boot(m, op, nm, dir);
+		machine_logl(m, "clone %s of snapshot %s", op->mo_arg, snap);
+		vmset_event(m->set, op->mo_arg, "clone", m->cfg.name);
 	}
 	free(dir);
-done:
-	free(name);
 	free(snap);
+}
+
+/* A clone of that name is queued or being made. */
+static int
+clone_asked(struct machine *m, const char *name)
+{
+	struct mop *op = m->mop_running;
+
+	if (op && !strcmp(op->mo_verb, "clone") && !strcmp(op->mo_arg, name))
+		return 1;
+	for (op = m->mops; op; op = op->mo_next)
+		if (!strcmp(op->mo_verb, "clone") && !strcmp(op->mo_arg, name))
+			return 1;
+	return 0;
 }
 
 /*
@@ -152,8 +166,8 @@ done:
 void
 clone_ctl(struct machine *m, char **argv, struct mreq *r)
 {
-	struct clone_order **tail;
 	struct aerr err = { "" };
+	struct mop *op;
 
 	if (!(m->ops->caps & BACKEND_CAP_SNAPSHOT)) {
 		machine_logl(m, "clone: the %s backend has no snapshots",
@@ -191,18 +205,13 @@ clone_ctl(struct machine *m, char **argv, struct mreq *r)
 	}
 	/* Clones queue up: the source's part is quick, and each clone then
 	 * boots on its own. */
-	for (tail = &m->clones; *tail; tail = &(*tail)->next) {
-		if (!strcmp((*tail)->name, argv[1])) {
-			machine_logl(m, "clone: %s is being made already",
-				     argv[1]);
-			mreq_finish(m, r, -EEXIST);
-			return;
-		}
+	if (clone_asked(m, argv[1])) {
+		machine_logl(m, "clone: %s is being made already", argv[1]);
+		mreq_finish(m, r, -EEXIST);
+		return;
 	}
-	*tail = xcalloc(1, sizeof(**tail));
-	(*tail)->name = xstrdup(argv[1]);
-	(*tail)->snapshot = argv[2] ? xstrdup(argv[2]) : NULL;
-	(*tail)->req = r;
-	mreq_park(m, r, clone_cancel, NULL);
-	pthread_cond_broadcast(&m->cond);
+	op = mop_new("clone", run_clone, r);
+	op->mo_arg = xstrdup(argv[1]);
+	op->mo_arg2 = argv[2] ? xstrdup(argv[2]) : NULL;
+	mop_push(m, op);
 }

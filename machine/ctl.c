@@ -43,6 +43,7 @@ fail_parked(struct machine *m, int err)
 	size_t i;
 
 	waiters_fail_guest(m, err);
+	mop_fail_vmm(m, err);
 	while ((c = m->queue))
 		cmd_abandon(c, err);
 	for (i = 0; i < m->n_shells; i++) {
@@ -55,23 +56,26 @@ fail_parked(struct machine *m, int err)
 static void
 ctl_halt(struct machine *m, char **argv, struct mreq *r)
 {
+	struct mop *launch;
+
 	if (m->state == MS_STOPPED || m->state == MS_CRASHED) {
 		if (m->state == MS_CRASHED)
 			machine_set_state(m, MS_STOPPED, "halted");
 		mreq_finish(m, r, 0);
 		return;
 	}
+	launch = mop_find(m, "launch");
 	m->state = MS_STOPPING;
 	vmset_event(m->set, m->cfg.name, "stopping", "halt");
 	machine_log_line(m, "halt");
 	fail_parked(m, -EHOSTDOWN);
-	if (m->launch_pending) {
-		m->launch_pending = 0;
+	if (launch) {
+		mop_drop(m, launch, 0);
 		machine_set_state(m, MS_STOPPED, "halted before launch");
 		mreq_finish(m, r, 0);
 		return;
 	}
-	m->halt_pending = 1;
+	machine_halt_locked(m);
 	park_stop(m, r);
 }
 
@@ -116,54 +120,100 @@ ctl_reboot(struct machine *m, char **argv, struct mreq *r)
 	machine_start_locked(m, r);
 }
 
+/* A verb on the running VMM: the supervisor runs it, in order. */
 static void
-ctl_crash(struct machine *m, char **argv, struct mreq *r)
+ctl_queue(struct machine *m, const char *verb, mop_run_fn *run,
+	  struct mreq *r)
 {
-	if (!m->be) {
+	struct mop *op = mop_new(verb, run, r);
+
+	op->mo_vmm = 1;
+	mop_push(m, op);
+}
+
+static void
+run_crash(struct machine *m, struct mop *op)
+{
+	struct backend *be = m->be;
+	struct mreq *r;
+
+	if (!be) {
 		machine_log_line(m, "crash: the machine is not running");
-		mreq_finish(m, r, -EHOSTDOWN);
+		mop_finish(m, op, -EHOSTDOWN);
 		return;
 	}
 	machine_log_line(m, "crash: killing the VMM");
-	m->ops->kill(m->be);
-	park_stop(m, r);
+	machine_unlock(m);
+	m->ops->kill(be);
+	machine_lock(m);
+	r = mop_take_req(op);
+	/* Done once the VMM's exit is seen (it may have been already). */
+	if (r && m->be == be)
+		park_stop(m, r);
+	else if (r)
+		mreq_finish(m, r, 0);
+}
+
+static void
+ctl_crash(struct machine *m, char **argv, struct mreq *r)
+{
+	ctl_queue(m, "crash", run_crash, r);
+}
+
+static void
+run_pause(struct machine *m, struct mop *op)
+{
+	struct backend *be = m->be;
+	int ret;
+
+	if (m->state != MS_RUNNING || !be) {
+		machine_logl(m, "pause: the machine is %s", mstate_name(m->state));
+		mop_finish(m, op, -EHOSTDOWN);
+		return;
+	}
+	machine_unlock(m);
+	ret = m->ops->pause(be);
+	machine_lock(m);
+	/* Also when the caller gave up meanwhile: the state is the VMM's. */
+	if (ret == 0 && m->be == be && m->state == MS_RUNNING)
+		machine_set_state(m, MS_PAUSED, "paused");
+	mop_finish(m, op, ret);
 }
 
 static void
 ctl_pause(struct machine *m, char **argv, struct mreq *r)
 {
-	int ret;
-
 	if (!(m->ops->caps & BACKEND_CAP_PAUSE)) {
 		machine_logl(m, "pause: the %s backend cannot pause", m->ops->name);
 		mreq_finish(m, r, -EOPNOTSUPP);
 		return;
 	}
-	if (m->state != MS_RUNNING || !m->be) {
-		machine_logl(m, "pause: the machine is %s", mstate_name(m->state));
-		mreq_finish(m, r, -EHOSTDOWN);
+	ctl_queue(m, "pause", run_pause, r);
+}
+
+static void
+run_resume(struct machine *m, struct mop *op)
+{
+	struct backend *be = m->be;
+	int ret;
+
+	if (m->state != MS_PAUSED || !be) {
+		mop_finish(m, op, m->state == MS_RUNNING ? 0 : -EHOSTDOWN);
 		return;
 	}
-	ret = m->ops->pause(m->be);
-	if (ret == 0)
-		machine_set_state(m, MS_PAUSED, "paused");
-	mreq_finish(m, r, ret);
+	machine_unlock(m);
+	ret = m->ops->resume(be);
+	machine_lock(m);
+	if (ret == 0 && m->be == be && m->state == MS_PAUSED)
+		machine_set_state(m, shellpool_ready(m) ? MS_RUNNING : MS_STARTING,
+				  "resumed");
+	mop_finish(m, op, ret);
 }
 
 static void
 ctl_resume(struct machine *m, char **argv, struct mreq *r)
 {
-	int ret;
-
-	if (m->state != MS_PAUSED || !m->be) {
-		mreq_finish(m, r, m->state == MS_RUNNING ? 0 : -EHOSTDOWN);
-		return;
-	}
-	ret = m->ops->resume(m->be);
-	if (ret == 0)
-		machine_set_state(m, shellpool_ready(m) ? MS_RUNNING : MS_STARTING,
-				  "resumed");
-	mreq_finish(m, r, ret);
+	ctl_queue(m, "resume", run_resume, r);
 }
 
 static void
@@ -291,7 +341,7 @@ out:
 }
 /* start-all and friends: one child request per machine, done when all are. */
 struct group {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;       /* pending and result */
 	struct mreq *outer;
 	int pending;
 	int total;
@@ -299,15 +349,15 @@ struct group {
 	struct mreq *children;
 };
 
+/* One part less to wait for (result: its result); the last one ends g. */
 static void
-group_child_done(struct mreq *r)
+group_put(struct group *g, int result)
 {
-	struct group *g = r->owner;
 	int last;
 
 	pthread_mutex_lock(&g->lock);
-	if (r->result < 0 && g->result == 0)
-		g->result = r->result;
+	if (result < 0 && g->result == 0)
+		g->result = result;
 	last = --g->pending == 0;
 	pthread_mutex_unlock(&g->lock);
 	if (!last)
@@ -320,15 +370,25 @@ group_child_done(struct mreq *r)
 	free(g);
 }
 
-/* g stays alive here: outer->done() cannot run while fs/ cancels it. */
+static void
+group_child_done(struct mreq *r)
+{
+	group_put(r->owner, r->result);
+}
+
+/* The children may finish inside mreq_cancel: g is held meanwhile. */
 static void
 group_cancel(struct mreq *outer)
 {
 	struct group *g = outer->priv_data;
 	size_t i, n = (size_t)g->total;
 
+	pthread_mutex_lock(&g->lock);
+	g->pending++;
+	pthread_mutex_unlock(&g->lock);
 	for (i = 0; i < n; i++)
 		mreq_cancel(&g->children[i]);
+	group_put(g, 0);
 }
 
 /* The machines in the tree now (clones removed by rmdir are not): a

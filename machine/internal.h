@@ -59,12 +59,30 @@ struct cmd {
 	int refs;                  /* the owner and the queue/shell */
 };
 
-/* `clone NAME [SNAPSHOT]` waiting for the source's supervisor. */
-struct clone_order {
-	char *name;
-	char *snapshot;            /* NULL: take one named for-NAME */
-	struct mreq *req;          /* NULL once the caller gave up */
-	struct clone_order *next;
+/*
+ * One lifecycle action for the supervisor, the only thread that calls the
+ * backend: each machine has one FIFO of them (lifecycle.c). run is called
+ * with the lock held and lets go of it around its backend calls (the
+ * backend's callbacks take it, and `cat status` must not wait behind QMP);
+ * it completes mo_req with mop_finish. A caller that gives up (mreq_cancel)
+ * gets EINTR at once: a queued action is dropped, a running one's result
+ * is thrown away.
+ */
+struct mop;
+typedef void mop_run_fn(struct machine *m, struct mop *op);
+
+struct mop {
+	struct mop *mo_next;
+	const char *mo_verb;       /* "launch", "halt", "qmp", ...: log, lookups */
+	mop_run_fn *mo_run;
+	struct mreq *mo_req;       /* NULL: nobody waits (any more) */
+	int mo_vmm;                /* acts on the running VMM: a halt fails it */
+	char *mo_arg;              /* the verb's, owned */
+	char *mo_arg2;
+	void *mo_data;             /* owned, free()d */
+	void *mo_ctx;              /* the caller's, not owned; NULL once it gave up */
+	int mo_num;
+	size_t mo_len;
 };
 
 struct shell_slot {
@@ -144,6 +162,10 @@ struct machine {
 	struct backend *be;
 	struct backend *dead_be;   /* exited, waiting for destroy */
 
+	/* Guards every field of the machine, its shells, cmds, waiters and
+	 * jobs, except those fixed at creation (set, cfg, index, dir, ops,
+	 * nics) and console_file (the console thread's own). Never held
+	 * across a backend call or other blocking I/O. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;       /* broadcast on every change */
 	enum mstate state;
@@ -151,14 +173,16 @@ struct machine {
 	int64_t started_ms;
 	unsigned generation;       /* boots so far */
 	int stopping;              /* vmset_destroy: threads end */
-	int launch_pending;
-	int be_users;                /* threads using be without the lock */
+	struct mop *mops;          /* the supervisor's queue, oldest first */
+	struct mop *mop_running;   /* taken from it, being run */
+	int banner_hinted;         /* this boot's "no banner yet" is logged */
 	char *launch_incoming;       /* restore: the state this launch loads */
 	char **launch_disks;         /* restore: the snapshot's frozen disks */
 	char *launch_ram;            /* restore: the snapshot's RAM file */
 	int launch_ram_private;      /* ...mapped copy-on-write (clones) */
 	unsigned ram_seq;            /* names RAM files: a new one per VMM */
 	struct backend *spare;       /* pre-started, waiting to restore... */
+	struct backend *spare_old;   /* ...or no use any more: to destroy */
 	char *spare_snapshot;        /* ...this snapshot directory */
 	char *spare_want;            /* the snapshot a spare should wait for */
 	int spare_dead;              /* the spare's VMM exited */
@@ -166,16 +190,10 @@ struct machine {
 	int screen_threads;          /* screen.c's, still running */
 	int boot_restored;           /* this boot continues a snapshot */
 	char *boot_snapshot;         /* ...this one: it is busy */
-	char *snapshot_pending;      /* a snapshot to take (supervisor) */
-	struct mreq *snapshot_req;
-	char *restore_pending;       /* a snapshot to restore (supervisor) */
-	struct mreq *restore_req;
-	struct clone_order *clones;  /* clones to make, in order (supervisor) */
 	int is_clone;                /* made by clone: rmdir removes it */
 	unsigned clone_source_index; /* its source's node number */
 	int removed;                 /* rmdir'ed: hidden until unmount */
 	int vmm_exited;            /* since the last launch */
-	int halt_pending;
 
 	struct shell_slot *shells;
 	size_t n_shells;
@@ -221,8 +239,9 @@ struct vmset {
 	struct machine **machines;   /* never moves: readers need no lock */
 	size_t n_machines;
 	size_t machines_cap;
-	pthread_mutex_t add_lock;    /* one clone joins at a time */
-	pthread_mutex_t lock;        /* events */
+	/* machines[] and n_machines' writes: one clone joins at a time */
+	pthread_mutex_t add_lock;
+	pthread_mutex_t lock;        /* events, events_file, stopping */
 	struct tailbuf events;       /* the newest; all are in events_file */
 	struct rotfile events_file;
 	pthread_t timer;
@@ -261,14 +280,35 @@ void machine_destroy(struct machine *m);
 /* The snapshot files of a launch: used (or not), let go. */
 void machine_launch_files_forget(struct machine *m);
 
-/* Clones (clone.c): the ctl verb (with the lock) and the supervisor's
- * part (with the lock, let go while the clone is made). */
+/* Clones (clone.c): the ctl verb, with the lock. */
 void clone_ctl(struct machine *m, char **argv, struct mreq *r);
-void clone_run(struct machine *m);
 
 /* Lifecycle (lifecycle.c), with the lock held. start: r may be NULL. */
 void machine_start_locked(struct machine *m, struct mreq *r);
+/* The same, but its launch runs before whatever is queued (a restore). */
+void machine_start_next(struct machine *m, struct mreq *r);
 int machine_needs_guest(struct machine *m, struct mreq *r);
+/* The machine goes down: stopping now, the supervisor halts it. */
+void machine_halt_locked(struct machine *m);
+
+/* The supervisor's queue (lifecycle.c), with the lock held. new: r may be
+ * NULL; push parks it until the action completes. finish: completes the
+ * request when somebody still waits (else nothing). take_req: the request
+ * is the caller's now (to park elsewhere or finish). find: a queued one
+ * (not the running one). drop: unlink a queued one and free it, completing
+ * its request with err. */
+struct mop *mop_new(const char *verb, mop_run_fn *run, struct mreq *r);
+void mop_push(struct machine *m, struct mop *op);
+void mop_push_front(struct machine *m, struct mop *op);
+void mop_finish(struct machine *m, struct mop *op, int result);
+struct mreq *mop_take_req(struct mop *op);
+struct mop *mop_find(struct machine *m, const char *verb);
+void mop_drop(struct machine *m, struct mop *op, int err);
+/* Fail every queued action on the VMM (mo_vmm) at once: it goes down. */
+void mop_fail_vmm(struct machine *m, int err);
+/* The supervisor's part: run the oldest. drop_all: at teardown. */
+void mop_run_next(struct machine *m);
+void mop_drop_all(struct machine *m, int err);
 
 /* Commands (shellpool.c), with the lock held unless said otherwise. */
 /* What a command keeps by default (out_keep), and of its stderr. */
@@ -325,12 +365,11 @@ void waiters_console_check(struct machine *m);
 void waiters_fail(struct machine *m, int err);
 void waiters_fail_guest(struct machine *m, int err);
 
-/* Snapshots (snapshot.c). ctl_*: with the lock; *_run: from the supervisor,
- * with the lock, which they release while QEMU works. */
+/* Snapshots (snapshot.c). ctl_*: with the lock; take: from the supervisor,
+ * with the lock, which it releases while the backend saves. */
 void snapshot_ctl_take(struct machine *m, char **argv, struct mreq *r);
 void snapshot_ctl_restore(struct machine *m, char **argv, struct mreq *r);
-void snapshot_take_run(struct machine *m, int want_spare);
-void snapshot_restore_run(struct machine *m);
+int snapshot_take(struct machine *m, const char *name, int want_spare);
 void snapshot_resume_script(struct machine *m, struct strbuf *sb);
 char *snapshot_path(struct machine *m, const char *name);
 /* The files of the snapshot in dir: its state, m's disks frozen, and its
@@ -349,15 +388,17 @@ void snapshot_prepare_launch(struct machine *target, const char *dir,
 /*
  * Pre-started VMMs (spare.c), all with the lock held. spare_want: keep one
  * waiting for the snapshot in dir. spare_needed/spare_run: the supervisor's
- * part (starts or replaces it; lets go of the lock meanwhile). spare_take:
- * the spare for dir, now the caller's, or NULL. spare_drop: none any more
- * (forget = and want none).
+ * part (starts, replaces or destroys it; lets go of the lock meanwhile).
+ * spare_take: the spare for dir, now the caller's, or NULL. spare_drop:
+ * none any more (forget = and want none), from the supervisor or after it
+ * ended. spare_forget: the same from any thread; the supervisor destroys it.
  */
 void spare_want(struct machine *m, const char *dir);
 int spare_needed(struct machine *m);
 void spare_run(struct machine *m);
 struct backend *spare_take(struct machine *m, const char *dir);
 void spare_drop(struct machine *m, int forget);
+void spare_forget(struct machine *m);
 /* screen.c: wait until no screenshot or OCR thread uses m. */
 void screen_wait_idle(struct machine *m);
 /* With the lock: machine_screen_read without taking it. */

@@ -111,8 +111,27 @@ static const struct backend_events events = {
 
 /* ---- lifecycle --------------------------------------------------------- */
 
-void
-machine_start_locked(struct machine *m, struct mreq *r)
+static void run_launch(struct machine *m, struct mop *op);
+
+/* How a stopped machine starts: its launch queued last or next, or none
+ * (a VMM is there already). */
+enum start_how { START_LAST, START_NEXT, START_ADOPT };
+
+static void
+start_begin(struct machine *m, enum start_how how)
+{
+	m->state = MS_STARTING;
+	m->started_ms = now_mono_ms();
+	vmset_event(m->set, m->cfg.name, "starting", NULL);
+	machine_log_line(m, "starting");
+	if (how == START_LAST)
+		mop_push(m, mop_new("launch", run_launch, NULL));
+	else if (how == START_NEXT)
+		mop_push_front(m, mop_new("launch", run_launch, NULL));
+}
+
+static void
+start_locked(struct machine *m, struct mreq *r, enum start_how how)
 {
 	switch (m->state) {
 	case MS_RUNNING:
@@ -135,11 +154,7 @@ machine_start_locked(struct machine *m, struct mreq *r)
 				mreq_finish(m, r, -ENOENT);
 			return;
 		}
-		m->launch_pending = 1;
-		m->state = MS_STARTING;
-		m->started_ms = now_mono_ms();
-		vmset_event(m->set, m->cfg.name, "starting", NULL);
-		machine_log_line(m, "starting");
+		start_begin(m, how);
 		break;
 	}
 	if (r) {
@@ -148,6 +163,19 @@ machine_start_locked(struct machine *m, struct mreq *r)
 		m->start_waiters = r;
 	}
 	pthread_cond_broadcast(&m->cond);
+}
+
+void
+machine_start_locked(struct machine *m, struct mreq *r)
+{
+	start_locked(m, r, START_LAST);
+}
+
+/* A restore is one action: its launch comes before whatever is queued. */
+void
+machine_start_next(struct machine *m, struct mreq *r)
+{
+	start_locked(m, r, START_NEXT);
 }
 
 /*
@@ -252,7 +280,7 @@ vmm_launched(struct machine *m, struct backend *be, int ret,
 }
 
 static void
-do_launch(struct machine *m)
+run_launch(struct machine *m, struct mop *op)
 {
 	const char *paths[16];
 	struct backend_launch l;
@@ -265,6 +293,7 @@ do_launch(struct machine *m)
 	spare_drop(m, 0);
 	m->dead_be = NULL;
 	m->generation++;
+	m->banner_hinted = 0;
 	sb_free(&m->boot_console);
 	machine_launch_params(m, &l, paths);
 	l.ram_path = ram = machine_ram_path(m);
@@ -295,18 +324,18 @@ machine_adopt_vmm(struct machine *m, struct backend *be, const char *dir,
 
 	m->dead_be = NULL;
 	m->generation++;
+	m->banner_hinted = 0;
 	sb_free(&m->boot_console);
 	m->boot_restored = 1;
 	free(m->boot_snapshot);
 	m->boot_snapshot = xstrdup(dir);
 	m->vmm_exited = 0;
 	m->state = MS_STOPPED;
-	machine_start_locked(m, r);
-	m->launch_pending = 0;
+	start_locked(m, r, START_ADOPT);
 	/* Its connections may be accepted already (no VMM ran meanwhile). */
 	shellpool_resync(m);
-	m->ops->set_owner(be, &events, m);
 	machine_unlock(m);
+	m->ops->set_owner(be, &events, m);
 	ret = m->ops->incoming(be, &err);
 	if (ret < 0)
 		m->ops->destroy(be);
@@ -319,96 +348,113 @@ machine_adopt_vmm(struct machine *m, struct backend *be, const char *dir,
 }
 
 static void
-do_halt(struct machine *m)
+run_halt(struct machine *m, struct mop *op)
 {
 	struct backend *be = m->be;
 
-	if (!be)
+	if (!be) {
+		/* Nothing runs that could still stop it: it stopped. */
+		if (m->state == MS_STOPPING)
+			machine_set_state(m, MS_STOPPED, "halted");
 		return;
+	}
+	/* Whatever ran after the halt was asked for (a restore) booted it
+	 * again: the VMM's exit is a halt's, not a crash. */
+	if (m->state != MS_STOPPING) {
+		m->state = MS_STOPPING;
+		vmset_event(m->set, m->cfg.name, "stopping", "halt");
+	}
 	machine_unlock(m);
 	if (m->ops->quit(be) < 0)
 		m->ops->kill(be);
 	machine_lock(m);
 }
 
+void
+machine_halt_locked(struct machine *m)
+{
+	m->state = MS_STOPPING;
+	mop_push(m, mop_new("halt", run_halt, NULL));
+}
+
+/* Deadlines of commands, queued or running. */
+static void
+cmd_deadlines(struct machine *m, int64_t now, int64_t *next)
+{
+	struct cmd *c, *n;
+	size_t i;
+
+	for (c = m->queue; c; c = n) {
+		n = c->next;
+		if (c->deadline && now >= c->deadline)
+			cmd_cancel(c, -ETIMEDOUT);
+		else if (c->deadline && c->deadline < *next)
+			*next = c->deadline;
+	}
+	for (i = 0; i < m->n_shells; i++) {
+		c = m->shells[i].cur;
+		if (!c || !c->deadline || c->cancelled)
+			continue;
+		if (now >= c->deadline)
+			cmd_cancel(c, -ETIMEDOUT);
+		else if (c->deadline < *next)
+			*next = c->deadline;
+	}
+}
+
+/* A boot that shows no banner: start calls time out, the log hints once. */
+static void
+start_deadlines(struct machine *m, int64_t now, int64_t *next)
+{
+	int64_t limit = m->started_ms + (int64_t)m->timeout * 1000;
+	int64_t hint = m->started_ms + BANNER_HINT_MS;
+
+	if (m->state != MS_STARTING)
+		return;
+	if (m->start_waiters && now >= limit) {
+		machine_log_line(m, "start: no backdoor banner before the "
+				 "timeout; check the guest's backdoor service");
+		mreq_finish_all(m, &m->start_waiters, -ETIMEDOUT);
+	} else if (m->start_waiters && limit < *next) {
+		*next = limit;
+	}
+	if (m->banner_hinted)
+		return;
+	if (now >= hint) {
+		m->banner_hinted = 1;
+		machine_log_line(m, "still no backdoor banner after 30 s; is the "
+				 "guest's backdoor service running? (see "
+				 "console)");
+	} else if (hint < *next) {
+		*next = hint;
+	}
+}
+
+/*
+ * One per machine: runs the queued actions in order (the only caller of
+ * the backend), keeps a spare VMM, and enforces the deadlines of commands,
+ * boots, waits and jobs.
+ */
 void *
 machine_supervisor(void *arg)
 {
 	struct machine *m = arg;
-	int hinted = 0;
+	struct timespec ts;
 
 	machine_lock(m);
 	while (!m->stopping) {
 		int64_t now = now_mono_ms(), next = now + 60000;
-		size_t i;
 
-		if (m->launch_pending) {
-			m->launch_pending = 0;
-			hinted = 0;
-			do_launch(m);
-			continue;
-		}
-		if (m->halt_pending) {
-			m->halt_pending = 0;
-			do_halt(m);
-			continue;
-		}
-		if (m->snapshot_pending) {
-			snapshot_take_run(m, 1);
-			continue;
-		}
-		if (m->restore_pending) {
-			snapshot_restore_run(m);
-			continue;
-		}
-		if (m->clones) {
-			clone_run(m);
+		if (m->mops) {
+			mop_run_next(m);
 			continue;
 		}
 		if (spare_needed(m)) {
 			spare_run(m);
 			continue;
 		}
-		/* Deadlines of commands, queued or running. */
-		for (struct cmd *c = m->queue, *n; c; c = n) {
-			n = c->next;
-			if (c->deadline && now >= c->deadline)
-				cmd_cancel(c, -ETIMEDOUT);
-			else if (c->deadline && c->deadline < next)
-				next = c->deadline;
-		}
-		for (i = 0; i < m->n_shells; i++) {
-			struct cmd *c = m->shells[i].cur;
-
-			if (!c || !c->deadline || c->cancelled)
-				continue;
-			if (now >= c->deadline)
-				cmd_cancel(c, -ETIMEDOUT);
-			else if (c->deadline < next)
-				next = c->deadline;
-		}
-		if (m->state == MS_STARTING && m->start_waiters) {
-			int64_t limit = m->started_ms + (int64_t)m->timeout * 1000;
-
-			if (now >= limit) {
-				machine_log_line(m, "start: no backdoor banner before the "
-					 "timeout; check the guest's backdoor "
-					 "service");
-				mreq_finish_all(m, &m->start_waiters, -ETIMEDOUT);
-			} else if (limit < next) {
-				next = limit;
-			}
-		}
-		if (m->state == MS_STARTING && !hinted &&
-		    now - m->started_ms >= BANNER_HINT_MS) {
-			hinted = 1;
-			machine_log_line(m, "still no backdoor banner after 30 s; is the "
-				 "guest's backdoor service running? (see "
-				 "console)");
-		} else if (m->state == MS_STARTING && !hinted &&
-			   m->started_ms + BANNER_HINT_MS < next) {
-			next = m->started_ms + BANNER_HINT_MS;
-		}
+		cmd_deadlines(m, now, &next);
+		start_deadlines(m, now, &next);
 		waiters_check(m, now, &next);
 		jobs_check(m, now, &next);
 		if (m->done_list) {
@@ -419,12 +465,10 @@ machine_supervisor(void *arg)
 			continue;
 		}
 		/* Sleep with the lock held since the checks: no lost wake-up. */
-		struct timespec ts;
-		int64_t wait_ms = next - now_mono_ms();
-
-		if (wait_ms <= 0)
+		next -= now_mono_ms();
+		if (next <= 0)
 			continue;
-		mono_deadline(&ts, wait_ms);
+		mono_deadline(&ts, next);
 		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
 	}
 	machine_unlock(m);

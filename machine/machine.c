@@ -164,12 +164,15 @@ machine_create(struct vmset *s, struct machine_config *cfg, unsigned index,
 	return 0;
 }
 
-void
-machine_destroy(struct machine *m)
+/* The VMMs go, then every parked request is answered; with the
+ * supervisor ended, nobody else calls the backend. */
+static void
+machine_stop_vmm(struct machine *m)
 {
 	struct backend *be, *dead;
 
 	machine_lock(m);
+	mop_drop_all(m, -EIO);
 	be = m->be;
 	dead = m->dead_be;
 	m->be = NULL;
@@ -184,19 +187,27 @@ machine_destroy(struct machine *m)
 		m->ops->destroy(dead);
 
 	machine_lock(m);
-	m->stopping = 1;
 	shellpool_vmm_gone(m);
 	waiters_fail(m, -EIO);
 	mreq_finish_all(m, &m->start_waiters, -EIO);
 	mreq_finish_all(m, &m->stop_waiters, 0);
+	spare_drop(m, 1);
 	pthread_cond_broadcast(&m->cond);
 	machine_unlock(m);
+}
 
+void
+machine_destroy(struct machine *m)
+{
+	/* The supervisor first (after the action it runs now): it is the
+	 * one that uses the backend. */
+	machine_lock(m);
+	m->stopping = 1;
+	pthread_cond_broadcast(&m->cond);
+	machine_unlock(m);
 	if (m->supervisor)
 		pthread_join(m->supervisor, NULL);
-	machine_lock(m);
-	spare_drop(m, 1);
-	machine_unlock(m);
+	machine_stop_vmm(m);
 	screen_wait_idle(m);
 	if (m->console_listen >= 0) {
 		shutdown(m->console_listen, SHUT_RDWR);
@@ -221,16 +232,6 @@ machine_destroy(struct machine *m)
 	free(m->spare_snapshot);
 	free(m->spare_want);
 	free(m->boot_snapshot);
-	free(m->snapshot_pending);
-	free(m->restore_pending);
-	while (m->clones) {
-		struct clone_order *o = m->clones;
-
-		m->clones = o->next;
-		free(o->name);
-		free(o->snapshot);
-		free(o);
-	}
 	free(m->dir);
 	tailbuf_free(&m->log);
 	sb_free(&m->boot_console);

@@ -56,7 +56,9 @@ void
 mreq_park(struct machine *m, struct mreq *r, void (*cancel)(struct mreq *r),
 	  void *data)
 {
-	r->priv_machine = m;
+	/* A request moves between machines (a clone's start) only with both
+	 * locks held: mreq_cancel reads which one without a lock. */
+	__atomic_store_n(&r->priv_machine, m, __ATOMIC_RELEASE);
 	r->priv_cancel = cancel;
 	r->priv_data = data;
 }
@@ -65,7 +67,7 @@ void
 mreq_finish(struct machine *m, struct mreq *r, int result)
 {
 	r->priv_cancel = NULL;
-	r->priv_machine = m;
+	__atomic_store_n(&r->priv_machine, m, __ATOMIC_RELEASE);
 	r->result = result;
 	r->priv_next = m->done_list;
 	m->done_list = r;
@@ -73,13 +75,14 @@ mreq_finish(struct machine *m, struct mreq *r, int result)
 }
 
 /*
- * Called by fs/ with its own table lock held, so done() must not run here:
- * the supervisor thread calls it at its next unlock.
+ * fs/ calls this with its park lock held; that lock is recursive, so done()
+ * may run here (fs/park.c). It must: the supervisor may be busy in a
+ * backend call for a while, and the caller is answered EINTR at once.
  */
 void
 mreq_cancel(struct mreq *r)
 {
-	struct machine *m = r->priv_machine;
+	struct machine *m = __atomic_load_n(&r->priv_machine, __ATOMIC_ACQUIRE);
 
 	if (!m) {
 		/* A request spanning machines cancels its parts itself. */
@@ -87,13 +90,19 @@ mreq_cancel(struct mreq *r)
 			r->priv_cancel(r);
 		return;
 	}
-	pthread_mutex_lock(&m->lock);
+	machine_lock(m);
+	if (r->priv_machine != m) {
+		/* Handed to another machine meanwhile: cancel it there. */
+		machine_unlock(m);
+		mreq_cancel(r);
+		return;
+	}
 	if (r->priv_cancel && !r->priv_cancelled) {
 		r->priv_cancelled = 1;
 		r->priv_cancel(r);
 	}
 	pthread_cond_broadcast(&m->cond);
-	pthread_mutex_unlock(&m->lock);
+	machine_unlock(m);
 }
 
 /* Remove r from a singly linked list of parked requests. */

@@ -476,11 +476,9 @@ setup_update(struct cmd *c)
 	finish_net_waiters(m, c->err ? c->err : -EREMOTEIO);
 	if (m->state == MS_STARTING && m->be) {
 		/* Never `running` without its networks: halt, start fails. */
-		m->state = MS_STOPPING;
 		vmset_event(m->set, m->cfg.name, "stopping",
 			    "network set-up failed");
-		m->halt_pending = 1;
-		pthread_cond_broadcast(&m->cond);
+		machine_halt_locked(m);
 	}
 	cmd_put(c);
 }
@@ -553,9 +551,11 @@ pick_port(unsigned *port)
 	return ret;
 }
 
-/* With the lock and a backend: add f to the VMM, picking a port for 0. */
+/* From the supervisor, without the lock: add f to the VMM be, picking a
+ * port for 0. */
 static int
-forward_apply(struct machine *m, struct net_forward *f, struct aerr *err)
+forward_apply(struct machine *m, struct backend *be, struct net_forward *f,
+	      struct aerr *err)
 {
 	int tries, ret = 0;
 
@@ -568,27 +568,39 @@ forward_apply(struct machine *m, struct net_forward *f, struct aerr *err)
 				return ret;
 			}
 		}
-		ret = m->ops->forward(m->be, f->bound_port, f->guest_port, err);
+		ret = m->ops->forward(be, f->bound_port, f->guest_port, err);
 		if (ret != -EADDRINUSE || f->host_port)
 			break;
 	}
 	return ret;
 }
 
+/* From the supervisor, with the lock (let go while the backend works);
+ * only the supervisor changes forwards, so a copy of them will do. */
 void
 net_launched(struct machine *m)
 {
-	struct aerr err = { "" };
-	size_t i;
+	struct backend *be = m->be;
+	struct net_forward *fw;
+	size_t i, n = m->n_forwards;
 
 	m->links_down = 0;
-	for (i = 0; i < m->n_forwards && m->be; i++) {
-		struct net_forward *f = &m->forwards[i];
+	if (!n || !be)
+		return;
+	fw = xcalloc(n, sizeof(*fw));
+	memcpy(fw, m->forwards, n * sizeof(*fw));
+	machine_unlock(m);
+	for (i = 0; i < n; i++) {
+		struct aerr err = { "" };
 
-		if (forward_apply(m, f, &err) < 0)
-			machine_logl(m, "forward tcp:%u:%u: %s", f->host_port,
-				     f->guest_port, err.msg);
+		if (forward_apply(m, be, &fw[i], &err) < 0)
+			machine_log(m, "forward tcp:%u:%u: %s", fw[i].host_port,
+				    fw[i].guest_port, err.msg);
 	}
+	machine_lock(m);
+	for (i = 0; i < n; i++)
+		m->forwards[i].bound_port = fw[i].bound_port;
+	free(fw);
 }
 
 static int
@@ -639,13 +651,72 @@ cancel_net_waiter(struct mreq *r)
 	mreq_finish(m, r, -EINTR);
 }
 
+/* host_port is forwarded already (0: never): -EEXIST, the reason in log. */
+static int
+forward_taken(struct machine *m, unsigned host_port)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_forwards && host_port; i++) {
+		if (m->forwards[i].bound_port != host_port)
+			continue;
+		machine_logl(m, "forward: host port %u is already forwarded "
+			     "(to guest port %u)", host_port,
+			     m->forwards[i].guest_port);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+static void
+run_forward(struct machine *m, struct mop *op)
+{
+	struct net_forward f = *(struct net_forward *)op->mo_data;
+	struct backend *be = m->be;
+	struct aerr err = { "" };
+	struct mreq *r;
+	int ret = forward_taken(m, f.host_port);
+
+	if (ret < 0) {
+		mop_finish(m, op, ret);
+		return;
+	}
+	f.bound_port = f.host_port;
+	machine_unlock(m);
+	if (be)
+		ret = forward_apply(m, be, &f, &err);
+	else if (!f.bound_port)
+		ret = pick_port(&f.bound_port);
+	machine_lock(m);
+	if (ret < 0) {
+		machine_logl(m, "forward %s: %s", op->mo_arg,
+			     err.msg[0] ? err.msg : strerror(-ret));
+		mop_finish(m, op, ret);
+		return;
+	}
+	m->forwards = xrealloc(m->forwards,
+			       (m->n_forwards + 1) * sizeof(*m->forwards));
+	m->forwards[m->n_forwards++] = f;
+	machine_logl(m, "forward tcp:127.0.0.1:%u->%u%s", f.bound_port,
+		     f.guest_port, be ? "" : " (from the next start on)");
+	/* A running guest whose user-mode NIC was never set up: do it now. */
+	if (m->state == MS_RUNNING && !m->net_ready && net_wanted(m) &&
+	    (r = mop_take_req(op))) {
+		mreq_park(m, r, cancel_net_waiter, NULL);
+		r->priv_next = m->net_waiters;
+		m->net_waiters = r;
+		if (!m->net_cmd)
+			setup_submit(m);
+		return;
+	}
+	mop_finish(m, op, 0);
+}
+
 void
 net_ctl_forward(struct machine *m, char **argv, struct mreq *r)
 {
 	struct net_forward f = { 0 };
-	struct aerr err = { "" };
-	size_t i;
-	int ret;
+	struct mop *op;
 
 	if (!(m->ops->caps & BACKEND_CAP_FORWARD) || !m->ops->forward) {
 		machine_logl(m, "forward: the %s backend cannot forward ports",
@@ -660,53 +731,51 @@ net_ctl_forward(struct machine *m, char **argv, struct mreq *r)
 		mreq_finish(m, r, -EINVAL);
 		return;
 	}
-	for (i = 0; i < m->n_forwards && f.host_port; i++) {
-		if (m->forwards[i].bound_port != f.host_port)
-			continue;
-		machine_logl(m, "forward: host port %u is already forwarded "
-			     "(to guest port %u)", f.host_port,
-			     m->forwards[i].guest_port);
+	if (forward_taken(m, f.host_port) < 0) {
 		mreq_finish(m, r, -EEXIST);
 		return;
 	}
-	f.bound_port = f.host_port;
-	if (m->be)
-		ret = forward_apply(m, &f, &err);
-	else if (!f.bound_port)
-		ret = pick_port(&f.bound_port);
-	else
-		ret = 0;
-	if (ret < 0) {
-		machine_logl(m, "forward %s: %s", argv[1],
-			     err.msg[0] ? err.msg : strerror(-ret));
-		mreq_finish(m, r, ret);
-		return;
-	}
-	m->forwards = xrealloc(m->forwards,
-			       (m->n_forwards + 1) * sizeof(*m->forwards));
-	m->forwards[m->n_forwards++] = f;
-	machine_logl(m, "forward tcp:127.0.0.1:%u->%u%s", f.bound_port,
-		     f.guest_port, m->be ? "" : " (from the next start on)");
-	/* A running guest whose user-mode NIC was never set up: do it now. */
-	if (m->state == MS_RUNNING && !m->net_ready && net_wanted(m)) {
-		mreq_park(m, r, cancel_net_waiter, NULL);
-		r->priv_next = m->net_waiters;
-		m->net_waiters = r;
-		if (!m->net_cmd)
-			setup_submit(m);
-		return;
-	}
-	mreq_finish(m, r, 0);
+	op = mop_new("forward", run_forward, r);
+	op->mo_arg = xstrdup(argv[1]);
+	op->mo_data = xmalloc(sizeof(f));
+	memcpy(op->mo_data, &f, sizeof(f));
+	mop_push(m, op);
 }
 
 /* ---- links ----------------------------------------------------------- */
 
 static void
+run_links(struct machine *m, struct mop *op)
+{
+	const char *verb = op->mo_verb;
+	struct backend *be = m->be;
+	struct aerr err = { "" };
+	int ret, up = op->mo_num;
+
+	if (!be || m->state == MS_STOPPING) {
+		machine_logl(m, "%s: the machine is %s", verb,
+			     mstate_name(m->state));
+		mop_finish(m, op, -EHOSTDOWN);
+		return;
+	}
+	machine_unlock(m);
+	ret = m->ops->set_links(be, up, &err);
+	machine_lock(m);
+	if (ret < 0) {
+		machine_logl(m, "%s: %s", verb, err.msg);
+	} else {
+		if (m->be == be)
+			m->links_down = !up;
+		machine_logl(m, "%s: VLAN links %s", verb, up ? "up" : "down");
+	}
+	mop_finish(m, op, ret);
+}
+
+static void
 set_links(struct machine *m, int up, struct mreq *r)
 {
 	const char *verb = up ? "unblock" : "block";
-	struct aerr err = { "" };
-	int ret;
+	struct mop *op;
 
 	if (!(m->ops->caps & BACKEND_CAP_LINKS) || !m->ops->set_links) {
 		machine_logl(m, "%s: the %s backend has no link control", verb,
@@ -720,20 +789,10 @@ set_links(struct machine *m, int up, struct mreq *r)
 		mreq_finish(m, r, -EINVAL);
 		return;
 	}
-	if (!m->be || m->state == MS_STOPPING) {
-		machine_logl(m, "%s: the machine is %s", verb,
-			     mstate_name(m->state));
-		mreq_finish(m, r, -EHOSTDOWN);
-		return;
-	}
-	ret = m->ops->set_links(m->be, up, &err);
-	if (ret < 0) {
-		machine_logl(m, "%s: %s", verb, err.msg);
-	} else {
-		m->links_down = !up;
-		machine_logl(m, "%s: VLAN links %s", verb, up ? "up" : "down");
-	}
-	mreq_finish(m, r, ret);
+	op = mop_new(verb, run_links, r);
+	op->mo_num = up;
+	op->mo_vmm = 1;
+	mop_push(m, op);
 }
 
 void

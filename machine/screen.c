@@ -18,10 +18,11 @@
 #include "common/proc.h"
 #include "machine/internal.h"
 
+/* screen.txt's OCR of a screenshot, on its own thread. */
 struct shot {
 	struct machine *m;
 	struct mreq *r;     /* NULL once the caller gave up */
-	int text;
+	char *png;          /* the screenshot */
 	pid_t child;        /* the OCR process while it runs */
 };
 
@@ -95,6 +96,9 @@ ocr_run(struct shot *s, const char *png, struct strbuf *out)
 		return -errno;
 	}
 	machine_lock(m);
+	/* A cancel before now found no child to kill. */
+	if (!s->r)
+		kill(pid, SIGKILL);
 	s->child = pid;
 	machine_unlock(m);
 	while ((n = read(fds[0], buf, sizeof(buf))) != 0) {
@@ -116,57 +120,28 @@ ocr_run(struct shot *s, const char *png, struct strbuf *out)
 	return 0;
 }
 
+/* The OCR of a screenshot, on a thread of its own: it may take seconds. */
 static void *
 shot_main(void *arg)
 {
-	static unsigned seq;
 	struct shot *s = arg;
 	struct machine *m = s->m;
-	struct backend *be;
-	struct aerr err = { "" };
 	struct strbuf out;
-	char *png = xasprintf("%s/screen.%u.png", m->dir,
-			      __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
 	char *data = NULL;
 	size_t len = 0;
 	int ret;
 
 	sb_init(&out);
 	machine_lock(m);
-	be = m->be;
-	if (!be || m->state == MS_STOPPING || !s->r) {
-		ret = s->r ? -EHOSTDOWN : -EINTR;
-		if (s->r)
-			machine_logl(m, "screen: the machine is %s",
-				     mstate_name(m->state));
-		goto done;
-	}
-	m->be_users++;
+	ret = s->r ? 0 : -EINTR;
 	machine_unlock(m);
-	ret = m->ops->screenshot(be, png, &err);
+	if (ret == 0)
+		ret = ocr_run(s, s->png, &out);
 	machine_lock(m);
-	m->be_users--;
-	pthread_cond_broadcast(&m->cond);
-	if (ret < 0) {
-		machine_logl(m, "screen: %s", err.msg[0] ? err.msg :
-			     strerror(-ret));
-		goto done;
-	}
-	if (s->text && s->r) {
-		machine_unlock(m);
-		ret = ocr_run(s, png, &out);
-		machine_lock(m);
-		if (ret < 0 && s->r)
-			machine_logl(m, "screen.txt: attestfs-ocr failed (its "
-				     "reason is on the daemon's stderr)");
-		data = sb_detach(&out, &len);
-	} else if (s->r) {
-		ret = read_file(png, &data, &len);
-		if (ret < 0)
-			machine_logl(m, "screen: %s: %s", png, strerror(-ret));
-	}
-done:
-	unlink(png);
+	if (ret < 0 && s->r)
+		machine_logl(m, "screen.txt: attestfs-ocr failed (its "
+			     "reason is on the daemon's stderr)");
+	data = sb_detach(&out, &len);
 	if (s->r) {
 		s->r->data = data;
 		s->r->len = len;
@@ -176,11 +151,81 @@ done:
 	m->screen_threads--;
 	pthread_cond_broadcast(&m->cond);
 	machine_unlock(m);
+	unlink(s->png);
 	free(data);
-	free(png);
-	sb_free(&out);
+	free(s->png);
 	free(s);
 	return NULL;
+}
+
+/* With the lock: screen.txt's OCR of png goes on on its own thread. */
+static void
+shot_ocr(struct machine *m, struct mreq *r, char *png)
+{
+	struct shot *s = xcalloc(1, sizeof(*s));
+	pthread_attr_t attr;
+	pthread_t th;
+	int ret;
+
+	s->m = m;
+	s->r = r;
+	s->png = png;
+	mreq_park(m, r, shot_cancel, s);
+	m->screen_threads++;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = pthread_create(&th, &attr, shot_main, s);
+	pthread_attr_destroy(&attr);
+	if (ret) {
+		m->screen_threads--;
+		machine_logl(m, "screen: cannot start a thread: %s",
+			     strerror(ret));
+		mreq_finish(m, r, -EAGAIN);
+		unlink(png);
+		free(png);
+		free(s);
+	}
+}
+
+/* The supervisor's part: the screenshot (then, for screen.txt, its OCR). */
+static void
+shot_take(struct machine *m, struct mop *op)
+{
+	static unsigned seq;
+	struct backend *be = m->be;
+	struct aerr err = { "" };
+	struct mreq *r;
+	char *png;
+	int ret;
+
+	if (!be || m->state == MS_STOPPING) {
+		machine_logl(m, "screen: the machine is %s",
+			     mstate_name(m->state));
+		mop_finish(m, op, -EHOSTDOWN);
+		return;
+	}
+	png = xasprintf("%s/screen.%u.png", m->dir,
+			__atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+	machine_unlock(m);
+	ret = m->ops->screenshot(be, png, &err);
+	machine_lock(m);
+	r = mop_take_req(op);
+	if (ret < 0 && r)
+		machine_logl(m, "screen: %s", err.msg[0] ? err.msg :
+			     strerror(-ret));
+	if (ret == 0 && r && op->mo_num) {
+		shot_ocr(m, r, png);
+		return;
+	}
+	if (ret == 0 && r) {
+		ret = read_file(png, &r->data, &r->len);
+		if (ret < 0)
+			machine_logl(m, "screen: %s: %s", png, strerror(-ret));
+	}
+	if (r)
+		mreq_finish(m, r, ret < 0 ? ret : 0);
+	unlink(png);
+	free(png);
 }
 
 void
@@ -194,10 +239,7 @@ machine_screen_read(struct machine *m, int text, struct mreq *r)
 void
 screen_read_locked(struct machine *m, int text, struct mreq *r)
 {
-	struct shot *s;
-	pthread_attr_t attr;
-	pthread_t th;
-	int ret;
+	struct mop *op;
 
 	if (!(m->ops->caps & BACKEND_CAP_SCREENSHOT) || !m->ops->screenshot) {
 		machine_logl(m, "screen: the %s backend has no screen",
@@ -205,23 +247,10 @@ screen_read_locked(struct machine *m, int text, struct mreq *r)
 		mreq_finish(m, r, -EOPNOTSUPP);
 		return;
 	}
-	s = xcalloc(1, sizeof(*s));
-	s->m = m;
-	s->r = r;
-	s->text = text;
-	mreq_park(m, r, shot_cancel, s);
-	m->screen_threads++;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = pthread_create(&th, &attr, shot_main, s);
-	pthread_attr_destroy(&attr);
-	if (ret) {
-		m->screen_threads--;
-		machine_logl(m, "screen: cannot start a thread: %s",
-			     strerror(ret));
-		mreq_finish(m, r, -EAGAIN);
-		free(s);
-	}
+	op = mop_new("screenshot", shot_take, r);
+	op->mo_num = text;
+	op->mo_vmm = 1;
+	mop_push(m, op);
 }
 
 /* With the lock held by no one: machine_destroy waits for the threads. */
@@ -330,10 +359,11 @@ struct combo {
 	size_t n;
 };
 
-/* Press each combination in turn. With the lock; lets go while QMP runs. */
-static int
-press(struct machine *m, const struct combo *combos, size_t n)
+/* The supervisor's part: each combination in turn, without the lock. */
+static void
+press_run(struct machine *m, struct mop *op)
 {
+	const struct combo *combos = op->mo_data;
 	struct backend *be = m->be;
 	struct aerr err = { "" };
 	size_t i;
@@ -341,18 +371,31 @@ press(struct machine *m, const struct combo *combos, size_t n)
 
 	if (!be || m->state == MS_STOPPING) {
 		machine_logl(m, "keys: the machine is %s", mstate_name(m->state));
-		return -EHOSTDOWN;
+		mop_finish(m, op, -EHOSTDOWN);
+		return;
 	}
-	m->be_users++;
 	machine_unlock(m);
-	for (i = 0; i < n && ret == 0; i++)
+	for (i = 0; i < (size_t)op->mo_num && ret == 0; i++)
 		ret = m->ops->send_keys(be, combos[i].keys, combos[i].n, &err);
 	machine_lock(m);
-	m->be_users--;
-	pthread_cond_broadcast(&m->cond);
 	if (ret < 0)
 		machine_logl(m, "keys: %s", err.msg[0] ? err.msg : strerror(-ret));
-	return ret;
+	mop_finish(m, op, ret < 0 ? ret : (int)op->mo_len);
+}
+
+/* With the lock: the n combos (taken) are pressed in order with the
+ * machine's other actions; the write took len bytes. */
+static void
+press(struct machine *m, struct combo *combos, size_t n, size_t len,
+      struct mreq *r)
+{
+	struct mop *op = mop_new("keys", press_run, r);
+
+	op->mo_data = combos;
+	op->mo_num = (int)n;
+	op->mo_len = len;
+	op->mo_vmm = 1;
+	mop_push(m, op);
 }
 
 static int
@@ -411,10 +454,13 @@ machine_keys(struct machine *m, const char *msg, size_t len, struct mreq *r)
 		machine_logl(m, "keys: no key names given");
 		ret = -EINVAL;
 	}
-	if (ret == 0)
-		ret = press(m, combos, n);
+	if (ret == 0) {
+		press(m, combos, n, len, r);
+		combos = NULL;
+	}
 out:
-	mreq_finish(m, r, ret < 0 ? ret : (int)len);
+	if (ret < 0)
+		mreq_finish(m, r, ret);
 	machine_unlock(m);
 	free(combos);
 	free(text);
@@ -447,10 +493,13 @@ machine_type(struct machine *m, const char *msg, size_t len, struct mreq *r)
 			combos[i].keys[combos[i].n++] = "shift";
 		combos[i].keys[combos[i].n++] = q;
 	}
-	if (ret == 0)
-		ret = press(m, combos, len);
+	if (ret == 0) {
+		press(m, combos, len, len, r);
+		combos = NULL;
+	}
 out:
-	mreq_finish(m, r, ret < 0 ? ret : (int)len);
+	if (ret < 0)
+		mreq_finish(m, r, ret);
 	machine_unlock(m);
 	free(combos);
 }

@@ -67,31 +67,20 @@ check_backend(struct machine *m, const char *verb, struct mreq *r)
 		mreq_finish(m, r, -EOPNOTSUPP);
 		return -1;
 	}
-	if (m->snapshot_pending || m->restore_pending) {
-		machine_logl(m, "%s: a snapshot or restore is under way", verb);
-		mreq_finish(m, r, -EBUSY);
-		return -1;
-	}
 	return 0;
 }
 
 static void
-cancel_pending(struct mreq *r)
+run_take(struct machine *m, struct mop *op)
 {
-	struct machine *m = r->priv_machine;
-
-	/* The VMM work goes on; only the caller stops waiting. */
-	if (m->snapshot_req == r)
-		m->snapshot_req = NULL;
-	if (m->restore_req == r)
-		m->restore_req = NULL;
-	mreq_finish(m, r, -EINTR);
+	mop_finish(m, op, snapshot_take(m, op->mo_arg, 1));
 }
 
 void
 snapshot_ctl_take(struct machine *m, char **argv, struct mreq *r)
 {
 	const char *name = argv[1];
+	struct mop *op;
 
 	if (check_backend(m, "snapshot", r) < 0)
 		return;
@@ -112,15 +101,18 @@ snapshot_ctl_take(struct machine *m, char **argv, struct mreq *r)
 		mreq_finish(m, r, -EHOSTDOWN);
 		return;
 	}
-	m->snapshot_pending = xstrdup(name);
-	m->snapshot_req = r;
-	mreq_park(m, r, cancel_pending, NULL);
+	op = mop_new("snapshot", run_take, r);
+	op->mo_arg = xstrdup(name);
+	mop_push(m, op);
 }
+
+static void run_restore(struct machine *m, struct mop *op);
 
 void
 snapshot_ctl_restore(struct machine *m, char **argv, struct mreq *r)
 {
 	const char *name = argv[1];
+	struct mop *op;
 
 	if (check_backend(m, "restore", r) < 0)
 		return;
@@ -129,15 +121,15 @@ snapshot_ctl_restore(struct machine *m, char **argv, struct mreq *r)
 		mreq_finish(m, r, -ENOENT);
 		return;
 	}
-	if (m->state == MS_STOPPING || m->launch_pending) {
+	if (m->state == MS_STOPPING || mop_find(m, "launch")) {
 		machine_logl(m, "restore: the machine is %s",
 			     mstate_name(m->state));
 		mreq_finish(m, r, -EBUSY);
 		return;
 	}
-	m->restore_pending = xstrdup(name);
-	m->restore_req = r;
-	mreq_park(m, r, cancel_pending, NULL);
+	op = mop_new("restore", run_restore, r);
+	op->mo_arg = xstrdup(name);
+	mop_push(m, op);
 }
 
 /* Disk-usage of a snapshot directory, in bytes actually allocated. */
@@ -175,16 +167,16 @@ snapshot_ram_path(struct machine *m, const char *name)
 			 name);
 }
 
-void
-snapshot_take_run(struct machine *m, int want_spare)
+/* From the supervisor, with the lock: 0 or -errno, the reason in log. */
+int
+snapshot_take(struct machine *m, const char *name, int want_spare)
 {
-	char *name = m->snapshot_pending, *dir, *tmp, *ram, *link_path;
+	char *dir, *tmp, *ram, *link_path;
 	struct backend *be = m->be;
 	struct aerr err = { "" };
 	int64_t t0 = now_mono_ms();
 	int ret, ram_saved = 0;
 
-	m->snapshot_pending = NULL;
 	dir = snapshot_dir(m, name);
 	tmp = xasprintf("%s/snapshots/.%s.tmp", m->dir, name);
 	ram = snapshot_ram_path(m, name);
@@ -192,6 +184,13 @@ snapshot_take_run(struct machine *m, int want_spare)
 	if (!be) {
 		ret = -EHOSTDOWN;
 		machine_logl(m, "snapshot %s: the machine is gone", name);
+		goto out;
+	}
+	if (snapshot_exists(m, name)) {
+		/* Asked for twice, one after the other. */
+		ret = -EEXIST;
+		machine_logl(m, "snapshot: %s exists already (rm it first)",
+			     name);
 		goto out;
 	}
 	remove_tree(tmp);
@@ -226,15 +225,11 @@ snapshot_take_run(struct machine *m, int want_spare)
 			spare_want(m, dir);
 	}
 out:
-	if (m->snapshot_req) {
-		mreq_finish(m, m->snapshot_req, ret);
-		m->snapshot_req = NULL;
-	}
 	free(dir);
 	free(tmp);
 	free(ram);
 	free(link_path);
-	free(name);
+	return ret;
 }
 
 void
@@ -286,57 +281,59 @@ snapshot_prepare_launch(struct machine *t, const char *dir, int ram_private)
 	t->boot_snapshot = xstrdup(dir);
 }
 
-void
-snapshot_restore_run(struct machine *m)
+/* The running VMM goes; its state is thrown away, so no need to let it
+ * shut down. With a spare it is reaped once the spare runs; the shells
+ * answer the spare's SYNC once they reconnect. */
+static void
+restore_drop_vmm(struct machine *m, struct backend *be, int spare)
 {
-	char *name = m->restore_pending, *dir;
-	struct backend *be, *spare;
-	struct mreq *r = m->restore_req;
-
-	m->restore_pending = NULL;
-	m->restore_req = NULL;
-	dir = snapshot_dir(m, name);
-	machine_logl(m, "restore %s", name);
-	/* A QMP transaction may still use the VMM: let it finish. */
-	while (m->be_users)
-		pthread_cond_wait(&m->cond, &m->lock);
-	spare = spare_take(m, dir);
-	be = m->be;
-	if (be) {
-		/* The running VMM goes; destroy() makes no callbacks. Its
-		 * state is thrown away: no need to let it shut down. The
-		 * shells answer the spare's SYNC once they reconnect. */
-		m->state = MS_STOPPING;
-		m->be = NULL;
-		m->boot_restored = spare != NULL;
-		if (spare) {
-			/* Reaped once the spare runs: out of the way now. */
-			m->ops->set_owner(be, NULL, NULL);
-			m->ops->kill(be);
-			shellpool_disconnect(m);
-			m->dead_be = be;
-		} else {
-			machine_unlock(m);
-			m->ops->kill(be);
-			m->ops->destroy(be);
-			machine_lock(m);
-		}
-		shellpool_vmm_gone(m);
-		net_reset(m);
+	m->state = MS_STOPPING;
+	m->be = NULL;
+	m->boot_restored = spare;
+	/* Its connections go now, with the lock: once the shell workers
+	 * see them end they accept the spare's, which must then stay. */
+	if (spare)
+		shellpool_disconnect(m);
+	shellpool_vmm_gone(m);
+	net_reset(m);
+	machine_unlock(m);
+	if (spare) {
+		/* No callbacks from it: it is out of the way now. */
+		m->ops->set_owner(be, NULL, NULL);
+		m->ops->kill(be);
+	} else {
+		m->ops->kill(be);
+		m->ops->destroy(be);
 	}
+	machine_lock(m);
+	if (spare)
+		m->dead_be = be;
+}
+
+static void
+run_restore(struct machine *m, struct mop *op)
+{
+	char *dir = snapshot_dir(m, op->mo_arg);
+	struct backend *spare;
+	struct mreq *r;
+
+	machine_logl(m, "restore %s", op->mo_arg);
+	spare = spare_take(m, dir);
+	if (m->be)
+		restore_drop_vmm(m, m->be, spare != NULL);
 	m->state = MS_STOPPED;
+	/* Its caller waits for the boot now (taken after the last unlock: a
+	 * cancel meanwhile answered it). */
+	r = mop_take_req(op);
 	if (spare) {
 		machine_adopt_vmm(m, spare, dir, r);
 	} else {
 		snapshot_prepare_launch(m, dir, 0);
-		machine_start_locked(m, r);
+		machine_start_next(m, r);
 	}
-	if (!r)
-		pthread_cond_broadcast(&m->cond);
 	/* The next restore of it is as quick. */
 	spare_want(m, dir);
 	free(dir);
-	free(name);
 }
 
 /*
@@ -441,7 +438,10 @@ machine_snapshot_remove(struct machine *m, const char *name)
 	machine_lock(m);
 	if ((m->spare_want && !strcmp(m->spare_want, dir)) ||
 	    (m->spare_snapshot && !strcmp(m->spare_snapshot, dir)))
-		spare_drop(m, 1);
+		spare_forget(m);
+	/* ...and gone when rm returns: the supervisor destroys it. */
+	while (m->spare_old && !m->stopping)
+		pthread_cond_wait(&m->cond, &m->lock);
 	machine_unlock(m);
 	ram = snapshot_ram_path(m, name);
 	ret = remove_tree(dir);

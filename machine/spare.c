@@ -60,32 +60,55 @@ spare_want(struct machine *m, const char *dir)
 int
 spare_needed(struct machine *m)
 {
+	if (m->spare_old)
+		return 1;
 	if (m->spare)
 		return m->spare_dead || !m->spare_want ||
 		       strcmp(m->spare_snapshot, m->spare_want);
-	/* Not while a boot or restore finishes: it would compete for CPU. */
-	return m->spare_want != NULL && !m->launch_pending &&
-	       m->state != MS_STARTING;
+	/* Not while a boot or restore finishes: it would compete for CPU.
+	 * (The supervisor asks only once its queue is empty.) */
+	return m->spare_want != NULL && m->state != MS_STARTING;
+}
+
+void
+spare_forget(struct machine *m)
+{
+	free(m->spare_want);
+	m->spare_want = NULL;
+	if (!m->spare)
+		return;
+	/* At most one: no new spare starts before the supervisor took it. */
+	m->spare_old = m->spare;
+	m->spare = NULL;
+	m->spare_dead = 0;
+	free(m->spare_snapshot);
+	m->spare_snapshot = NULL;
+	pthread_cond_broadcast(&m->cond);
 }
 
 void
 spare_drop(struct machine *m, int forget)
 {
-	struct backend *be = m->spare;
+	struct backend *be = m->spare, *old = m->spare_old;
 
 	if (forget) {
 		free(m->spare_want);
 		m->spare_want = NULL;
 	}
-	if (!be)
-		return;
+	m->spare_old = NULL;
 	m->spare = NULL;
 	m->spare_dead = 0;
 	free(m->spare_snapshot);
 	m->spare_snapshot = NULL;
+	if (!be && !old)
+		return;
 	machine_unlock(m);
-	m->ops->destroy(be);
+	if (old)
+		m->ops->destroy(old);
+	if (be)
+		m->ops->destroy(be);
 	machine_lock(m);
+	pthread_cond_broadcast(&m->cond);
 }
 
 void
@@ -100,10 +123,10 @@ spare_run(struct machine *m)
 	int64_t t0 = now_mono_ms();
 	int ret;
 
-	if (m->spare) {
+	if (m->spare || m->spare_old) {
 		/* A dead one is not replaced until the next snapshot or
 		 * restore asks: whatever killed it may kill the next. */
-		spare_drop(m, m->spare_dead);
+		spare_drop(m, m->spare && m->spare_dead);
 		return;
 	}
 	dir = xstrdup(m->spare_want);

@@ -240,13 +240,55 @@ qmp_checked(struct mtx *tx, char **out)
 	return 0;
 }
 
+/* The supervisor's part of qmp: the backend call, without the lock. */
+static void
+qmp_call(struct machine *m, struct mop *op)
+{
+	struct backend *be = m->be;
+	struct aerr err = { "" };
+	struct mtx *tx;
+	char *reply = NULL;
+	size_t n;
+	int ret;
+
+	if (!be || m->state == MS_STOPPING) {
+		machine_logl(m, "qmp: the machine is %s", mstate_name(m->state));
+		ret = -EHOSTDOWN;
+		goto out;
+	}
+	machine_unlock(m);
+	ret = m->ops->command(be, op->mo_arg, &reply, &err);
+	machine_lock(m);
+	if (ret < 0)
+		machine_logl(m, "qmp: %s", err.msg[0] ? err.msg : strerror(-ret));
+out:
+	/* The transaction is gone once its reader gave up. */
+	tx = op->mo_ctx;
+	if (tx)
+		tx->err_reported = 1;
+	if (tx && ret == 0) {
+		sb_adds(&tx->result, reply ? reply : "");
+		if (!tx->result.len || tx->result.data[tx->result.len - 1] != '\n')
+			sb_adds(&tx->result, "\n");
+		n = tx->result.len < op->mo_req->size ? tx->result.len :
+							op->mo_req->size;
+		op->mo_req->data = xmalloc(n + 1);
+		memcpy(op->mo_req->data, tx->result.data, n);
+		op->mo_req->len = n;
+		tx->served = n;
+	}
+	free(reply);
+	mop_finish(m, op, ret);
+}
+
+/* With the lock: checked here, sent by the supervisor, in order with the
+ * machine's other actions; the reader may give up at any time. */
 static void
 qmp_run(struct mtx *tx, struct mreq *r)
 {
 	struct machine *m = tx->m;
-	struct backend *be = m->be;
-	struct aerr err = { "" };
-	char *reply = NULL, *req = NULL;
+	struct mop *op;
+	char *req = NULL;
 	int ret;
 
 	if (!(m->ops->caps & BACKEND_CAP_QMP)) {
@@ -260,42 +302,11 @@ qmp_run(struct mtx *tx, struct mreq *r)
 		mreq_finish(m, r, ret);
 		return;
 	}
-	if (!be || m->state == MS_STOPPING) {
-		machine_logl(m, "qmp: the machine is %s", mstate_name(m->state));
-		free(req);
-		tx->err_reported = 1;
-		mreq_finish(m, r, -EHOSTDOWN);
-		return;
-	}
-	/* The backend serialises its own control plane; the reply is quick. */
-	m->be_users++;
-	machine_unlock(m);
-	ret = m->ops->command(be, req, &reply, &err);
-	free(req);
-	machine_lock(m);
-	m->be_users--;
-	pthread_cond_broadcast(&m->cond);
-	if (ret < 0) {
-		machine_logl(m, "qmp: %s", err.msg[0] ? err.msg : strerror(-ret));
-		tx->err_reported = 1;
-		free(reply);
-		mreq_finish(m, r, ret);
-		return;
-	}
-	sb_adds(&tx->result, reply ? reply : "");
-	if (!tx->result.len || tx->result.data[tx->result.len - 1] != '\n')
-		sb_adds(&tx->result, "\n");
-	free(reply);
-	tx->err_reported = 1;
-	{
-		size_t n = tx->result.len < r->size ? tx->result.len : r->size;
-
-		r->data = xmalloc(n + 1);
-		memcpy(r->data, tx->result.data, n);
-		r->len = n;
-		tx->served = n;
-	}
-	mreq_finish(m, r, 0);
+	op = mop_new("qmp", qmp_call, r);
+	op->mo_arg = req;
+	op->mo_ctx = tx;
+	op->mo_vmm = 1;
+	mop_push(m, op);
 }
 
 /* ---- the transaction API ------------------------------------------------ */

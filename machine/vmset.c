@@ -40,11 +40,8 @@ global_timer(void *arg)
 		machine_lock(m);
 		machine_log_line(m, "global timeout: halting every machine");
 		waiters_fail(m, -ETIMEDOUT);
-		if (m->be) {
-			m->state = MS_STOPPING;
-			m->halt_pending = 1;
-			pthread_cond_broadcast(&m->cond);
-		}
+		if (m->be)
+			machine_halt_locked(m);
 		machine_unlock(m);
 	}
 	return NULL;

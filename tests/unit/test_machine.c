@@ -2,9 +2,11 @@
  * The machine state machine and the shell protocol end to end on the mock
  * backend, whose "guest" is the host's own /bin/sh.
  */
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "machine/internal.h"
 #include "tests/unit/harness.h"
 
 static int
@@ -699,6 +701,349 @@ test_ram_reaper_follows_no_link(void **state)
 	remove_tree(outside);
 }
 
+/* ---- the supervisor's queue, behind a backend that can be held ---------- */
+
+/*
+ * The mock backend with a gate: while the gate is closed, pause, save and
+ * command (qmp) wait in it, as a stuck QMP would. Every call is logged.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int closed;
+	int waiting;
+	struct strbuf calls;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0,
+	   { NULL, 0, 0 } };
+
+static void
+gate_pass(const char *call, int held)
+{
+	pthread_mutex_lock(&gate.lock);
+	sb_addf(&gate.calls, "%s ", call);
+	gate.waiting += held;
+	pthread_cond_broadcast(&gate.cond);
+	while (held && gate.closed)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	gate.waiting -= held;
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static void
+gate_set(int closed)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.closed = closed;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* Until n backend calls wait in the gate (at most 30 s). */
+static void
+gate_wait_for(int n)
+{
+	struct timespec ts;
+	int ret = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	pthread_mutex_lock(&gate.lock);
+	while (gate.waiting < n && ret == 0)
+		ret = pthread_cond_timedwait(&gate.cond, &gate.lock, &ts);
+	pthread_mutex_unlock(&gate.lock);
+	assert_int_equal(ret, 0);
+}
+
+static int
+gated_launch(const struct backend_launch *l, struct backend **out,
+	     struct aerr *err)
+{
+	gate_pass("launch", 0);
+	return mock_backend_ops.launch(l, out, err);
+}
+
+static int
+gated_quit(struct backend *b)
+{
+	gate_pass("quit", 0);
+	return mock_backend_ops.quit(b);
+}
+
+static int
+gated_kill(struct backend *b)
+{
+	gate_pass("kill", 0);
+	return mock_backend_ops.kill(b);
+}
+
+static int
+gated_pause(struct backend *b)
+{
+	gate_pass("pause", 1);
+	return mock_backend_ops.pause(b);
+}
+
+static int
+gated_resume(struct backend *b)
+{
+	gate_pass("resume", 0);
+	return mock_backend_ops.resume(b);
+}
+
+static int
+gated_command(struct backend *b, const char *json, char **reply,
+	      struct aerr *err)
+{
+	gate_pass("qmp", 1);
+	*reply = xstrdup("{\"return\": {}}");
+	return 0;
+}
+
+/* A snapshot of the mock: only its state file. */
+static int
+gated_save(struct backend *b, const char *dir, const char *ram_out,
+	   int *ram_saved, struct aerr *err)
+{
+	char *state = xasprintf("%s/state", dir);
+	int ret;
+
+	gate_pass("save", 1);
+	*ram_saved = 0;
+	ret = write_file_atomic(state, "mock", 4);
+	free(state);
+	return ret;
+}
+
+static struct backend_ops gated_ops;
+
+/* m's backend is the gated mock (before it starts). */
+static void
+use_gated(struct machine *m)
+{
+	gated_ops = mock_backend_ops;
+	gated_ops.caps |= BACKEND_CAP_QMP | BACKEND_CAP_SNAPSHOT;
+	gated_ops.launch = gated_launch;
+	gated_ops.quit = gated_quit;
+	gated_ops.kill = gated_kill;
+	gated_ops.pause = gated_pause;
+	gated_ops.resume = gated_resume;
+	gated_ops.command = gated_command;
+	gated_ops.save = gated_save;
+	pthread_mutex_lock(&gate.lock);
+	sb_free(&gate.calls);
+	pthread_mutex_unlock(&gate.lock);
+	gate_set(0);
+	m->ops = &gated_ops;
+}
+
+static char *
+gate_calls(void)
+{
+	char *s;
+
+	pthread_mutex_lock(&gate.lock);
+	s = xstrdup(gate.calls.data ? gate.calls.data : "");
+	pthread_mutex_unlock(&gate.lock);
+	return s;
+}
+
+/* A ctl write from a thread of its own, as a FUSE worker makes it: with
+ * the old code the backend call ran (and blocked) inside machine_ctl. */
+struct async_ctl {
+	struct call c;
+	struct machine *m;
+	const char *msg;
+	pthread_t th;
+};
+
+static void *
+async_ctl_main(void *arg)
+{
+	struct async_ctl *a = arg;
+
+	machine_ctl(a->m, a->msg, strlen(a->msg), &a->c.r);
+	return NULL;
+}
+
+static void
+async_ctl(struct async_ctl *a, struct machine *m, const char *msg)
+{
+	call_init(&a->c, 0);
+	a->m = m;
+	a->msg = msg;
+	assert_int_equal(pthread_create(&a->th, NULL, async_ctl_main, a), 0);
+}
+
+static int
+async_ctl_wait(struct async_ctl *a)
+{
+	int ret = call_wait(&a->c);
+
+	pthread_join(a->th, NULL);
+	return ret;
+}
+
+struct async_render {
+	struct machine *m;
+	char *out;
+	sem_t sem;
+};
+
+static void *
+async_render_main(void *arg)
+{
+	struct async_render *a = arg;
+
+	a->out = render(a->m, MACHINE_VIEW_STATUS);
+	sem_post(&a->sem);
+	return NULL;
+}
+
+/* status, read on a thread of its own; NULL when it did not answer in
+ * 30 s (it waits behind the backend). */
+static char *
+status_within(struct machine *m)
+{
+	struct async_render a = { .m = m };
+	struct timespec ts;
+	pthread_t th;
+
+	sem_init(&a.sem, 0, 0);
+	assert_int_equal(pthread_create(&th, NULL, async_render_main, &a), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	if (sem_timedwait(&a.sem, &ts) != 0) {
+		pthread_detach(th);
+		return NULL;
+	}
+	pthread_join(th, NULL);
+	sem_destroy(&a.sem);
+	return a.out;
+}
+
+/* Issue 11: a pause stuck in the backend holds neither status nor the
+ * ctl write that queues the next verb; the verbs then run in order. */
+static void
+test_status_does_not_wait_behind_the_backend(void **state)
+{
+	struct fixture *f = *state;
+	struct async_ctl pause, resume;
+	char *s, *calls;
+
+	use_gated(f->m);
+	assert_int_equal(ctl(f->m, "start"), 0);
+	gate_set(1);
+	async_ctl(&pause, f->m, "pause");
+	gate_wait_for(1);
+	async_ctl(&resume, f->m, "resume");
+	s = status_within(f->m);
+	assert_non_null(s);
+	assert_string_equal(s, "running\n");
+	free(s);
+	gate_set(0);
+	assert_int_equal(async_ctl_wait(&pause), 0);
+	assert_int_equal(async_ctl_wait(&resume), 0);
+	calls = gate_calls();
+	assert_non_null(strstr(calls, "pause resume"));
+	free(calls);
+	s = render(f->m, MACHINE_VIEW_STATUS);
+	assert_string_equal(s, "running\n");
+	free(s);
+}
+
+/* Issue 11: an interrupted pause or qmp, queued or running, answers
+ * EINTR at once; the machine's state is still the VMM's. */
+static void
+test_interrupted_pause_and_qmp(void **state)
+{
+	struct fixture *f = *state;
+	const char *req = "{\"execute\": \"query-status\"}";
+	struct async_ctl pause;
+	struct mtx *queued, *running;
+	struct call q, rq;
+	struct strbuf out;
+	char *s;
+
+	use_gated(f->m);
+	assert_int_equal(ctl(f->m, "start"), 0);
+	gate_set(1);
+	async_ctl(&pause, f->m, "pause");
+	gate_wait_for(1);
+	/* Queued behind the pause: dropped. */
+	queued = machine_tx_open(f->m, MTX_QMP);
+	assert_int_equal(machine_tx_write(queued, req, strlen(req)),
+			 (int)strlen(req));
+	call_init(&q, 4096);
+	machine_tx_read(queued, &q.r);
+	mreq_cancel(&q.r);
+	assert_int_equal(call_wait(&q), -EINTR);
+	machine_tx_close(queued);
+	/* Running: its caller goes, the pause goes on. */
+	mreq_cancel(&pause.c.r);
+	assert_int_equal(async_ctl_wait(&pause), -EINTR);
+	gate_set(0);
+	assert_int_equal(ctl(f->m, "resume"), 0);
+	/* A qmp stuck in the backend, its reader gone (ASan: nothing
+	 * touches the closed transaction when the reply comes). */
+	gate_set(1);
+	running = machine_tx_open(f->m, MTX_QMP);
+	machine_tx_write(running, req, strlen(req));
+	call_init(&rq, 4096);
+	machine_tx_read(running, &rq.r);
+	gate_wait_for(1);
+	mreq_cancel(&rq.r);
+	assert_int_equal(call_wait(&rq), -EINTR);
+	machine_tx_close(running);
+	gate_set(0);
+	s = gate_calls();
+	assert_string_equal(s, "launch pause resume qmp ");
+	free(s);
+	s = render(f->m, MACHINE_VIEW_STATUS);
+	assert_string_equal(s, "running\n");
+	free(s);
+	sb_init(&out);
+	assert_int_equal(run(f->m, "echo still", &out), 0);
+	assert_string_equal(out.data, "still\n");
+	sb_free(&out);
+}
+
+/* Issue 11: snapshot, restore, halt, asked for while a snapshot is being
+ * saved, run in that order (the pending flags ran the halt first, then
+ * booted the machine again for the restore). */
+static void
+test_queue_keeps_order(void **state)
+{
+	struct fixture *f = *state;
+	struct call snap, restore, halt;
+	char *s;
+
+	use_gated(f->m);
+	assert_int_equal(ctl(f->m, "start"), 0);
+	assert_int_equal(ctl(f->m, "snapshot s0"), 0);
+	gate_set(1);
+	call_init(&snap, 0);
+	machine_ctl(f->m, "snapshot s1", 11, &snap.r);
+	gate_wait_for(1);
+	call_init(&restore, 0);
+	machine_ctl(f->m, "restore s0", 10, &restore.r);
+	call_init(&halt, 0);
+	machine_ctl(f->m, "halt", 4, &halt.r);
+	s = status_within(f->m);
+	assert_string_equal(s, "stopping\n");
+	free(s);
+	gate_set(0);
+	assert_int_equal(call_wait(&snap), 0);
+	/* Its boot never finished: the halt came next. */
+	assert_int_equal(call_wait(&restore), -EIO);
+	assert_int_equal(call_wait(&halt), 0);
+	s = gate_calls();
+	assert_string_equal(s, "launch save save kill launch quit ");
+	free(s);
+	s = render(f->m, MACHINE_VIEW_STATUS);
+	assert_string_equal(s, "stopped\n");
+	free(s);
+}
+
 int
 main(void)
 {
@@ -733,6 +1078,13 @@ main(void)
 			fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_halt_fails_parked_calls,
 						setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_status_does_not_wait_behind_the_backend, setup,
+			fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_interrupted_pause_and_qmp,
+						setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_keeps_order, setup,
+						fixture_teardown),
 		cmocka_unit_test(test_state_dir_must_be_private),
 		cmocka_unit_test(test_ram_reaper_follows_no_link),
 	};
