@@ -54,6 +54,8 @@ int config_load(const char *path, struct attest_config *out, struct aerr *err);
 int config_parse(const char *text, const char *path, const char *base_dir,
 		 struct attest_config *out, struct aerr *err);
 void config_free(struct attest_config *cfg);
+/* n strings of v, then v (config.c and config_copy.c). */
+void config_strv_free(char **v, size_t n);
 void machine_config_free(struct machine_config *mc);
 /* Deep copy (for clones). */
 void machine_config_copy(struct machine_config *dst,
