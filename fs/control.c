@@ -18,7 +18,7 @@ static void
 reply_message(struct fs_preq *p)
 {
 	if (p->mr.result < 0)
-		fs_reply_fail(p, fs_err(p->mr.result));
+		fs_reply_fail(p, machine_reply_errno(p->mr.result));
 	else
 		fuse_reply_write(p->req, p->size);
 }

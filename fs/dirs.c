@@ -61,7 +61,7 @@ reply_list(struct fs_preq *p, const struct fs_row *row)
 
 	if (r->result < 0) {
 		fs_open_free(p->of);
-		fs_reply_fail(p, fs_err(r->result));
+		fs_reply_fail(p, machine_reply_errno(r->result));
 		return;
 	}
 	dir_names(p->of, r->data, r->data ? r->len : 0, row, 1);
@@ -261,7 +261,7 @@ machine_rmdir(fuse_req_t req, struct fs_mount *mnt,
 {
 	int ret = vmset_remove(mnt->vms, name);
 
-	fuse_reply_err(req, ret < 0 ? fs_err(ret) : 0);
+	fuse_reply_err(req, ret < 0 ? machine_reply_errno(ret) : 0);
 }
 
 static int
@@ -280,7 +280,7 @@ job_mkdir(fuse_req_t req, struct fs_mount *mnt, const struct fs_node *dir,
 	int ret = machine_job_create(fs_node_machine(mnt, dir), name);
 
 	if (ret < 0) {
-		fuse_reply_err(req, fs_err(ret));
+		fuse_reply_err(req, machine_reply_errno(ret));
 		return;
 	}
 	n = fs_nodes_ref(mnt->nodes, dir->ino, &fs_row_job, name,
@@ -296,10 +296,11 @@ job_rmdir(fuse_req_t req, struct fs_mount *mnt, const struct fs_node *dir,
 	  const char *name)
 {
 	int ret = machine_job_remove(fs_node_machine(mnt, dir), name);
+	int err = ret < 0 ? machine_reply_errno(ret) : 0;
 
-	if (ret < 0)
-		fs_log_refusal(mnt, dir, name, "rmdir", fs_err(ret));
-	fuse_reply_err(req, ret < 0 ? fs_err(ret) : 0);
+	if (err)
+		fs_log_refusal(mnt, dir, name, "rmdir", err);
+	fuse_reply_err(req, err);
 }
 
 /* units/<u>: systemd knows the name (full, short or an alias). */
@@ -310,7 +311,7 @@ reply_unit_lookup(struct fs_preq *p)
 	const struct fs_node *n;
 
 	if (p->mr.result < 0) {
-		fs_reply_fail(p, fs_err(p->mr.result));
+		fs_reply_fail(p, machine_reply_errno(p->mr.result));
 		return;
 	}
 	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_unit, p->name, 0, 0);

@@ -4,9 +4,9 @@
  *
  *	$ cat /vms/a/files/etc/hostname
  *	a
- *	$ echo hi > /vms/a/files/tmp/x && mv /vms/a/files/tmp/x /vms/a/files/tmp/y
+ *	$ echo hi > /vms/a/files/tmp/x; mv /vms/a/files/tmp/x /vms/a/files/y
  *	$ ln -s /etc /vms/a/files/tmp/etc      # targets stay inside files/
- *	$ cp /vms/a/files/tmp/y /vms/b/files/tmp/   # between machines: mv copies
+ *	$ mv /vms/a/files/y /vms/b/files/tmp/   # between machines: a copy
  */
 #include "fs/internal.h"
 
@@ -63,7 +63,7 @@ static void
 reply_status(struct fs_preq *p)
 {
 	if (p->mr.result < 0)
-		fs_reply_fail(p, fs_err(p->mr.result));
+		fs_reply_fail(p, machine_reply_errno(p->mr.result));
 	else
 		fuse_reply_err(p->req, 0);
 }
@@ -80,7 +80,7 @@ reply_lookup(struct fs_preq *p)
 	int ret = guest_stat_of(&p->mr, &gs);
 
 	if (ret < 0) {
-		fs_reply_fail(p, fs_err(ret));
+		fs_reply_fail(p, machine_reply_errno(ret));
 		return;
 	}
 	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_file, p->name, 0,
@@ -122,7 +122,7 @@ reply_getattr(struct fs_preq *p)
 	int ret = guest_stat_of(&p->mr, &gs);
 
 	if (ret < 0) {
-		fs_reply_fail(p, fs_err(ret));
+		fs_reply_fail(p, machine_reply_errno(ret));
 		return;
 	}
 	guest_attr(mnt, p->ino, &gs, &st);
@@ -147,7 +147,7 @@ reply_truncated(struct fs_preq *p)
 	struct stat st;
 
 	if (p->mr.result < 0) {
-		fs_reply_fail(p, fs_err(p->mr.result));
+		fs_reply_fail(p, machine_reply_errno(p->mr.result));
 		return;
 	}
 	new_attr(fs_mnt(p->req), p->ino, p->mode, &st);
@@ -219,7 +219,7 @@ reply_open_truncated(struct fs_preq *p)
 {
 	if (p->mr.result < 0) {
 		fs_open_free(p->of);
-		fs_reply_fail(p, fs_err(p->mr.result));
+		fs_reply_fail(p, machine_reply_errno(p->mr.result));
 		return;
 	}
 	if (fuse_reply_open(p->req, &p->fi) < 0)
@@ -265,7 +265,7 @@ reply_write(struct fs_preq *p)
 	int res = p->mr.result;
 
 	if (res < 0)
-		fs_reply_fail(p, fs_err(res));
+		fs_reply_fail(p, machine_reply_errno(res));
 	else
 		/* 0 from machine/ means all of it: a write(2) that returns
 		 * 0 would be retried forever */
@@ -295,7 +295,7 @@ reply_made(struct fs_preq *p)
 	struct stat st;
 
 	if (p->mr.result < 0) {
-		fs_reply_fail(p, fs_err(p->mr.result));
+		fs_reply_fail(p, machine_reply_errno(p->mr.result));
 		return;
 	}
 	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_file, p->name, 0,
@@ -318,7 +318,7 @@ reply_created(struct fs_preq *p)
 	struct fs_open *of;
 
 	if (p->mr.result < 0) {
-		fs_reply_fail(p, fs_err(p->mr.result));
+		fs_reply_fail(p, machine_reply_errno(p->mr.result));
 		return;
 	}
 	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_file, p->name, 0,
@@ -472,7 +472,7 @@ reply_readlink(struct fs_preq *p)
 	int ret;
 
 	if (r->result < 0) {
-		fs_reply_fail(p, fs_err(r->result));
+		fs_reply_fail(p, machine_reply_errno(r->result));
 		return;
 	}
 	/* readlink(1) ends the target with exactly one newline */

@@ -9,7 +9,8 @@
  *	control.c       ctl, keys, type, jobs/<j>/cmd, stdin, ctl, units/<u>/ctl
  *	transactions.c  exec, wait, qmp: writes are joined, reads stream
  *	streams.c       console, jobs/<j>/stdout, stderr, and the files read
- *	                once when ready: jobs/<j>/exit, units/<u>/state..., screen.png
+ *	                once when ready: jobs/<j>/exit, units/<u>/state...,
+ *	                screen.png
  *	guestfs.c       files/ and below: the guest's own paths
  *	dirs.c          the directories: listings and dynamic names
  *	open.c          open files and the replies the kinds share
@@ -158,7 +159,6 @@ struct fs_open {
 
 /* ops.c: the mount, nodes, attributes */
 struct fs_mount *fs_mnt(fuse_req_t req);
-int fs_err(int result);
 struct machine *fs_node_machine(struct fs_mount *mnt,
 				const struct fs_node *n);
 void fs_fixed_attr(struct fs_mount *mnt, uint64_t ino, mode_t mode,

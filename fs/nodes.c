@@ -1,7 +1,7 @@
 /*
  * The node table: which names exist where (rows), and the inode numbers the
- * kernel holds for them (nodes). No FUSE here, so tests/unit/test_nodes.c
- * runs it under the sanitizers.
+ * kernel holds for them (nodes). No FUSE here: the kinds the rows point at
+ * live in the fs/ file of each kind.
  */
 #include "fs/nodes.h"
 

@@ -1,8 +1,10 @@
 /*
  * fs/nodes: the tree's shape and its inode numbers, without FUSE.
  *
- * A row says what a name is (kind, mode, the machine/ call behind it); the
- * rows of a directory are a table, so a new file is a new row. A node is a
+ * A row says what a name is: its kind (a struct fs_ops, fs/internal.h: the
+ * operations every file of that kind has), mode, and the machine/ call
+ * behind it; the rows of a directory are a table, so a new file is a new
+ * row, and a new kind of file a new struct fs_ops. A node is a
  * row the kernel has looked up: an inode number, the machine it belongs to,
  * its job or guest path, and a lookup count that FORGET takes back. Nodes are
  * created on lookup and freed when the count and their children are gone;

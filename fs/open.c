@@ -155,7 +155,7 @@ fs_reply_data(struct fs_preq *p)
 	struct mreq *r = &p->mr;
 
 	if (r->result < 0)
-		fs_reply_fail(p, fs_err(r->result));
+		fs_reply_fail(p, machine_reply_errno(r->result));
 	else
 		fuse_reply_buf(p->req, r->data,
 			       r->len < p->size ? r->len : p->size);

@@ -45,13 +45,6 @@ fs_mnt(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* A machine/ result as a positive errno for fuse_reply_err. */
-int
-fs_err(int result)
-{
-	return result < 0 && result > -4096 ? -result : EIO;
-}
-
 struct machine *
 fs_node_machine(struct fs_mount *mnt, const struct fs_node *n)
 {

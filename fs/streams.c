@@ -1,8 +1,8 @@
 /*
  * Streams and files that are ready later: reads park until machine/ has
  * bytes. The console is read by offset from disk; a job's stdout and stderr
- * stream (nonseekable); jobs/<j>/exit, units/<u>/state... and screen.png are read
- * once, at the first read, and kept for the reads after it.
+ * stream (nonseekable); jobs/<j>/exit, units/<u>/state... and screen.png
+ * are read once, at the first read, and kept for the reads after it.
  *
  *	$ tail -c 2000 /vms/a/console
  *	$ cat /vms/a/jobs/web/stdout        blocks for more until the job ends
@@ -45,7 +45,7 @@ console_read(struct fs_open *of, fuse_req_t req, size_t size, off_t off)
 	buf = xmalloc(size);
 	n = machine_console_pread(of->console, buf, size, (uint64_t)off);
 	if (n < 0)
-		fuse_reply_err(req, fs_err((int)n));
+		fuse_reply_err(req, machine_reply_errno((int)n));
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
@@ -64,7 +64,7 @@ console_write(struct fs_open *of, fuse_req_t req, const char *buf,
 	}
 	ret = machine_console_write(of->m, buf, size);
 	if (ret < 0)
-		fuse_reply_err(req, fs_err(ret));
+		fuse_reply_err(req, machine_reply_errno(ret));
 	else
 		fuse_reply_write(req, (size_t)ret);
 }
@@ -121,7 +121,7 @@ reply_once(struct fs_preq *p)
 	pthread_mutex_unlock(&of->lock);
 
 	if (r->result < 0)
-		fs_reply_fail(p, fs_err(r->result));
+		fs_reply_fail(p, machine_reply_errno(r->result));
 	else
 		fuse_reply_buf(p->req, copy, n);
 	free(copy);

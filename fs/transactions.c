@@ -34,7 +34,7 @@ tx_write(struct fs_open *of, fuse_req_t req, const char *buf, size_t size,
 	int ret = machine_tx_write(of->tx, buf, size);
 
 	if (ret < 0)
-		fuse_reply_err(req, fs_err(ret));
+		fuse_reply_err(req, machine_reply_errno(ret));
 	else
 		fuse_reply_write(req, size);
 }

@@ -149,10 +149,11 @@ snapshot_unlink(fuse_req_t req, struct fs_mount *mnt,
 		const struct fs_node *dir, const char *name)
 {
 	int ret = machine_snapshot_remove(fs_node_machine(mnt, dir), name);
+	int err = ret < 0 ? machine_reply_errno(ret) : 0;
 
-	if (ret < 0)
-		fs_log_refusal(mnt, dir, name, "unlink", fs_err(ret));
-	fuse_reply_err(req, ret < 0 ? fs_err(ret) : 0);
+	if (err)
+		fs_log_refusal(mnt, dir, name, "unlink", err);
+	fuse_reply_err(req, err);
 }
 
 const struct fs_ops fs_kind_value = {
