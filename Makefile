@@ -123,6 +123,10 @@ unit: $(UNIT_BINS)
 fuzz: $(FUZZ_BINS)
 	$(Q)tests/fuzz/run.sh $(FUZZ_RUNS) $(FUZZ_BINS)
 
+# the FUSE contract on the mock backend: no guest, no VM lock, seconds
+contract: all
+	$(Q)bats --tap tests/contract
+
 integration: all guest
 	$(Q)ATTESTFS_CACHE="$(CACHE)" bats --tap tests/integration
 
@@ -156,5 +160,5 @@ install: attestfs attestfs-ocr attestfs-run
 clean:
 	rm -rf build attestfs attestfs-ocr attestfs-run
 
-.PHONY: all deps guest guest-debian unit fuzz integration check demo bench soak install clean
+.PHONY: all deps guest guest-debian unit fuzz contract integration check demo bench soak install clean
 .SECONDARY:

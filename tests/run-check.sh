@@ -1,6 +1,7 @@
 #!/bin/bash
-# The whole suite: cmocka unit tests (ASan/UBSan), then the bats integration
-# tests against real mounts and real tiny guests. Ends with one line:
+# The whole suite: the FUSE contract tests on the mock backend, cmocka unit
+# tests (ASan/UBSan), then the bats integration tests against real mounts
+# and real tiny guests. Ends with one line:
 # "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -39,6 +40,8 @@ run_counted() { # name, command...
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 }
 
+# The FUSE contract on the mock backend first: seconds, and no guest.
+run_counted "contract" bats --tap tests/contract
 for t in "$@"; do
 	run_counted "unit: $t" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"
 done

@@ -34,16 +34,18 @@ wait_until() {
 	done
 }
 
-# mount_attestfs CONFIG_JSON [extra -o options]: mount at $VMS.
+# mount_attestfs CONFIG_JSON [extra -o options]: mount at $VMS, the daemon
+# running in $WORK (MOUNT_WORK, default the file's temporary directory).
 mount_attestfs() {
-	export WORK=$BATS_FILE_TMPDIR
+	export WORK=${MOUNT_WORK:-$BATS_FILE_TMPDIR}
 	export VMS=$WORK/vms
 	export STATE=$WORK/state
 	# (mkdir -p fails on a mount point left dead by a killed daemon)
 	mkdir "$VMS" 2>/dev/null || true
 	printf '%s\n' "$1" >"$WORK/machines.json"
-	"$ATTESTFS" -f -o "config=$WORK/machines.json,state_dir=$STATE,accel=tcg${2:+,$2}" \
-		"$VMS" >"$WORK/daemon.log" 2>&1 &
+	(cd "$WORK" && exec "$ATTESTFS" -f \
+		-o "config=$WORK/machines.json,state_dir=$STATE,accel=tcg${2:+,$2}" \
+		"$VMS") >"$WORK/daemon.log" 2>&1 &
 	echo $! >"$WORK/daemon.pid"
 	if ! wait_until "$TEST_TIMEOUT" test -e "$VMS/ctl"; then
 		cat "$WORK/daemon.log" >&3

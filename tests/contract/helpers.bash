@@ -1,0 +1,135 @@
+# The contract tier: the FUSE contract of DESIGN.md §2 and §7 on a mount of
+# the mock backend, no guest, in seconds. Each test mounts its own machine
+# `m` (setup) and unmounts it in teardown, which also runs when it fails.
+#
+# The mock has no VMM: the host's own /bin/sh plays the guest's backdoor
+# shell, as root, ON THE HOST. So every command and every path a test hands
+# to the "guest" stays inside the test's own temporary directory $W (also
+# the daemon's working directory), and nothing that acts on the whole host
+# is ever asked: never `shutdown` or `reboot` (the guest shell would run
+# poweroff / reboot), never files/ outside $W.
+
+bats_require_minimum_version 1.5.0
+load ../integration/helpers
+
+FSOP=$BATS_TEST_DIRNAME/fsop.py
+
+setup() {
+	W=$BATS_TEST_TMPDIR
+	MOUNT_WORK=$W
+	# Marks the daemon and everything it starts (the mock "VM", its shells,
+	# their commands), and nothing else: teardown finds leftovers by it.
+	export ATTESTFS_CONTRACT=$W
+	mount_attestfs '{"machines": {"m": {"backend": "mock"}}}' "timeout=$TEST_TIMEOUT"
+	export -n ATTESTFS_CONTRACT
+	M=$VMS/m
+	echo start >"$M/ctl"
+}
+
+teardown() {
+	dump_if_failed
+	umount_attestfs
+	assert_no_leftovers
+}
+
+# ours: the pids of the processes the mount started that are still there.
+ours() {
+	grep -lzx "ATTESTFS_CONTRACT=$W" /proc/[0-9]*/environ 2>/dev/null |
+		cut -d/ -f3
+}
+
+none_of_ours() {
+	[ -z "$(ours)" ]
+}
+
+# assert_no_leftovers: once the mount is gone, so is every process it
+# started; any left is killed (by its pid) and fails the test.
+assert_no_leftovers() {
+	local left
+	wait_until "$TEST_TIMEOUT" none_of_ours && return 0
+	left=$(ours)
+	ps -o pid,pgid,stat,args -p "$(echo $left | tr ' ' ,)" || true
+	kill -9 $left 2>/dev/null || true
+	fail "processes of the mount outlived it: $left"
+}
+
+# fsop OP FILE [TEXT]: one fsop.py call; $output is the bytes read,
+# $stderr its steps (see fsop.py), $status its status.
+fsop() {
+	run --separate-stderr "$FSOP" "$@"
+}
+
+# assert_steps LINE...: the steps fsop reported, exactly.
+assert_steps() {
+	assert_equal "$stderr" "$(printf '%s\n' "$@")"
+}
+
+# fsop_bg ID OP FILE [TEXT]: fsop in the background; its bytes, steps and
+# status land in $W/ID.{out,err,rc}, its pid in $W/ID.pid.
+fsop_bg() {
+	local o=$W/$1
+	shift
+	(
+		"$FSOP" "$@" >"$o.out" 2>"$o.err" &
+		echo $! >"$o.pid"
+		rc=0
+		wait $! || rc=$?
+		echo "$rc" >"$o.rc"
+	) 3>&- &
+	wait_until "$TEST_TIMEOUT" test -s "$o.pid"
+}
+
+# blocked_in_read ID: the background fsop ID wrote its text and is now
+# blocked in the read that follows, waiting for the daemon's answer.
+blocked_in_read() {
+	local o=$W/$1 pid
+	pid=$(cat "$o.pid")
+	grep -qx 'write ok' "$o.err" &&
+		[ "$(cat "/proc/$pid/wchan" 2>/dev/null)" = request_wait_answer ]
+}
+
+# parked ID: wait until the background fsop ID is parked in its read.
+parked() {
+	wait_until "$TEST_TIMEOUT" blocked_in_read "$1" ||
+		fail "fsop $1 never blocked in read: $(cat "$W/$1.err")"
+}
+
+# fsop_done ID STEP...: the background fsop ID ended (within the deadline)
+# and reported exactly these steps; $output is what it read.
+fsop_done() {
+	local o=$W/$1
+	shift
+	wait_until "$TEST_TIMEOUT" test -s "$o.rc" ||
+		fail "fsop $1 never returned: $(cat "$o.err")"
+	stderr=$(cat "$o.err")
+	output=$(cat "$o.out")
+	assert_steps "$@"
+}
+
+# sleeper NAME: a guest command that records its pid in $W/NAME.gpid and
+# then sleeps (long past any deadline here).
+sleeper() {
+	printf "sh -c 'echo \$\$ >%s/%s.gpid; exec sleep 1001'" "$W" "$1"
+}
+
+# guest_pid NAME: the pid a sleeper recorded, once it runs.
+guest_pid() {
+	wait_until "$TEST_TIMEOUT" test -s "$W/$1.gpid" ||
+		fail "the guest command $1 never started"
+	cat "$W/$1.gpid"
+}
+
+# assert_healthy: the daemon still answers at once and still runs commands.
+assert_healthy() {
+	kill -0 "$(cat "$WORK/daemon.pid")" || fail "the daemon died"
+	run cat "$M/status"
+	assert_output running
+	fsop tx "$M/exec" 'echo alive'
+	assert_output alive
+	assert_steps 'write ok' 'read EOF' 'again EOF'
+}
+
+# assert_logged TEXT: TEXT is in m's log (the reason behind an errno).
+assert_logged() {
+	grep -qF -- "$1" "$M/log" || fail "'$1' is not in $M/log: $(tail -n 5 "$M/log")"
+}
