@@ -23,63 +23,49 @@ reply_message(struct fs_preq *p)
 		fuse_reply_write(p->req, p->size);
 }
 
+/* One write(2), one message: parked until ops->send's call completes. */
+void
+fs_write_message(struct fs_open *of, fuse_req_t req, const char *buf,
+		 size_t size, off_t off)
+{
+	struct fs_preq *p = fs_park_write(of, req, buf, size, reply_message);
+
+	of->node->row->ops->send(of, p->buf, size, &p->mr);
+	fs_park_commit(p);
+}
+
 /* /vms/ctl: clones and machine-set verbs */
 static void
-vms_ctl_write(struct fs_open *of, fuse_req_t req, const char *buf,
-	      size_t size, off_t off)
+send_vms_ctl(struct fs_open *of, const char *msg, size_t len,
+	     struct mreq *r)
 {
-	struct fs_preq *p = fs_park_write(of, req, buf, size,
-					   reply_message);
-
-	vmset_ctl(of->mnt->vms, p->buf, size, &p->mr);
-	fs_park_commit(p);
+	vmset_ctl(of->mnt->vms, msg, len, r);
 }
 
 static void
-ctl_write(struct fs_open *of, fuse_req_t req, const char *buf, size_t size,
-	  off_t off)
+send_ctl(struct fs_open *of, const char *msg, size_t len, struct mreq *r)
 {
-	struct fs_preq *p = fs_park_write(of, req, buf, size,
-					   reply_message);
-
-	machine_ctl(of->m, p->buf, size, &p->mr);
-	fs_park_commit(p);
+	machine_ctl(of->m, msg, len, r);
 }
 
 static void
-keys_write(struct fs_open *of, fuse_req_t req, const char *buf, size_t size,
-	   off_t off)
+send_keys(struct fs_open *of, const char *msg, size_t len, struct mreq *r)
 {
-	struct fs_preq *p = fs_park_write(of, req, buf, size,
-					   reply_message);
-
-	machine_keys(of->m, p->buf, size, &p->mr);
-	fs_park_commit(p);
+	machine_keys(of->m, msg, len, r);
 }
 
 static void
-type_write(struct fs_open *of, fuse_req_t req, const char *buf, size_t size,
-	   off_t off)
+send_type(struct fs_open *of, const char *msg, size_t len, struct mreq *r)
 {
-	struct fs_preq *p = fs_park_write(of, req, buf, size,
-					   reply_message);
-
-	machine_type(of->m, p->buf, size, &p->mr);
-	fs_park_commit(p);
+	machine_type(of->m, msg, len, r);
 }
 
 /* jobs/<j>/cmd, stdin, ctl: the row says which */
 static void
-job_write(struct fs_open *of, fuse_req_t req, const char *buf, size_t size,
-	  off_t off)
+send_job(struct fs_open *of, const char *msg, size_t len, struct mreq *r)
 {
-	struct fs_preq *p = fs_park_write(of, req, buf, size,
-					   reply_message);
-
 	machine_job_write(of->m, of->node->job,
-			  (enum job_file)of->node->row->arg, p->buf, size,
-			  &p->mr);
-	fs_park_commit(p);
+			  (enum job_file)of->node->row->arg, msg, len, r);
 }
 
 /* The writer's close is the job's end of input. */
@@ -93,30 +79,26 @@ job_stdin_release(struct fs_open *of)
 }
 
 static void
-unit_ctl_write(struct fs_open *of, fuse_req_t req, const char *buf,
-	       size_t size, off_t off)
+send_unit_ctl(struct fs_open *of, const char *msg, size_t len,
+	      struct mreq *r)
 {
-	struct fs_preq *p = fs_park_write(of, req, buf, size,
-					   reply_message);
-
-	machine_unit_ctl(of->m, of->node->job, p->buf, size, &p->mr);
-	fs_park_commit(p);
+	machine_unit_ctl(of->m, of->node->job, msg, len, r);
 }
 
-#define CONTROL_KIND(n, w) \
+#define CONTROL_KIND(n, fn) \
 	.name = n, .flags = FS_F_DIRECT_IO, .open = fs_open_plain, \
-	.read = fs_read_none, .write = w
+	.read = fs_read_none, .write = fs_write_message, .send = fn
 
 const struct fs_ops fs_kind_vms_ctl = { CONTROL_KIND("vms ctl",
-						     vms_ctl_write) };
-const struct fs_ops fs_kind_ctl = { CONTROL_KIND("ctl", ctl_write) };
-const struct fs_ops fs_kind_keys = { CONTROL_KIND("keys", keys_write) };
-const struct fs_ops fs_kind_type = { CONTROL_KIND("type", type_write) };
+						     send_vms_ctl) };
+const struct fs_ops fs_kind_ctl = { CONTROL_KIND("ctl", send_ctl) };
+const struct fs_ops fs_kind_keys = { CONTROL_KIND("keys", send_keys) };
+const struct fs_ops fs_kind_type = { CONTROL_KIND("type", send_type) };
 const struct fs_ops fs_kind_job_write = { CONTROL_KIND("job file",
-						       job_write) };
+						       send_job) };
 const struct fs_ops fs_kind_job_stdin = {
-	CONTROL_KIND("job stdin", job_write),
+	CONTROL_KIND("job stdin", send_job),
 	.release = job_stdin_release,
 };
 const struct fs_ops fs_kind_unit_ctl = { CONTROL_KIND("unit ctl",
-						      unit_ctl_write) };
+						      send_unit_ctl) };

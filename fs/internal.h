@@ -59,6 +59,11 @@ struct fs_ops {
 		     off_t off);
 	void (*write)(struct fs_open *of, fuse_req_t req, const char *buf,
 		      size_t size, off_t off);
+	/* the machine/ call behind a parked read (read = fs_read_stream or
+	 * fs_read_once) or a message (write = fs_write_message) */
+	void (*start)(struct fs_open *of, struct mreq *r);
+	void (*send)(struct fs_open *of, const char *msg, size_t len,
+		     struct mreq *r);
 	/* let go of what machine/ holds for of; may run twice */
 	void (*release)(struct fs_open *of);
 	/* the fixed attributes, completed (sizes that are known) */
@@ -187,6 +192,13 @@ int fs_open_plain(struct fs_open *of, fuse_req_t req,
 		  struct fuse_file_info *fi);
 void fs_read_none(struct fs_open *of, fuse_req_t req, size_t size,
 		  off_t off);
+
+/* streams.c, control.c: the kinds' shared reads and writes */
+void fs_read_stream(struct fs_open *of, fuse_req_t req, size_t size,
+		    off_t off);
+void fs_read_once(struct fs_open *of, fuse_req_t req, size_t size, off_t off);
+void fs_write_message(struct fs_open *of, fuse_req_t req, const char *buf,
+		      size_t size, off_t off);
 
 /* dirs.c */
 void fs_dir_add(struct fs_open *of, const char *name,

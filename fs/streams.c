@@ -76,19 +76,27 @@ console_release(struct fs_open *of)
 	of->console = NULL;
 }
 
-/* ---- jobs/<j>/stdout, stderr ---- */
+/* ---- streams: exec, wait, qmp, jobs/<j>/stdout, stderr ---- */
 
-static void
-job_stream_read(struct fs_open *of, fuse_req_t req, size_t size, off_t off)
+/* Every read parks until machine/ has more (ops->start), then the next. */
+void
+fs_read_stream(struct fs_open *of, fuse_req_t req, size_t size, off_t off)
 {
 	struct fs_preq *p = fs_park_read(of, req, size, off,
 					 fs_reply_stream);
 
 	if (!p)
 		return;
-	machine_job_read(of->m, of->node->job,
-			 (enum job_file)of->node->row->arg, of->off, &p->mr);
+	of->node->row->ops->start(of, &p->mr);
 	fs_park_commit(p);
+}
+
+/* From where the last read of this open file ended. */
+static void
+start_job_stream(struct fs_open *of, struct mreq *r)
+{
+	machine_job_read(of->m, of->node->job,
+			 (enum job_file)of->node->row->arg, of->off, r);
 }
 
 /* ---- read once: jobs/<j>/exit, units/<u>/state..., screen.png ---- */
@@ -127,56 +135,47 @@ reply_once(struct fs_preq *p)
 	free(copy);
 }
 
-/* The kept value, or a parked read (NULL: answered either way). */
-static struct fs_preq *
-park_once(struct fs_open *of, fuse_req_t req, size_t size, off_t off)
+/* The kept value, or a read parked until ops->start's call completes. */
+void
+fs_read_once(struct fs_open *of, fuse_req_t req, size_t size, off_t off)
 {
+	struct fs_preq *p;
+
 	pthread_mutex_lock(&of->lock);
 	if (of->have_snap) {
 		/* immutable once set */
 		pthread_mutex_unlock(&of->lock);
 		fs_reply_slice(req, of->snap, of->snap_len, (uint64_t)off,
 			       size);
-		return NULL;
+		return;
 	}
 	pthread_mutex_unlock(&of->lock);
-	return fs_park_read(of, req, size, off, reply_once);
+	p = fs_park_read(of, req, size, off, reply_once);
+	if (!p)
+		return;
+	of->node->row->ops->start(of, &p->mr);
+	fs_park_commit(p);
 }
 
 static void
-job_exit_read(struct fs_open *of, fuse_req_t req, size_t size, off_t off)
+start_job_exit(struct fs_open *of, struct mreq *r)
 {
-	struct fs_preq *p = park_once(of, req, size, off);
-
-	if (!p)
-		return;
 	machine_job_read(of->m, of->node->job,
-			 (enum job_file)of->node->row->arg, 0, &p->mr);
-	fs_park_commit(p);
+			 (enum job_file)of->node->row->arg, 0, r);
 }
 
 static void
-unit_file_read(struct fs_open *of, fuse_req_t req, size_t size, off_t off)
+start_unit_file(struct fs_open *of, struct mreq *r)
 {
-	struct fs_preq *p = park_once(of, req, size, off);
-
-	if (!p)
-		return;
 	machine_unit_read(of->m, of->node->job,
-			  (enum unit_file)of->node->row->arg, &p->mr);
-	fs_park_commit(p);
+			  (enum unit_file)of->node->row->arg, r);
 }
 
 /* screen.png (arg 0) or its text, screen.txt (arg 1) */
 static void
-screen_read(struct fs_open *of, fuse_req_t req, size_t size, off_t off)
+start_screen(struct fs_open *of, struct mreq *r)
 {
-	struct fs_preq *p = park_once(of, req, size, off);
-
-	if (!p)
-		return;
-	machine_screen_read(of->m, of->node->row->arg, &p->mr);
-	fs_park_commit(p);
+	machine_screen_read(of->m, of->node->row->arg, r);
 }
 
 const struct fs_ops fs_kind_console = {
@@ -192,26 +191,30 @@ const struct fs_ops fs_kind_job_stream = {
 	.name = "job stream",
 	.flags = FS_F_DIRECT_IO | FS_F_NONSEEKABLE,
 	.open = fs_open_plain,
-	.read = job_stream_read,
+	.read = fs_read_stream,
+	.start = start_job_stream,
 };
 
 const struct fs_ops fs_kind_job_exit = {
 	.name = "job exit",
 	.flags = FS_F_DIRECT_IO,
 	.open = fs_open_plain,
-	.read = job_exit_read,
+	.read = fs_read_once,
+	.start = start_job_exit,
 };
 
 const struct fs_ops fs_kind_unit_file = {
 	.name = "unit file",
 	.flags = FS_F_DIRECT_IO,
 	.open = fs_open_plain,
-	.read = unit_file_read,
+	.read = fs_read_once,
+	.start = start_unit_file,
 };
 
 const struct fs_ops fs_kind_screen = {
 	.name = "screen",
 	.flags = FS_F_DIRECT_IO,
 	.open = fs_open_plain,
-	.read = screen_read,
+	.read = fs_read_once,
+	.start = start_screen,
 };

@@ -40,15 +40,9 @@ tx_write(struct fs_open *of, fuse_req_t req, const char *buf, size_t size,
 }
 
 static void
-tx_read(struct fs_open *of, fuse_req_t req, size_t size, off_t off)
+start_tx(struct fs_open *of, struct mreq *r)
 {
-	struct fs_preq *p = fs_park_read(of, req, size, off,
-					 fs_reply_stream);
-
-	if (!p)
-		return;
-	machine_tx_read(of->tx, &p->mr);
-	fs_park_commit(p);
+	machine_tx_read(of->tx, r);
 }
 
 static void
@@ -64,7 +58,8 @@ const struct fs_ops fs_kind_tx = {
 	.name = "transaction",
 	.flags = FS_F_DIRECT_IO | FS_F_NONSEEKABLE,
 	.open = tx_open,
-	.read = tx_read,
+	.read = fs_read_stream,
+	.start = start_tx,
 	.write = tx_write,
 	.release = tx_release,
 };

@@ -444,6 +444,11 @@ test_kinds_complete(void **state)
 			assert_null(k->read);
 			assert_null(k->write);
 		}
+		/* shared reads and writes call the kind's machine/ call */
+		if (k->read == fs_read_stream || k->read == fs_read_once)
+			assert_non_null(k->start);
+		if (k->write == fs_write_message)
+			assert_non_null(k->send);
 		/* a directory's dynamic names: their kind says which exist */
 		if (r->child)
 			assert_non_null(r->child->ops->lookup);
