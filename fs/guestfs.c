@@ -26,13 +26,19 @@ files_path(const struct fs_node *dir, const char *name)
 	return xasprintf("%s/%s", dir->path, name);
 }
 
+/* The guest's stat in p's result; -1: none, and p is answered. */
 static int
-guest_stat_of(struct mreq *r, struct guest_stat *gs)
+reply_stat(struct fs_preq *p, struct guest_stat *gs)
 {
-	if (r->result < 0)
-		return r->result;
-	if (!r->data || r->len != sizeof(*gs))
-		return -EIO;
+	struct mreq *r = &p->mr;
+	int ret = r->result;
+
+	if (ret >= 0 && (!r->data || r->len != sizeof(*gs)))
+		ret = -EIO;
+	if (ret < 0) {
+		fs_reply_fail(p, machine_reply_errno(ret));
+		return -1;
+	}
 	memcpy(gs, r->data, sizeof(*gs));
 	return 0;
 }
@@ -77,12 +83,9 @@ reply_lookup(struct fs_preq *p)
 	const struct fs_node *n;
 	struct guest_stat gs;
 	struct stat st;
-	int ret = guest_stat_of(&p->mr, &gs);
 
-	if (ret < 0) {
-		fs_reply_fail(p, machine_reply_errno(ret));
+	if (reply_stat(p, &gs) < 0)
 		return;
-	}
 	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_file, p->name, 0,
 			 gs.mode);
 	if (!n) {
@@ -119,12 +122,9 @@ reply_getattr(struct fs_preq *p)
 	struct fs_mount *mnt = fs_mnt(p->req);
 	struct guest_stat gs;
 	struct stat st;
-	int ret = guest_stat_of(&p->mr, &gs);
 
-	if (ret < 0) {
-		fs_reply_fail(p, machine_reply_errno(ret));
+	if (reply_stat(p, &gs) < 0)
 		return;
-	}
 	guest_attr(mnt, p->ino, &gs, &st);
 	fuse_reply_attr(p->req, &st, 0.0);
 }
@@ -286,24 +286,34 @@ guest_write(struct fs_open *of, fuse_req_t req, const char *buf, size_t size,
 
 /* ---- making and removing names ---- */
 
-/* mkdir and symlink in files/: the new name's node */
+/* The node of a name just made in the guest; NULL: answered (failed). */
+static const struct fs_node *
+made_node(struct fs_preq *p)
+{
+	struct fs_mount *mnt = fs_mnt(p->req);
+	const struct fs_node *n;
+
+	if (p->mr.result < 0) {
+		fs_reply_fail(p, machine_reply_errno(p->mr.result));
+		return NULL;
+	}
+	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_file, p->name, 0,
+			 p->mode);
+	if (!n)
+		fs_reply_fail(p, ENOENT);
+	return n;
+}
+
+/* mkdir and symlink in files/ */
 static void
 reply_made(struct fs_preq *p)
 {
 	struct fs_mount *mnt = fs_mnt(p->req);
-	const struct fs_node *n;
+	const struct fs_node *n = made_node(p);
 	struct stat st;
 
-	if (p->mr.result < 0) {
-		fs_reply_fail(p, machine_reply_errno(p->mr.result));
+	if (!n)
 		return;
-	}
-	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_file, p->name, 0,
-			 p->mode);
-	if (!n) {
-		fs_reply_fail(p, ENOENT);
-		return;
-	}
 	new_attr(mnt, n->ino, p->mode, &st);
 	fs_reply_entry(p->req, mnt, n, &st);
 }
@@ -313,20 +323,12 @@ static void
 reply_created(struct fs_preq *p)
 {
 	struct fs_mount *mnt = fs_mnt(p->req);
-	const struct fs_node *n;
+	const struct fs_node *n = made_node(p);
 	struct fuse_entry_param e;
 	struct fs_open *of;
 
-	if (p->mr.result < 0) {
-		fs_reply_fail(p, machine_reply_errno(p->mr.result));
+	if (!n)
 		return;
-	}
-	n = fs_nodes_ref(mnt->nodes, p->ino, &fs_row_file, p->name, 0,
-			 p->mode);
-	if (!n) {
-		fs_reply_fail(p, ENOENT);
-		return;
-	}
 	of = fs_open_new(mnt, n, fs_node_machine(mnt, n),
 			 p->fi.flags & O_ACCMODE);
 	p->fi.fh = (uintptr_t)of;
