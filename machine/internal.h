@@ -292,9 +292,34 @@ int shellpool_ready(struct machine *m);
 void shellpool_send_raw(struct machine *m, const char *line);
 int machine_listen_unix(const char *path, struct aerr *err);
 
-/* Waits (tx.c), with the lock held. */
+/* Waits (wait_parse.c, wait.c), with the lock held. */
+struct wait_spec {
+	enum wait_kind kind;
+	int timeout;              /* seconds, 0 = the machine's */
+	char *arg;
+	char *want;               /* unit: state; port: "closed" */
+	char *user;               /* unit: in this user's service manager */
+};
+/* The condition text into out (its strings malloc'd; all NULL on error):
+ * 0, or -EINVAL with the reason in log. */
+int wait_parse(struct machine *m, const char *text, size_t len,
+	       struct wait_spec *out);
+void wait_spec_free(struct wait_spec *spec);
+const char *wait_kind_name(enum wait_kind kind);
 /* The syntax of a wait condition alone (tests/fuzz): 0 or -EINVAL. */
 int tx_wait_parse(struct machine *m, const char *text, size_t len);
+/* A waiter for the condition text, not yet checked (*out, the caller's);
+ * -errno with the reason in log, or when the guest is wanted and cannot
+ * be had. */
+int waiter_new(struct machine *m, const char *text, size_t len,
+	       struct waiter **out);
+/* Check w now and keep it on m's list until it ends: then wait.c answers
+ * r through tx_wait_answer() (tx.c), which copies result. */
+void waiter_add(struct machine *m, struct waiter *w, struct mreq *r);
+/* Forget w unanswered (its reader went away) and free it. */
+void waiter_drop(struct machine *m, struct waiter *w);
+void tx_wait_answer(struct machine *m, struct mreq *r, int err,
+		    const char *result);
 void waiters_check(struct machine *m, int64_t now, int64_t *next);
 /* Console waits only: before boot_console lets go of its oldest bytes. */
 void waiters_console_check(struct machine *m);

@@ -79,6 +79,46 @@ switch_log_tail(const char *log, struct strbuf *why)
 	free(text);
 }
 
+/* The switch's answer to `showinfo`: 0, or -errno with the reason in why. */
+static int
+switch_wait_ready(struct vde_switch *sw, const char *log, struct strbuf *why)
+{
+	int64_t end = now_mono_ms() + SWITCH_READY_MS;
+	struct strbuf out;
+	int ret = 0;
+
+	sb_init(&out);
+	if (send(sw->fd, "showinfo\n", 9, MSG_NOSIGNAL) != 9)
+		ret = -errno;
+	while (ret == 0 && !(out.data && strstr(out.data, "\n1000 Success"))) {
+		struct pollfd pfd = { .fd = sw->fd, .events = POLLIN };
+		int64_t left = end - now_mono_ms();
+		char buf[1024];
+		ssize_t n;
+
+		if (left <= 0) {
+			ret = -ETIMEDOUT;
+			sb_addf(why, "no answer in %d s", SWITCH_READY_MS / 1000);
+			break;
+		}
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
+			ret = -errno;
+			break;
+		}
+		n = recv(sw->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			ret = -EIO;
+			sb_adds(why, "it exited");
+			switch_log_tail(log, why);
+			break;
+		}
+		if (n > 0)
+			sb_add(&out, buf, (size_t)n);
+	}
+	sb_free(&out);
+	return ret;
+}
+
 /*
  * vde_switch reads commands on stdin and exits at its EOF, so stdin and
  * stdout are one end of a socketpair that the daemon keeps: if the daemon
@@ -92,13 +132,11 @@ switch_start(struct vmset *s, struct vde_switch *sw, struct aerr *err)
 	char *pidfile = xasprintf("%s/vde%u.pid", s->state_dir, sw->vlan);
 	char *argv[] = { "vde_switch", "--sock", sw->path, "--dirmode", "0700",
 			 "--hub", NULL };
-	int64_t end = now_mono_ms() + SWITCH_READY_MS;
-	struct strbuf out, why;
+	struct strbuf why;
 	pid_t parent = getpid();
 	int sv[2], logfd, ret = 0;
 	char num[32];
 
-	sb_init(&out);
 	sb_init(&why);
 	remove_tree(sw->path);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -131,33 +169,7 @@ switch_start(struct vmset *s, struct vde_switch *sw, struct aerr *err)
 		aerr_set(err, "vlan %u: fork: %s", sw->vlan, strerror(-ret));
 		goto out;
 	}
-	if (send(sw->fd, "showinfo\n", 9, MSG_NOSIGNAL) != 9)
-		ret = -errno;
-	while (ret == 0 && !(out.data && strstr(out.data, "\n1000 Success"))) {
-		struct pollfd pfd = { .fd = sw->fd, .events = POLLIN };
-		int64_t left = end - now_mono_ms();
-		char buf[1024];
-		ssize_t n;
-
-		if (left <= 0) {
-			ret = -ETIMEDOUT;
-			sb_addf(&why, "no answer in %d s", SWITCH_READY_MS / 1000);
-			break;
-		}
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
-			ret = -errno;
-			break;
-		}
-		n = recv(sw->fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			ret = -EIO;
-			sb_adds(&why, "it exited");
-			switch_log_tail(log, &why);
-			break;
-		}
-		if (n > 0)
-			sb_add(&out, buf, (size_t)n);
-	}
+	ret = switch_wait_ready(sw, log, &why);
 	if (ret < 0) {
 		aerr_set(err, "vlan %u: vde_switch --sock %s: %s", sw->vlan,
 			 sw->path, why.len ? why.data : strerror(-ret));
@@ -167,7 +179,6 @@ switch_start(struct vmset *s, struct vde_switch *sw, struct aerr *err)
 	snprintf(num, sizeof(num), "%d\n", (int)sw->pid);
 	write_file_atomic(pidfile, num, strlen(num));
 out:
-	sb_free(&out);
 	sb_free(&why);
 	free(log);
 	free(pidfile);

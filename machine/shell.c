@@ -142,117 +142,146 @@ lose(struct shell_parser *p, shell_event_fn fn, void *ctx)
 	fn(ctx, SHELL_EV_LOSS, 0, 0, NULL, 0);
 }
 
+/* ST_LINE: the bytes up to a newline, and the line when it ends; returns
+ * how many bytes it took. */
+static size_t
+parse_line(struct shell_parser *p, const char *buf, size_t len,
+	   shell_event_fn fn, void *ctx)
+{
+	const char *nl = memchr(buf, '\n', len);
+	size_t take = nl ? (size_t)(nl - buf) : len;
+	size_t room = sizeof(p->line) - 1 - p->line_len;
+
+	if (take > room) {
+		p->line_overflow = 1;
+		memcpy(p->line + p->line_len, buf, room);
+		p->line_len += room;
+	} else {
+		memcpy(p->line + p->line_len, buf, take);
+		p->line_len += take;
+	}
+	if (!nl)
+		return take;
+	/* A tty in raw mode sends bare \n, but be lenient. */
+	if (p->line_len && p->line[p->line_len - 1] == '\r')
+		p->line_len--;
+	handle_line(p, fn, ctx);
+	return take + 1;
+}
+
+/*
+ * The newline that ends a base64 line, after the n bytes in out: 1 when
+ * the stream is over (a loss, a chunk's or the command's end), 0 when
+ * stderr follows stdout (*ev then says so).
+ */
+static int
+stream_newline(struct shell_parser *p, shell_event_fn fn, void *ctx,
+	       enum shell_event *ev, const char *out, size_t n)
+{
+	if (p->quad_len != 0 || (p->state == ST_CHUNK && p->got != p->want) ||
+	    (p->lossy && p->have_len && p->got != p->want) ||
+	    (p->lossy && !p->have_len && p->want >= 0)) {
+		if (n)
+			emit(p, fn, ctx, *ev, out, n);
+		lose(p, fn, ctx);
+		return 1;
+	}
+	if (n)
+		emit(p, fn, ctx, *ev, out, n);
+	p->have_len = 0;
+	p->want = -1;
+	p->got = 0;
+	if (p->state == ST_CHUNK) {
+		p->state = ST_LINE;
+		fn(ctx, SHELL_EV_CHUNK, p->chunk_tag, 0, NULL, 0);
+		return 1;
+	}
+	if (p->state == ST_OUT) {
+		p->state = ST_ERR;
+		*ev = SHELL_EV_STDERR;
+		return 0;
+	}
+	p->state = ST_LINE;
+	fn(ctx, SHELL_EV_END, 0, 0, NULL, 0);
+	return 1;
+}
+
+/* Lossy: a line starts with its decoded length, "LEN ". 1 when c was part
+ * of it; a byte of output before it becomes garbage ('!'). */
+static int
+lossy_length(struct shell_parser *p, unsigned char *c)
+{
+	/* No output is a TiB: more digits are garbage. */
+	if (*c >= '0' && *c <= '9' && p->want < (1LL << 40)) {
+		p->want = (p->want < 0 ? 0 : p->want) * 10 + (*c - '0');
+		return 1;
+	}
+	if (*c == ' ' && p->want >= 0) {
+		p->have_len = 1;
+		return 1;
+	}
+	/* Output without its length: bytes went missing. */
+	*c = '!';
+	return 0;
+}
+
+/* ST_OUT / ST_ERR / ST_CHUNK: a base64 line, decoded as it streams;
+ * returns how many bytes it took. */
+static size_t
+parse_stream(struct shell_parser *p, const char *buf, size_t len,
+	     shell_event_fn fn, void *ctx)
+{
+	enum shell_event ev = p->state == ST_ERR ? SHELL_EV_STDERR :
+						   SHELL_EV_STDOUT;
+	char out[3 * 1024];
+	size_t i = 0, n = 0, before;
+
+	while (i < len && n + 3 <= sizeof(out)) {
+		unsigned char c = (unsigned char)buf[i++];
+
+		if (c == '\n') {
+			if (stream_newline(p, fn, ctx, &ev, out, n))
+				return i;
+			n = 0;
+			continue;
+		}
+		if (p->lossy && !p->have_len && lossy_length(p, &c))
+			continue;
+		if (b64val(c) < 0) {
+			if (n)
+				emit(p, fn, ctx, ev, out, n);
+			lose(p, fn, ctx);
+			/* The garbage may be a new banner: parse it. */
+			return i - 1;
+		}
+		p->quad[p->quad_len++] = c;
+		if (p->quad_len < 4)
+			continue;
+		before = n;
+		if (flush_quad(p, out, &n) < 0) {
+			if (before)
+				emit(p, fn, ctx, ev, out, before);
+			lose(p, fn, ctx);
+			return i;
+		}
+		p->got += (long long)(n - before);
+	}
+	if (n)
+		emit(p, fn, ctx, ev, out, n);
+	return i;
+}
+
 void
 shell_parse(struct shell_parser *p, const char *buf, size_t len,
 	    shell_event_fn fn, void *ctx)
 {
-	char out[3 * 1024];
 	size_t i = 0;
 
 	while (i < len) {
-		if (p->state == ST_LINE) {
-			const char *nl = memchr(buf + i, '\n', len - i);
-			size_t take = nl ? (size_t)(nl - (buf + i)) : len - i;
-			size_t room = sizeof(p->line) - 1 - p->line_len;
-
-			if (take > room) {
-				p->line_overflow = 1;
-				memcpy(p->line + p->line_len, buf + i, room);
-				p->line_len += room;
-			} else {
-				memcpy(p->line + p->line_len, buf + i, take);
-				p->line_len += take;
-			}
-			i += take;
-			if (nl) {
-				i++;
-				/* A tty in raw mode sends bare \n, but be lenient. */
-				if (p->line_len && p->line[p->line_len - 1] == '\r')
-					p->line_len--;
-				handle_line(p, fn, ctx);
-			}
-			continue;
-		}
-
-		/* ST_OUT / ST_ERR: a base64 line, decoded as it streams. */
-		enum shell_event ev = p->state == ST_ERR ? SHELL_EV_STDERR :
-							   SHELL_EV_STDOUT;
-		size_t n = 0;
-
-		while (i < len && n + 3 <= sizeof(out)) {
-			unsigned char c = (unsigned char)buf[i++];
-
-			if (c == '\n') {
-				if (p->quad_len != 0 ||
-				    (p->state == ST_CHUNK && p->got != p->want) ||
-				    (p->lossy && p->have_len &&
-				     p->got != p->want) ||
-				    (p->lossy && !p->have_len && p->want >= 0)) {
-					if (n)
-						emit(p, fn, ctx, ev, out, n);
-					lose(p, fn, ctx);
-					goto next;
-				}
-				if (n)
-					emit(p, fn, ctx, ev, out, n);
-				n = 0;
-				p->have_len = 0;
-				p->want = -1;
-				p->got = 0;
-				if (p->state == ST_CHUNK) {
-					p->state = ST_LINE;
-					fn(ctx, SHELL_EV_CHUNK, p->chunk_tag, 0,
-					   NULL, 0);
-					goto next;
-				}
-				if (p->state == ST_OUT) {
-					p->state = ST_ERR;
-					ev = SHELL_EV_STDERR;
-					continue;
-				}
-				p->state = ST_LINE;
-				fn(ctx, SHELL_EV_END, 0, 0, NULL, 0);
-				goto next;
-			}
-			if (p->lossy && !p->have_len) {
-				/* No output is a TiB: more digits are garbage. */
-				if (c >= '0' && c <= '9' &&
-				    p->want < (1LL << 40)) {
-					p->want = (p->want < 0 ? 0 : p->want) *
-							  10 + (c - '0');
-					continue;
-				}
-				if (c == ' ' && p->want >= 0) {
-					p->have_len = 1;
-					continue;
-				}
-				/* Output without its length: bytes went missing. */
-				c = '!';
-			}
-			if (b64val(c) < 0) {
-				if (n)
-					emit(p, fn, ctx, ev, out, n);
-				lose(p, fn, ctx);
-				/* The garbage may be a new banner: parse it. */
-				i--;
-				goto next;
-			}
-			p->quad[p->quad_len++] = c;
-			if (p->quad_len == 4) {
-				size_t before = n;
-
-				if (flush_quad(p, out, &n) < 0) {
-					if (before)
-						emit(p, fn, ctx, ev, out, before);
-					lose(p, fn, ctx);
-					goto next;
-				}
-				p->got += (long long)(n - before);
-			}
-		}
-		if (n)
-			emit(p, fn, ctx, ev, out, n);
-next:;
+		if (p->state == ST_LINE)
+			i += parse_line(p, buf + i, len - i, fn, ctx);
+		else
+			i += parse_stream(p, buf + i, len - i, fn, ctx);
 	}
 }
 

@@ -261,6 +261,57 @@ acks_due(struct shell_slot *s)
 	s->acks_owed--;
 }
 
+/* The guest shell (re)started: it gets the prelude, then is ready. */
+static void
+on_banner(struct shell_slot *s)
+{
+	struct machine *m = s->m;
+
+	s->acks_owed = 0;
+	s->resync_at = 0;
+	if (s->cur)
+		machine_logl(m, "shell %d: the guest shell restarted while "
+			     "running a command", s->index);
+	shell_release_cur(s, -EIO);
+	s->ready = 0;
+	s->sync_tag = ++m->next_tag;
+	shell_prelude(&s->outq, m->cfg.shell_channel == SHELL_CHANNEL_CONSOLE,
+		      s->sync_tag);
+}
+
+static void
+on_sync(struct shell_slot *s, long long num)
+{
+	struct machine *m = s->m;
+
+	if (!s->sync_tag || num != s->sync_tag)
+		return;
+	s->sync_tag = 0;
+	s->resync_at = 0;
+	s->ready = 1;
+	if (s->index == 0 && m->state == MS_STARTING)
+		machine_set_state(m, MS_RUNNING, "the backdoor answered");
+	pthread_cond_broadcast(&m->cond);
+}
+
+static void
+on_loss(struct shell_slot *s)
+{
+	struct machine *m = s->m;
+
+	machine_logl(m, "shell %d: output was lost or garbled; "
+		     "resynchronising", s->index);
+	shell_release_cur(s, -EIO);
+	s->ready = 0;
+	s->sync_tag = ++m->next_tag;
+	/* Its go-ahead first (a "K": the command stops), then SYNC. */
+	acks_due(s);
+	shell_sync(&s->outq, s->sync_tag);
+	/* A guest that waited for a go-ahead takes that line as one. */
+	if (s->parser.lossy)
+		s->resync_at = now_mono_ms() + RESYNC_MS;
+}
+
 static void
 on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 	 const char *data, size_t len)
@@ -271,26 +322,10 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 
 	switch (ev) {
 	case SHELL_EV_BANNER:
-		s->acks_owed = 0;
-		s->resync_at = 0;
-		if (c)
-			machine_logl(m, "shell %d: the guest shell restarted "
-				     "while running a command", s->index);
-		shell_release_cur(s, -EIO);
-		s->ready = 0;
-		s->sync_tag = ++m->next_tag;
-		shell_prelude(&s->outq, m->cfg.shell_channel ==
-					SHELL_CHANNEL_CONSOLE, s->sync_tag);
+		on_banner(s);
 		break;
 	case SHELL_EV_SYNC:
-		if (!s->sync_tag || num != s->sync_tag)
-			break;
-		s->sync_tag = 0;
-		s->resync_at = 0;
-		s->ready = 1;
-		if (s->index == 0 && m->state == MS_STARTING)
-			machine_set_state(m, MS_RUNNING, "the backdoor answered");
-		pthread_cond_broadcast(&m->cond);
+		on_sync(s, num);
 		break;
 	case SHELL_EV_PID:
 		if (c && tag == c->tag)
@@ -327,17 +362,7 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		shell_release_cur(s, 0);
 		break;
 	case SHELL_EV_LOSS:
-		machine_logl(m, "shell %d: output was lost or garbled; "
-			     "resynchronising", s->index);
-		shell_release_cur(s, -EIO);
-		s->ready = 0;
-		s->sync_tag = ++m->next_tag;
-		/* Its go-ahead first (a "K": the command stops), then SYNC. */
-		acks_due(s);
-		shell_sync(&s->outq, s->sync_tag);
-		/* A guest that waited for a go-ahead takes that line as one. */
-		if (s->parser.lossy)
-			s->resync_at = now_mono_ms() + RESYNC_MS;
+		on_loss(s);
 		break;
 	case SHELL_EV_JUNK:
 		break;

@@ -6,42 +6,21 @@
  *   bench-client CONFIG MACHINE ROUNDS STATE_DIR
  *   -> "true_ms MEDIAN P99" and "stdout_mib_s RATE" lines
  */
-#include <errno.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "machine/machine.h"
+#define HARNESS_NO_CMOCKA
+#include "tests/unit/harness.h"
 
-struct call {
-	struct mreq r;
-	sem_t sem;
-};
-
-static void
-call_done(struct mreq *r)
-{
-	sem_post(&((struct call *)r)->sem);
-}
-
+/* Its result, however long it takes. */
 static int
-call(struct call *c, size_t size)
+call(struct call *c)
 {
-	sem_wait(&c->sem);
+	call_sem_wait(c, 0);
 	sem_destroy(&c->sem);
-	(void)size;
 	return c->r.result;
-}
-
-static void
-call_init(struct call *c, size_t size)
-{
-	memset(c, 0, sizeof(*c));
-	c->r.done = call_done;
-	c->r.size = size;
-	sem_init(&c->sem, 0, 0);
 }
 
 /* Run cmd; returns bytes of stdout, or -errno. */
@@ -58,7 +37,7 @@ run(struct machine *m, const char *cmd)
 
 		call_init(&c, 128 * 1024);
 		machine_tx_read(tx, &c.r);
-		ret = call(&c, 0);
+		ret = call(&c);
 		free(c.r.data);
 		if (ret < 0) {
 			total = ret;
@@ -128,7 +107,7 @@ main(int argc, char **argv)
 	}
 	call_init(&c, 0);
 	machine_ctl(m, "start", 5, &c.r);
-	if (call(&c, 0) < 0) {
+	if (call(&c) < 0) {
 		fprintf(stderr, "bench-client: start failed\n");
 		goto out;
 	}

@@ -1,5 +1,5 @@
 /*
- * Wait conditions (machine/tx.c's parse_wait), as written to <m>/wait:
+ * Wait conditions (machine/wait_parse.c), as written to <m>/wait:
  * "[timeout=SECS] status WORD | console REGEX | unit NAME [STATE]
  * [user=NAME] | port N [closed] | ...". The regular expressions are
  * compiled as a wait compiles them.

@@ -53,6 +53,15 @@ mount_attestfs() {
 	fi
 }
 
+# mount_tiny_a [extra -o options]: the set-up most files share, one tiny
+# guest, a, mounted at $VMS and running. Such a file's set-up is then
+#   setup_file() { mount_tiny_a; }
+#   teardown_file() { umount_attestfs; }
+mount_tiny_a() {
+	mount_attestfs "{\"machines\": {$(tiny_machine a)}}" "$@"
+	echo start >"$VMS/a/ctl"
+}
+
 # Kill, by pid, every QEMU this mount started (if the daemon failed to).
 kill_leftover_vmms() {
 	local f pid

@@ -4,14 +4,8 @@
 
 load helpers
 
-setup_file() {
-	mount_attestfs "{\"machines\": {$(tiny_machine a)}}"
-	echo start >"$VMS/a/ctl"
-}
-
-teardown_file() {
-	umount_attestfs
-}
+setup_file() { mount_tiny_a; }
+teardown_file() { umount_attestfs; }
 
 @test "start returns when the machine is running" {
 	run cat "$VMS/a/status"

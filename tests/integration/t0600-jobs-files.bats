@@ -4,14 +4,8 @@
 
 load helpers
 
-setup_file() {
-	mount_attestfs "{\"machines\": {$(tiny_machine a)}}"
-	echo start >"$VMS/a/ctl"
-}
-
-teardown_file() {
-	umount_attestfs
-}
+setup_file() { mount_tiny_a; }
+teardown_file() { umount_attestfs; }
 
 @test "a job gives its exact exit status, stdout and stderr separately" {
 	mkdir "$VMS/a/jobs/j1"

@@ -6,14 +6,8 @@
 
 load helpers
 
-setup_file() {
-	mount_attestfs "{\"machines\": {$(tiny_machine a)}}"
-	echo start >"$VMS/a/ctl"
-}
-
-teardown_file() {
-	umount_attestfs
-}
+setup_file() { mount_tiny_a; }
+teardown_file() { umount_attestfs; }
 
 # hmp LINE: the JSON of human-monitor-command running LINE (no quotes or
 # backslashes in LINE but the ones given as \").

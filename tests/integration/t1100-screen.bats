@@ -5,14 +5,8 @@
 
 load helpers
 
-setup_file() {
-	mount_attestfs "{\"machines\": {$(tiny_machine a)}}"
-	echo start >"$VMS/a/ctl"
-}
-
-teardown_file() {
-	umount_attestfs
-}
+setup_file() { mount_tiny_a; }
+teardown_file() { umount_attestfs; }
 
 @test "screen.png is a PNG of the guest's screen, taken at the read" {
 	run ls "$VMS/a/"

@@ -3,133 +3,27 @@
  * visible (DESIGN §3b): the log, events, a wait's output, console input.
  * On the mock backend, whose "guest" is the host's /bin/sh.
  */
-#include <errno.h>
 #include <pthread.h>
-#include <semaphore.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-#include <cmocka.h>
 
 #include "machine/internal.h"
-
-struct call {
-	struct mreq r;
-	sem_t sem;
-};
-
-static void
-call_done(struct mreq *r)
-{
-	sem_post(&((struct call *)r)->sem);
-}
-
-static int
-call_wait(struct call *c)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 60;
-	assert_int_equal(sem_timedwait(&c->sem, &ts), 0);
-	sem_destroy(&c->sem);
-	return c->r.result;
-}
-
-static void
-call_init(struct call *c, size_t size)
-{
-	memset(c, 0, sizeof(*c));
-	c->r.done = call_done;
-	c->r.size = size;
-	sem_init(&c->sem, 0, 0);
-}
-
-struct fixture {
-	char dir[64];
-	struct vmset *set;
-	struct machine *m;
-};
+#include "tests/unit/harness.h"
 
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct attest_config cfg;
-	struct vmset_options opt = { 0 };
-	struct aerr err = { "" };
 	static const char json[] = "{\"machines\": {\"m\": {\"backend\": "
 				   "\"mock\"}, \"h\": {\"backend\": \"mock\", "
 				   "\"shell_channel\": \"virtconsole\"}}}";
 
-	strcpy(f->dir, "/tmp/attestfs-unit.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(config_parse(json, "/t/machines.json", "/t", &cfg,
-				      &err), 0);
-	opt.state_dir = f->dir;
-	opt.timeout = 60;
-	opt.mountpoint = "/vms";
-	opt.log_max = 256 << 10;
-	assert_int_equal(vmset_create(&opt, &cfg, &f->set, &err), 0);
-	f->m = vmset_find(f->set, "m");
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	vmset_destroy(f->set);
-	remove_tree(f->dir);
-	free(f);
-	return 0;
+	return fixture_setup(state, json, 60, 256 << 10);
 }
 
 static void
 start(struct machine *m)
 {
-	struct call c;
-
-	call_init(&c, 0);
-	machine_ctl(m, "start", 5, &c.r);
-	assert_int_equal(call_wait(&c), 0);
-}
-
-/* A whole transaction (exec or wait): all it returns, and its result. */
-static int
-tx_run(struct machine *m, enum mtx_kind kind, const char *text,
-       struct strbuf *out)
-{
-	struct mtx *tx = machine_tx_open(m, kind);
-	int ret;
-
-	assert_int_equal(machine_tx_write(tx, text, strlen(text)),
-			 (int)strlen(text));
-	for (;;) {
-		struct call c;
-
-		call_init(&c, 65536);
-		machine_tx_read(tx, &c.r);
-		ret = call_wait(&c);
-		if (ret < 0 || c.r.len == 0) {
-			free(c.r.data);
-			break;
-		}
-		if (out)
-			sb_add(out, c.r.data, c.r.len);
-		free(c.r.data);
-	}
-	machine_tx_close(tx);
-	return ret;
+	assert_int_equal(ctl(m, "start"), 0);
 }
 
 static off_t
@@ -343,16 +237,16 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_log_is_bounded, setup,
-						teardown),
+						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_events_are_bounded, setup,
-						teardown),
+						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_wait_output_is_capped,
-						setup, teardown),
+						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_console_write_does_not_block,
-						setup, teardown),
+						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_lossy_channel_is_paced_by_the_reader, setup,
-			teardown),
+			fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,117 +2,17 @@
  * The machine state machine and the shell protocol end to end on the mock
  * backend, whose "guest" is the host's own /bin/sh.
  */
-#include <errno.h>
-#include <semaphore.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <cmocka.h>
 
-#include "machine/machine.h"
-
-struct call {
-	struct mreq r;
-	sem_t sem;
-};
-
-static void
-call_done(struct mreq *r)
-{
-	struct call *c = (struct call *)r;
-
-	sem_post(&c->sem);
-}
-
-static void
-call_init(struct call *c, size_t size)
-{
-	memset(c, 0, sizeof(*c));
-	c->r.done = call_done;
-	c->r.size = size;
-	sem_init(&c->sem, 0, 0);
-}
-
-static int
-call_wait(struct call *c)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 30;
-	assert_int_equal(sem_timedwait(&c->sem, &ts), 0);
-	sem_destroy(&c->sem);
-	return c->r.result;
-}
-
-struct fixture {
-	char dir[64];
-	struct vmset *set;
-	struct machine *m;
-};
+#include "tests/unit/harness.h"
 
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct attest_config cfg;
-	struct vmset_options opt = { 0 };
-	struct aerr err = { "" };
-	char *json;
-
-	strcpy(f->dir, "/tmp/attestfs-unit.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	json = xasprintf("{\"machines\": {\"m\": {\"backend\": \"mock\"}, "
-			 "\"other\": {\"backend\": \"mock\"}}}");
-	assert_int_equal(config_parse(json, "/t/machines.json", "/t", &cfg,
-				      &err), 0);
-	free(json);
-	opt.state_dir = f->dir;
-	opt.timeout = 20;
-	opt.mountpoint = "/vms";
-	assert_int_equal(vmset_create(&opt, &cfg, &f->set, &err), 0);
-	f->m = vmset_find(f->set, "m");
-	assert_non_null(f->m);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	vmset_destroy(f->set);
-	remove_tree(f->dir);
-	free(f);
-	return 0;
-}
-
-static int
-ctl(struct machine *m, const char *msg)
-{
-	struct call c;
-	struct timespec ts;
-
-	call_init(&c, 0);
-	machine_ctl(m, msg, strlen(msg), &c.r);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 30;
-	if (sem_timedwait(&c.sem, &ts) != 0) {
-		size_t len;
-		char *log = machine_render(m, MACHINE_VIEW_LOG, &len);
-
-		fail_msg("ctl '%s' did not finish; log:\n%s", msg, log);
-	}
-	sem_destroy(&c.sem);
-	return c.r.result;
+	return fixture_setup(state, "{\"machines\": {\"m\": {\"backend\": "
+			     "\"mock\"}, \"other\": {\"backend\": \"mock\"}}}",
+			     20, 0);
 }
 
 static char *
@@ -127,26 +27,7 @@ render(struct machine *m, enum machine_view v)
 static int
 run(struct machine *m, const char *cmd, struct strbuf *out)
 {
-	struct mtx *tx = machine_tx_open(m, MTX_EXEC);
-	int ret;
-
-	assert_int_equal(machine_tx_write(tx, cmd, strlen(cmd)),
-			 (int)strlen(cmd));
-	for (;;) {
-		struct call c;
-
-		call_init(&c, 4096);
-		machine_tx_read(tx, &c.r);
-		ret = call_wait(&c);
-		if (ret < 0 || c.r.len == 0) {
-			free(c.r.data);
-			break;
-		}
-		sb_add(out, c.r.data, c.r.len);
-		free(c.r.data);
-	}
-	machine_tx_close(tx);
-	return ret;
+	return tx_run(m, MTX_EXEC, cmd, out);
 }
 
 static int
@@ -823,35 +704,35 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_start_exec_status, setup,
-						teardown),
+						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_exec_starts_a_stopped_machine,
-						setup, teardown),
+						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_ctl_is_einval_with_reason,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_waits, setup, teardown),
+						setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_waits, setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_huge_regex_wait_is_einval,
-						setup, teardown),
+						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_job_timeout_is_checked,
-						setup, teardown),
+						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt_kills_the_command,
-						setup, teardown),
+						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_fails_with_etimedout,
-						setup, teardown),
+						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_crash_then_eio_and_other_machine_served, setup,
-			teardown),
+			fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_commands_do_not_mix,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_start_all, setup, teardown),
+						setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_start_all, setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_tx_failed_write_runs_nothing,
-						setup, teardown),
+						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_job_removed_while_starting,
-						setup, teardown),
+						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_job_removed_with_everything_parked, setup,
-			teardown),
+			fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_halt_fails_parked_calls,
-						setup, teardown),
+						setup, fixture_teardown),
 		cmocka_unit_test(test_state_dir_must_be_private),
 		cmocka_unit_test(test_ram_reaper_follows_no_link),
 	};
