@@ -15,10 +15,12 @@
 #include <unistd.h>
 
 #include "backends/qemu.h"
+#include "common/proc.h"
 
 #define ACCEL_PROBE_TIMEOUT_MS 4000
 
-/* One probe at a time: a second machine waits and then finds the cache. */
+/* Serialises the probes and the cache file's read-modify-write: a second
+ * machine waits, then finds the first one's verdict in the cache. */
 static pthread_mutex_t accel_lock = PTHREAD_MUTEX_INITIALIZER;
 
 char *
@@ -185,29 +187,14 @@ accel_serial_booted(const char *path, size_t *bytes)
 	return ok;
 }
 
-/*
- * Boot the kernel under KVM with a serial file; true when it reached init
- * within the timeout. reason says why not (or how long it took).
- */
-static bool
-accel_probe_kvm(const struct accel_probe_params *p, struct strbuf *reason)
+/* The probe's command line into argv (at most 32 entries, pointers into
+ * p and chardev). */
+static void
+accel_probe_argv(const struct accel_probe_params *p, const char *chardev,
+		 const char *argv[32])
 {
-	char *serial = xasprintf("%s/accel-probe.serial", p->work_dir);
-	char *log = xasprintf("%s/accel-probe.log", p->work_dir);
-	int timeout = p->timeout_ms > 0 ? p->timeout_ms : ACCEL_PROBE_TIMEOUT_MS;
-	struct strbuf chardev;
-	const char *argv[32];
-	int argc = 0, status;
-	bool ok = false, exited = false;
-	int64_t t0;
-	size_t bytes = 0;
-	pid_t pid, parent = getpid();
+	int argc = 0;
 
-	unlink(serial);
-	unlink(log);
-	sb_init(&chardev);
-	sb_adds(&chardev, "file:");
-	qemu_sb_add_opt_value(&chardev, serial);
 	argv[argc++] = p->qemu_bin;
 	argv[argc++] = "-accel";
 	argv[argc++] = "kvm";
@@ -231,15 +218,65 @@ accel_probe_kvm(const struct accel_probe_params *p, struct strbuf *reason)
 	argv[argc++] = "-append";
 	argv[argc++] = "console=ttyS0 panic=-1";
 	argv[argc++] = "-serial";
-	argv[argc++] = chardev.data;
+	argv[argc++] = chardev;
 	argv[argc] = NULL;
+}
 
+/*
+ * Watch the probe until its serial output shows init, it exits, or the
+ * timeout: true when it booted; *exited when it is gone (reaped).
+ */
+static bool
+accel_probe_wait(pid_t pid, const char *serial, int timeout, int64_t t0,
+		 bool *exited, size_t *bytes)
+{
+	int status;
+
+	*exited = false;
+	while (now_mono_ms() - t0 < timeout) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (accel_serial_booted(serial, bytes))
+			return true;
+		if (r == pid) {
+			*exited = true;
+			return false;
+		}
+		usleep(50000);
+	}
+	return false;
+}
+
+/*
+ * Boot the kernel under KVM with a serial file; true when it reached init
+ * within the timeout. reason says why not (or how long it took).
+ */
+static bool
+accel_probe_kvm(const struct accel_probe_params *p, struct strbuf *reason)
+{
+	char *serial = xasprintf("%s/accel-probe.serial", p->work_dir);
+	char *log = xasprintf("%s/accel-probe.log", p->work_dir);
+	int timeout = p->timeout_ms > 0 ? p->timeout_ms : ACCEL_PROBE_TIMEOUT_MS;
+	struct strbuf chardev;
+	const char *argv[32];
+	bool ok = false, exited = false;
+	int64_t t0;
+	size_t bytes = 0;
+	pid_t pid, parent = getpid();
+	int status;
+
+	unlink(serial);
+	unlink(log);
+	sb_init(&chardev);
+	sb_adds(&chardev, "file:");
+	qemu_sb_add_opt_value(&chardev, serial);
+	accel_probe_argv(p, chardev.data, argv);
 	t0 = now_mono_ms();
 	pid = fork();
 	if (pid == 0) {
-		backend_child_init(parent);
+		proc_child_init(parent);
 		setsid();
-		backend_child_stdio(log);
+		proc_child_stdio(log);
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -247,19 +284,7 @@ accel_probe_kvm(const struct accel_probe_params *p, struct strbuf *reason)
 		sb_addf(reason, "fork: %s", strerror(errno));
 		goto out;
 	}
-	while (now_mono_ms() - t0 < timeout) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (accel_serial_booted(serial, &bytes)) {
-			ok = true;
-			break;
-		}
-		if (r == pid) {
-			exited = true;
-			break;
-		}
-		usleep(50000);
-	}
+	ok = accel_probe_wait(pid, serial, timeout, t0, &exited, &bytes);
 	if (ok) {
 		sb_addf(reason, "booted to init in %lld ms",
 			(long long)(now_mono_ms() - t0));

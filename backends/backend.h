@@ -9,18 +9,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "backends/config.h"
+#include "common/caps.h"
 #include "common/util.h"
-#include "machine/config.h"
-
-enum backend_cap {
-	BACKEND_CAP_PAUSE = 1 << 0,
-	BACKEND_CAP_SCREENSHOT = 1 << 1,
-	BACKEND_CAP_KEYS = 1 << 2,
-	BACKEND_CAP_SNAPSHOT = 1 << 3,
-	BACKEND_CAP_FORWARD = 1 << 4,
-	BACKEND_CAP_LINKS = 1 << 5,
-	BACKEND_CAP_QMP = 1 << 6, /* raw control-plane passthrough */
-};
 
 /* Called from backend threads; must not call back into the backend. */
 struct backend_events {
@@ -41,7 +32,7 @@ struct backend_nic {
 };
 
 struct backend_launch {
-	const struct machine_config *cfg;
+	struct backend_config cfg; /* machine_backend_config() */
 	const char *state_dir;     /* this machine's own directory */
 	const char *console_path;  /* unix socket machine/ listens on: serial */
 	const char *const *shell_paths; /* unix sockets machine/ listens on */
@@ -51,8 +42,8 @@ struct backend_launch {
 	const struct backend_nic *nics; /* after the user-mode NIC, in order */
 	size_t n_nics;
 	/* Restore (BACKEND_CAP_SNAPSHOT): the saved state to load, and the
-	 * snapshot's frozen disks (cfg->n_disks of them) to overlay instead
-	 * of cfg->disks. The guest continues paused-then-running from there. */
+	 * snapshot's frozen disks (cfg.n_disks of them) to overlay instead
+	 * of cfg.disks. The guest continues paused-then-running from there. */
 	const char *incoming;
 	const char *const *disk_bases;
 	/* Guest RAM in a file of its own (NULL: the VMM's anonymous memory),
@@ -78,14 +69,20 @@ struct backend_launch {
 struct backend;
 
 struct backend_ops {
-	const char *name;
+	const char *name;          /* the config file's "backend" */
 	unsigned caps;
+	/* This backend's own keys in a machine's config entry (NULL-
+	 * terminated, or NULL for none): machine/ accepts them beside its
+	 * generic ones and leaves them to check_config. */
+	const char *const *config_keys;
+	/* Mount time: check the machine's config for this backend, fill
+	 * c->own (config.h). 0, or -EINVAL with backend_check_fail(). */
+	int (*check_config)(struct backend_check *c);
 	/* Start the VMM; returns once it runs (or failed). *out on success. */
 	int (*launch)(const struct backend_launch *l, struct backend **out,
 		      struct aerr *err);
 	int (*quit)(struct backend *b);   /* stop the VMM now (halt) */
 	int (*kill)(struct backend *b);   /* SIGKILL the VMM (crash) */
-	int (*reset)(struct backend *b);  /* hard reset of the guest */
 	int (*pause)(struct backend *b);
 	int (*resume)(struct backend *b);
 	/* Raw control-plane command (QMP JSON); *reply is malloc'd JSON. */
@@ -124,29 +121,12 @@ struct backend_ops {
 	void (*destroy)(struct backend *b);
 };
 
+/* The table: adding a backend is its file plus one row in backend.c. */
 const struct backend_ops *backend_find(const char *name);
+/* The i-th backend, NULL past the end (for the names in messages). */
+const struct backend_ops *backend_at(size_t i);
 /* Comma-separated capability names, for info. */
 void backend_caps_render(unsigned caps, struct strbuf *out);
-
-/*
- * Process and socket helpers (backend.c), for the backends and for the
- * helper processes machine/ runs itself (vde_switch).
- */
-
-/* socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC) + connect; paths longer than
- * sun_path go through /proc/self/fd. fd, or -errno. */
-int backend_unix_connect(const char *path);
-/*
- * First thing in a forked child: default signal dispositions, empty signal
- * mask, PR_SET_PDEATHSIG(SIGKILL) (fires when the forking *thread* exits),
- * and _exit(127) when the parent is already gone. Async-signal-safe.
- */
-void backend_child_init(pid_t parent);
-/* Close every fd >= first (close_range, or a loop). Async-signal-safe. */
-void backend_close_from(unsigned first);
-/* In a forked child: fd 0 from /dev/null, 1 and 2 appended to log_path
- * (or /dev/null when NULL), every other fd closed. Async-signal-safe. */
-void backend_child_stdio(const char *log_path);
 
 extern const struct backend_ops qemu_backend_ops;
 extern const struct backend_ops mock_backend_ops;

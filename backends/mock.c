@@ -27,7 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backends/qemu.h"
+#include "common/proc.h"
+#include "common/sock.h"
 
 #define MOCK_BANNER "Spawning backdoor root shell...\n"
 #define MOCK_POLL_MS 20
@@ -39,8 +40,11 @@ struct mock_event {
 };
 
 struct backend {
+	/* Guards what the monitor thread and the callers share: events and
+	 * owner, spawned .. stopped, the event queue. Not held across a
+	 * callback. The paths are launch()'s, set before the thread starts. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;        /* CLOCK_MONOTONIC */
+	pthread_cond_t cond;        /* CLOCK_MONOTONIC; on every change */
 
 	char *name;
 	char *console_path;
@@ -112,17 +116,17 @@ mock_sleep_ms(long ms)
 static void __attribute__((noreturn))
 mock_main_child(pid_t parent, int console_fd, const char *banner, size_t len)
 {
-	backend_child_init(parent);
+	proc_child_init(parent);
 	setpgid(0, 0);
 	if (console_fd >= 0) {
 		if (console_fd != 3)
 			dup2(console_fd, 3);
-		backend_close_from(4);
+		proc_close_from(4);
 		if (write(3, banner, len) < 0) {
 			/* the host may not read the console: fine */
 		}
 	} else {
-		backend_close_from(3);
+		proc_close_from(3);
 	}
 	for (;;)
 		pause();
@@ -135,7 +139,7 @@ mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd)
 	pid_t self, sh;
 	int s, e, status;
 
-	backend_child_init(parent);
+	proc_child_init(parent);
 	setpgid(0, group);
 	s = fcntl(sock, F_DUPFD, 10);
 	e = console_fd >= 0 ? fcntl(console_fd, F_DUPFD, 10) :
@@ -146,7 +150,7 @@ mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd)
 	dup2(s, 1);
 	if (e >= 0)
 		dup2(e, 2);
-	backend_close_from(3);
+	proc_close_from(3);
 	self = getpid();
 	for (;;) {
 		struct pollfd p = { .fd = 0, .events = POLLIN | POLLRDHUP };
@@ -155,7 +159,7 @@ mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd)
 		if (sh < 0)
 			_exit(1);
 		if (sh == 0) {
-			backend_child_init(self);
+			proc_child_init(self);
 			if (write(1, MOCK_BANNER, sizeof(MOCK_BANNER) - 1) < 0)
 				_exit(1);
 			execl("/bin/sh", "sh", (char *)NULL);
@@ -180,7 +184,7 @@ mock_connect(const char *path)
 	int fd;
 
 	for (;;) {
-		fd = backend_unix_connect(path);
+		fd = sock_unix_connect(path);
 		if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED) ||
 		    now_mono_ms() >= deadline)
 			return fd;
@@ -353,7 +357,7 @@ static int
 mock_launch(const struct backend_launch *l, struct backend **out,
 	    struct aerr *err)
 {
-	const struct machine_config *cfg = l->cfg;
+	const struct backend_config *cfg = &l->cfg;
 	const char *fail = cfg->append ? strstr(cfg->append, "mock.fail") :
 					 NULL;
 	pthread_condattr_t ca;
@@ -457,12 +461,6 @@ mock_kill(struct backend *b)
 }
 
 static int
-mock_reset(struct backend *b)
-{
-	return -EOPNOTSUPP;
-}
-
-static int
 mock_pause(struct backend *b)
 {
 	return mock_signal(b, SIGSTOP, "STOP", "{}");
@@ -516,7 +514,6 @@ const struct backend_ops mock_backend_ops = {
 	.launch = mock_launch,
 	.quit = mock_quit,
 	.kill = mock_kill,
-	.reset = mock_reset,
 	.pause = mock_pause,
 	.resume = mock_resume,
 	.command = mock_command,

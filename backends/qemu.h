@@ -1,8 +1,8 @@
 /*
- * Internal to backends/: the QEMU command line as a pure function (so unit
- * tests can check it without running QEMU), and small helpers shared by the
- * backends (qemu.c, mock.c, accel.c, qmp.c); the process and socket helpers
- * are in backend.h. machine/ and fs/ use backend.h only.
+ * Internal to backends/: the QEMU command line as a pure function
+ * (qemu_argv.c, so unit tests can check it without running QEMU) and the
+ * QEMU helpers accel.c and the tests use. The process and socket helpers
+ * are common/proc.h and common/sock.h. machine/ and fs/ use backend.h only.
  */
 #ifndef ATTESTFS_BACKENDS_QEMU_H
 #define ATTESTFS_BACKENDS_QEMU_H
@@ -13,14 +13,15 @@
 
 #include "backends/backend.h"
 #include "common/util.h"
-#include "machine/config.h"
 
 /* The binaries, overridable for tests: $ATTESTFS_QEMU, $ATTESTFS_QEMU_IMG. */
 const char *qemu_binary(void);
 const char *qemu_img_binary(void);
 
 struct qemu_cmd_params {
-	const struct machine_config *cfg;
+	const struct backend_config *cfg;
+	const char *const *qemu_args;   /* the "qemu_args" key: appended */
+	size_t n_qemu_args;
 	const char *qemu_bin;           /* "qemu-system-x86_64" */
 	const char *state_dir;
 	const char *console_path;
@@ -78,12 +79,5 @@ bool qemu_pid_is_ours(pid_t pid, pid_t child);
 
 /* A stable byte (1..254) from a machine name, for MAC addresses. */
 unsigned qemu_name_byte(const char *name);
-
-/*
- * Run argv to completion (stdin /dev/null), collecting stdout and stderr,
- * killing it after timeout_ms. Returns the wait status (>= 0) or -errno.
- */
-int qemu_run_capture(char *const argv[], int timeout_ms, struct strbuf *out,
-		     struct strbuf *errout);
 
 #endif

@@ -24,8 +24,8 @@
 
 #include <json-c/json.h>
 
-#include "backends/qemu.h"
 #include "backends/qmp_internal.h"
+#include "common/sock.h"
 
 /* A reply bigger than this is a broken peer, not a QMP server. */
 #define QMP_MAX_LINE (64u << 20)
@@ -43,8 +43,14 @@ struct qmp {
 	pthread_t reader;
 	bool reader_started;
 
+	/* Guards what callers and the reader thread share: next_id, the
+	 * pending list and its entries, users, greeted, closed, closing and
+	 * close_errno. Never held across a write to fd or a callback. The
+	 * callbacks and owner are set once, before the reader starts. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;      /* CLOCK_MONOTONIC */
+	pthread_cond_t cond;      /* CLOCK_MONOTONIC; on every change */
+	/* Serialises writes to fd, so that two commands' bytes (and a passed
+	 * fd) never interleave; taken without lock. */
 	pthread_mutex_t write_lock;
 
 	int64_t next_id;
@@ -590,7 +596,7 @@ qmp_connect(const char *path, int timeout_ms, qmp_event_fn on_event,
 
 	*out = NULL;
 	for (;;) {
-		fd = backend_unix_connect(path);
+		fd = sock_unix_connect(path);
 		if (fd >= 0)
 			break;
 		if (fd != -ENOENT && fd != -ECONNREFUSED) {

@@ -15,20 +15,19 @@
 
 #include <json-c/json.h>
 
+#include "backends/backend.h"
+
 #define NAME_MAX_LEN 63
 
 static const char *const reserved_names[] = { "ctl", "events", "attest.sh" };
 
 static const char *const top_keys[] = { "timeout", "machines", NULL };
 
+/* Every backend's; a backend's own keys are in its backend_ops. */
 static const char *const machine_keys[] = {
 	"backend", "cpus", "memory_mib", "kernel", "initrd", "append",
-	"disks", "accel", "start_command", "qemu_args", "shells",
-	"shell_channel", "timeout", "vlans", NULL,
-};
-
-static const char *const backend_names[] = {
-	"qemu", "mock", "firecracker", "cloud-hypervisor", NULL,
+	"disks", "accel", "start_command", "shells", "shell_channel",
+	"timeout", "vlans", NULL,
 };
 
 static const char *const accel_names[] = { "auto", "kvm", "tcg", NULL };
@@ -88,28 +87,6 @@ fail(struct ctx *c, const char *key, const char *fmt, ...)
 	aerr_set(c->err, "%s", sb.data);
 	sb_free(&sb);
 	return -EINVAL;
-}
-
-static const char *
-type_name(struct json_object *o)
-{
-	switch (json_object_get_type(o)) {
-	case json_type_null:
-		return "null";
-	case json_type_boolean:
-		return "boolean";
-	case json_type_double:
-		return "number";
-	case json_type_int:
-		return "integer";
-	case json_type_object:
-		return "object";
-	case json_type_array:
-		return "array";
-	case json_type_string:
-		return "string";
-	}
-	return "unknown";
 }
 
 static int
@@ -197,12 +174,26 @@ sb_add_choices(struct strbuf *sb, const char *const *list)
 	}
 }
 
+/* known, then more (NULL: none): the keys a suggestion may name. */
 static int
-fail_unknown_key(struct ctx *c, const char *key, const char *const *known)
+fail_unknown_key(struct ctx *c, const char *key, const char *const *known,
+		 const char *const *more)
 {
-	const char *hint = suggest(key, known);
+	size_t n = 0, m = 0;
+	const char **all, *hint;
 	struct strbuf sb;
 	int ret;
+
+	while (known[n])
+		n++;
+	while (more && more[m])
+		m++;
+	all = xcalloc(n + m + 1, sizeof(*all));
+	memcpy(all, known, n * sizeof(*all));
+	if (m)
+		memcpy(all + n, more, m * sizeof(*all));
+	hint = suggest(key, all);
+	free(all);
 
 	sb_init(&sb);
 	sb_add_printable(&sb, key);
@@ -226,7 +217,7 @@ get_int(struct ctx *c, const char *key, struct json_object *v,
 			    json_object_to_json_string(v));
 	if (!json_object_is_type(v, json_type_int))
 		return fail(c, key, "expected an integer, got %s",
-			    type_name(v));
+			    backend_json_type(v));
 	n = json_object_get_int64(v);
 	/* json-c clamps larger literals to INT64_MAX; still out of range. */
 	if (n < min || n > max)
@@ -245,7 +236,7 @@ check_string(struct ctx *c, const char *key, struct json_object *v,
 	const char *s;
 
 	if (!json_object_is_type(v, json_type_string))
-		return fail(c, key, "expected %s, got %s", what, type_name(v));
+		return fail(c, key, "expected %s, got %s", what, backend_json_type(v));
 	s = json_object_get_string(v);
 	if (strlen(s) != (size_t)json_object_get_string_len(v))
 		return fail(c, key, "contains a NUL character");
@@ -317,7 +308,7 @@ get_string_array(struct ctx *c, const char *key, struct json_object *v,
 
 	if (!json_object_is_type(v, json_type_array))
 		return fail(c, key, "expected an array of strings, got %s",
-			    type_name(v));
+			    backend_json_type(v));
 	n = json_object_array_length(v);
 	strv = xcalloc(n + 1, sizeof(*strv));
 	for (i = 0; i < n; i++) {
@@ -350,7 +341,7 @@ get_vlans(struct ctx *c, const char *key, struct json_object *v,
 
 	if (!json_object_is_type(v, json_type_array))
 		return fail(c, key, "expected an array of VLAN numbers, got %s",
-			    type_name(v));
+			    backend_json_type(v));
 	n = json_object_array_length(v);
 	vlans = xcalloc(n + 1, sizeof(*vlans));
 	for (i = 0; i < n; i++) {
@@ -429,9 +420,9 @@ machine_config_free(struct machine_config *mc)
 	free_strv(mc->disks, mc->n_disks);
 	free(mc->accel);
 	free(mc->start_command);
-	free_strv(mc->qemu_args, mc->n_qemu_args);
 	free(mc->vlans);
 	free(mc->json);
+	json_object_put(mc->backend_keys);
 	memset(mc, 0, sizeof(*mc));
 }
 
@@ -482,7 +473,11 @@ machine_config_copy(struct machine_config *dst,
 	dst->disks = strv_copy(src->disks, src->n_disks);
 	dst->accel = strdup_or_null(src->accel);
 	dst->start_command = strdup_or_null(src->start_command);
-	dst->qemu_args = strv_copy(src->qemu_args, src->n_qemu_args);
+	dst->backend_keys = NULL;
+	if (src->backend_keys &&
+	    json_object_deep_copy(src->backend_keys, &dst->backend_keys,
+				  NULL) < 0)
+		abort(); /* out of memory */
 	dst->vlans = NULL;
 	if (src->vlans) {
 		dst->vlans = xcalloc(src->n_vlans + 1, sizeof(*dst->vlans));
@@ -521,6 +516,21 @@ add_vlans(struct json_object *o, const unsigned *vlans, size_t n)
 	json_object_object_add(o, "vlans", a);
 }
 
+/* Copies: a launch may be reading the originals meanwhile. */
+static void
+add_backend_keys(struct json_object *o, struct json_object *own)
+{
+	if (!own)
+		return;
+	json_object_object_foreach(own, key, v) {
+		struct json_object *copy = NULL;
+
+		if (v && json_object_deep_copy(v, &copy, NULL) < 0)
+			abort(); /* out of memory */
+		json_object_object_add(o, key, copy);
+	}
+}
+
 /*
  * Unset optional strings are left out rather than written as null, so the
  * output (minus "name") is itself a valid machine entry.
@@ -542,7 +552,7 @@ machine_config_render_json(struct machine_config *mc)
 	add_strv(o, "disks", mc->disks, mc->n_disks);
 	add_string(o, "accel", mc->accel);
 	add_string(o, "start_command", mc->start_command);
-	add_strv(o, "qemu_args", mc->qemu_args, mc->n_qemu_args);
+	add_backend_keys(o, mc->backend_keys);
 	json_object_object_add(o, "shells", json_object_new_int(mc->shells));
 	add_string(o, "shell_channel",
 		   mc->shell_channel == SHELL_CHANNEL_CONSOLE ?
@@ -580,23 +590,13 @@ resolve_path(const char *base_dir, const char *p)
 	return xasprintf("%.*s/%s", (int)blen, base_dir, p);
 }
 
-static int
-check_file(struct ctx *c, const char *key, const char *path, int mode)
-{
-	if (access(path, mode) == 0)
-		return 0;
-	if (errno == ENOENT || errno == ENOTDIR)
-		return fail(c, key, "no such file: %s", path);
-	if (errno == EACCES && mode == X_OK && access(path, F_OK) == 0)
-		return fail(c, key, "not executable: %s", path);
-	return fail(c, key, "%s: %s", path, strerror(errno));
-}
-
-/* Relative paths and the files behind them, once every key is known. */
-static int
+/*
+ * Relative paths against the config file's directory. Whether the files
+ * must exist is the backend's to say (the mock runs none of them).
+ */
+static void
 resolve_files(struct ctx *c, struct machine_config *mc)
 {
-	int check = strcmp(mc->backend, "mock") != 0;
 	size_t i;
 	char *p;
 
@@ -604,50 +604,96 @@ resolve_files(struct ctx *c, struct machine_config *mc)
 		p = resolve_path(c->base_dir, mc->kernel);
 		free(mc->kernel);
 		mc->kernel = p;
-		if (check && check_file(c, "kernel", p, R_OK) < 0)
-			return -EINVAL;
 	}
 	if (mc->initrd) {
 		p = resolve_path(c->base_dir, mc->initrd);
 		free(mc->initrd);
 		mc->initrd = p;
-		if (check && check_file(c, "initrd", p, R_OK) < 0)
-			return -EINVAL;
 	}
 	for (i = 0; i < mc->n_disks; i++) {
 		p = resolve_path(c->base_dir, mc->disks[i]);
 		free(mc->disks[i]);
 		mc->disks[i] = p;
-		if (check) {
-			char *key = xasprintf("disks[%zu]", i);
-			int ret = check_file(c, key, p, R_OK);
-
-			free(key);
-			if (ret < 0)
-				return ret;
-		}
 	}
 	/* A bare command name is looked up in PATH when it runs. */
 	if (mc->start_command && strchr(mc->start_command, '/')) {
 		p = resolve_path(c->base_dir, mc->start_command);
 		free(mc->start_command);
 		mc->start_command = p;
-		if (check && check_file(c, "start_command", p, X_OK) < 0)
-			return -EINVAL;
 	}
+}
+
+void
+machine_backend_config(const struct machine_config *mc,
+		       struct backend_config *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->name = mc->name;
+	out->cpus = mc->cpus;
+	out->memory_mib = mc->memory_mib;
+	out->kernel = mc->kernel;
+	out->initrd = mc->initrd;
+	out->append = mc->append;
+	out->disks = (const char *const *)mc->disks;
+	out->n_disks = mc->n_disks;
+	out->start_command = mc->start_command;
+	out->shells = mc->shells;
+	out->shell_console = mc->shell_channel == SHELL_CHANNEL_CONSOLE;
+	out->own = mc->backend_keys;
+}
+
+/* "backend": a row of backends/'s table. */
+static int
+get_backend(struct ctx *c, struct json_object *v, struct machine_config *mc)
+{
+	const char **names;
+	size_t n = 0, i;
+	int ret;
+
+	while (backend_at(n))
+		n++;
+	names = xcalloc(n + 1, sizeof(*names));
+	for (i = 0; i < n; i++)
+		names[i] = backend_at(i)->name;
+	ret = get_choice(c, "backend", v, names, "backend", &mc->backend);
+	free(names);
+	return ret;
+}
+
+/* The backend's own keys and what it makes of the generic ones. */
+static int
+check_backend(struct ctx *c, const struct backend_ops *ops,
+	      struct json_object *obj, struct machine_config *mc)
+{
+	struct backend_config bc;
+	struct backend_check chk = { .obj = obj, .cfg = &bc, .err = c->err };
+	int ret = 0;
+
+	machine_backend_config(mc, &bc);
+	chk.own = json_object_new_object();
+	chk.where = xasprintf("%s: %s", c->file, c->where);
+	if (ops->check_config)
+		ret = ops->check_config(&chk);
+	free((char *)chk.where);
+	if (ret < 0) {
+		json_object_put(chk.own);
+		return ret;
+	}
+	json_object_put(mc->backend_keys);
+	mc->backend_keys = chk.own;
 	return 0;
 }
 
 static int
-parse_machine_key(struct ctx *c, struct machine_config *mc, const char *key,
+parse_machine_key(struct ctx *c, struct machine_config *mc,
+		  const struct backend_ops *ops, const char *key,
 		  struct json_object *v, int *shells_set)
 {
 	char *s = NULL;
 	int ret;
 
 	if (!strcmp(key, "backend"))
-		return get_choice(c, key, v, backend_names, "backend",
-				  &mc->backend);
+		return 0; /* parse_machine's, first */
 	if (!strcmp(key, "cpus"))
 		return get_int(c, key, v, 1, 64, &mc->cpus);
 	if (!strcmp(key, "memory_mib"))
@@ -666,9 +712,6 @@ parse_machine_key(struct ctx *c, struct machine_config *mc, const char *key,
 				  &mc->accel);
 	if (!strcmp(key, "start_command"))
 		return get_path(c, key, v, &mc->start_command);
-	if (!strcmp(key, "qemu_args"))
-		return get_string_array(c, key, v, 0, &mc->qemu_args,
-					&mc->n_qemu_args);
 	if (!strcmp(key, "shells")) {
 		*shells_set = 1;
 		return get_int(c, key, v, 1, 16, &mc->shells);
@@ -685,16 +728,49 @@ parse_machine_key(struct ctx *c, struct machine_config *mc, const char *key,
 		return get_int(c, key, v, 1, INT_MAX, &mc->timeout);
 	if (!strcmp(key, "vlans"))
 		return get_vlans(c, key, v, &mc->vlans, &mc->n_vlans);
-	return fail_unknown_key(c, key, machine_keys);
+	if (ops->config_keys && in_list(key, ops->config_keys))
+		return 0; /* the backend's: check_backend() */
+	return fail_unknown_key(c, key, machine_keys, ops->config_keys);
+}
+
+/* The keys of an object already known to be a machine's. */
+static int
+parse_machine_keys(struct ctx *c, struct json_object *obj,
+		   struct machine_config *mc, const struct backend_ops **ops)
+{
+	struct json_object *v;
+	int shells_set = 0, ret;
+
+	/* First: which keys the others may be depends on it. */
+	if (json_object_object_get_ex(obj, "backend", &v)) {
+		ret = get_backend(c, v, mc);
+		if (ret < 0)
+			return ret;
+	}
+	*ops = backend_find(mc->backend);
+	json_object_object_foreach(obj, key, val) {
+		ret = parse_machine_key(c, mc, *ops, key, val, &shells_set);
+		if (ret < 0)
+			return ret;
+	}
+	/* The console is one stream: a pool of shells cannot share it. */
+	if (mc->shell_channel == SHELL_CHANNEL_CONSOLE) {
+		if (shells_set && mc->shells > 1)
+			return fail(c, "shells", "must be 1 with shell_channel "
+				    "\"virtconsole\", got %d", mc->shells);
+		mc->shells = 1;
+	}
+	return 0;
 }
 
 static int
 parse_machine(struct ctx *c, const char *name, struct json_object *obj,
 	      struct machine_config *mc)
 {
+	const struct backend_ops *ops = NULL;
 	struct aerr why;
 	struct strbuf where;
-	int shells_set = 0, ret;
+	int ret;
 
 	sb_init(&where);
 	sb_adds(&where, "machines.");
@@ -703,7 +779,7 @@ parse_machine(struct ctx *c, const char *name, struct json_object *obj,
 
 	memset(mc, 0, sizeof(*mc));
 	mc->name = xstrdup(name);
-	mc->backend = xstrdup("qemu");
+	mc->backend = xstrdup(backend_at(0)->name);
 	mc->cpus = 1;
 	mc->memory_mib = 256;
 	mc->shells = 4;
@@ -715,30 +791,14 @@ parse_machine(struct ctx *c, const char *name, struct json_object *obj,
 	}
 	if (!json_object_is_type(obj, json_type_object)) {
 		ret = fail(c, NULL, "expected an object, got %s",
-			   type_name(obj));
+			   backend_json_type(obj));
 		goto out;
 	}
-	json_object_object_foreach(obj, key, v) {
-		ret = parse_machine_key(c, mc, key, v, &shells_set);
-		if (ret < 0)
-			goto out;
-	}
-	/* The console is one stream: a pool of shells cannot share it. */
-	if (mc->shell_channel == SHELL_CHANNEL_CONSOLE) {
-		if (shells_set && mc->shells > 1) {
-			ret = fail(c, "shells", "must be 1 with shell_channel "
-				   "\"virtconsole\", got %d", mc->shells);
-			goto out;
-		}
-		mc->shells = 1;
-	}
-	if (!strcmp(mc->backend, "qemu") && !mc->kernel && !mc->n_disks &&
-	    !mc->start_command) {
-		ret = fail(c, NULL, "a qemu machine needs \"kernel\", "
-			   "\"disks\" or \"start_command\"");
+	ret = parse_machine_keys(c, obj, mc, &ops);
+	if (ret < 0)
 		goto out;
-	}
-	ret = resolve_files(c, mc);
+	resolve_files(c, mc);
+	ret = check_backend(c, ops, obj, mc);
 	if (ret < 0)
 		goto out;
 	machine_config_render_json(mc);
@@ -765,7 +825,7 @@ parse_machines(struct ctx *c, struct json_object *obj,
 
 	if (!json_object_is_type(obj, json_type_object))
 		return fail(c, "machines", "expected an object, got %s",
-			    type_name(obj));
+			    backend_json_type(obj));
 	n = (size_t)json_object_object_length(obj);
 	if (n == 0)
 		return fail(c, "machines", "at least one machine is required");
@@ -852,7 +912,7 @@ config_parse(const char *text, const char *path, const char *base_dir,
 		goto out;
 	if (!json_object_is_type(root, json_type_object)) {
 		ret = fail(&c, NULL, "expected a JSON object at the top, got %s",
-			   type_name(root));
+			   backend_json_type(root));
 		goto out;
 	}
 	json_object_object_foreach(root, key, v) {
@@ -861,7 +921,7 @@ config_parse(const char *text, const char *path, const char *base_dir,
 		else if (!strcmp(key, "machines"))
 			machines = v, have_machines = 1;
 		else
-			ret = fail_unknown_key(&c, key, top_keys);
+			ret = fail_unknown_key(&c, key, top_keys, NULL);
 		if (ret < 0)
 			goto out;
 	}

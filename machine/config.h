@@ -6,6 +6,9 @@
 
 #include "common/util.h"
 
+struct backend_config;
+struct json_object;
+
 enum shell_channel {
 	SHELL_CHANNEL_PORTS,   /* named virtserialports attestfs.shell.N (ours) */
 	SHELL_CHANNEL_CONSOLE, /* one shell on virtconsole/hvc0 (stock NixOS) */
@@ -13,7 +16,7 @@ enum shell_channel {
 
 struct machine_config {
 	char *name;
-	char *backend;           /* "qemu" (default), "mock", ... */
+	char *backend;           /* a row of backends/'s table: "qemu" (default) */
 	int cpus;                /* default 1 */
 	int memory_mib;          /* default 256 */
 	char *kernel;            /* absolute paths: relative ones are resolved */
@@ -23,14 +26,15 @@ struct machine_config {
 	size_t n_disks;
 	char *accel;             /* "auto" | "kvm" | "tcg", or NULL for the mount's */
 	char *start_command;     /* NixOS run-<name>-vm script, or NULL */
-	char **qemu_args;        /* extra arguments appended verbatim */
-	size_t n_qemu_args;
 	int shells;              /* pool size (default 4; 1 on the console) */
 	enum shell_channel shell_channel;
 	int timeout;             /* seconds; 0 = the mount's */
 	unsigned *vlans;         /* VLANs joined (1..255, distinct), in order */
 	size_t n_vlans;
 	char *json;              /* the effective configuration, pretty JSON */
+	/* The backend's own keys, as its check_config left them (json-c
+	 * object, owned; read-only once parsed, so launches share it). */
+	struct json_object *backend_keys;
 };
 
 struct attest_config {
@@ -56,6 +60,10 @@ void machine_config_copy(struct machine_config *dst,
 			 const struct machine_config *src);
 /* Re-render mc->json from the fields (after a clone renames it, say). */
 void machine_config_render_json(struct machine_config *mc);
+/* What the backend is given (backends/config.h): every backend's generic
+ * keys from mc, whose strings out borrows. */
+void machine_backend_config(const struct machine_config *mc,
+			    struct backend_config *out);
 
 /* Machine names the tree reserves at its top (ctl, events, attest.sh). */
 int config_name_is_valid(const char *name, struct aerr *err);

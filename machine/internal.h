@@ -290,7 +290,6 @@ void shellpool_disconnect(struct machine *m); /* before the VMM is gone */
 void shellpool_kick(struct machine *m);
 int shellpool_ready(struct machine *m);
 void shellpool_send_raw(struct machine *m, const char *line);
-int machine_listen_unix(const char *path, struct aerr *err);
 
 /* Waits (wait_parse.c, wait.c), with the lock held. */
 struct wait_spec {

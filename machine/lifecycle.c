@@ -209,7 +209,7 @@ machine_launch_params(struct machine *m, struct backend_launch *l,
 	for (i = 0; i < m->n_shells && i < 16; i++)
 		paths[i] = m->shells[i].path;
 	memset(l, 0, sizeof(*l));
-	l->cfg = &m->cfg;
+	machine_backend_config(&m->cfg, &l->cfg);
 	l->state_dir = m->dir;
 	l->console_path = m->console_path;
 	l->shell_paths = paths;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/sock.h"
 #include "machine/internal.h"
 
 /* In memory (the files under state_dir keep more, up to log_max each). */
@@ -141,7 +142,7 @@ machine_create(struct vmset *s, struct machine_config *cfg, unsigned index,
 	rotfile_open(&m->console_file, path, s->opt.log_max);
 	free(path);
 	m->console_path = xasprintf("%s/console.sock", m->dir);
-	ret = machine_listen_unix(m->console_path, err);
+	ret = sock_listen_unix(m->console_path, err);
 	if (ret < 0)
 		return ret;
 	m->console_listen = ret;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/caps.h"
 #include "common/util.h"
 #include "machine/config.h"
 
@@ -106,10 +107,6 @@ int vmset_remove(struct vmset *s, const char *name);
 /* Backend capabilities (enum backend_cap bits); fs/ maps a missing one to
  * EOPNOTSUPP. */
 unsigned machine_caps(const struct machine *m);
-#define MACHINE_CAP_QMP (1u << 6)
-#define MACHINE_CAP_SCREENSHOT (1u << 1)
-#define MACHINE_CAP_KEYS (1u << 2)
-#define MACHINE_CAP_SNAPSHOT (1u << 3)
 
 enum machine_view {
 	MACHINE_VIEW_STATUS,   /* one word + "\n" */

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/proc.h"
 #include "machine/internal.h"
 
 #define SWITCH_READY_MS 5000
@@ -147,12 +148,12 @@ switch_start(struct vmset *s, struct vde_switch *sw, struct aerr *err)
 	logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	sw->pid = fork();
 	if (sw->pid == 0) {
-		backend_child_init(parent);
+		proc_child_init(parent);
 		setsid(); /* a terminal's Ctrl-C goes to the daemon only */
 		dup2(sv[1], 0);
 		dup2(sv[1], 1);
 		dup2(logfd >= 0 ? logfd : sv[1], 2);
-		backend_close_from(3);
+		proc_close_from(3);
 		execvp(argv[0], argv);
 		dprintf(2, "cannot execute vde_switch: %s (Debian: apt-get "
 			"install vde2)\n", strerror(errno));

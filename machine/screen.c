@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/proc.h"
 #include "machine/internal.h"
 
 struct shot {
@@ -79,11 +80,11 @@ ocr_run(struct shot *s, const char *png, struct strbuf *out)
 		/* stdin /dev/null, stdout the pipe, stderr the daemon's */
 		int null = open("/dev/null", O_RDONLY);
 
-		backend_child_init(parent);
+		proc_child_init(parent);
 		if (null >= 0)
 			dup2(null, 0);
 		dup2(fds[1], 1);
-		backend_close_from(3);
+		proc_close_from(3);
 		execlp(helper, "attestfs-ocr", png, (char *)NULL);
 		_exit(127);
 	}

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/sock.h"
 #include "machine/internal.h"
 
 /* Lossy channel, after a loss: how often SYNC is asked again. */
@@ -573,39 +574,6 @@ worker(void *arg)
 	return NULL;
 }
 
-static int
-listen_unix(const char *path, struct aerr *err)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		aerr_set(err, "socket path too long (%zu bytes, at most %zu): "
-			 "%s; choose a shorter state_dir", strlen(path),
-			 sizeof(sa.sun_path) - 1, path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 4) < 0) {
-		int e = errno;
-
-		aerr_set(err, "listen on %s: %s", path, strerror(e));
-		if (fd >= 0)
-			close(fd);
-		return -e;
-	}
-	return fd;
-}
-
-int
-machine_listen_unix(const char *path, struct aerr *err)
-{
-	return listen_unix(path, err);
-}
-
 int
 shellpool_init(struct machine *m, struct aerr *err)
 {
@@ -626,7 +594,7 @@ shellpool_init(struct machine *m, struct aerr *err)
 	}
 	for (i = 0; i < m->n_shells; i++) {
 		struct shell_slot *s = &m->shells[i];
-		int fd = listen_unix(s->path, err);
+		int fd = sock_listen_unix(s->path, err);
 
 		if (fd < 0)
 			return fd;

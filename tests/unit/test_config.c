@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "backends/config.h"
 #include "common/util.h"
 #include "machine/config.h"
 
@@ -168,6 +169,25 @@ expect_machine_error(struct fixture *f, const char *body, ...)
 	free(text);
 }
 
+/* The "qemu_args" the QEMU backend's check_config kept for launches. */
+static struct json_object *
+qemu_args_of(const struct machine_config *m)
+{
+	struct json_object *v = NULL;
+
+	assert_non_null(m->backend_keys);
+	assert_true(json_object_object_get_ex(m->backend_keys, "qemu_args",
+					      &v));
+	assert_true(json_object_is_type(v, json_type_array));
+	return v;
+}
+
+static const char *
+arg_at(struct json_object *a, size_t i)
+{
+	return json_object_get_string(json_object_array_get_idx(a, i));
+}
+
 /* ---- good configs ---------------------------------------------------- */
 
 static void
@@ -192,7 +212,7 @@ test_defaults(void **state)
 	assert_int_equal(m->n_disks, 0);
 	assert_null(m->accel);
 	assert_null(m->start_command);
-	assert_int_equal(m->n_qemu_args, 0);
+	assert_int_equal(json_object_array_length(qemu_args_of(m)), 0);
 	assert_int_equal(m->shells, 4);
 	assert_int_equal(m->shell_channel, SHELL_CHANNEL_PORTS);
 	assert_int_equal(m->timeout, 0);
@@ -240,11 +260,11 @@ test_full(void **state)
 	assert_str_in_dir(f, m->disks[1], "sub/disk.qcow2");
 	assert_string_equal(m->disks[2], abs_disk);
 	assert_string_equal(m->accel, "tcg");
-	assert_int_equal(m->n_qemu_args, 3);
-	assert_string_equal(m->qemu_args[0], "-device");
-	assert_string_equal(m->qemu_args[1], "virtio-rng-pci");
+	assert_int_equal(json_object_array_length(qemu_args_of(m)), 3);
+	assert_string_equal(arg_at(qemu_args_of(m), 0), "-device");
+	assert_string_equal(arg_at(qemu_args_of(m), 1), "virtio-rng-pci");
 	/* Arguments are verbatim, never resolved like paths. */
-	assert_string_equal(m->qemu_args[2], "x/y");
+	assert_string_equal(arg_at(qemu_args_of(m), 2), "x/y");
 	assert_int_equal(m->shells, 16);
 	assert_int_equal(m->timeout, 600);
 	config_free(&cfg);
@@ -372,6 +392,53 @@ test_mock_needs_no_files(void **state)
 	config_free(&cfg);
 }
 
+/* What a backend is given: the generic keys, translated once for all. */
+static void
+test_backend_config(void **state)
+{
+	struct fixture *f = *state;
+	struct attest_config cfg;
+	struct backend_config bc;
+	struct machine_config *m;
+
+	load_ok(f, "{\"machines\": {\"db\": {\"kernel\": \"vmlinuz\","
+		"\"initrd\": \"initrd.img\", \"append\": \"quiet\","
+		"\"disks\": [\"base.img\"], \"cpus\": 3, \"memory_mib\": 512,"
+		"\"start_command\": \"./run-vm\", \"qemu_args\": [\"-S\"],"
+		"\"shell_channel\": \"virtconsole\"},"
+		"\"m\": {\"backend\": \"mock\"}}}", &cfg);
+	m = &cfg.machines[0];
+	memset(&bc, 0xa5, sizeof(bc));
+	machine_backend_config(m, &bc);
+	/* Borrowed, not copied: one translation serves every launch. */
+	assert_ptr_equal(bc.name, m->name);
+	assert_int_equal(bc.cpus, 3);
+	assert_int_equal(bc.memory_mib, 512);
+	assert_ptr_equal(bc.kernel, m->kernel);
+	assert_ptr_equal(bc.initrd, m->initrd);
+	assert_string_equal(bc.append, "quiet");
+	assert_int_equal(bc.n_disks, 1);
+	assert_ptr_equal(bc.disks[0], m->disks[0]);
+	assert_ptr_equal(bc.start_command, m->start_command);
+	assert_int_equal(bc.shells, 1);
+	assert_true(bc.shell_console);
+	assert_ptr_equal(bc.own, m->backend_keys);
+	assert_string_equal(arg_at(qemu_args_of(m), 0), "-S");
+
+	m = &cfg.machines[1];
+	machine_backend_config(m, &bc);
+	assert_string_equal(bc.name, "m");
+	assert_null(bc.kernel);
+	assert_null(bc.start_command);
+	assert_int_equal(bc.n_disks, 0);
+	assert_int_equal(bc.shells, 4);
+	assert_false(bc.shell_console);
+	/* The mock has no keys: an empty object, not NULL. */
+	assert_non_null(bc.own);
+	assert_int_equal(json_object_object_length(bc.own), 0);
+	config_free(&cfg);
+}
+
 static void
 test_start_command(void **state)
 {
@@ -394,18 +461,37 @@ test_other_backends(void **state)
 {
 	struct fixture *f = *state;
 	struct attest_config cfg;
+	struct json_object *o;
 
 	load_ok(f, "{\"machines\": {"
-		"\"fc\": {\"backend\": \"firecracker\", \"kernel\": \"vmlinuz\"},"
-		"\"ch\": {\"backend\": \"cloud-hypervisor\", \"kernel\": \"vmlinuz\","
+		"\"m\": {\"backend\": \"mock\", \"kernel\": \"vmlinuz\","
 		"         \"accel\": \"kvm\"},"
 		"\"q\": {\"disks\": [\"base.img\"], \"accel\": \"auto\"}}}", &cfg);
-	assert_string_equal(cfg.machines[0].backend, "cloud-hypervisor");
+	assert_string_equal(cfg.machines[0].backend, "mock");
 	assert_string_equal(cfg.machines[0].accel, "kvm");
-	assert_string_equal(cfg.machines[1].backend, "firecracker");
-	assert_string_equal(cfg.machines[2].backend, "qemu");
-	assert_string_equal(cfg.machines[2].accel, "auto");
+	assert_string_equal(cfg.machines[1].backend, "qemu");
+	assert_string_equal(cfg.machines[1].accel, "auto");
+	/* The mock has no keys of its own: none in its config.json. */
+	o = json_tokener_parse(cfg.machines[0].json);
+	assert_non_null(o);
+	assert_false(json_object_object_get_ex(o, "qemu_args", NULL));
+	json_object_put(o);
 	config_free(&cfg);
+
+	/* Only what the backend table has: refused at mount time. */
+	expect_machine_error(f, "{\"backend\": \"firecracker\", "
+			     "\"kernel\": \"vmlinuz\"}",
+			     ": machines.db.backend: unknown backend "
+			     "\"firecracker\" (expected \"qemu\" or \"mock\")",
+			     NULL);
+	expect_machine_error(f, "{\"backend\": \"cloud-hypervisor\"}",
+			     ": machines.db.backend: unknown backend "
+			     "\"cloud-hypervisor\"", NULL);
+	/* One backend's keys are not another's, wherever "backend" is. */
+	expect_machine_error(f, "{\"qemu_args\": [], \"backend\": \"mock\"}",
+			     ": machines.db: unknown key \"qemu_args\"", NULL);
+	expect_machine_error(f, "{\"backend\": \"mock\", \"qemu_arg\": []}",
+			     ": machines.db: unknown key \"qemu_arg\"", NULL);
 }
 
 static void
@@ -492,8 +578,8 @@ test_copy(void **state)
 	assert_str_in_dir(f, copy.disks[0], "base.img");
 	assert_string_equal(copy.accel, "tcg");
 	assert_str_in_dir(f, copy.start_command, "run-vm");
-	assert_int_equal(copy.n_qemu_args, 2);
-	assert_string_equal(copy.qemu_args[1], "b");
+	assert_int_equal(json_object_array_length(qemu_args_of(&copy)), 2);
+	assert_string_equal(arg_at(qemu_args_of(&copy), 1), "b");
 	assert_int_equal(copy.timeout, 5);
 	assert_int_equal(copy.n_vlans, 2);
 	assert_int_equal(copy.vlans[0], 3);
@@ -828,8 +914,7 @@ test_bad_choices(void **state)
 
 	expect_machine_error(f, "{\"backend\": \"xen\"}",
 			     ": machines.db.backend: unknown backend \"xen\" "
-			     "(expected \"qemu\", \"mock\", \"firecracker\" or "
-			     "\"cloud-hypervisor\")", NULL);
+			     "(expected \"qemu\" or \"mock\")", NULL);
 	expect_machine_error(f, "{\"backend\": \"QEMU\"}",
 			     ": machines.db.backend: unknown backend \"QEMU\"",
 			     NULL);
@@ -920,6 +1005,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_virtconsole, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mock_needs_no_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_backend_config, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_start_command, setup,
 						teardown),

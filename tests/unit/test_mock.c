@@ -87,7 +87,6 @@ struct fx {
 	int console_lfd;
 	int shell_lfd[2];
 	const char *shells[2];
-	struct machine_config cfg;
 	struct backend_launch l;
 };
 
@@ -192,12 +191,10 @@ fx_setup(void **state)
 		f->shell_lfd[i] = listen_at(f->shell[i]);
 		f->shells[i] = f->shell[i];
 	}
-	f->cfg.name = "m1";
-	f->cfg.backend = "mock";
-	f->cfg.cpus = 1;
-	f->cfg.memory_mib = 256;
-	f->cfg.shells = 2;
-	f->l.cfg = &f->cfg;
+	f->l.cfg.name = "m1";
+	f->l.cfg.cpus = 1;
+	f->l.cfg.memory_mib = 256;
+	f->l.cfg.shells = 2;
 	f->l.state_dir = f->dir;
 	f->l.console_path = f->console;
 	f->l.shell_paths = f->shells;
@@ -375,14 +372,14 @@ test_launch_failures(void **state)
 	struct aerr err = { "" };
 	char *gone;
 
-	f->cfg.append = "console=ttyS0 mock.fail=no-kernel quiet";
+	f->l.cfg.append = "console=ttyS0 mock.fail=no-kernel quiet";
 	assert_int_equal(mock_backend_ops.launch(&f->l, &b, &err), -EIO);
 	assert_null(b);
 	assert_string_equal(err.msg, "mock: launch failed: no-kernel");
-	f->cfg.append = "mock.fail";
+	f->l.cfg.append = "mock.fail";
 	assert_int_equal(mock_backend_ops.launch(&f->l, &b, &err), -EIO);
 	assert_string_equal(err.msg, "mock: launch failed (mock.fail)");
-	f->cfg.append = NULL;
+	f->l.cfg.append = NULL;
 
 	/* nobody listens on a shell socket: like QEMU, fail */
 	gone = xasprintf("%s/nobody.sock", f->dir);
@@ -408,7 +405,6 @@ test_unsupported(void **state)
 	f->l.n_shells = 0;
 	f->l.console_path = NULL;
 	assert_int_equal(mock_backend_ops.launch(&f->l, &b, &err), 0);
-	assert_int_equal(mock_backend_ops.reset(b), -EOPNOTSUPP);
 	assert_int_equal(mock_backend_ops.command(b, "{\"execute\":\"x\"}",
 						  &reply, &err), -EOPNOTSUPP);
 	assert_null(reply);

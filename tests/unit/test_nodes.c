@@ -202,12 +202,12 @@ test_qmp_needs_capability(void **state)
 	while ((r = fs_row_next(FS_MACHINE, 0, &pos)))
 		assert_string_not_equal(r->name, "qmp");
 
-	assert_non_null(fs_row_find(FS_MACHINE, "qmp", MACHINE_CAP_QMP));
-	assert_int_equal(resolve(t, "/a/qmp", MACHINE_CAP_QMP, &n), 0);
+	assert_non_null(fs_row_find(FS_MACHINE, "qmp", BACKEND_CAP_QMP));
+	assert_int_equal(resolve(t, "/a/qmp", BACKEND_CAP_QMP, &n), 0);
 	assert_int_equal(n->row->type, FS_QMP);
 	assert_int_equal(n->mode, S_IFREG | 0600);
 	pos = 0;
-	while ((r = fs_row_next(FS_MACHINE, MACHINE_CAP_QMP | 1, &pos)))
+	while ((r = fs_row_next(FS_MACHINE, BACKEND_CAP_QMP | 1, &pos)))
 		seen += !strcmp(r->name, "qmp");
 	assert_int_equal(seen, 1);
 }
@@ -473,7 +473,7 @@ test_kinds_complete(void **state)
 	assert_true(n > 30);
 	/* the three kinds FS_KIND_JOB_VALUE used to be are three kinds */
 	assert_ptr_not_equal(fs_row_find(FS_MACHINE, "screen.png",
-					 MACHINE_CAP_SCREENSHOT)->ops,
+					 BACKEND_CAP_SCREENSHOT)->ops,
 			     fs_row_find(FS_JOB, "exit", 0)->ops);
 	assert_ptr_not_equal(fs_row_find(FS_UNIT, "state", 0)->ops,
 			     fs_row_find(FS_JOB, "exit", 0)->ops);

@@ -28,6 +28,8 @@
 #include "backends/backend.h"
 #include "backends/qemu.h"
 #include "common/util.h"
+#include "common/proc.h"
+#include "common/sock.h"
 
 /* ---- the fake QEMU ---------------------------------------------------- */
 
@@ -121,7 +123,7 @@ fake_qemu_main(int argc, char **argv)
 		_exit(2);
 	}
 	if (console) {
-		cfd = backend_unix_connect(console);
+		cfd = sock_unix_connect(console);
 		if (cfd < 0) {
 			fprintf(stderr, "fake qemu: console: %s\n",
 				strerror(-cfd));
@@ -203,14 +205,14 @@ fake_qemu_main(int argc, char **argv)
 /* ---- the command line --------------------------------------------------- */
 
 static void
-cfg_init(struct machine_config *c, const char *name)
+cfg_init(struct backend_config *c, const char *name)
 {
 	memset(c, 0, sizeof(*c));
-	c->name = (char *)name;
+	c->name = name;
 	c->cpus = 2;
 	c->memory_mib = 384;
 	c->shells = 2;
-	c->shell_channel = SHELL_CHANNEL_PORTS;
+	c->shell_console = false;
 }
 
 /* The argv as one string, arguments joined by '|'. */
@@ -231,10 +233,10 @@ joined(char **v)
 static void
 test_argv_plain(void **state)
 {
-	struct machine_config c;
+	struct backend_config c;
 	const char *shells[] = { "/s/shell0.sock", "/s/shell1.sock" };
-	char *disks[] = { "/img/a.raw", "/img/b.qcow2" };
-	char *extra[] = { "-S", "-d", "guest_errors" };
+	const char *disks[] = { "/img/a.raw", "/img/b.qcow2" };
+	const char *extra[] = { "-S", "-d", "guest_errors" };
 	struct qemu_cmd_params p = {
 		.cfg = &c,
 		.qemu_bin = "qemu-system-x86_64",
@@ -255,8 +257,8 @@ test_argv_plain(void **state)
 	c.append = "console=ttyS0 quiet";
 	c.disks = disks;
 	c.n_disks = 2;
-	c.qemu_args = extra;
-	c.n_qemu_args = 3;
+	p.qemu_args = extra;
+	p.n_qemu_args = 3;
 	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
 	s = joined(cmd.argv);
 	assert_string_equal(s,
@@ -297,7 +299,7 @@ test_argv_plain(void **state)
 static void
 test_argv_console_kvm_commas(void **state)
 {
-	struct machine_config c;
+	struct backend_config c;
 	const char *shells[] = { "/s,x/shell0.sock" };
 	struct qemu_cmd_params p = {
 		.cfg = &c,
@@ -311,13 +313,13 @@ test_argv_console_kvm_commas(void **state)
 	};
 	struct qemu_cmd cmd;
 	struct aerr err = { "" };
-	char *disks[] = { "/img/a.raw" };
+	const char *disks[] = { "/img/a.raw" };
 	char *s;
 
 	cfg_init(&c, "db");
 	c.cpus = 0;         /* defaults */
 	c.memory_mib = 0;
-	c.shell_channel = SHELL_CHANNEL_CONSOLE;
+	c.shell_console = true;
 	c.disks = disks;
 	c.n_disks = 1;
 	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
@@ -352,7 +354,7 @@ test_argv_console_kvm_commas(void **state)
 static void
 test_argv_ram_file_and_tag(void **state)
 {
-	struct machine_config c;
+	struct backend_config c;
 	const char *shells[] = { "/s/shell0.sock" };
 	struct qemu_cmd_params p = {
 		.cfg = &c,
@@ -406,10 +408,10 @@ test_argv_ram_file_and_tag(void **state)
 static void
 test_argv_start_command(void **state)
 {
-	struct machine_config c;
+	struct backend_config c;
 	const char *shells[] = { "/s/shell0.sock" };
-	char *extra[] = { "-device", "e1000,id=it's" };
-	char *disks[] = { "/img/a.raw" };
+	const char *extra[] = { "-device", "e1000,id=it's" };
+	const char *disks[] = { "/img/a.raw" };
 	struct qemu_cmd_params p = {
 		.cfg = &c,
 		.qemu_bin = "qemu-system-x86_64",
@@ -426,7 +428,7 @@ test_argv_start_command(void **state)
 
 	cfg_init(&c, "vm");
 	c.start_command = "/nix/store/x/bin/run-vm-vm";
-	c.shell_channel = SHELL_CHANNEL_CONSOLE;
+	c.shell_console = true;
 	c.kernel = "/k/vmlinuz";
 	c.append = "quiet";
 	c.disks = disks;
@@ -455,8 +457,8 @@ test_argv_start_command(void **state)
 	qemu_cmd_free(&cmd);
 
 	/* extra arguments; ones that need it are shell-quoted */
-	c.qemu_args = extra;
-	c.n_qemu_args = 2;
+	p.qemu_args = extra;
+	p.n_qemu_args = 2;
 	p.state_dir = "/st/my vm";
 	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
 	s = cmd.env[0];
@@ -478,7 +480,7 @@ test_argv_start_command(void **state)
 static void
 test_argv_vlans(void **state)
 {
-	struct machine_config c;
+	struct backend_config c;
 	const char *shells[] = { "/s/shell0.sock" };
 	struct backend_nic nics[] = {
 		{ .vlan = 1, .switch_path = "/st/vde1.ctl",
@@ -664,7 +666,6 @@ struct fx {
 	char *shell;
 	int console_lfd;
 	int shell_lfd;
-	struct machine_config cfg;
 	struct backend_launch l;
 	const char *shells[1];
 	char *self;
@@ -697,9 +698,8 @@ fx_setup(void **state)
 	f->shell_lfd = listen_at(f->shell);
 	f->shells[0] = f->shell;
 	f->self = realpath("/proc/self/exe", NULL);
-	cfg_init(&f->cfg, "fake");
-	f->cfg.shells = 1;
-	f->l.cfg = &f->cfg;
+	cfg_init(&f->l.cfg, "fake");
+	f->l.cfg.shells = 1;
 	f->l.state_dir = f->state;
 	f->l.console_path = f->console;
 	f->l.shell_paths = f->shells;
@@ -785,7 +785,11 @@ test_launch_pause_quit(void **state)
 	assert_true(rec_wait_for("STOP \n", 2000));
 	assert_int_equal(qemu_backend_ops.resume(b), 0);
 	assert_true(rec_wait_for("RESUME \n", 2000));
-	assert_int_equal(qemu_backend_ops.reset(b), 0);
+	/* An event QEMU sends after the reply still reaches the owner. */
+	assert_int_equal(qemu_backend_ops.command(b, "{\"execute\": "
+						  "\"system_reset\"}", &reply,
+						  &err), 0);
+	free(reply);
 	assert_true(rec_wait_for("RESET {\"guest\":false,"
 				 "\"reason\":\"host-qmp-system-reset\"}\n",
 				 2000));
@@ -828,7 +832,7 @@ test_launch_kill(void **state)
 	struct aerr err = { "" };
 	pid_t pid;
 
-	f->cfg.shell_channel = SHELL_CHANNEL_CONSOLE;
+	f->l.cfg.shell_console = true;
 	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
 	pid = qemu_backend_ops.pid(b);
 	assert_int_equal(qemu_backend_ops.kill(b), 0);
@@ -879,10 +883,10 @@ test_launch_fails_with_log_tail(void **state)
 	pthread_mutex_unlock(&rec.lock);
 
 	/* a second failure reports only its own part of qemu.log */
-	f->cfg.accel = "warp";
+	f->l.accel = "warp";
 	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "warp"));
-	f->cfg.accel = NULL;
+	f->l.accel = "tcg";
 	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), -EIO);
 	assert_null(strstr(strstr(err.msg, "invalid option") + 1,
 			   "invalid option"));
@@ -900,7 +904,7 @@ test_launch_start_command(void **state)
 
 	setenv("FAKE_QEMU_SLOW", "1", 1);
 	/* like NixOS's run-*-vm: $QEMU_OPTS expanded unquoted */
-	f->cfg.start_command = "test \"$USE_TMPDIR\" = 1 && "
+	f->l.cfg.start_command = "test \"$USE_TMPDIR\" = 1 && "
 			       "test \"$TMPDIR\" = \"$PWD\" && "
 			       "exec \"$ATTESTFS_QEMU\" -name x $QEMU_OPTS";
 	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
@@ -916,7 +920,7 @@ test_launch_start_command(void **state)
 	assert_true(rec_wait_for("exited\n", 5000));
 	qemu_backend_ops.destroy(b);
 	unsetenv("FAKE_QEMU_SLOW");
-	f->cfg.start_command = NULL;
+	f->l.cfg.start_command = NULL;
 }
 
 static void
@@ -927,7 +931,7 @@ test_launch_disks(void **state)
 	struct aerr err = { "" };
 	char *base = xasprintf("%s/base.raw", f->dir);
 	char *missing = xasprintf("%s/missing.raw", f->dir);
-	char *disks[] = { base };
+	const char *disks[] = { base };
 	char *overlay = xasprintf("%s/disk.0.qcow2", f->state);
 	struct strbuf out, errout;
 	int fd, st;
@@ -941,8 +945,8 @@ test_launch_disks(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 1 << 20), 0);
 	close(fd);
-	f->cfg.disks = disks;
-	f->cfg.n_disks = 1;
+	f->l.cfg.disks = disks;
+	f->l.cfg.n_disks = 1;
 	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
 	{
 		char *argv[] = { "qemu-img", "info", "-U", "--output=json",
@@ -950,7 +954,7 @@ test_launch_disks(void **state)
 
 		sb_init(&out);
 		sb_init(&errout);
-		st = qemu_run_capture(argv, 10000, &out, &errout);
+		st = proc_run_capture(argv, 10000, &out, &errout);
 		assert_int_equal(st, 0);
 		assert_non_null(strstr(out.data, "\"backing-filename-format\": "
 				       "\"raw\""));
@@ -963,8 +967,8 @@ test_launch_disks(void **state)
 	disks[0] = missing;
 	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "missing.raw"));
-	f->cfg.disks = NULL;
-	f->cfg.n_disks = 0;
+	f->l.cfg.disks = NULL;
+	f->l.cfg.n_disks = 0;
 out:
 	free(base);
 	free(missing);
@@ -1123,7 +1127,7 @@ test_pidfile_pid_of_a_script_child_is_adopted(void **state)
 	size_t len;
 	pid_t pid;
 
-	f->cfg.start_command = "\"$ATTESTFS_QEMU\" -name x $QEMU_OPTS; :";
+	f->l.cfg.start_command = "\"$ATTESTFS_QEMU\" -name x $QEMU_OPTS; :";
 	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
 	pidfile = xasprintf("%s/qemu.pid", f->state);
 	assert_int_equal(read_file(pidfile, &text, &len), 0);
@@ -1134,7 +1138,7 @@ test_pidfile_pid_of_a_script_child_is_adopted(void **state)
 	qemu_backend_ops.destroy(b);
 	free(text);
 	free(pidfile);
-	f->cfg.start_command = NULL;
+	f->l.cfg.start_command = NULL;
 }
 
 int
