@@ -27,8 +27,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
 
 LIB_OBJS := $(patsubst %.c,build/obj/%.o,$(LIB_SRCS))
 FS_OBJS := $(patsubst %.c,build/obj/%.o,$(FS_SRCS))
-# fs/'s FUSE-free part goes into the unit tests too (tests/unit/test_nodes.c)
-FS_UNIT_SRCS := fs/nodes.c fs/mountpoint.c
+# fs/ but main() goes into the unit tests too (tests/unit/test_nodes.c checks
+# the node table and its kinds' operations)
+FS_UNIT_SRCS := $(filter-out fs/main.c,$(FS_SRCS))
 SAN_LIB_OBJS := $(patsubst %.c,build/san/%.o,$(LIB_SRCS) $(FS_UNIT_SRCS))
 
 # libFuzzer targets (tests/fuzz/): the library again, built by clang with
@@ -75,7 +76,7 @@ build/unit/%: tests/unit/%.c $(SAN_LIB_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC+SAN  $<"
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(PKG_CFLAGS) -o $@ $< $(SAN_LIB_OBJS) \
-		$(shell pkg-config --libs cmocka $(LIB_PKGS)) -pthread
+		$(shell pkg-config --libs cmocka fuse3 $(LIB_PKGS)) -pthread
 
 build/fuzz/obj/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)

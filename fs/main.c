@@ -346,207 +346,266 @@ count_machines(struct vmset *vms)
 	return n;
 }
 
-int
-main(int argc, char *argv[])
-{
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+/* Everything main() sets up, so each step can be undone in clean_up. */
+struct run {
+	struct fuse_args args;
 	struct options o;
 	struct fuse_cmdline_opts copts;
-	struct fuse_loop_config loop_config;
 	struct attest_config cfg;
-	struct vmset_options vopt;
-	uint64_t log_max = 0;
-	struct vmset *vms = NULL;
-	struct fs_mount *mnt = NULL;
-	struct fuse_session *se = NULL;
-	struct sigwaiter waiter = { .running = 0 };
-	struct aerr err;
-	sigset_t sigs;
-	char state_tmpl[] = "/tmp/attestfs.XXXXXX";
-	char *state_dir = NULL;
-	int own_state = 0, timeout = 0, global_timeout = DEFAULT_GLOBAL_TIMEOUT;
-	int ret = 1, loop_ret;
+	int have_cfg;
+	uint64_t log_max;
+	int timeout;
+	int global_timeout;
+	char *state_dir;
+	int own_state;           /* a new /tmp/attestfs.XXXXXX */
+	struct vmset *vms;
+	struct fs_mount *mnt;
+	struct fuse_session *se;
+	struct sigwaiter waiter;
+};
 
-	memset(&o, 0, sizeof(o));
-	memset(&copts, 0, sizeof(copts));
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&err, 0, sizeof(err));
-	signal(SIGPIPE, SIG_IGN);
+/* The attestfs options' values; -1 with the reason on stderr. */
+static int
+check_options(struct run *r)
+{
+	struct options *o = &r->o;
 
-	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
-		goto out_args;
-	if (fuse_parse_cmdline(&args, &copts) != 0)
-		goto out_args;
-	if (copts.show_help) {
-		usage(argv[0]);
-		ret = 0;
-		goto out_args;
-	}
-	if (copts.show_version) {
-		printf("attestfs, FUSE library version %s\n",
-		       fuse_pkgversion());
-		fuse_lowlevel_version();
-		ret = 0;
-		goto out_args;
-	}
-	if (!copts.mountpoint) {
-		fprintf(stderr, "attestfs: no mount point\n"
-				"usage: %s [-f] [-d] -o config=FILE[,OPTIONS] "
-				"MOUNTPOINT (see -h)\n", argv[0]);
-		goto out_args;
-	}
-	if (!o.config) {
+	if (!o->config) {
 		fprintf(stderr, "attestfs: -o config=FILE is required\n");
-		goto out_args;
+		return -1;
 	}
-	if (o.timeout && parse_seconds("timeout", o.timeout, &timeout) < 0)
-		goto out_args;
-	if (o.global_timeout && parse_seconds("global_timeout",
-					      o.global_timeout,
-					      &global_timeout) < 0)
-		goto out_args;
-	if (o.log_max && parse_size("log_max", o.log_max, &log_max) < 0)
-		goto out_args;
-	if (o.accel && strcmp(o.accel, "auto") && strcmp(o.accel, "kvm") &&
-	    strcmp(o.accel, "tcg")) {
+	if (o->timeout && parse_seconds("timeout", o->timeout,
+					&r->timeout) < 0)
+		return -1;
+	if (o->global_timeout && parse_seconds("global_timeout",
+					       o->global_timeout,
+					       &r->global_timeout) < 0)
+		return -1;
+	if (o->log_max && parse_size("log_max", o->log_max, &r->log_max) < 0)
+		return -1;
+	if (o->accel && strcmp(o->accel, "auto") && strcmp(o->accel, "kvm") &&
+	    strcmp(o->accel, "tcg")) {
 		fprintf(stderr, "attestfs: accel=%s: auto, kvm or tcg\n",
-			o.accel);
-		goto out_args;
+			o->accel);
+		return -1;
 	}
-	if (o.allow_other &&
-	    fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
-		goto out_args;
-	if (o.allow_other && o.host_access)
+	if (o->allow_other &&
+	    fuse_opt_add_arg(&r->args, "-odefault_permissions") < 0)
+		return -1;
+	if (o->allow_other && o->host_access)
 		fprintf(stderr, "attestfs: warning: host_access with allow_other: "
 				"every user who can write a qmp file runs host "
 				"programs as this daemon's user\n");
+	return 0;
+}
 
-	if (config_load(o.config, &cfg, &err) < 0) {
+/* 0: go on; 1: done (help, version); -1: bad command line. */
+static int
+parse_options(struct run *r, const char *prog)
+{
+	if (fuse_opt_parse(&r->args, &r->o, option_spec, option_proc) < 0)
+		return -1;
+	if (fuse_parse_cmdline(&r->args, &r->copts) != 0)
+		return -1;
+	if (r->copts.show_help) {
+		usage(prog);
+		return 1;
+	}
+	if (r->copts.show_version) {
+		printf("attestfs, FUSE library version %s\n",
+		       fuse_pkgversion());
+		fuse_lowlevel_version();
+		return 1;
+	}
+	if (!r->copts.mountpoint) {
+		fprintf(stderr, "attestfs: no mount point\n"
+				"usage: %s [-f] [-d] -o config=FILE[,OPTIONS] "
+				"MOUNTPOINT (see -h)\n", prog);
+		return -1;
+	}
+	return check_options(r);
+}
+
+/* The config, and the state directory (made here if not given). */
+static int
+load_config(struct run *r)
+{
+	struct aerr err;
+	int ret;
+
+	memset(&err, 0, sizeof(err));
+	if (config_load(r->o.config, &r->cfg, &err) < 0) {
 		fprintf(stderr, "attestfs: %s\n", err.msg);
-		goto out_args;
+		return -1;
 	}
-	if (!timeout)
-		timeout = cfg.timeout > 0 ? cfg.timeout : DEFAULT_TIMEOUT;
+	r->have_cfg = 1;
+	if (!r->timeout)
+		r->timeout = r->cfg.timeout > 0 ? r->cfg.timeout :
+						  DEFAULT_TIMEOUT;
+	if (!r->o.state_dir) {
+		char tmpl[] = "/tmp/attestfs.XXXXXX";
 
-	if (o.state_dir) {
-		int r = mkdir_p(o.state_dir, 0700);
-
-		if (r < 0) {
-			fprintf(stderr, "attestfs: state_dir=%s: %s\n",
-				o.state_dir, strerror(-r));
-			goto out_config;
+		if (!mkdtemp(tmpl)) {
+			fprintf(stderr, "attestfs: mkdtemp %s: %s\n", tmpl,
+				strerror(errno));
+			return -1;
 		}
-		state_dir = realpath(o.state_dir, NULL);
-		if (!state_dir) {
-			fprintf(stderr, "attestfs: state_dir=%s: %s\n",
-				o.state_dir, strerror(errno));
-			goto out_config;
-		}
-	} else {
-		if (!mkdtemp(state_tmpl)) {
-			fprintf(stderr, "attestfs: mkdtemp %s: %s\n",
-				state_tmpl, strerror(errno));
-			goto out_config;
-		}
-		state_dir = xstrdup(state_tmpl);
-		own_state = 1;
+		r->state_dir = xstrdup(tmpl);
+		r->own_state = 1;
+		return 0;
 	}
-	if (strlen(state_dir) > SOCKET_DIR_WARN)
+	ret = mkdir_p(r->o.state_dir, 0700);
+	r->state_dir = ret < 0 ? NULL : realpath(r->o.state_dir, NULL);
+	if (!r->state_dir) {
+		fprintf(stderr, "attestfs: state_dir=%s: %s\n", r->o.state_dir,
+			strerror(ret < 0 ? -ret : errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Fork into the background (unless -f), then create the machines. */
+static int
+start_machines(struct run *r)
+{
+	struct vmset_options vopt;
+	struct aerr err;
+	sigset_t sigs;
+
+	if (strlen(r->state_dir) > SOCKET_DIR_WARN)
 		fprintf(stderr, "attestfs: warning: state_dir %s is long; "
 				"unix socket paths below it must stay under "
-				"108 bytes\n", state_dir);
-
+				"108 bytes\n", r->state_dir);
 	/* before daemonizing: what it did must reach the terminal */
-	if (fs_reclaim_dead_mount(copts.mountpoint) < 0)
-		goto out_state;
-
-	if (!copts.foreground && daemonize() < 0)
-		goto out_state;
-
+	if (fs_reclaim_dead_mount(r->copts.mountpoint) < 0)
+		return -1;
+	if (!r->copts.foreground && daemonize() < 0)
+		return -1;
 	/* every thread from here on inherits the blocked set */
 	block_signals(&sigs);
-	waiter.set = sigs;
+	r->waiter.set = sigs;
 
 	memset(&vopt, 0, sizeof(vopt));
-	vopt.state_dir = state_dir;
-	vopt.timeout = timeout;
-	vopt.global_timeout = global_timeout;
-	vopt.accel = o.accel ? o.accel : "auto";
-	vopt.foreground = copts.foreground;
-	vopt.keep_state = o.keep_state;
-	vopt.ram_dir = o.ram_dir;
-	vopt.log_max = log_max;
-	vopt.no_spares = o.no_spares;
-	vopt.host_access = o.host_access;
-	vopt.mountpoint = copts.mountpoint;
-	if (vmset_create(&vopt, &cfg, &vms, &err) < 0) {
+	memset(&err, 0, sizeof(err));
+	vopt.state_dir = r->state_dir;
+	vopt.timeout = r->timeout;
+	vopt.global_timeout = r->global_timeout;
+	vopt.accel = r->o.accel ? r->o.accel : "auto";
+	vopt.foreground = r->copts.foreground;
+	vopt.keep_state = r->o.keep_state;
+	vopt.ram_dir = r->o.ram_dir;
+	vopt.log_max = r->log_max;
+	vopt.no_spares = r->o.no_spares;
+	vopt.host_access = r->o.host_access;
+	vopt.mountpoint = r->copts.mountpoint;
+	if (vmset_create(&vopt, &r->cfg, &r->vms, &err) < 0) {
 		fprintf(stderr, "attestfs: %s\n", err.msg);
-		goto out_state;
+		return -1;
 	}
+	return 0;
+}
 
-	mnt = fs_mount_new(vms);
-	se = fuse_session_new(&args, &fs_lowlevel_ops, sizeof(fs_lowlevel_ops),
-			      mnt);
-	if (!se)
-		goto out_vmset;
-	if (sigwaiter_start(&waiter, se) < 0)
-		goto out_session;
-	if (fuse_session_mount(se, copts.mountpoint) != 0)
-		goto out_waiter;
-
-	if (copts.foreground)
+/* The mount appears only once the machines exist. */
+static int
+mount_tree(struct run *r)
+{
+	r->mnt = fs_mount_new(r->vms);
+	r->se = fuse_session_new(&r->args, &fs_lowlevel_ops,
+				 sizeof(fs_lowlevel_ops), r->mnt);
+	if (!r->se)
+		return -1;
+	if (sigwaiter_start(&r->waiter, r->se) < 0)
+		return -1;
+	if (fuse_session_mount(r->se, r->copts.mountpoint) != 0)
+		return -1;
+	if (r->copts.foreground)
 		fprintf(stderr, "attestfs: mounted %zu machines at %s (state "
-				"in %s)\n", count_machines(vms),
-			copts.mountpoint, state_dir);
+				"in %s)\n", count_machines(r->vms),
+			r->copts.mountpoint, r->state_dir);
 	daemon_ready(0);
+	return 0;
+}
+
+/* The FUSE loop until a signal or unmount; then every machine halts. */
+static int
+serve(struct run *r)
+{
+	struct fuse_loop_config loop_config;
+	int loop_ret, ret = 0;
 
 	memset(&loop_config, 0, sizeof(loop_config));
-	loop_config.clone_fd = copts.clone_fd;
+	loop_config.clone_fd = r->copts.clone_fd;
 	/* "unlimited" (-1) upsets the v1 config's conversion in 3.14 */
-	loop_config.max_idle_threads = copts.max_idle_threads == UINT_MAX ?
-						10 : copts.max_idle_threads;
-	if (copts.singlethread)
-		loop_ret = fuse_session_loop(se);
+	loop_config.max_idle_threads = r->copts.max_idle_threads == UINT_MAX ?
+						10 : r->copts.max_idle_threads;
+	if (r->copts.singlethread)
+		loop_ret = fuse_session_loop(r->se);
 	else
-		loop_ret = fuse_session_loop_mt(se, &loop_config);
-	sigwaiter_stop(&waiter);
-	ret = 0;
+		loop_ret = fuse_session_loop_mt(r->se, &loop_config);
+	sigwaiter_stop(&r->waiter);
 	if (loop_ret < 0) {
 		fprintf(stderr, "attestfs: the FUSE loop failed: %s\n",
 			strerror(-loop_ret));
 		ret = 1;
 	}
-	if (atomic_load(&waiter.signo) && copts.foreground)
+	if (atomic_load(&r->waiter.signo) && r->copts.foreground)
 		fprintf(stderr, "attestfs: %s, halting every machine\n",
-			strsignal(atomic_load(&waiter.signo)));
+			strsignal(atomic_load(&r->waiter.signo)));
 
-	fs_mount_shutdown(mnt);
-	vmset_destroy(vms);
-	vms = NULL;
-	fuse_session_unmount(se);
-out_waiter:
-	sigwaiter_stop(&waiter);
-out_session:
-	fuse_session_destroy(se);
-out_vmset:
-	if (vms)
-		vmset_destroy(vms);
-	fs_mount_free(mnt);
-out_state:
-	daemon_ready(1);
-	if (own_state && !o.keep_state)
-		remove_tree(state_dir);
-	free(state_dir);
-out_config:
-	config_free(&cfg);
-out_args:
-	free(copts.mountpoint);
-	free(o.config);
-	free(o.state_dir);
-	free(o.ram_dir);
-	free(o.accel);
-	free(o.timeout);
-	free(o.global_timeout);
-	fuse_opt_free_args(&args);
+	fs_mount_shutdown(r->mnt);
+	vmset_destroy(r->vms);
+	r->vms = NULL;
+	fuse_session_unmount(r->se);
+	return ret;
+}
+
+/* Undo what was set up, in reverse order; safe after any step failed. */
+static void
+clean_up(struct run *r)
+{
+	sigwaiter_stop(&r->waiter);
+	if (r->se)
+		fuse_session_destroy(r->se);
+	if (r->vms)
+		vmset_destroy(r->vms);
+	fs_mount_free(r->mnt);
+	daemon_ready(1);  /* a failure before the mount: the parent exits 1 */
+	if (r->state_dir) {
+		if (r->own_state && !r->o.keep_state)
+			remove_tree(r->state_dir);
+		free(r->state_dir);
+	}
+	if (r->have_cfg)
+		config_free(&r->cfg);
+	free(r->copts.mountpoint);
+	free(r->o.config);
+	free(r->o.state_dir);
+	free(r->o.ram_dir);
+	free(r->o.accel);
+	free(r->o.timeout);
+	free(r->o.global_timeout);
+	fuse_opt_free_args(&r->args);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct run r;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	r.args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	r.global_timeout = DEFAULT_GLOBAL_TIMEOUT;
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = parse_options(&r, argv[0]);
+	if (ret > 0)
+		ret = 0;  /* help or version: done */
+	else if (ret == 0 && load_config(&r) == 0 &&
+		 start_machines(&r) == 0 && mount_tree(&r) == 0)
+		ret = serve(&r);
+	else
+		ret = 1;
+	clean_up(&r);
 	return ret;
 }

@@ -1,7 +1,7 @@
 /*
  * The node table: which names exist where (rows), and the inode numbers the
- * kernel holds for them (nodes). No FUSE here, so tests/unit/test_nodes.c
- * runs it under the sanitizers.
+ * kernel holds for them (nodes). No FUSE here: the kinds the rows point at
+ * live in the fs/ file of each kind.
  */
 #include "fs/nodes.h"
 
@@ -18,72 +18,122 @@
 #define WO (S_IFREG | 0200)
 #define RW (S_IFREG | 0600)
 
-const struct fs_row fs_row_root = { "/", FS_ROOT, FS_KIND_DIR, DIR_MODE,
-				    FS_ROOT, 0, 0 };
-const struct fs_row fs_row_machine = { NULL, FS_MACHINE, FS_KIND_DIR,
-				       DIR_MODE, FS_ROOT, 0, 0 };
-const struct fs_row fs_row_job = { NULL, FS_JOB, FS_KIND_DIR, DIR_MODE,
-				   FS_JOBS, 0, 0 };
-const struct fs_row fs_row_file = { NULL, FS_FILE, FS_KIND_FILES, 0,
-				    FS_FILES, 0, 0 };
-const struct fs_row fs_row_snapshot = { NULL, FS_SNAPSHOT, FS_KIND_VALUE, RO,
-					FS_SNAPSHOTS, 0, 0 };
-const struct fs_row fs_row_unit = { NULL, FS_UNIT, FS_KIND_DIR, DIR_MODE,
-				    FS_UNITS, 0, 0 };
+#define GONE_JOB "no such job (it was removed)"
+#define GONE_UNIT "no such unit in the guest"
+#define GONE_FILE "no such file in the guest"
+
+/* Names that come and go with a job, a unit, a snapshot or the guest. */
+#define JOB_FILE .flags = FS_ROW_UNCACHED | FS_ROW_IN_JOB, .enoent = GONE_JOB
+#define UNIT_FILE .flags = FS_ROW_UNCACHED, .enoent = GONE_UNIT
+
+const struct fs_row fs_row_root = {
+	.name = "/", .type = FS_ROOT, .ops = &fs_kind_root, .mode = DIR_MODE,
+	.dir = FS_ROOT, .child = &fs_row_machine,
+};
+const struct fs_row fs_row_machine = {
+	.type = FS_MACHINE, .ops = &fs_kind_machine, .mode = DIR_MODE,
+	.dir = FS_ROOT,
+};
+const struct fs_row fs_row_job = {
+	.type = FS_JOB, .ops = &fs_kind_job, .mode = DIR_MODE, .dir = FS_JOBS,
+	.flags = FS_ROW_UNCACHED | FS_ROW_IN_JOB | FS_ROW_KEY,
+	.enoent = GONE_JOB,
+};
+const struct fs_row fs_row_file = {
+	.type = FS_FILE, .ops = &fs_kind_guest, .mode = 0, .dir = FS_FILES,
+	.flags = FS_ROW_UNCACHED | FS_ROW_GUEST, .child = &fs_row_file,
+	.enoent = GONE_FILE,
+};
+const struct fs_row fs_row_snapshot = {
+	.type = FS_SNAPSHOT, .ops = &fs_kind_snapshot, .mode = RO,
+	.dir = FS_SNAPSHOTS, .flags = FS_ROW_UNCACHED | FS_ROW_KEY,
+};
+/* Resolving a unit name costs a systemctl in the guest (about 0.15 s under
+ * TCG); units seldom vanish, and their files are read afresh at every open
+ * anyway. */
+const struct fs_row fs_row_unit = {
+	.type = FS_UNIT, .ops = &fs_kind_unit, .mode = DIR_MODE,
+	.dir = FS_UNITS, .flags = FS_ROW_KEY, .timeout = 5.0,
+	.enoent = GONE_UNIT,
+};
+
+/* A fixed row: name, type, kind, mode, the directory it is listed in. */
+#define ROW(n, t, k, md, d, ...) \
+	{ .name = n, .type = t, .ops = &k, .mode = md, .dir = d, __VA_ARGS__ }
 
 /* Every fixed name in the tree, listed in this order. */
 static const struct fs_row rows[] = {
 	/* /vms */
-	{ "ctl", FS_VMS_CTL, FS_KIND_CONTROL, WO, FS_ROOT, 0, 0 },
-	{ "events", FS_EVENTS, FS_KIND_VALUE, RO, FS_ROOT, 0, 0 },
-	{ "attest.sh", FS_ATTEST_SH, FS_KIND_VALUE, RO, FS_ROOT, 0, 0 },
+	ROW("ctl", FS_VMS_CTL, fs_kind_vms_ctl, WO, FS_ROOT),
+	ROW("events", FS_EVENTS, fs_kind_events, RO, FS_ROOT),
+	ROW("attest.sh", FS_ATTEST_SH, fs_kind_attest_sh, RO, FS_ROOT),
 	/* /vms/<m> */
-	{ "ctl", FS_CTL, FS_KIND_CONTROL, WO, FS_MACHINE, 0, 0 },
-	{ "status", FS_STATUS, FS_KIND_VALUE, RO, FS_MACHINE, 0,
-	  MACHINE_VIEW_STATUS },
-	{ "info", FS_INFO, FS_KIND_VALUE, RO, FS_MACHINE, 0,
-	  MACHINE_VIEW_INFO },
-	{ "log", FS_LOG, FS_KIND_VALUE, RO, FS_MACHINE, 0, MACHINE_VIEW_LOG },
-	{ "config.json", FS_CONFIG, FS_KIND_VALUE, RO, FS_MACHINE, 0,
-	  MACHINE_VIEW_CONFIG },
-	{ "console", FS_CONSOLE, FS_KIND_VALUE, S_IFREG | 0644, FS_MACHINE, 0,
-	  MACHINE_VIEW_CONSOLE },
-	{ "exec", FS_EXEC, FS_KIND_TX, RW, FS_MACHINE, 0, MTX_EXEC },
-	{ "wait", FS_WAIT, FS_KIND_TX, RW, FS_MACHINE, 0, MTX_WAIT },
-	{ "qmp", FS_QMP, FS_KIND_TX, RW, FS_MACHINE, BACKEND_CAP_QMP,
-	  MTX_QMP },
-	{ "screen.png", FS_SCREEN_PNG, FS_KIND_JOB_VALUE, RO, FS_MACHINE,
-	  BACKEND_CAP_SCREENSHOT, 0 },
-	{ "screen.txt", FS_SCREEN_TXT, FS_KIND_JOB_VALUE, RO, FS_MACHINE,
-	  BACKEND_CAP_SCREENSHOT, 1 },
-	{ "keys", FS_KEYS, FS_KIND_CONTROL, WO, FS_MACHINE, BACKEND_CAP_KEYS,
-	  0 },
-	{ "type", FS_TYPE, FS_KIND_CONTROL, WO, FS_MACHINE, BACKEND_CAP_KEYS,
-	  0 },
-	{ "jobs", FS_JOBS, FS_KIND_DIR, DIR_MODE, FS_MACHINE, 0, 0 },
-	{ "files", FS_FILES, FS_KIND_FILES, DIR_MODE, FS_MACHINE, 0, 0 },
-	{ "units", FS_UNITS, FS_KIND_DIR, DIR_MODE, FS_MACHINE, 0, 0 },
-	{ "snapshots", FS_SNAPSHOTS, FS_KIND_DIR, DIR_MODE, FS_MACHINE,
-	  BACKEND_CAP_SNAPSHOT, 0 },
+	ROW("ctl", FS_CTL, fs_kind_ctl, WO, FS_MACHINE),
+	ROW("status", FS_STATUS, fs_kind_value, RO, FS_MACHINE,
+	    .arg = MACHINE_VIEW_STATUS),
+	ROW("info", FS_INFO, fs_kind_value, RO, FS_MACHINE,
+	    .arg = MACHINE_VIEW_INFO),
+	ROW("log", FS_LOG, fs_kind_log, RO, FS_MACHINE,
+	    .arg = MACHINE_VIEW_LOG),
+	ROW("config.json", FS_CONFIG, fs_kind_value, RO, FS_MACHINE,
+	    .arg = MACHINE_VIEW_CONFIG),
+	ROW("console", FS_CONSOLE, fs_kind_console, S_IFREG | 0644, FS_MACHINE,
+	    .arg = MACHINE_VIEW_CONSOLE),
+	ROW("exec", FS_EXEC, fs_kind_tx, RW, FS_MACHINE, .arg = MTX_EXEC),
+	ROW("wait", FS_WAIT, fs_kind_tx, RW, FS_MACHINE, .arg = MTX_WAIT),
+	ROW("qmp", FS_QMP, fs_kind_tx, RW, FS_MACHINE,
+	    .caps = BACKEND_CAP_QMP, .arg = MTX_QMP),
+	ROW("screen.png", FS_SCREEN_PNG, fs_kind_screen, RO, FS_MACHINE,
+	    .caps = BACKEND_CAP_SCREENSHOT, .arg = 0),
+	ROW("screen.txt", FS_SCREEN_TXT, fs_kind_screen, RO, FS_MACHINE,
+	    .caps = BACKEND_CAP_SCREENSHOT, .arg = 1),
+	ROW("keys", FS_KEYS, fs_kind_keys, WO, FS_MACHINE,
+	    .caps = BACKEND_CAP_KEYS),
+	ROW("type", FS_TYPE, fs_kind_type, WO, FS_MACHINE,
+	    .caps = BACKEND_CAP_KEYS),
+	ROW("jobs", FS_JOBS, fs_kind_jobs, DIR_MODE, FS_MACHINE,
+	    .child = &fs_row_job,
+	    .enoent_child = "no such job (mkdir names one)"),
+	ROW("files", FS_FILES, fs_kind_files, DIR_MODE, FS_MACHINE,
+	    .flags = FS_ROW_GUEST, .child = &fs_row_file, .enoent = GONE_FILE),
+	ROW("units", FS_UNITS, fs_kind_units, DIR_MODE, FS_MACHINE,
+	    .child = &fs_row_unit, .enoent_child = GONE_UNIT),
+	ROW("snapshots", FS_SNAPSHOTS, fs_kind_snapshots, DIR_MODE, FS_MACHINE,
+	    .caps = BACKEND_CAP_SNAPSHOT, .child = &fs_row_snapshot,
+	    .enoent_child = "no such snapshot"),
 	/* /vms/<m>/jobs/<j> */
-	{ "cmd", FS_JOB_CMD, FS_KIND_CONTROL, WO, FS_JOB, 0, JOB_CMD },
-	{ "stdin", FS_JOB_STDIN, FS_KIND_CONTROL, WO, FS_JOB, 0, JOB_STDIN },
-	{ "ctl", FS_JOB_CTL, FS_KIND_CONTROL, WO, FS_JOB, 0, JOB_CTL },
-	{ "stdout", FS_JOB_STDOUT, FS_KIND_STREAM, RO, FS_JOB, 0, JOB_STDOUT },
-	{ "stderr", FS_JOB_STDERR, FS_KIND_STREAM, RO, FS_JOB, 0, JOB_STDERR },
-	{ "exit", FS_JOB_EXIT, FS_KIND_JOB_VALUE, RO, FS_JOB, 0, JOB_EXIT },
+	ROW("cmd", FS_JOB_CMD, fs_kind_job_write, WO, FS_JOB, .arg = JOB_CMD,
+	    JOB_FILE),
+	ROW("stdin", FS_JOB_STDIN, fs_kind_job_stdin, WO, FS_JOB,
+	    .arg = JOB_STDIN, JOB_FILE),
+	ROW("ctl", FS_JOB_CTL, fs_kind_job_write, WO, FS_JOB, .arg = JOB_CTL,
+	    JOB_FILE),
+	ROW("stdout", FS_JOB_STDOUT, fs_kind_job_stream, RO, FS_JOB,
+	    .arg = JOB_STDOUT, JOB_FILE),
+	ROW("stderr", FS_JOB_STDERR, fs_kind_job_stream, RO, FS_JOB,
+	    .arg = JOB_STDERR, JOB_FILE),
+	ROW("exit", FS_JOB_EXIT, fs_kind_job_exit, RO, FS_JOB, .arg = JOB_EXIT,
+	    JOB_FILE),
 	/* /vms/<m>/units/<u>: read from the guest once at the first read */
-	{ "state", FS_UNIT_STATE, FS_KIND_JOB_VALUE, RO, FS_UNIT, 0,
-	  UNIT_STATE },
-	{ "substate", FS_UNIT_SUBSTATE, FS_KIND_JOB_VALUE, RO, FS_UNIT, 0,
-	  UNIT_SUBSTATE },
-	{ "properties", FS_UNIT_PROPERTIES, FS_KIND_JOB_VALUE, RO, FS_UNIT, 0,
-	  UNIT_PROPERTIES },
-	{ "log", FS_UNIT_LOG, FS_KIND_JOB_VALUE, RO, FS_UNIT, 0, UNIT_LOG },
-	{ "ctl", FS_UNIT_CTL, FS_KIND_CONTROL, WO, FS_UNIT, 0, 0 },
+	ROW("state", FS_UNIT_STATE, fs_kind_unit_file, RO, FS_UNIT,
+	    .arg = UNIT_STATE, UNIT_FILE),
+	ROW("substate", FS_UNIT_SUBSTATE, fs_kind_unit_file, RO, FS_UNIT,
+	    .arg = UNIT_SUBSTATE, UNIT_FILE),
+	ROW("properties", FS_UNIT_PROPERTIES, fs_kind_unit_file, RO, FS_UNIT,
+	    .arg = UNIT_PROPERTIES, UNIT_FILE),
+	ROW("log", FS_UNIT_LOG, fs_kind_unit_file, RO, FS_UNIT,
+	    .arg = UNIT_LOG, UNIT_FILE),
+	ROW("ctl", FS_UNIT_CTL, fs_kind_unit_ctl, WO, FS_UNIT, UNIT_FILE),
 };
 
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
+
+static const struct fs_row *const dynamic_rows[] = {
+	&fs_row_root, &fs_row_machine, &fs_row_job, &fs_row_file,
+	&fs_row_snapshot, &fs_row_unit,
+};
+
+#define N_DYNAMIC (sizeof(dynamic_rows) / sizeof(dynamic_rows[0]))
 
 const struct fs_row *
 fs_row_next(enum fs_type dir, unsigned caps, size_t *pos)
@@ -110,38 +160,34 @@ fs_row_find(enum fs_type dir, const char *name, unsigned caps)
 }
 
 const struct fs_row *
-fs_row_child(enum fs_type dir, const char *name, unsigned caps, int *notdir)
+fs_row_child(const struct fs_row *dir, const char *name, unsigned caps,
+	     int *notdir)
 {
-	const struct fs_row *r;
+	const struct fs_row *r = fs_row_find(dir->type, name, caps);
 
-	*notdir = 0;
-	switch (dir) {
-	case FS_ROOT:
-		r = fs_row_find(dir, name, caps);
-		return r ? r : &fs_row_machine;
-	case FS_MACHINE:
-	case FS_JOB:
-	case FS_UNIT:
-		return fs_row_find(dir, name, caps);
-	case FS_JOBS:
-		return &fs_row_job;
-	case FS_UNITS:
-		return &fs_row_unit;
-	case FS_SNAPSHOTS:
-		return &fs_row_snapshot;
-	case FS_FILES:
-	case FS_FILE:
-		/* a guest file that is no directory says so itself */
-		return &fs_row_file;
-	default:
-		*notdir = 1;
-		return NULL;
-	}
+	/* a guest file that is no directory says so itself (its row has a
+	 * child: the guest's next path component) */
+	*notdir = !r && !dir->child && !S_ISDIR(dir->mode);
+	if (r)
+		return r;
+	return dir->child;
+}
+
+const struct fs_row *
+fs_row_each(size_t *pos)
+{
+	size_t i = (*pos)++;
+
+	if (i < N_DYNAMIC)
+		return dynamic_rows[i];
+	if (i < N_DYNAMIC + N_ROWS)
+		return &rows[i - N_DYNAMIC];
+	return NULL;
 }
 
 struct fs_nodes {
-	pthread_mutex_t lock;  /* guards everything here and nodes' private
-				  fields */
+	pthread_mutex_t lock;  /* protects everything here and the private
+				  fields of every node */
 	struct fs_node **slots;  /* by inode number; [0] unused */
 	uint64_t *generations;   /* by inode number, bumped on reuse */
 	size_t n_slots;
@@ -326,10 +372,10 @@ static char *
 child_path(const struct fs_node *parent, const struct fs_row *row,
 	   const char *name)
 {
-	if (row->type == FS_FILES)
-		return xstrdup("/");
-	if (row->type != FS_FILE || !parent->path)
+	if (!(row->flags & FS_ROW_GUEST))
 		return NULL;
+	if (!parent->path)
+		return xstrdup("/");  /* files/ itself */
 	if (!strcmp(parent->path, "/"))
 		return xasprintf("/%s", name);
 	return xasprintf("%s/%s", parent->path, name);
@@ -349,7 +395,7 @@ fs_nodes_ref(struct fs_nodes *t, uint64_t parent_ino,
 		return NULL;
 	}
 	n = hash_find(t, parent_ino, name);
-	if (n && (n->row != row || (row->type == FS_FILE &&
+	if (n && (n->row != row || (row == &fs_row_file &&
 				    ((n->mode ^ mode) & S_IFMT)))) {
 		/* Something else has the name now: the old node lives on
 		 * until the kernel forgets it, unreachable by name. */
@@ -368,14 +414,13 @@ fs_nodes_ref(struct fs_nodes *t, uint64_t parent_ino,
 	n->row = row;
 	n->parent = parent_ino;
 	n->name = xstrdup(name);
-	n->machine = row->type == FS_MACHINE ? machine : parent->machine;
-	if (row->type == FS_JOB || row->type == FS_UNIT ||
-	    row->type == FS_SNAPSHOT)
+	n->machine = row == &fs_row_machine ? machine : parent->machine;
+	if (row->flags & FS_ROW_KEY)
 		n->job = xstrdup(name);
 	else if (parent->job)
 		n->job = xstrdup(parent->job);
 	n->path = child_path(parent, row, name);
-	n->mode = row->type == FS_FILE ? mode : row->mode;
+	n->mode = row == &fs_row_file ? mode : row->mode;
 	n->nlookup = 1;
 	parent->children++;
 	t->slots[n->ino] = n;

@@ -1,8 +1,10 @@
 /*
  * fs/nodes: the tree's shape and its inode numbers, without FUSE.
  *
- * A row says what a name is (kind, mode, the machine/ call behind it); the
- * rows of a directory are a table, so a new file is a new row. A node is a
+ * A row says what a name is: its kind (a struct fs_ops, fs/internal.h: the
+ * operations every file of that kind has), mode, and the machine/ call
+ * behind it; the rows of a directory are a table, so a new file is a new
+ * row, and a new kind of file a new struct fs_ops. A node is a
  * row the kernel has looked up: an inode number, the machine it belongs to,
  * its job or guest path, and a lookup count that FORGET takes back. Nodes are
  * created on lookup and freed when the count and their children are gone;
@@ -18,17 +20,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-/* How a file behaves: one implementation in fs/ops.c per kind. */
-enum fs_kind {
-	FS_KIND_DIR,       /* fixed rows, plus machines or jobs */
-	FS_KIND_VALUE,     /* rendered once at open, served by offset */
-	FS_KIND_CONTROL,   /* one write(2) = one message, may block */
-	FS_KIND_TX,        /* exec, wait, qmp: write, then read the result */
-	FS_KIND_STREAM,    /* jobs/<j>/stdout, stderr: block for more */
-	FS_KIND_JOB_VALUE, /* jobs/<j>/exit: blocks until the job ends */
-	FS_KIND_FILES,     /* files/ and below: the guest's own paths */
-};
 
 /* What a file is. */
 enum fs_type {
@@ -71,15 +62,62 @@ enum fs_type {
 	FS_SNAPSHOT,    /* snapshots/<name>: ls -l shows its size; rm */
 };
 
+struct fs_ops;  /* its kind: fs/internal.h */
+
+/* Row flags: where a node stands in the tree. */
+#define FS_ROW_UNCACHED 0x1  /* comes and goes: the kernel asks each time */
+#define FS_ROW_IN_JOB   0x2  /* jobs/<j>/ and its files: gone with the job */
+#define FS_ROW_KEY      0x4  /* its name is the job, unit or snapshot that
+			      * it and its files act on (node->job) */
+#define FS_ROW_GUEST    0x8  /* files/ and below: names a guest path */
+
 struct fs_row {
 	const char *name;  /* NULL for dynamic rows: machines, jobs, guest paths */
 	enum fs_type type;
-	enum fs_kind kind;
+	const struct fs_ops *ops;  /* how it behaves: its kind */
 	mode_t mode;       /* S_IFDIR/S_IFREG and permissions (FS_FILE: guest's) */
 	enum fs_type dir;  /* the directory it is listed in */
 	unsigned caps;     /* machine capabilities it needs; 0: always there */
-	int arg;           /* enum machine_view, mtx_kind or job_file */
+	int arg;           /* enum machine_view, mtx_kind, job_file... */
+	unsigned flags;    /* FS_ROW_* */
+	double timeout;    /* entry and attribute cache (s); 0: the default,
+			    * or none with FS_ROW_UNCACHED */
+	/* directories: the row of any name not among the fixed rows */
+	const struct fs_row *child;
+	/* ENOENT in the machine's log: a missing name below this directory,
+	 * then the node itself (or below it); NULL: "no such file" */
+	const char *enoent_child;
+	const char *enoent;
 };
+
+/* The kinds, each defined in the fs/ file that implements it. */
+extern const struct fs_ops fs_kind_root;      /* dirs.c */
+extern const struct fs_ops fs_kind_machine;
+extern const struct fs_ops fs_kind_jobs;
+extern const struct fs_ops fs_kind_job;
+extern const struct fs_ops fs_kind_units;
+extern const struct fs_ops fs_kind_unit;
+extern const struct fs_ops fs_kind_snapshots;
+extern const struct fs_ops fs_kind_value;     /* values.c */
+extern const struct fs_ops fs_kind_log;
+extern const struct fs_ops fs_kind_events;
+extern const struct fs_ops fs_kind_attest_sh;
+extern const struct fs_ops fs_kind_snapshot;
+extern const struct fs_ops fs_kind_vms_ctl;   /* control.c */
+extern const struct fs_ops fs_kind_ctl;
+extern const struct fs_ops fs_kind_keys;
+extern const struct fs_ops fs_kind_type;
+extern const struct fs_ops fs_kind_job_write;
+extern const struct fs_ops fs_kind_job_stdin;
+extern const struct fs_ops fs_kind_unit_ctl;
+extern const struct fs_ops fs_kind_tx;        /* transactions.c */
+extern const struct fs_ops fs_kind_console;   /* streams.c */
+extern const struct fs_ops fs_kind_job_stream;
+extern const struct fs_ops fs_kind_job_exit;
+extern const struct fs_ops fs_kind_unit_file;
+extern const struct fs_ops fs_kind_screen;
+extern const struct fs_ops fs_kind_files;     /* guestfs.c */
+extern const struct fs_ops fs_kind_guest;
 
 /* The dynamic rows. */
 extern const struct fs_row fs_row_root;
@@ -96,13 +134,15 @@ const struct fs_row *fs_row_find(enum fs_type dir, const char *name,
 const struct fs_row *fs_row_next(enum fs_type dir, unsigned caps,
 				 size_t *pos);
 /*
- * The row NAME would have below a directory of type DIR: a fixed row, or the
+ * The row NAME would have below a directory of row DIR: a fixed row, or the
  * dynamic row of that directory (fs_row_machine in the root, fs_row_job in
  * jobs/, fs_row_file in files/), whose existence the caller still checks.
  * NULL: nothing can be there (-ENOENT), or DIR is no directory (*notdir).
  */
-const struct fs_row *fs_row_child(enum fs_type dir, const char *name,
+const struct fs_row *fs_row_child(const struct fs_row *dir, const char *name,
 				  unsigned caps, int *notdir);
+/* Iterate every row, fixed and dynamic: start with *pos = 0. For tests. */
+const struct fs_row *fs_row_each(size_t *pos);
 
 struct fs_node {
 	uint64_t ino;

@@ -29,7 +29,7 @@
 #define PARK_BUCKETS 256
 
 struct fs_park {
-	pthread_mutex_t lock;  /* recursive; guards everything here and the
+	pthread_mutex_t lock;  /* recursive; protects everything here and the
 				  private fields of every fs_preq */
 	pthread_cond_t idle;   /* n reached 0 */
 	struct fs_preq *buckets[PARK_BUCKETS];  /* by fuse_req_t */
@@ -39,7 +39,7 @@ struct fs_park {
 	int watching;          /* the watcher thread runs */
 	int stopping;
 	int shutting;          /* fs_park_cancel_all: the daemon goes down */
-	pthread_cond_t soft_cond;
+	pthread_cond_t soft_cond;  /* a request to watch, or stopping */
 	pthread_t watcher;
 };
 
@@ -89,8 +89,9 @@ finish(struct fs_preq *p)
 	pthread_mutex_unlock(&pk->lock);
 	/* Cancelled because the daemon halts every machine, not because the
 	 * caller was interrupted: EINTR would make cat and others retry. */
-	if (shutting && p->cancelled && p->mr.result == -EINTR)
-		p->mr.result = -EHOSTDOWN;
+	if (shutting && p->cancelled &&
+	    p->mr.result == machine_errno(MACHINE_COND_INTERRUPTED))
+		p->mr.result = machine_errno(MACHINE_COND_DOWN);
 	p->reply(p);
 	free(p->mr.data);
 	free(p->name);

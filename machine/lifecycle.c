@@ -46,7 +46,7 @@ machine_set_state(struct machine *m, enum mstate st, const char *why)
 		mreq_finish_all(m, &m->start_waiters, -EIO);
 		mreq_finish_all(m, &m->stop_waiters, 0);
 		/* Nothing parked may boot it again (halt failed them already). */
-		waiters_fail_guest(m, st == MS_CRASHED ? -EIO : -EHOSTDOWN);
+		waiters_fail_guest(m, machine_gone_errno(m));
 	}
 	machine_log_line(m, why ? why : mstate_name(st));
 	vmset_event(m->set, m->cfg.name, mstate_name(st), why);
@@ -196,10 +196,10 @@ machine_needs_guest(struct machine *m, struct mreq *r)
 	if (m->state == MS_CRASHED) {
 		machine_log_line(m, "the machine crashed; `echo start > ctl` boots it "
 			 "again");
-		return -EIO;
+		return machine_gone_errno(m);
 	}
 	if (m->state == MS_STOPPING)
-		return -EHOSTDOWN;
+		return machine_gone_errno(m);
 	return 0;
 }
 

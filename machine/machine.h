@@ -40,6 +40,26 @@ struct mreq {
 /* From any thread, while r is not yet done (fs/ guarantees that). */
 void mreq_cancel(struct mreq *r);
 
+/* What stopped a request (machine/errno.c maps each to one errno). */
+enum machine_cond {
+	MACHINE_COND_DOWN = 1,     /* halted or halting, the daemon exits */
+	MACHINE_COND_DIED,         /* the VMM or the guest died */
+	MACHINE_COND_BUSY,         /* a conflicting transition is under way */
+	MACHINE_COND_TIMEOUT,      /* a wait or command ran past its deadline */
+	MACHINE_COND_INTERRUPTED,  /* the caller was interrupted */
+	MACHINE_COND_UNSUPPORTED,  /* the backend cannot */
+	MACHINE_COND_CMD_FAILED,   /* the guest command exited non-zero */
+	MACHINE_COND_BAD_MESSAGE,  /* a message that does not parse */
+	MACHINE_COND_NO_SUCH,      /* no such machine, unit, snapshot */
+};
+/* -errno of a condition. */
+int machine_errno(enum machine_cond c);
+/* -errno for a request that needed M's guest after it stopped running. */
+int machine_gone_errno(const struct machine *m);
+/* A machine/ result as the positive errno a reply carries: its own, or EIO
+ * for a result that is no -errno. */
+int machine_reply_errno(int result);
+
 struct vmset_options {
 	const char *state_dir;   /* sockets, logs, overlays live under it */
 	int timeout;             /* seconds: waits and commands (default 900) */

@@ -256,7 +256,7 @@ guest_down(struct machine *m, struct waiter *w)
 {
 	if (m->state != MS_CRASHED && m->state != MS_STOPPED)
 		return 0;
-	waiter_end(m, w, m->state == MS_CRASHED ? -EIO : -EHOSTDOWN, NULL);
+	waiter_end(m, w, machine_gone_errno(m), NULL);
 	return 1;
 }
 

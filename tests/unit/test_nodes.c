@@ -1,6 +1,7 @@
 /*
  * fs/nodes.c: rows, path resolution, lookup counts and inode reuse, the way
- * fs/ops.c drives them for LOOKUP, MKDIR and FORGET.
+ * fs/ops.c drives them for LOOKUP, MKDIR and FORGET; and the kinds the rows
+ * point at: every row has the operations its mode and flags promise.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "fs/internal.h"
 #include "fs/nodes.h"
 #include "machine/machine.h"
 
@@ -54,7 +56,7 @@ resolve(struct fs_nodes *t, const char *path, unsigned caps,
 		size_t machine = FS_NO_MACHINE;
 		int notdir;
 
-		row = fs_row_child(n->row->type, name, caps, &notdir);
+		row = fs_row_child(n->row, name, caps, &notdir);
 		if (!row) {
 			ret = notdir ? -ENOTDIR : -ENOENT;
 			break;
@@ -112,33 +114,40 @@ test_fixed_rows(void **state)
 	static const struct {
 		const char *path;
 		enum fs_type type;
-		enum fs_kind kind;
+		const struct fs_ops *kind;
 		mode_t mode;
 	} cases[] = {
-		{ "/ctl", FS_VMS_CTL, FS_KIND_CONTROL, S_IFREG | 0200 },
-		{ "/events", FS_EVENTS, FS_KIND_VALUE, S_IFREG | 0444 },
-		{ "/attest.sh", FS_ATTEST_SH, FS_KIND_VALUE, S_IFREG | 0444 },
-		{ "/a", FS_MACHINE, FS_KIND_DIR, S_IFDIR | 0755 },
-		{ "/a/ctl", FS_CTL, FS_KIND_CONTROL, S_IFREG | 0200 },
-		{ "/a/status", FS_STATUS, FS_KIND_VALUE, S_IFREG | 0444 },
-		{ "/a/info", FS_INFO, FS_KIND_VALUE, S_IFREG | 0444 },
-		{ "/a/log", FS_LOG, FS_KIND_VALUE, S_IFREG | 0444 },
-		{ "/a/config.json", FS_CONFIG, FS_KIND_VALUE, S_IFREG | 0444 },
-		{ "/a/console", FS_CONSOLE, FS_KIND_VALUE, S_IFREG | 0644 },
-		{ "/a/exec", FS_EXEC, FS_KIND_TX, S_IFREG | 0600 },
-		{ "/a/wait", FS_WAIT, FS_KIND_TX, S_IFREG | 0600 },
-		{ "/a/jobs", FS_JOBS, FS_KIND_DIR, S_IFDIR | 0755 },
-		{ "/a/files", FS_FILES, FS_KIND_FILES, S_IFDIR | 0755 },
-		{ "/b/jobs/x", FS_JOB, FS_KIND_DIR, S_IFDIR | 0755 },
-		{ "/b/jobs/x/cmd", FS_JOB_CMD, FS_KIND_CONTROL, S_IFREG | 0200 },
-		{ "/b/jobs/x/stdin", FS_JOB_STDIN, FS_KIND_CONTROL,
+		{ "/ctl", FS_VMS_CTL, &fs_kind_vms_ctl, S_IFREG | 0200 },
+		{ "/events", FS_EVENTS, &fs_kind_events, S_IFREG | 0444 },
+		{ "/attest.sh", FS_ATTEST_SH, &fs_kind_attest_sh,
+		  S_IFREG | 0444 },
+		{ "/a", FS_MACHINE, &fs_kind_machine, S_IFDIR | 0755 },
+		{ "/a/ctl", FS_CTL, &fs_kind_ctl, S_IFREG | 0200 },
+		{ "/a/status", FS_STATUS, &fs_kind_value, S_IFREG | 0444 },
+		{ "/a/info", FS_INFO, &fs_kind_value, S_IFREG | 0444 },
+		{ "/a/log", FS_LOG, &fs_kind_log, S_IFREG | 0444 },
+		{ "/a/config.json", FS_CONFIG, &fs_kind_value, S_IFREG | 0444 },
+		{ "/a/console", FS_CONSOLE, &fs_kind_console, S_IFREG | 0644 },
+		{ "/a/exec", FS_EXEC, &fs_kind_tx, S_IFREG | 0600 },
+		{ "/a/wait", FS_WAIT, &fs_kind_tx, S_IFREG | 0600 },
+		{ "/a/jobs", FS_JOBS, &fs_kind_jobs, S_IFDIR | 0755 },
+		{ "/a/files", FS_FILES, &fs_kind_files, S_IFDIR | 0755 },
+		{ "/a/units/sshd/state", FS_UNIT_STATE, &fs_kind_unit_file,
+		  S_IFREG | 0444 },
+		{ "/a/units/sshd/ctl", FS_UNIT_CTL, &fs_kind_unit_ctl,
 		  S_IFREG | 0200 },
-		{ "/b/jobs/x/ctl", FS_JOB_CTL, FS_KIND_CONTROL, S_IFREG | 0200 },
-		{ "/b/jobs/x/stdout", FS_JOB_STDOUT, FS_KIND_STREAM,
+		{ "/b/jobs/x", FS_JOB, &fs_kind_job, S_IFDIR | 0755 },
+		{ "/b/jobs/x/cmd", FS_JOB_CMD, &fs_kind_job_write,
+		  S_IFREG | 0200 },
+		{ "/b/jobs/x/stdin", FS_JOB_STDIN, &fs_kind_job_stdin,
+		  S_IFREG | 0200 },
+		{ "/b/jobs/x/ctl", FS_JOB_CTL, &fs_kind_job_write,
+		  S_IFREG | 0200 },
+		{ "/b/jobs/x/stdout", FS_JOB_STDOUT, &fs_kind_job_stream,
 		  S_IFREG | 0444 },
-		{ "/b/jobs/x/stderr", FS_JOB_STDERR, FS_KIND_STREAM,
+		{ "/b/jobs/x/stderr", FS_JOB_STDERR, &fs_kind_job_stream,
 		  S_IFREG | 0444 },
-		{ "/b/jobs/x/exit", FS_JOB_EXIT, FS_KIND_JOB_VALUE,
+		{ "/b/jobs/x/exit", FS_JOB_EXIT, &fs_kind_job_exit,
 		  S_IFREG | 0444 },
 	};
 	size_t i;
@@ -148,7 +157,7 @@ test_fixed_rows(void **state)
 
 		assert_int_equal(resolve(t, cases[i].path, 0, &n), 0);
 		assert_int_equal(n->row->type, cases[i].type);
-		assert_int_equal(n->row->kind, cases[i].kind);
+		assert_ptr_equal(n->row->ops, cases[i].kind);
 		assert_int_equal(n->mode, cases[i].mode);
 	}
 	/* the row says which machine/ call serves it */
@@ -236,9 +245,10 @@ test_listing_order(void **state)
 		i++;
 	assert_int_equal(i, 5);
 	/* any name under units/ is a unit directory for systemd to resolve */
-	r = fs_row_child(FS_UNITS, "postgresql@15-main.service", 0, &(int){ 0 });
+	r = fs_row_child(fs_row_find(FS_MACHINE, "units", 0),
+			 "postgresql@15-main.service", 0, &(int){ 0 });
 	assert_ptr_equal(r, &fs_row_unit);
-	r = fs_row_child(FS_UNIT, "state", 0, &(int){ 0 });
+	r = fs_row_child(&fs_row_unit, "state", 0, &(int){ 0 });
 	assert_non_null(r);
 	assert_int_equal(r->type, FS_UNIT_STATE);
 }
@@ -279,7 +289,7 @@ test_files_paths(void **state)
 	assert_int_equal(resolve(t, "/a/files/etc", 0, &d), 0);
 	assert_string_equal(d->path, "/etc");
 	assert_int_equal(d->row->type, FS_FILE);
-	assert_int_equal(d->row->kind, FS_KIND_FILES);
+	assert_ptr_equal(d->row->ops, &fs_kind_guest);
 	assert_int_equal(resolve(t, "/a/files/etc/ssh/sshd_config", 0, &n), 0);
 	assert_string_equal(n->path, "/etc/ssh/sshd_config");
 	assert_int_equal(n->machine, 0);
@@ -397,6 +407,88 @@ test_many_files(void **state)
 	free(inos);
 }
 
+/*
+ * Every row's kind has the operations its mode and flags promise, so
+ * fs/ops.c can call them without asking what the node is.
+ */
+static void
+test_kinds_complete(void **state)
+{
+	const struct fs_row *r;
+	size_t pos = 0, n = 0;
+
+	(void)state;
+	while ((r = fs_row_each(&pos))) {
+		const struct fs_ops *k = r->ops;
+
+		n++;
+		assert_non_null(k);
+		assert_non_null(k->name);
+		if (S_ISREG(r->mode) || r == &fs_row_file) {
+			/* no row without open and read */
+			assert_non_null(k->open);
+			assert_non_null(k->read);
+			/* generated files: read(2) returns what we return */
+			assert_true(k->flags & FS_F_DIRECT_IO);
+			/* writable: a write; read-only: none */
+			if (r->mode & 0222 || r == &fs_row_file)
+				assert_non_null(k->write);
+			else
+				assert_null(k->write);
+			/* only write-only files refuse every read */
+			if (r->mode & 0444)
+				assert_ptr_not_equal(k->read, fs_read_none);
+		} else {
+			assert_true(S_ISDIR(r->mode));
+			assert_null(k->open);
+			assert_null(k->read);
+			assert_null(k->write);
+		}
+		/* shared reads and writes call the kind's machine/ call */
+		if (k->read == fs_read_stream || k->read == fs_read_once)
+			assert_non_null(k->start);
+		if (k->write == fs_write_message)
+			assert_non_null(k->send);
+		/* a directory's dynamic names: their kind says which exist */
+		if (r->child)
+			assert_non_null(r->child->ops->lookup);
+		/* the guest decides over files/ and below */
+		if (r->flags & FS_ROW_GUEST)
+			assert_ptr_equal(r->child, &fs_row_file);
+		if (k->flags & FS_F_GUEST) {
+			assert_non_null(k->getattr);
+			assert_non_null(k->setattr);
+			assert_non_null(k->list);
+		}
+		/* streams and transactions are nonseekable and park reads */
+		if (k->flags & FS_F_NONSEEKABLE)
+			assert_true(r->mode & 0444);
+		/* a cache time or none */
+		if (r->flags & FS_ROW_UNCACHED)
+			assert_true(r->timeout == 0);
+		/* a job's files are below a job */
+		if (r->flags & FS_ROW_IN_JOB)
+			assert_true(r == &fs_row_job || r->dir == FS_JOB);
+	}
+	assert_true(n > 30);
+	/* the three kinds FS_KIND_JOB_VALUE used to be are three kinds */
+	assert_ptr_not_equal(fs_row_find(FS_MACHINE, "screen.png",
+					 BACKEND_CAP_SCREENSHOT)->ops,
+			     fs_row_find(FS_JOB, "exit", 0)->ops);
+	assert_ptr_not_equal(fs_row_find(FS_UNIT, "state", 0)->ops,
+			     fs_row_find(FS_JOB, "exit", 0)->ops);
+	/* tx and streams are nonseekable; values and the console are not */
+	assert_true(fs_kind_tx.flags & FS_F_NONSEEKABLE);
+	assert_true(fs_kind_job_stream.flags & FS_F_NONSEEKABLE);
+	assert_false(fs_kind_value.flags & FS_F_NONSEEKABLE);
+	assert_false(fs_kind_console.flags & FS_F_NONSEEKABLE);
+	assert_false(fs_kind_job_exit.flags & FS_F_NONSEEKABLE);
+	/* a job's stdin ends the job's input when the writer closes */
+	assert_non_null(fs_kind_job_stdin.release);
+	assert_non_null(fs_kind_tx.release);
+	assert_non_null(fs_kind_console.release);
+}
+
 int
 main(void)
 {
@@ -419,6 +511,7 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_many_files, setup,
 						teardown),
+		cmocka_unit_test(test_kinds_complete),
 	};
 
 	return cmocka_run_group_tests_name("nodes", tests, NULL, NULL);
