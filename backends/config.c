@@ -22,9 +22,8 @@ backend_check_fail(struct backend_check *c, const char *key,
 		sb_addf(&sb, ".%s", key);
 	sb_adds(&sb, ": ");
 	va_start(ap, fmt);
-	sb_vaddf(&sb, fmt, ap);
+	aerr_vset_after(c->err, sb.data, fmt, ap);
 	va_end(ap);
-	aerr_set(c->err, "%s", sb.data);
 	sb_free(&sb);
 	return -EINVAL;
 }

@@ -22,6 +22,19 @@ aerr_set(struct aerr *err, const char *fmt, ...)
 	va_end(ap);
 }
 
+void
+aerr_vset_after(struct aerr *err, const char *prefix, const char *fmt,
+		va_list ap)
+{
+	size_t n;
+
+	if (!err)
+		return;
+	n = (size_t)snprintf(err->msg, sizeof(err->msg), "%s", prefix);
+	if (n < sizeof(err->msg))
+		vsnprintf(err->msg + n, sizeof(err->msg) - n, fmt, ap);
+}
+
 void *
 xmalloc(size_t n)
 {

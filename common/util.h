@@ -14,6 +14,9 @@ struct aerr {
 
 void aerr_set(struct aerr *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The reason: prefix, then fmt. */
+void aerr_vset_after(struct aerr *err, const char *prefix, const char *fmt,
+		     va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* Growable byte buffer; data is always NUL-terminated (not counted in len). */
 struct strbuf {

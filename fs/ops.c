@@ -479,36 +479,36 @@ fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		fuse_reply_err(req, EPERM);
 }
 
+/* rmdir (is_dir) and unlink: the entry's kind removes it, or EPERM. */
 static void
-fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+name_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int is_dir)
 {
 	struct fs_mount *mnt = fs_mnt(req);
 	const struct fs_node *dir;
 	int err;
 	const struct fs_ops *ops = name_dir(mnt, parent, name, &dir, &err);
+	void (*remove)(fuse_req_t, struct fs_mount *, const struct fs_node *,
+		       const char *) = !ops ? NULL :
+				       is_dir ? ops->rmdir : ops->unlink;
 
 	if (err)
 		fuse_reply_err(req, err);
-	else if (ops && ops->rmdir)
-		ops->rmdir(req, mnt, dir, name);
+	else if (remove)
+		remove(req, mnt, dir, name);
 	else
 		fuse_reply_err(req, EPERM);
 }
 
 static void
+fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	name_remove(req, parent, name, 1);
+}
+
+static void
 fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct fs_mount *mnt = fs_mnt(req);
-	const struct fs_node *dir;
-	int err;
-	const struct fs_ops *ops = name_dir(mnt, parent, name, &dir, &err);
-
-	if (err)
-		fuse_reply_err(req, err);
-	else if (ops && ops->unlink)
-		ops->unlink(req, mnt, dir, name);
-	else
-		fuse_reply_err(req, EPERM);
+	name_remove(req, parent, name, 0);
 }
 
 static void

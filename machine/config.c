@@ -82,9 +82,8 @@ fail(struct ctx *c, const char *key, const char *fmt, ...)
 	if (c->where || key)
 		sb_adds(&sb, ": ");
 	va_start(ap, fmt);
-	sb_vaddf(&sb, fmt, ap);
+	aerr_vset_after(c->err, sb.data, fmt, ap);
 	va_end(ap);
-	aerr_set(c->err, "%s", sb.data);
 	sb_free(&sb);
 	return -EINVAL;
 }

@@ -32,34 +32,37 @@ machine_log_line(struct machine *m, const char *text)
 	sb_free(&line);
 }
 
-void
-machine_logl(struct machine *m, const char *fmt, ...)
+static void
+log_v(struct machine *m, const char *fmt, va_list ap)
 {
 	struct strbuf sb;
-	va_list ap;
 
 	sb_init(&sb);
-	va_start(ap, fmt);
 	sb_vaddf(&sb, fmt, ap);
-	va_end(ap);
 	machine_log_line(m, sb.data ? sb.data : "");
 	sb_free(&sb);
 }
 
 void
-machine_log(struct machine *m, const char *fmt, ...)
+machine_logl(struct machine *m, const char *fmt, ...)
 {
-	struct strbuf sb;
 	va_list ap;
 
-	sb_init(&sb);
 	va_start(ap, fmt);
-	sb_vaddf(&sb, fmt, ap);
+	log_v(m, fmt, ap);
 	va_end(ap);
+}
+
+void
+machine_log(struct machine *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
 	pthread_mutex_lock(&m->lock);
-	machine_log_line(m, sb.data ? sb.data : "");
+	log_v(m, fmt, ap);
 	pthread_mutex_unlock(&m->lock);
-	sb_free(&sb);
+	va_end(ap);
 }
 
 void

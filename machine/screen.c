@@ -384,13 +384,19 @@ press_run(struct machine *m, struct mop *op)
 }
 
 /* With the lock: the n combos (taken) are pressed in order with the
- * machine's other actions; the write took len bytes. */
+ * machine's other actions; the write took len bytes. ret < 0: refused. */
 static void
 press(struct machine *m, struct combo *combos, size_t n, size_t len,
-      struct mreq *r)
+      int ret, struct mreq *r)
 {
-	struct mop *op = mop_new("keys", press_run, r);
+	struct mop *op;
 
+	if (ret < 0) {
+		mreq_finish(m, r, ret);
+		free(combos);
+		return;
+	}
+	op = mop_new("keys", press_run, r);
 	op->mo_data = combos;
 	op->mo_num = (int)n;
 	op->mo_len = len;
@@ -454,15 +460,9 @@ machine_keys(struct machine *m, const char *msg, size_t len, struct mreq *r)
 		machine_logl(m, "keys: no key names given");
 		ret = -EINVAL;
 	}
-	if (ret == 0) {
-		press(m, combos, n, len, r);
-		combos = NULL;
-	}
 out:
-	if (ret < 0)
-		mreq_finish(m, r, ret);
+	press(m, combos, n, len, ret, r);
 	machine_unlock(m);
-	free(combos);
 	free(text);
 }
 
@@ -493,13 +493,7 @@ machine_type(struct machine *m, const char *msg, size_t len, struct mreq *r)
 			combos[i].keys[combos[i].n++] = "shift";
 		combos[i].keys[combos[i].n++] = q;
 	}
-	if (ret == 0) {
-		press(m, combos, len, len, r);
-		combos = NULL;
-	}
 out:
-	if (ret < 0)
-		mreq_finish(m, r, ret);
+	press(m, combos, len, len, ret, r);
 	machine_unlock(m);
-	free(combos);
 }
