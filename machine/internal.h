@@ -1,4 +1,21 @@
-/* machine/'s own structures, shared by its files; fs/ never sees them. */
+/*
+ * machine/'s own structures, shared by its files; fs/ never sees them.
+ *
+ * Threads. FUSE workers call machine/ (machine.h) and never block in it:
+ * a request that must wait is parked (struct mreq) and completed later.
+ * Each machine has one supervisor thread (lifecycle.c), the only caller of
+ * the backend's actions (info() only reads, under the backend's own lock):
+ * lifecycle actions, pause, keys, qmp, ... are queued as a
+ * struct mop (mop.c) and run in order, with the machine lock let go around
+ * the backend call, so status, ls and events never wait behind a VMM.
+ * One thread per guest shell (shellpool.c), one for the console
+ * (console.c); backends call back from their own threads (lifecycle.c).
+ *
+ * Locks. m->lock guards all of a machine's state; s->lock the mount's
+ * events; s->add_lock the adding of clones. None is held across blocking
+ * I/O, and a machine lock is never taken while another is held, except
+ * by clone.c, source before clone.
+ */
 #ifndef ATTESTFS_MACHINE_INTERNAL_H
 #define ATTESTFS_MACHINE_INTERNAL_H
 
