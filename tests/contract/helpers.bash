@@ -119,6 +119,12 @@ guest_pid() {
 	cat "$W/$1.gpid"
 }
 
+# ended PID: the process is gone or a zombie (a child of ours not yet waited
+# for; kill -0 still sees it).
+ended() {
+	[ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
 # assert_healthy: the daemon still answers at once and still runs commands.
 assert_healthy() {
 	kill -0 "$(cat "$WORK/daemon.pid")" || fail "the daemon died"
