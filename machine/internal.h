@@ -245,8 +245,28 @@ void machine_logl(struct machine *m, const char *fmt, ...)
 void vmset_event(struct vmset *s, const char *machine, const char *event,
 		 const char *detail);
 void machine_set_state(struct machine *m, enum mstate st, const char *why);
+/* With the lock: one line in m's log (machine_logl formats it). */
+void machine_log_line(struct machine *m, const char *text);
+/* With the lock: finish every request of a parked list. */
+void mreq_finish_all(struct machine *m, struct mreq **list, int result);
+/* Remove r from a list of parked requests: 1 if it was there. */
+int mreq_unlink(struct mreq **list, struct mreq *r);
 
-/* Lifecycle (machine.c), with the lock held. start: r may be NULL. */
+/* A machine's threads (lifecycle.c, console.c) and its life (machine.c). */
+void *machine_supervisor(void *arg);
+void *machine_console_reader(void *arg);
+int machine_create(struct vmset *s, struct machine_config *cfg,
+		   unsigned index, struct machine **out, struct aerr *err);
+void machine_destroy(struct machine *m);
+/* The snapshot files of a launch: used (or not), let go. */
+void machine_launch_files_forget(struct machine *m);
+
+/* Clones (clone.c): the ctl verb (with the lock) and the supervisor's
+ * part (with the lock, let go while the clone is made). */
+void clone_ctl(struct machine *m, char **argv, struct mreq *r);
+void clone_run(struct machine *m);
+
+/* Lifecycle (lifecycle.c), with the lock held. start: r may be NULL. */
 void machine_start_locked(struct machine *m, struct mreq *r);
 int machine_needs_guest(struct machine *m, struct mreq *r);
 

@@ -1,0 +1,432 @@
+/*
+ * A machine's lifecycle: its states, the backend's callbacks, launch and
+ * halt, and the supervisor thread that runs lifecycle actions, deadlines
+ * and waits.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "machine/internal.h"
+
+#define BANNER_HINT_MS 30000
+
+static void
+cancel_start_waiter(struct mreq *r)
+{
+	struct machine *m = r->priv_machine;
+
+	mreq_unlink(&m->start_waiters, r);
+	mreq_finish(m, r, -EINTR);
+}
+
+void
+machine_set_state(struct machine *m, enum mstate st, const char *why)
+{
+	if (m->state == st)
+		return;
+	/* The boot hook: a machine on VLANs is running once they are set up. */
+	if (st == MS_RUNNING && m->state == MS_STARTING && net_hold_start(m))
+		return;
+	m->state = st;
+	if (st == MS_STARTING || st == MS_STOPPED || st == MS_CRASHED)
+		net_reset(m);
+	if (st == MS_RUNNING) {
+		/* Commands held while it started may go now. */
+		shellpool_kick(m);
+		mreq_finish_all(m, &m->start_waiters, 0);
+		if (m->set->opt.foreground)
+			fprintf(stderr, "%s: running (%lld ms after launch)\n",
+				m->cfg.name,
+				(long long)(now_mono_ms() - m->started_ms));
+	}
+	if (st == MS_STOPPED || st == MS_CRASHED) {
+		mreq_finish_all(m, &m->start_waiters, -EIO);
+		mreq_finish_all(m, &m->stop_waiters, 0);
+		/* Nothing parked may boot it again (halt failed them already). */
+		waiters_fail_guest(m, st == MS_CRASHED ? -EIO : -EHOSTDOWN);
+	}
+	machine_log_line(m, why ? why : mstate_name(st));
+	vmset_event(m->set, m->cfg.name, mstate_name(st), why);
+	pthread_cond_broadcast(&m->cond);
+}
+
+/* ---- backend callbacks (backend threads, no lock held) --------------- */
+
+static void
+on_exited(void *owner, int status)
+{
+	struct machine *m = owner;
+	char why[128];
+
+	if (WIFEXITED(status))
+		snprintf(why, sizeof(why), "the VMM exited with status %d",
+			 WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "the VMM was killed by signal %d",
+			 WTERMSIG(status));
+	else
+		snprintf(why, sizeof(why), "the VMM is gone");
+	machine_lock(m);
+	m->vmm_exited = 1;
+	if (m->be)
+		m->dead_be = m->be;
+	m->be = NULL;
+	shellpool_vmm_gone(m);
+	machine_set_state(m, m->state == MS_STOPPING ? MS_STOPPED : MS_CRASHED,
+			  why);
+	machine_unlock(m);
+}
+
+static void
+on_vm_event(void *owner, const char *name, const char *detail)
+{
+	struct machine *m = owner;
+
+	machine_lock(m);
+	vmset_event(m->set, m->cfg.name, name, detail);
+	if (!strcmp(name, "RESET") &&
+	    (m->state == MS_RUNNING || m->state == MS_PAUSED)) {
+		shellpool_reset(m);
+		machine_set_state(m, MS_STARTING, "the guest reset");
+	} else if (!strcmp(name, "GUEST_PANICKED")) {
+		machine_log_line(m, "the guest kernel panicked");
+	}
+	machine_unlock(m);
+}
+
+static void
+on_backend_log(void *owner, const char *text)
+{
+	machine_log(owner, "%s", text);
+}
+
+static const struct backend_events events = {
+	.exited = on_exited,
+	.vm_event = on_vm_event,
+	.log = on_backend_log,
+};
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+void
+machine_start_locked(struct machine *m, struct mreq *r)
+{
+	switch (m->state) {
+	case MS_RUNNING:
+	case MS_PAUSED:
+		if (r)
+			mreq_finish(m, r, 0);
+		return;
+	case MS_STOPPING:
+		machine_log_line(m, "start: the machine is stopping");
+		if (r)
+			mreq_finish(m, r, -EBUSY);
+		return;
+	case MS_STARTING:
+		break;
+	case MS_STOPPED:
+	case MS_CRASHED:
+		if (m->removed) {
+			machine_log_line(m, "start: the clone was removed (rmdir)");
+			if (r)
+				mreq_finish(m, r, -ENOENT);
+			return;
+		}
+		m->launch_pending = 1;
+		m->state = MS_STARTING;
+		m->started_ms = now_mono_ms();
+		vmset_event(m->set, m->cfg.name, "starting", NULL);
+		machine_log_line(m, "starting");
+		break;
+	}
+	if (r) {
+		mreq_park(m, r, cancel_start_waiter, NULL);
+		r->priv_next = m->start_waiters;
+		m->start_waiters = r;
+	}
+	pthread_cond_broadcast(&m->cond);
+}
+
+/*
+ * Commands need the guest: a stopped machine is started first, as the NixOS
+ * driver does. Returns 0 when the command may be queued, else -errno.
+ */
+int
+machine_needs_guest(struct machine *m, struct mreq *r)
+{
+	if (m->state == MS_STOPPED) {
+		if (m->removed) {
+			machine_log_line(m, "the clone was removed (rmdir)");
+			return -ENOENT;
+		}
+		machine_start_locked(m, NULL);
+		return 0;
+	}
+	if (m->state == MS_CRASHED) {
+		machine_log_line(m, "the machine crashed; `echo start > ctl` boots it "
+			 "again");
+		return -EIO;
+	}
+	if (m->state == MS_STOPPING)
+		return -EHOSTDOWN;
+	return 0;
+}
+
+/* The snapshot files of a launch: used (or not), let go. */
+void
+machine_launch_files_forget(struct machine *m)
+{
+	struct snapshot_files f = {
+		.state = m->launch_incoming,
+		.disks = m->launch_disks,
+		.ram = m->launch_ram,
+	};
+
+	snapshot_files_free(&f);
+	m->launch_incoming = NULL;
+	m->launch_disks = NULL;
+	m->launch_ram = NULL;
+}
+
+char *
+machine_ram_path(struct machine *m)
+{
+	if (!(m->ops->caps & BACKEND_CAP_SNAPSHOT) || m->cfg.start_command)
+		return NULL;
+	return xasprintf("%s/%s.%u.ram", m->set->ram_dir, m->cfg.name,
+			 ++m->ram_seq);
+}
+
+void
+machine_launch_params(struct machine *m, struct backend_launch *l,
+		      const char **paths)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_shells && i < 16; i++)
+		paths[i] = m->shells[i].path;
+	memset(l, 0, sizeof(*l));
+	l->cfg = &m->cfg;
+	l->state_dir = m->dir;
+	l->console_path = m->console_path;
+	l->shell_paths = paths;
+	l->n_shells = m->n_shells;
+	l->accel = m->cfg.accel ? m->cfg.accel :
+				  (m->set->opt.accel ? m->set->opt.accel : "auto");
+	l->node = m->index;
+	l->nics = m->nics;
+	l->n_nics = m->n_nics;
+	l->events = &events;
+	l->owner = m;
+	l->incoming = m->launch_incoming;
+	l->disk_bases = (const char *const *)m->launch_disks;
+	l->incoming_ram = m->launch_ram;
+	l->ram_private = m->launch_ram_private;
+}
+
+/* The VMM launched (ret 0) or not; with the lock. */
+static void
+vmm_launched(struct machine *m, struct backend *be, int ret,
+	     const struct aerr *err)
+{
+	if (ret < 0) {
+		machine_log_line(m, err->msg[0] ? err->msg : "launch failed");
+		waiters_fail_guest(m, -EIO);
+		machine_set_state(m, MS_STOPPED, "start failed");
+		shellpool_vmm_gone(m);
+		return;
+	}
+	if (m->vmm_exited) {
+		/* It died before launch returned: on_exited saw no backend. */
+		m->dead_be = be;
+		return;
+	}
+	m->be = be;
+	net_launched(m);
+	if (m->set->opt.foreground)
+		fprintf(stderr, "%s: booting, waiting for the backdoor banner\n",
+			m->cfg.name);
+}
+
+static void
+do_launch(struct machine *m)
+{
+	const char *paths[16];
+	struct backend_launch l;
+	struct backend *be = NULL, *old = m->dead_be;
+	struct aerr err = { "" };
+	char *ram;
+	int ret;
+
+	/* A waiting spare would take this launch's socket connections. */
+	spare_drop(m, 0);
+	m->dead_be = NULL;
+	m->generation++;
+	sb_free(&m->boot_console);
+	machine_launch_params(m, &l, paths);
+	l.ram_path = ram = machine_ram_path(m);
+	/* A restore is one launch; the next boot is an ordinary one. */
+	m->boot_restored = m->launch_incoming != NULL;
+	if (!m->boot_restored) {
+		free(m->boot_snapshot);
+		m->boot_snapshot = NULL;
+	}
+	m->vmm_exited = 0;
+	machine_unlock(m);
+	if (old)
+		m->ops->destroy(old);
+	ret = m->ops->launch(&l, &be, &err);
+	machine_lock(m);
+	machine_launch_files_forget(m);
+	free(ram);
+	vmm_launched(m, be, ret, &err);
+}
+
+void
+machine_adopt_vmm(struct machine *m, struct backend *be, const char *dir,
+		  struct mreq *r)
+{
+	struct backend *old = m->dead_be;
+	struct aerr err = { "" };
+	int ret;
+
+	m->dead_be = NULL;
+	m->generation++;
+	sb_free(&m->boot_console);
+	m->boot_restored = 1;
+	free(m->boot_snapshot);
+	m->boot_snapshot = xstrdup(dir);
+	m->vmm_exited = 0;
+	m->state = MS_STOPPED;
+	machine_start_locked(m, r);
+	m->launch_pending = 0;
+	/* Its connections may be accepted already (no VMM ran meanwhile). */
+	shellpool_resync(m);
+	m->ops->set_owner(be, &events, m);
+	machine_unlock(m);
+	ret = m->ops->incoming(be, &err);
+	if (ret < 0)
+		m->ops->destroy(be);
+	/* The VMM it replaces (killed): reaped while the shells resync, and
+	 * before forwards need its host ports. */
+	if (old)
+		m->ops->destroy(old);
+	machine_lock(m);
+	vmm_launched(m, be, ret, &err);
+}
+
+static void
+do_halt(struct machine *m)
+{
+	struct backend *be = m->be;
+
+	if (!be)
+		return;
+	machine_unlock(m);
+	if (m->ops->quit(be) < 0)
+		m->ops->kill(be);
+	machine_lock(m);
+}
+
+void *
+machine_supervisor(void *arg)
+{
+	struct machine *m = arg;
+	int hinted = 0;
+
+	machine_lock(m);
+	while (!m->stopping) {
+		int64_t now = now_mono_ms(), next = now + 60000;
+		size_t i;
+
+		if (m->launch_pending) {
+			m->launch_pending = 0;
+			hinted = 0;
+			do_launch(m);
+			continue;
+		}
+		if (m->halt_pending) {
+			m->halt_pending = 0;
+			do_halt(m);
+			continue;
+		}
+		if (m->snapshot_pending) {
+			snapshot_take_run(m, 1);
+			continue;
+		}
+		if (m->restore_pending) {
+			snapshot_restore_run(m);
+			continue;
+		}
+		if (m->clones) {
+			clone_run(m);
+			continue;
+		}
+		if (spare_needed(m)) {
+			spare_run(m);
+			continue;
+		}
+		/* Deadlines of commands, queued or running. */
+		for (struct cmd *c = m->queue, *n; c; c = n) {
+			n = c->next;
+			if (c->deadline && now >= c->deadline)
+				cmd_cancel(c, -ETIMEDOUT);
+			else if (c->deadline && c->deadline < next)
+				next = c->deadline;
+		}
+		for (i = 0; i < m->n_shells; i++) {
+			struct cmd *c = m->shells[i].cur;
+
+			if (!c || !c->deadline || c->cancelled)
+				continue;
+			if (now >= c->deadline)
+				cmd_cancel(c, -ETIMEDOUT);
+			else if (c->deadline < next)
+				next = c->deadline;
+		}
+		if (m->state == MS_STARTING && m->start_waiters) {
+			int64_t limit = m->started_ms + (int64_t)m->timeout * 1000;
+
+			if (now >= limit) {
+				machine_log_line(m, "start: no backdoor banner before the "
+					 "timeout; check the guest's backdoor "
+					 "service");
+				mreq_finish_all(m, &m->start_waiters, -ETIMEDOUT);
+			} else if (limit < next) {
+				next = limit;
+			}
+		}
+		if (m->state == MS_STARTING && !hinted &&
+		    now - m->started_ms >= BANNER_HINT_MS) {
+			hinted = 1;
+			machine_log_line(m, "still no backdoor banner after 30 s; is the "
+				 "guest's backdoor service running? (see "
+				 "console)");
+		} else if (m->state == MS_STARTING && !hinted &&
+			   m->started_ms + BANNER_HINT_MS < next) {
+			next = m->started_ms + BANNER_HINT_MS;
+		}
+		waiters_check(m, now, &next);
+		jobs_check(m, now, &next);
+		if (m->done_list) {
+			/* Answer them, then look again: things may have moved
+			 * while the lock was free. */
+			machine_unlock(m);
+			machine_lock(m);
+			continue;
+		}
+		/* Sleep with the lock held since the checks: no lost wake-up. */
+		struct timespec ts;
+		int64_t wait_ms = next - now_mono_ms();
+
+		if (wait_ms <= 0)
+			continue;
+		mono_deadline(&ts, wait_ms);
+		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+	}
+	machine_unlock(m);
+	return NULL;
+}
