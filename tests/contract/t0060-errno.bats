@@ -88,7 +88,7 @@ refused() {
 	parked x
 	vmm=$(sed -n 's/^pid //p' "$M/info")
 	# the mock's "VMM" is a child of our daemon: make sure before killing
-	grep -qzx "ATTESTFS_CONTRACT=$W" "/proc/$vmm/environ"
+	is_ours "$vmm"
 	kill -KILL "$vmm"
 	fsop_done x 'write ok' 'read EIO' 'again EOF'
 	run cat "$M/status"
