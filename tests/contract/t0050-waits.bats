@@ -73,3 +73,21 @@ load helpers
 	fsop tx "$M/exec" 'echo again'
 	assert_output again
 }
+
+@test "parked reads hold no worker: with 12 waits parked (libfuse has 10), status and exec still answer" {
+	local i
+	for i in $(seq 12); do
+		fsop_bg "w$i" tx "$M/wait" "file $W/flag"
+	done
+	for i in $(seq 12); do
+		parked "w$i"
+	done
+	run cat "$M/status"
+	assert_output running
+	fsop tx "$M/exec" 'echo served'
+	assert_output served
+	touch "$W/flag"
+	for i in $(seq 12); do
+		fsop_done "w$i" 'write ok' 'read EOF' 'again EOF'
+	done
+}
