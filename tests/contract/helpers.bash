@@ -8,7 +8,8 @@
 # shell, as root, ON THE HOST. So every command and every path a test hands
 # to the "guest" stays inside the test's own temporary directory $W, and
 # nothing that acts on the whole host is ever asked: never `shutdown` or
-# `reboot` (the guest shell would run poweroff / reboot), never files/
+# `reboot` (the guest shell would run poweroff / reboot; setup_file puts
+# harmless stand-ins first in the mock's PATH all the same), never files/
 # outside $W.
 
 bats_require_minimum_version 1.5.0
@@ -17,10 +18,20 @@ load ../integration/helpers
 FSOP=$TOP/build/fsop # (tests/contract/fsop.c)
 
 setup_file() {
+	local bin=$BATS_FILE_TMPDIR/bin c
+	# A guard, should anything ask the "guest" to power off (the daemon
+	# itself does on shutdown and reboot): in the mock shells' PATH these
+	# names only leave a note in $HOST_POWER.
+	export HOST_POWER=$BATS_FILE_TMPDIR/host-power
+	mkdir -p "$bin"
+	for c in poweroff reboot halt shutdown systemctl init telinit; do
+		printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$c" "$HOST_POWER" >"$bin/$c"
+		chmod +x "$bin/$c"
+	done
 	# ATTESTFS_CONTRACT marks the daemon and everything it starts (the
 	# mock "VM", its shells, their commands), and nothing else: teardown
 	# finds leftovers by it.
-	ATTESTFS_CONTRACT=$BATS_FILE_TMPDIR \
+	ATTESTFS_CONTRACT=$BATS_FILE_TMPDIR PATH=$bin:$PATH \
 		mount_attestfs '{"machines": {"m": {"backend": "mock"}}}' "timeout=$TEST_TIMEOUT"
 	export M=$VMS/m
 }
@@ -28,6 +39,7 @@ setup_file() {
 teardown_file() {
 	umount_attestfs
 	assert_no_leftovers
+	[ ! -e "$HOST_POWER" ] || fail "the mock's shell was asked: $(cat "$HOST_POWER")"
 }
 
 # setup: m running, with the mount's timeout; the log read from here on.

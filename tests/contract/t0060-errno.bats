@@ -133,3 +133,18 @@ refused() {
 		refute_line "$f"
 	done
 }
+
+@test "reboot on the mock (no reset) is EOPNOTSUPP and runs nothing on the host" {
+	skip "defect: machine/ctl.c ctl_reboot writes 'reboot' into the guest shell, which on the mock is the host's /bin/sh as root; then the write waits for a banner that never comes"
+	fsop write "$M/ctl" reboot
+	assert_steps 'write EOPNOTSUPP'
+	[ ! -e "$HOST_POWER" ] || fail "$(cat "$HOST_POWER")"
+}
+
+@test "shutdown of a guest that does not power off ends within the machine's timeout" {
+	skip "defect: ctl_shutdown parks the write until the VM exits, with no deadline (seen blocked > 10 min with timeout 10 s); on the mock its 'poweroff' also runs in the host's shell"
+	echo 'timeout 1' >"$M/ctl"
+	fsop write "$M/ctl" shutdown
+	assert_failure
+	rm -f "$HOST_POWER"
+}
