@@ -123,15 +123,21 @@ unit: $(UNIT_BINS)
 fuzz: $(FUZZ_BINS)
 	$(Q)tests/fuzz/run.sh $(FUZZ_RUNS) $(FUZZ_BINS)
 
+# the contract tests' syscall helper (errno names)
+build/fsop: tests/contract/fsop.c
+	@mkdir -p build
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $<
+
 # the FUSE contract on the mock backend: no guest, no VM lock, seconds
-contract: all
+contract: all build/fsop
 	$(Q)bats --tap tests/contract
 
 integration: all guest
 	$(Q)ATTESTFS_CACHE="$(CACHE)" bats --tap tests/integration
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_BINS)
+	$(Q)$(MAKE) --no-print-directory all build/fsop $(UNIT_BINS) $(FUZZ_BINS)
 	$(Q)$(MAKE) --no-print-directory guest
 	$(Q)if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory guest-debian; \
 	else echo "not root: the debian guest is not built, its tests will skip"; fi

@@ -2,8 +2,13 @@
 # tiny guests. Each .bats file mounts once (setup_file) and unmounts in
 # teardown_file, which also runs when a test fails.
 
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
+# bats-support and bats-assert, sourced file by file: their load.bash runs a
+# $(dirname) per file, and bats loads them again for every test (that was
+# 0.4 s a test here).
+for f in /usr/lib/bats/bats-support/src/*.bash /usr/lib/bats/bats-assert/src/*.bash; do
+	source "$f"
+done
+unset f
 
 TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 ATTESTFS=$TOP/attestfs
