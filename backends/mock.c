@@ -50,6 +50,7 @@ struct backend {
 	pthread_cond_t cond;        /* CLOCK_MONOTONIC; on every change */
 
 	char *name;
+	char *bin_dir;              /* the stand-ins first in the shells' PATH */
 	char *console_path;
 	char **shell_paths;
 	size_t n_shells;
@@ -135,9 +136,98 @@ mock_main_child(pid_t parent, int console_fd, const char *banner, size_t len)
 		pause();
 }
 
+/*
+ * The mock's guest is this host, and machine/ ends a guest by sending
+ * "poweroff" or "reboot" to its shell: as root, that would end the host.
+ * The shells find stand-ins first in PATH that act on the mock VM instead:
+ * poweroff ends its main child (the VMM exits, as after a real poweroff),
+ * reboot restarts its shells.
+ */
+static const char mock_poweroff[] =
+	"#!/bin/sh\n"
+	"# attestfs mock: the guest is the host; end the mock VM only\n"
+	"exec kill -TERM \"$ATTESTFS_MOCK_PID\"\n";
+/* A reboot: every shell of the mock VM ends and its loop starts a new one
+ * with the banner, as after a guest's reboot. */
+static const char mock_reboot[] =
+	"#!/bin/sh\n"
+	"# attestfs mock: the guest is the host; restart the mock's shells only\n"
+	"exec pkill -KILL -g \"$ATTESTFS_MOCK_PID\" -x sh\n";
+static const struct {
+	const char *name, *script;
+} mock_standins[] = {
+	{ "poweroff", mock_poweroff }, { "halt", mock_poweroff },
+	{ "shutdown", mock_poweroff }, { "reboot", mock_reboot },
+};
+
+static int
+mock_write_standins(const char *dir, struct aerr *err)
+{
+	size_t i;
+	int ret;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		goto fail;
+	for (i = 0; i < sizeof(mock_standins) / sizeof(mock_standins[0]);
+	     i++) {
+		const char *script = mock_standins[i].script;
+		char *path = xasprintf("%s/%s", dir, mock_standins[i].name);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+					    O_NOFOLLOW, 0700);
+
+		free(path);
+		if (fd < 0)
+			goto fail;
+		ret = write_all(fd, script, strlen(script));
+		close(fd);
+		if (ret < 0)
+			goto out;
+	}
+	return 0;
+fail:
+	ret = -errno;
+out:
+	aerr_set(err, "mock: stand-ins in %s: %s", dir, strerror(-ret));
+	return ret;
+}
+
+/* The shells' environment (built before they fork): ours, with the
+ * stand-ins first in PATH and the mock VM's pid for them. */
+static char **
+mock_shell_env(struct backend *b)
+{
+	extern char **environ;
+	const char *path = getenv("PATH");
+	size_t n = 0, i, k = 0;
+	char **envp;
+
+	while (environ[n])
+		n++;
+	envp = xcalloc(n + 3, sizeof(*envp));
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], "PATH=", 5) &&
+		    strncmp(environ[i], "ATTESTFS_MOCK_PID=", 18))
+			envp[k++] = xstrdup(environ[i]);
+	envp[k++] = xasprintf("PATH=%s:%s", b->bin_dir,
+			      path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+	envp[k++] = xasprintf("ATTESTFS_MOCK_PID=%d", (int)b->main_pid);
+	return envp;
+}
+
+static void
+mock_env_free(char **envp)
+{
+	size_t i;
+
+	for (i = 0; envp && envp[i]; i++)
+		free(envp[i]);
+	free(envp);
+}
+
 /* The guest's backdoor loop on one shell connection. */
 static void __attribute__((noreturn))
-mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd)
+mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd,
+		 char *const *envp)
 {
 	pid_t self, sh;
 	int s, e, status;
@@ -165,7 +255,7 @@ mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd)
 			proc_child_init(self);
 			if (write(1, MOCK_BANNER, sizeof(MOCK_BANNER) - 1) < 0)
 				_exit(1);
-			execl("/bin/sh", "sh", (char *)NULL);
+			execle("/bin/sh", "sh", (char *)NULL, envp);
 			_exit(127);
 		}
 		while (waitpid(sh, &status, 0) < 0 && errno == EINTR)
@@ -201,7 +291,7 @@ mock_spawn(struct backend *b)
 {
 	pid_t parent = getpid(), pid;
 	int console_fd, *socks, ret = 0;
-	char *banner;
+	char *banner, **envp = NULL;
 	size_t i;
 
 	socks = xcalloc(b->n_shells + 1, sizeof(int));
@@ -230,12 +320,13 @@ mock_spawn(struct backend *b)
 	}
 	setpgid(pid, pid);
 	b->main_pid = pid;
+	envp = mock_shell_env(b);
 	for (i = 0; i < b->n_shells; i++) {
 		pid_t sp = fork();
 
 		if (sp == 0)
 			mock_shell_child(parent, b->main_pid, socks[i],
-					 console_fd);
+					 console_fd, envp);
 		if (sp < 0) {
 			ret = -errno;
 			aerr_set(&b->spawn_msg, "mock: fork: %s",
@@ -252,6 +343,7 @@ mock_spawn(struct backend *b)
 out_console:
 	if (console_fd >= 0)
 		close(console_fd);
+	mock_env_free(envp);
 out:
 	for (i = 0; i < b->n_shells; i++)
 		if (socks[i] >= 0)
@@ -386,6 +478,7 @@ mock_free(struct backend *b)
 		free(ev);
 	}
 	free(b->name);
+	free(b->bin_dir);
 	free(b->console_path);
 	for (i = 0; i < b->n_shells; i++)
 		free(b->shell_paths[i]);
@@ -422,6 +515,13 @@ mock_launch(const struct backend_launch *l, struct backend **out,
 	}
 
 	b = xcalloc(1, sizeof(*b));
+	b->bin_dir = xasprintf("%s/mock-bin", l->state_dir);
+	ret = mock_write_standins(b->bin_dir, err);
+	if (ret < 0) {
+		free(b->bin_dir);
+		free(b);
+		return ret;
+	}
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

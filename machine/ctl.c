@@ -66,6 +66,7 @@ ctl_halt(struct machine *m, char **argv, struct mreq *r)
 	}
 	launch = mop_find(m, "launch");
 	m->state = MS_STOPPING;
+	m->shutdown_by = 0;
 	vmset_event(m->set, m->cfg.name, "stopping", "halt");
 	machine_log_line(m, "halt");
 	fail_parked(m, -EHOSTDOWN);
@@ -99,6 +100,7 @@ ctl_shutdown(struct machine *m, char **argv, struct mreq *r)
 	fail_parked(m, -EHOSTDOWN);
 	c = cmd_new(m, "poweroff", 8, 1);
 	c->deadline = now_mono_ms() + (int64_t)m->timeout * 1000;
+	m->shutdown_by = c->deadline;
 	cmd_submit(c);
 	cmd_put(c);
 	park_stop(m, r);

@@ -188,6 +188,7 @@ struct machine {
 	enum mstate state;
 	int timeout;               /* seconds */
 	int64_t started_ms;
+	int64_t shutdown_by;         /* shutdown: halt it then (0 = none) */
 	unsigned generation;       /* boots so far */
 	int stopping;              /* vmset_destroy: threads end */
 	struct mop *mops;          /* the supervisor's queue, oldest first */

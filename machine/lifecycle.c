@@ -430,6 +430,27 @@ start_deadlines(struct machine *m, int64_t now, int64_t *next)
 	}
 }
 
+/* A guest asked to power off that has not within the machine's timeout
+ * is halted; who waits for the shutdown gets ETIMEDOUT. */
+static void
+shutdown_deadline(struct machine *m, int64_t now, int64_t *next)
+{
+	if (m->state != MS_STOPPING || !m->shutdown_by) {
+		m->shutdown_by = 0;
+		return;
+	}
+	if (now < m->shutdown_by) {
+		if (m->shutdown_by < *next)
+			*next = m->shutdown_by;
+		return;
+	}
+	m->shutdown_by = 0;
+	machine_logl(m, "shutdown: the guest did not power off within %d s; "
+		     "halting it", m->timeout);
+	mreq_finish_all(m, &m->stop_waiters, -ETIMEDOUT);
+	machine_halt_locked(m);
+}
+
 /*
  * One per machine: runs the queued actions in order (the only caller of
  * the backend), keeps a spare VMM, and enforces the deadlines of commands,
@@ -455,6 +476,7 @@ machine_supervisor(void *arg)
 		}
 		cmd_deadlines(m, now, &next);
 		start_deadlines(m, now, &next);
+		shutdown_deadline(m, now, &next);
 		waiters_check(m, now, &next);
 		jobs_check(m, now, &next);
 		if (m->done_list) {
