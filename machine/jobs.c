@@ -18,56 +18,9 @@
 #include <string.h>
 
 #include "machine/guestcall.h"
+#include "machine/jobs.h"
 
-/* ${:?}: a shell without the private directory fails, never uses /j */
-#define JOB_DIR "${_atr:?}/j/"
-#define POLL_FIRST_MS 50
-#define POLL_MAX_MS 1000
-
-enum job_state { JOB_CREATED, JOB_STARTING, JOB_RUNNING, JOB_DONE };
-
-struct job_reader {
-	struct job_reader *next;
-	struct mreq *r;
-	enum job_file f;
-	uint64_t offset;
-	int fetching;
-};
-
-/* A write answered by a guest command: the start (cmd) or stdin. */
-struct job_call {
-	struct job_call *next;
-	struct job *j;            /* held: one reference */
-	struct mreq *r;           /* NULL once answered */
-	struct cmd *c;
-	enum job_file f;          /* JOB_CMD or JOB_STDIN */
-	size_t len;               /* what the write took */
-};
-
-struct job {
-	struct job *next;
-	struct machine *m;
-	char *name;
-	enum job_state state;
-	struct strbuf env;        /* "export K=V; " ... */
-	char *dir;
-	char *user;
-	int timeout;
-	int64_t deadline;
-	int timed_out;
-	int status;
-	uint64_t size[2];         /* stdout, stderr as last seen */
-	struct job_reader *readers;
-	struct job_call *calls;   /* writes in flight */
-	struct cmd *poll;         /* holds a reference while in flight */
-	int poll_ms;
-	int64_t next_poll;
-	unsigned generation;      /* the boot it runs in */
-	int removed;              /* rmdir'ed: no name, freed at refs == 0 */
-	int refs;                 /* the name, calls, the poll */
-};
-
-static struct job *
+struct job *
 job_find(struct machine *m, const char *name)
 {
 	struct job *j;
@@ -133,7 +86,7 @@ job_free(struct job *j)
 }
 
 /* With the lock: let go of j; the last one unlinks and frees it. */
-static void
+void
 job_put(struct machine *m, struct job *j)
 {
 	struct job **p;
@@ -263,235 +216,6 @@ machine_job_exists(struct machine *m, const char *name)
 	return found;
 }
 
-/* ---- polling ------------------------------------------------------------ */
-
-static void job_poll_update(struct cmd *c);
-static void readers_serve(struct job *j);
-static void reader_drop(struct job *j, struct job_reader *rd);
-
-static void
-job_wake_polling(struct job *j)
-{
-	j->poll_ms = POLL_FIRST_MS;
-	j->next_poll = now_mono_ms();
-}
-
-static void
-job_poll_start(struct job *j)
-{
-	struct machine *m = j->m;
-	char *text;
-
-	if (j->poll || j->state != JOB_RUNNING)
-		return;
-	if (m->state != MS_RUNNING || j->generation != m->generation) {
-		/* The guest that ran it is gone. */
-		j->state = JOB_DONE;
-		j->status = 255;
-		machine_logl(m, "job %s: lost with its guest", j->name);
-		readers_serve(j);
-		return;
-	}
-	text = xasprintf("d=" JOB_DIR "%s; cat $d/s 2>/dev/null || echo -; "
-			 "wc -c < $d/o; wc -c < $d/e", j->name);
-	j->poll = cmd_new(m, text, strlen(text), 1);
-	free(text);
-	j->refs++;
-	j->poll->on_update = job_poll_update;
-	j->poll->ctx = j;
-	j->poll->deadline = now_mono_ms() + 30000;
-	cmd_submit(j->poll);
-}
-
-static void
-job_poll_update(struct cmd *c)
-{
-	struct job *j = c->ctx;
-	struct machine *m = c->m;
-	char st[32];
-	unsigned long long o, e;
-
-	if (c->state != CMD_DONE)
-		return;
-	j->poll = NULL;
-	c->on_update = NULL;
-	if (j->removed) {
-		cmd_put(c);
-		job_put(m, j);
-		return;
-	}
-	if (!c->err && c->out.data &&
-	    sscanf(c->out.data, "%31s %llu %llu", st, &o, &e) == 3) {
-		int grew = o != j->size[0] || e != j->size[1];
-
-		j->size[0] = o;
-		j->size[1] = e;
-		if (st[0] != '-') {
-			j->state = JOB_DONE;
-			j->status = j->timed_out ? 124 : atoi(st);
-			machine_logl(m, "job %s: exited with status %d", j->name,
-				     j->status);
-		}
-		if (grew)
-			j->poll_ms = POLL_FIRST_MS;
-		else if (j->poll_ms < POLL_MAX_MS)
-			j->poll_ms *= 2;
-	} else if (c->err == -EIO) {
-		j->state = JOB_DONE;
-		j->status = 255;
-	}
-	j->next_poll = now_mono_ms() + j->poll_ms;
-	cmd_put(c);
-	readers_serve(j);
-	job_put(m, j);
-}
-
-/* ---- reading ------------------------------------------------------------ */
-
-static void
-reader_drop(struct job *j, struct job_reader *rd)
-{
-	struct job_reader **p;
-
-	for (p = &j->readers; *p; p = &(*p)->next) {
-		if (*p == rd) {
-			*p = rd->next;
-			break;
-		}
-	}
-	free(rd);
-}
-
-static void
-reader_cancel(struct mreq *r)
-{
-	struct job_reader *rd = r->priv_data;
-
-	/* readers_serve() drops it; the request ends now. */
-	rd->r = NULL;
-	mreq_finish(r->priv_machine, r, -EINTR);
-}
-
-/* A guest read of a job's output file, answering r when done. */
-static void
-fetch_update(struct cmd *c)
-{
-	struct mreq *r = c->ctx;
-	struct machine *m = c->m;
-
-	if (c->state != CMD_DONE)
-		return;
-	c->on_update = NULL;
-	if (c->err) {
-		mreq_finish(m, r, c->err);
-	} else {
-		r->len = c->out.len;
-		r->data = sb_detach(&c->out, NULL);
-		mreq_finish(m, r, 0);
-	}
-	cmd_put(c);
-}
-
-static void
-fetch_cancel(struct mreq *r)
-{
-	struct cmd *c = r->priv_data;
-
-	c->on_update = NULL;
-	cmd_cancel(c, -EINTR);
-	cmd_put(c);
-	mreq_finish(r->priv_machine, r, -EINTR);
-}
-
-static void
-fetch_start(struct job *j, struct mreq *r, enum job_file f, uint64_t offset)
-{
-	char *text = xasprintf("tail -c +%" PRIu64 " " JOB_DIR "%s/%c | "
-			       "head -c %zu", offset + 1, j->name,
-			       f == JOB_STDERR ? 'e' : 'o', r->size);
-	struct cmd *c = cmd_new(j->m, text, strlen(text), 0);
-
-	free(text);
-	c->deadline = now_mono_ms() + 60000;
-	c->on_update = fetch_update;
-	c->ctx = r;
-	mreq_park(j->m, r, fetch_cancel, c);
-	cmd_submit(c);
-}
-
-/* With the lock: answer the readers that can be answered. */
-static void
-readers_serve(struct job *j)
-{
-	struct machine *m = j->m;
-	struct job_reader *rd, *next;
-
-	for (rd = j->readers; rd; rd = next) {
-		struct mreq *r = rd->r;
-
-		next = rd->next;
-		if (!r) {
-			reader_drop(j, rd);
-			continue;
-		}
-		if (rd->f == JOB_EXIT) {
-			if (j->state != JOB_DONE)
-				continue;
-			r->data = xasprintf("%d\n", j->status);
-			r->len = strlen(r->data);
-			reader_drop(j, rd);
-			mreq_finish(m, r, 0);
-			continue;
-		}
-		if (rd->offset < j->size[rd->f == JOB_STDERR]) {
-			uint64_t offset = rd->offset;
-			enum job_file f = rd->f;
-
-			reader_drop(j, rd);
-			fetch_start(j, r, f, offset);
-		} else if (j->state == JOB_DONE) {
-			reader_drop(j, rd);
-			mreq_finish(m, r, 0);	/* the end */
-		}
-	}
-	pthread_cond_broadcast(&m->cond);
-}
-
-void
-machine_job_read(struct machine *m, const char *name, enum job_file f,
-		 uint64_t offset, struct mreq *r)
-{
-	struct job_reader *rd, **p;
-	struct job *j;
-
-	r->data = NULL;
-	r->len = 0;
-	machine_lock(m);
-	j = job_find(m, name);
-	if (!j) {
-		mreq_finish(m, r, -ENOENT);
-		goto out;
-	}
-	if (j->state == JOB_CREATED) {
-		machine_logl(m, "job %s: not started (write its cmd first)", name);
-		mreq_finish(m, r, f == JOB_EXIT ? -ENOENT : 0);
-		goto out;
-	}
-	rd = xcalloc(1, sizeof(*rd));
-	rd->r = r;
-	rd->f = f;
-	rd->offset = offset;
-	mreq_park(m, r, reader_cancel, rd);
-	for (p = &j->readers; *p; p = &(*p)->next)
-		;
-	*p = rd;
-	job_wake_polling(j);
-	readers_serve(j);
-	pthread_cond_broadcast(&m->cond);
-out:
-	machine_unlock(m);
-}
-
 /* ---- writing ------------------------------------------------------------ */
 
 /* With the lock: the start ended; the job runs, or not. */
@@ -521,13 +245,13 @@ job_started(struct job *j, struct cmd *c, size_t len)
 		/* Interrupted half way, it may have begun: end that. */
 		if (c->err)
 			job_cleanup(j, 1);
-		readers_serve(j);
+		job_readers_serve(j);
 		return c->err ? c->err : -EIO;
 	}
 	if (j->timeout)
 		j->deadline = now_mono_ms() + (int64_t)j->timeout * 1000;
 	job_wake_polling(j);
-	readers_serve(j);
+	job_readers_serve(j);
 	return (int)len;
 }
 
