@@ -1,32 +1,46 @@
 #!/bin/bash
 # make bench: DESIGN.md §5 in one run on the tiny guest under TCG, printed as
-# one markdown table (figure, measured, reference, target, result).
+# one markdown table and written as JSON (build/bench.json; the path is
+# printed under the table). Every row runs several rounds and gives its
+# median and p99 (nearest rank, tests/bench/stats.h).
 #
 #   1. no FUSE: build/bench-client boots machine a itself (machine/ linked
-#      directly) and times `true` round trips and a 64 MiB stdout.
-#   2. the mount: attestfs over the same config; build/bench-mount-client times
-#      the same things through the files (open O_RDWR, write, read to EOF,
-#      close; one process, no fork per round), then `cat status` p99 while
-#      machine b streams 64 MiB execs, then start-all and the daemon's VmRSS
-#      with 4 running machines.
+#      directly) and times `true` round trips and 64 MiB of stdout.
+#   2. the mount: attestfs over the same config; build/bench-mount-client
+#      times the same through the files (open O_RDWR, write, read to EOF,
+#      close; one process, no fork per round), then restores to the first
+#      command, `cat status` while machine b streams 64 MiB execs, the
+#      daemon's VmRSS (sampled under that load and with 4 running machines),
+#      start-all and clones.
+#   3. rows from elsewhere: each tests/bench/rows.d/*.sh, in name order
+#      (see rows.d/README).
 #
 # Progress goes to stderr, the table to stdout. Exit status: 0 all targets
-# met, 1 a target missed, 2 the bench itself failed. Everything it started is
-# stopped on exit, failure or Ctrl-C.
+# met, 1 a target missed, 2 the bench itself (or a row) failed. Everything it
+# started is stopped on exit, failure or Ctrl-C.
 #
-# Knobs: BENCH_ROUNDS (200), BENCH_STATUS_ROUNDS (1500), BENCH_KEEP=1 keeps
-# the work directory (logs, state) under /tmp.
+# Knobs: BENCH_ROUNDS (200 `true`s each way), BENCH_STDOUT_ROUNDS (5 of
+# 64 MiB each way), BENCH_RESTORE_ROUNDS (20), BENCH_STATUS_ROUNDS (1500),
+# BENCH_JSON (build/bench.json), BENCH_KEEP=1 keeps the work directory (logs,
+# state) under /tmp, BENCH_BACKEND=mock runs the same on mock machines (the
+# host's sh plays the guest: no guest, no VM lock, no snapshots) to check the
+# bench itself; its figures are not the guest's.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 TOP=$PWD
 CACHE=${ATTESTFS_CACHE:-$HOME/.cache/attestfs}
 GUESTS=$CACHE/guests
+BACKEND=${BENCH_BACKEND:-tiny}
 ROUNDS=${BENCH_ROUNDS:-200}
+STDOUT_ROUNDS=${BENCH_STDOUT_ROUNDS:-5}
+RESTORE_ROUNDS=${BENCH_RESTORE_ROUNDS:-20}
+STATUS_ROUNDS=${BENCH_STATUS_ROUNDS:-1500}
+JSON=${BENCH_JSON:-$TOP/build/bench.json}
+ROWS_D=$TOP/tests/bench/rows.d
 WARMUP=20
 BYTES=67108864
-STATUS_ROUNDS=${BENCH_STATUS_ROUNDS:-1500}
 STATUS_GAP_US=1000
-NIXOS_TRUE="~100-117 ms" # DESIGN.md: the NixOS driver's succeed("true")
+RSS_GAP_S=0.1
 
 CLIENT=$TOP/build/bench-mount-client
 NOFUSE=$TOP/build/bench-client
@@ -34,18 +48,29 @@ NOFUSE=$TOP/build/bench-client
 say() { printf '# %s\n' "$*" >&2; }
 
 make -s --no-print-directory attestfs build/bench-client build/bench-mount-client >&2 || exit 2
-for f in "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz"; do
-	[ -r "$f" ] || { say "no tiny guest at $f (run make guest)"; exit 2; }
-done
 command -v fusermount3 >/dev/null || { say "fusermount3 not found"; exit 2; }
+command -v jq >/dev/null || { say "jq not found (scripts/install-deps.sh)"; exit 2; }
+case $BACKEND in
+tiny)
+	for f in "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz"; do
+		[ -r "$f" ] || { say "no tiny guest at $f (run make guest)"; exit 2; }
+	done
+	;;
+mock) say "BENCH_BACKEND=mock: checks the bench, the figures are the host's sh, not a guest's" ;;
+*) say "BENCH_BACKEND=$BACKEND: tiny or mock"; exit 2 ;;
+esac
 
 work=$(mktemp -d /tmp/attestfs-bench.XXXXXX) || exit 2
 VMS=$work/vms
 STATE=$work/state
 NOFUSE_STATE=$work/nofuse
+ROWS=$work/rows.jsonl
+: >"$ROWS"
 daemon=
 streamer=
 nofuse=
+sampler=
+row_failed=0
 
 # Kill, by pid, any VMM a state dir's machines left behind.
 kill_leftover_vmms() {
@@ -71,17 +96,19 @@ wait_gone() {
 	wait "$1" 2>/dev/null
 }
 
+stop_child() {
+	[ -n "$1" ] || return 0
+	kill "$1" 2>/dev/null
+	wait_gone "$1" "$2"
+}
+
 cleanup() {
-	if [ -n "$streamer" ]; then
-		kill "$streamer" 2>/dev/null
-		wait_gone "$streamer" 10
-		streamer=
-	fi
-	if [ -n "$nofuse" ]; then
-		kill "$nofuse" 2>/dev/null
-		wait_gone "$nofuse" 30
-		nofuse=
-	fi
+	stop_child "$sampler" 5
+	sampler=
+	stop_child "$streamer" 10
+	streamer=
+	stop_child "$nofuse" 30
+	nofuse=
 	if mountpoint -q "$VMS" 2>/dev/null; then
 		fusermount3 -u "$VMS" 2>/dev/null || fusermount3 -uz "$VMS" 2>/dev/null
 	fi
@@ -120,193 +147,348 @@ field() {
 	awk -v k="$2" -v n="$3" '$1 == k { v = $(n + 1) } END { if (v == "") exit 1; print v }' "$1"
 }
 
-tiny() {
-	printf '"%s": {"kernel": "%s", "initrd": "%s", "append": "console=ttyS0 quiet panic=-1", "accel": "tcg"}' \
-		"$1" "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz"
+# bench_stats < NUMBERS: "MEDIAN P99 MAX N" of one number a line, by the
+# nearest-rank rule of tests/bench/stats.h.
+bench_stats() {
+	sort -g | awk '
+	function rank(p,   k) { k = int(p * n); if (k < p * n) k++; if (k < 1) k = 1; return v[k] }
+	{ v[++n] = $1 }
+	END { if (!n) exit 1; print rank(0.5), rank(0.99), v[n], n }'
 }
-printf '{"machines": {%s, %s, %s, %s}}\n' "$(tiny a)" "$(tiny b)" "$(tiny c)" "$(tiny d)" \
-	>"$work/machines.json"
+
+# bench_row KEY=VALUE...: one row of the table and the JSON. Keys: id,
+# figure, unit, rounds, median, p99 (the figures), target ("median <= 5",
+# clauses joined by ", ", each FIELD OP NUMBER on this row's fields; none:
+# an information row), reference (text), and any other figure (numbers
+# stay numbers). result=skip|error overrides the verdict.
+bench_row() {
+	local args=() kv
+	for kv in "$@"; do
+		args+=(--arg "${kv%%=*}" "${kv#*=}")
+	done
+	jq -nc "${args[@]}" '$ARGS.named | with_entries(.value = (.value as $v | ($v | tonumber?) // $v))' \
+		>>"$ROWS" || die "bench_row $*"
+}
+
+# calc EXPR: awk arithmetic, one decimal.
+calc() { awk "BEGIN { printf \"%.1f\", $1 }"; }
+
+machine_json() {
+	if [ "$BACKEND" = mock ]; then
+		printf '"%s": {"backend": "mock"}' "$1"
+	else
+		printf '"%s": {"kernel": "%s", "initrd": "%s", "append": "console=ttyS0 quiet panic=-1", "accel": "tcg"}' \
+			"$1" "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz"
+	fi
+}
+printf '{"machines": {%s, %s, %s, %s}}\n' "$(machine_json a)" "$(machine_json b)" \
+	"$(machine_json c)" "$(machine_json d)" >"$work/machines.json"
 
 t_start=$SECONDS
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- 1. the same protocol without FUSE --------------------------------------
-say "no FUSE: build/bench-client boots a, $WARMUP warm-up + $ROUNDS true, one 64 MiB stdout"
-"$NOFUSE" "$work/machines.json" a "$ROUNDS" "$NOFUSE_STATE" >"$work/nofuse.out" 2>"$work/nofuse.err" &
-nofuse=$!
-wait "$nofuse"
-rc=$?
-nofuse=
-[ "$rc" = 0 ] || { cat "$work/nofuse.err" >&2; die "bench-client exited $rc"; }
-kill_leftover_vmms "$NOFUSE_STATE"
-nf_med=$(field "$work/nofuse.out" true_ms 1) || die "no true_ms from bench-client"
-nf_p99=$(field "$work/nofuse.out" true_ms 2) || die "no true_ms from bench-client"
-nf_rate=$(field "$work/nofuse.out" stdout_mib_s 1) || die "no stdout_mib_s from bench-client"
-say "no FUSE: true median $nf_med ms, p99 $nf_p99 ms; 64 MiB at $nf_rate MiB/s"
+bench_nofuse() {
+	local rc out=$work/nofuse.out
+	say "no FUSE: build/bench-client boots a; $WARMUP warm-up + $ROUNDS true, $STDOUT_ROUNDS x 64 MiB stdout"
+	"$NOFUSE" "$work/machines.json" a "$ROUNDS" "$NOFUSE_STATE" "$STDOUT_ROUNDS" "$BYTES" \
+		>"$out" 2>"$work/nofuse.err" &
+	nofuse=$!
+	wait "$nofuse"
+	rc=$?
+	nofuse=
+	[ "$rc" = 0 ] || { cat "$work/nofuse.err" >&2; die "bench-client exited $rc"; }
+	kill_leftover_vmms "$NOFUSE_STATE"
+	nf_med=$(field "$out" true_ms 1) && nf_p99=$(field "$out" true_ms 2) &&
+		nf_mean=$(field "$out" true_ms 3) && nf_rate=$(field "$out" stdout_mib_s 1) &&
+		nf_rate99=$(field "$out" stdout_mib_s 2) && nf_s_med=$(field "$out" stdout_ms 1) &&
+		nf_s_p99=$(field "$out" stdout_ms 2) && nf_fb=$(field "$out" first_byte_ms 1) &&
+		nf_fb99=$(field "$out" first_byte_ms 2) || die "bench-client printed no figures"
+	say "no FUSE: true median $nf_med ms, p99 $nf_p99 ms; 64 MiB at $nf_rate MiB/s (p99 $nf_rate99), first byte $nf_fb ms"
+	bench_row id=true_nofuse unit=ms rounds="$ROUNDS" median="$nf_med" p99="$nf_p99" \
+		mean="$nf_mean" figure="the same without FUSE (build/bench-client: machine/ linked in, same guest, same run)"
+	bench_row id=stdout_nofuse unit=MiB/s rounds="$STDOUT_ROUNDS" median="$nf_rate" p99="$nf_rate99" \
+		time_median_ms="$nf_s_med" time_p99_ms="$nf_s_p99" \
+		figure="64 MiB stdout without FUSE (p99: the rate of the p99 round's time)"
+	bench_row id=first_byte_nofuse unit=ms rounds="$STDOUT_ROUNDS" median="$nf_fb" p99="$nf_fb99" \
+		figure="first byte of the 64 MiB command without FUSE, from its start"
+}
 
 # ---- 2. the mount ---------------------------------------------------------------
-mkdir -p "$VMS"
-"$TOP/attestfs" -f -o "config=$work/machines.json,state_dir=$STATE,accel=tcg" "$VMS" \
-	>"$work/daemon.log" 2>&1 &
-daemon=$!
-for ((i = 0; i < 400; i++)); do
-	[ -e "$VMS/ctl" ] && break
-	kill -0 "$daemon" 2>/dev/null || die "the daemon exited before mounting"
-	sleep 0.05
-done
-[ -e "$VMS/ctl" ] || die "no mount after 20 s"
+mount_start() {
+	local i
+	mkdir -p "$VMS"
+	"$TOP/attestfs" -f -o "config=$work/machines.json,state_dir=$STATE,accel=tcg" "$VMS" \
+		>"$work/daemon.log" 2>&1 &
+	daemon=$!
+	for ((i = 0; i < 400; i++)); do
+		[ -e "$VMS/ctl" ] && break
+		kill -0 "$daemon" 2>/dev/null || die "the daemon exited before mounting"
+		sleep 0.05
+	done
+	[ -e "$VMS/ctl" ] || die "no mount after 20 s"
+	"$CLIENT" ctl "$VMS/a/ctl" start >"$work/boot.out" || die "start a"
+	boot_ms=$(field "$work/boot.out" ctl_ms 1) || die "no boot time"
+	say "mount: a running after $boot_ms ms"
+}
 
-"$CLIENT" ctl "$VMS/a/ctl" start >"$work/boot.out" || die "start a"
-boot_ms=$(field "$work/boot.out" ctl_ms 1) || die "no boot time"
-say "mount: a running after $boot_ms ms"
+bench_true() {
+	local out=$work/true.out open write read close
+	say "mount: $WARMUP warm-up + $ROUNDS true on a/exec"
+	"$CLIENT" true "$VMS/a/exec" "$ROUNDS" "$WARMUP" >"$out" || die "true rounds"
+	m_med=$(field "$out" true_ms 1) && m_p99=$(field "$out" true_ms 2) &&
+		m_mean=$(field "$out" true_ms 3) && open=$(field "$out" true_phase_median_ms 1) &&
+		write=$(field "$out" true_phase_median_ms 2) && read=$(field "$out" true_phase_median_ms 3) &&
+		close=$(field "$out" true_phase_median_ms 4) || die "no true_ms"
+	phases="open $open, write $write, read $read, close $close"
+	say "mount: true median $m_med ms, p99 $m_p99 ms, mean $m_mean ms; phase medians (ms): $phases"
+	bench_row id=true_mount unit=ms rounds="$ROUNDS" median="$m_med" p99="$m_p99" mean="$m_mean" \
+		phase_open_ms="$open" phase_write_ms="$write" phase_read_ms="$read" \
+		phase_close_ms="$close" target="median <= 5" \
+		reference='NixOS driver `succeed("true")`: ~100-117 ms' \
+		figure='`true` through the mount, C client (open, write, read to EOF, close)'
+	bench_row id=mount_overhead unit=% rounds="$ROUNDS" \
+		median="$(calc "($m_med - $nf_med) / $nf_med * 100")" \
+		p99="$(calc "($m_p99 - $nf_p99) / $nf_p99 * 100")" target="median <= 10" \
+		figure="mount overhead over the same protocol without FUSE (same guest, same run)"
+}
 
-say "mount: $WARMUP warm-up + $ROUNDS true on a/exec"
-"$CLIENT" true "$VMS/a/exec" "$ROUNDS" "$WARMUP" >"$work/true.out" || die "true rounds"
-m_med=$(field "$work/true.out" true_ms 1) || die "no true_ms"
-m_p99=$(field "$work/true.out" true_ms 2) || die "no true_ms"
-m_mean=$(field "$work/true.out" true_ms 3) || die "no true_ms"
-phases=$(awk '$1 == "true_phase_median_ms" { printf "open %s, write %s, read %s, close %s", $2, $3, $4, $5 }' "$work/true.out")
-say "mount: true median $m_med ms, p99 $m_p99 ms, mean $m_mean ms; phase medians (ms): $phases"
+bench_restore() {
+	local out=$work/restore.out snap_ms r_med r_p99 rc_med rc_p99
+	say "mount: snapshot a, then $RESTORE_ROUNDS x restore + first command"
+	"$CLIENT" ctl "$VMS/a/ctl" "snapshot bench" >"$work/snap.out" || die "snapshot"
+	snap_ms=$(field "$work/snap.out" ctl_ms 1) || die "no snapshot time"
+	"$CLIENT" restore "$VMS/a/ctl" "$VMS/a/exec" "$VMS/a/info" bench "$RESTORE_ROUNDS" >"$out" ||
+		die "restore rounds"
+	r_med=$(field "$out" restore_ms 1) && r_p99=$(field "$out" restore_ms 2) || die "no restore_ms"
+	say "mount: snapshot in $snap_ms ms; restore to first command median $r_med ms, p99 $r_p99 ms"
+	bench_row id=restore unit=ms rounds="$RESTORE_ROUNDS" median="$r_med" p99="$r_p99" \
+		snapshot_ms="$snap_ms" target="median <= 150, p99 <= 200" reference="plain QEMU: ~240 ms" \
+		figure="restore a booted tiny guest from a snapshot to its first command (a spare VMM waiting)"
 
-say "mount: snapshot a, then 10 x restore + first command"
-"$CLIENT" ctl "$VMS/a/ctl" "snapshot bench" >"$work/snap.out" || die "snapshot"
-snap_ms=$(field "$work/snap.out" ctl_ms 1) || die "no snapshot time"
-"$CLIENT" restore "$VMS/a/ctl" "$VMS/a/exec" "$VMS/a/info" bench 10 >"$work/restore.out" || die "restore rounds"
-r_med=$(field "$work/restore.out" restore_ms 1) || die "no restore_ms"
-r_p99=$(field "$work/restore.out" restore_ms 2) || die "no restore_ms"
-say "mount: snapshot in $snap_ms ms; restore to first command median $r_med ms, p99 $r_p99 ms"
-say "mount: 5 x restore without a spare (a VMM waits for another snapshot)"
-"$CLIENT" ctl "$VMS/a/ctl" "snapshot other" >/dev/null || die "snapshot other"
-"$CLIENT" restore-cold "$VMS/a/ctl" "$VMS/a/exec" "$VMS/a/info" bench other 5 >"$work/restore-cold.out" ||
-	die "restore rounds without a spare"
-rc_med=$(field "$work/restore-cold.out" restore_ms 1) || die "no restore_ms"
-say "mount: restore without a spare, median $rc_med ms"
+	say "mount: 5 x restore without a spare (a VMM waits for another snapshot)"
+	"$CLIENT" ctl "$VMS/a/ctl" "snapshot other" >/dev/null || die "snapshot other"
+	"$CLIENT" restore-cold "$VMS/a/ctl" "$VMS/a/exec" "$VMS/a/info" bench other 5 \
+		>"$work/restore-cold.out" || die "restore rounds without a spare"
+	rc_med=$(field "$work/restore-cold.out" restore_ms 1) &&
+		rc_p99=$(field "$work/restore-cold.out" restore_ms 2) || die "no restore_ms"
+	say "mount: restore without a spare, median $rc_med ms"
+	bench_row id=restore_cold unit=ms rounds=5 median="$rc_med" p99="$rc_p99" \
+		reference="plain QEMU: ~240 ms" \
+		figure="the same without a spare VMM waiting (a new QEMU per restore)"
+}
 
-say "mount: 64 MiB stdout on a/exec"
-"$CLIENT" stdout "$VMS/a/exec" "$BYTES" >"$work/stdout.out" || die "64 MiB stdout"
-m_rate=$(field "$work/stdout.out" stdout_mib_s 1) || die "no stdout_mib_s"
-m_ttfb=$(field "$work/stdout.out" stdout_mib_s 2) || die "no stdout_mib_s"
-say "mount: 64 MiB at $m_rate MiB/s, first byte after $m_ttfb ms"
+bench_stdout() {
+	local out=$work/stdout.out rate rate99 t_med t_p99 fb fb99
+	say "mount: $STDOUT_ROUNDS x 64 MiB stdout on a/exec"
+	"$CLIENT" stdout "$VMS/a/exec" "$BYTES" "$STDOUT_ROUNDS" >"$out" || die "64 MiB stdout"
+	rate=$(field "$out" stdout_mib_s 1) && rate99=$(field "$out" stdout_mib_s 2) &&
+		t_med=$(field "$out" stdout_ms 1) && t_p99=$(field "$out" stdout_ms 2) &&
+		fb=$(field "$out" first_byte_ms 1) && fb99=$(field "$out" first_byte_ms 2) ||
+		die "no stdout figures"
+	say "mount: 64 MiB at $rate MiB/s (p99 $rate99), first byte after $fb ms (p99 $fb99)"
+	bench_row id=stdout_mount unit=MiB/s rounds="$STDOUT_ROUNDS" median="$rate" p99="$rate99" \
+		time_median_ms="$t_med" time_p99_ms="$t_p99" \
+		figure="64 MiB stdout through the mount (p99: the rate of the p99 round's time)"
+	bench_row id=stdout_ratio unit=% rounds="$STDOUT_ROUNDS" \
+		median="$(calc "$rate / $nf_rate * 100")" p99="$(calc "$rate99 / $nf_rate99 * 100")" \
+		target="median >= 80, p99 >= 80" \
+		figure="64 MiB stdout, the mount's rate as a share of the rate without FUSE"
+	bench_row id=first_byte_mount unit=ms rounds="$STDOUT_ROUNDS" median="$fb" p99="$fb99" \
+		target="median <= 50" reference="without FUSE: median $nf_fb ms" \
+		figure="first byte of the 64 MiB command through the mount, from the open (the guest writes at once)"
+}
 
-say "mount: $STATUS_ROUNDS x cat a/status, idle"
-"$CLIENT" status "$VMS/a/status" "$STATUS_ROUNDS" "$STATUS_GAP_US" >"$work/status-idle.out" ||
-	die "status rounds"
-si_p99=$(field "$work/status-idle.out" status_ms 2) || die "no status_ms"
+# rss_sampler FILE: the daemon's VmRSS in kB, one line every RSS_GAP_S.
+rss_sampler() {
+	while kill -0 "$daemon" 2>/dev/null; do
+		awk '$1 == "VmRSS:" { print $2 }' "/proc/$daemon/status" >>"$1" 2>/dev/null
+		sleep "$RSS_GAP_S"
+	done
+}
 
-"$CLIENT" ctl "$VMS/b/ctl" start >"$work/boot-b.out" || die "start b"
-say "mount: b running after $(field "$work/boot-b.out" ctl_ms 1) ms; b streams 64 MiB execs"
-"$CLIENT" stream "$VMS/b/exec" "$BYTES" >"$work/stream.out" 2>"$work/stream.err" &
-streamer=$!
-# The guest's command writes its stdout to tmpfs first; measure once bytes flow.
-for ((i = 0; i < 1200; i++)); do
-	grep -q '^flowing' "$work/stream.out" && break
-	kill -0 "$streamer" 2>/dev/null || { cat "$work/stream.err" >&2; die "the streamer stopped"; }
-	sleep 0.05
-done
-grep -q '^flowing' "$work/stream.out" || die "no byte from b's 64 MiB exec after 60 s"
-say "mount: $STATUS_ROUNDS x cat a/status while b streams"
-"$CLIENT" status "$VMS/a/status" "$STATUS_ROUNDS" "$STATUS_GAP_US" >"$work/status.out" ||
-	die "status rounds under load"
-kill -0 "$streamer" 2>/dev/null || { cat "$work/stream.err" >&2; die "the streamer stopped early"; }
-kill -TERM "$streamer"
-wait "$streamer"
-rc=$?
-streamer=
-[ "$rc" = 0 ] || { cat "$work/stream.err" >&2; die "the streamer exited $rc"; }
-s_med=$(field "$work/status.out" status_ms 1) || die "no status_ms"
-s_p99=$(field "$work/status.out" status_ms 2) || die "no status_ms"
-s_max=$(field "$work/status.out" status_ms 3) || die "no status_ms"
-st_rate=$(field "$work/stream.out" stream_mib_s 1) || die "no stream_mib_s"
-say "mount: status median $s_med ms, p99 $s_p99 ms, max $s_max ms (idle p99 $si_p99 ms); b streamed $st_rate MiB/s"
+bench_status() {
+	local out=$work/status.out i s_med s_p99 s_max si_med si_p99 si_max st_rate
+	say "mount: $STATUS_ROUNDS x cat a/status, idle"
+	"$CLIENT" status "$VMS/a/status" "$STATUS_ROUNDS" "$STATUS_GAP_US" >"$work/status-idle.out" ||
+		die "status rounds"
+	si_med=$(field "$work/status-idle.out" status_ms 1) &&
+		si_p99=$(field "$work/status-idle.out" status_ms 2) &&
+		si_max=$(field "$work/status-idle.out" status_ms 3) || die "no status_ms"
 
-say "mount: start-all (c and d boot; a and b are running)"
-"$CLIENT" ctl "$VMS/ctl" start-all >"$work/start-all.out" || die "start-all"
-startall_ms=$(field "$work/start-all.out" ctl_ms 1) || die "no start-all time"
-for m in a b c d; do
-	st=$(cat "$VMS/$m/status") || die "cat $m/status"
-	[ "$st" = running ] || die "$m is $st after start-all"
-done
-sleep 1 # let the guests settle into idle
-rss_kb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$daemon/status") || die "no VmRSS"
-hwm_kb=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$daemon/status") || die "no VmHWM"
-threads=$(awk '$1 == "Threads:" { print $2 }' "/proc/$daemon/status")
-say "mount: 4 running after start-all ($startall_ms ms); daemon VmRSS $rss_kb kB, VmHWM $hwm_kb kB, $threads threads"
+	"$CLIENT" ctl "$VMS/b/ctl" start >"$work/boot-b.out" || die "start b"
+	say "mount: b running after $(field "$work/boot-b.out" ctl_ms 1) ms; b streams 64 MiB execs"
+	rss_sampler "$work/rss.txt" &
+	sampler=$!
+	"$CLIENT" stream "$VMS/b/exec" "$BYTES" >"$work/stream.out" 2>"$work/stream.err" &
+	streamer=$!
+	for ((i = 0; i < 1200; i++)); do
+		grep -q '^flowing' "$work/stream.out" && break
+		kill -0 "$streamer" 2>/dev/null || { cat "$work/stream.err" >&2; die "the streamer stopped"; }
+		sleep 0.05
+	done
+	grep -q '^flowing' "$work/stream.out" || die "no byte from b's 64 MiB exec after 60 s"
+	say "mount: $STATUS_ROUNDS x cat a/status while b streams"
+	"$CLIENT" status "$VMS/a/status" "$STATUS_ROUNDS" "$STATUS_GAP_US" >"$out" ||
+		die "status rounds under load"
+	kill -0 "$streamer" 2>/dev/null || { cat "$work/stream.err" >&2; die "the streamer stopped early"; }
+	kill -TERM "$streamer"
+	wait "$streamer" || { cat "$work/stream.err" >&2; die "the streamer failed"; }
+	streamer=
+	s_med=$(field "$out" status_ms 1) && s_p99=$(field "$out" status_ms 2) &&
+		s_max=$(field "$out" status_ms 3) &&
+		st_rate=$(field "$work/stream.out" stream_mib_s 1) || die "no status_ms"
+	say "mount: status median $s_med ms, p99 $s_p99 ms, max $s_max ms (idle p99 $si_p99 ms); b streamed $st_rate MiB/s"
+	bench_row id=status_load unit=ms rounds="$STATUS_ROUNDS" median="$s_med" p99="$s_p99" max="$s_max" \
+		stream_mib_s="$st_rate" target="p99 < 5" reference="idle: p99 $si_p99 ms" \
+		figure="\`cat status\` while b streams 64 MiB execs"
+	bench_row id=status_idle unit=ms rounds="$STATUS_ROUNDS" median="$si_med" p99="$si_p99" \
+		max="$si_max" figure="\`cat status\`, idle"
+}
 
-say "mount: 4 clones of a's snapshot, one after the other, until each answers"
-t_clones=$(date +%s%3N)
-for k in 1 2 3 4; do
-	"$CLIENT" ctl "$VMS/a/ctl" "clone k$k bench" >/dev/null || die "clone k$k"
-	"$CLIENT" true "$VMS/k$k/exec" 1 0 >/dev/null || die "first command on k$k"
-done
-clones_ms=$(( $(date +%s%3N) - t_clones ))
-say "mount: 4 clones ready in $clones_ms ms"
-for k in 1 2 3 4; do
-	"$CLIENT" ctl "$VMS/k$k/ctl" halt >/dev/null || die "halt k$k"
-	rmdir "$VMS/k$k" || die "rmdir k$k"
-done
+bench_rss() {
+	local m st startall_ms hwm_kb threads stats
+	say "mount: start-all (c and d boot; a and b are running)"
+	"$CLIENT" ctl "$VMS/ctl" start-all >"$work/start-all.out" || die "start-all"
+	startall_ms=$(field "$work/start-all.out" ctl_ms 1) || die "no start-all time"
+	for m in a b c d; do
+		st=$(cat "$VMS/$m/status") || die "cat $m/status"
+		[ "$st" = running ] || die "$m is $st after start-all"
+	done
+	sleep 1 # the guests settle into idle; the sampler goes on
+	stop_child "$sampler" 5
+	sampler=
+	hwm_kb=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$daemon/status") || die "no VmHWM"
+	threads=$(awk '$1 == "Threads:" { print $2 }' "/proc/$daemon/status")
+	stats=$(bench_stats <"$work/rss.txt") || die "no VmRSS samples"
+	set -- $stats
+	say "mount: daemon VmRSS median $1 kB, p99 $2 kB, max $3 kB over $4 samples; VmHWM $hwm_kb kB, $threads threads"
+	bench_row id=rss unit=MiB rounds="$4" median="$(calc "$1 / 1024")" p99="$(calc "$2 / 1024")" \
+		max="$(calc "$3 / 1024")" hwm="$(calc "$hwm_kb / 1024")" threads="$threads" \
+		target="max < 16" \
+		figure="daemon VmRSS, sampled every ${RSS_GAP_S} s while b streams and a answers status, then with 4 running machines"
+	bench_row id=boot unit=ms rounds=1 median="$boot_ms" p99="$boot_ms" \
+		reference="start-all of c, d: $startall_ms ms" \
+		figure="boot, start -> running (tiny guest, TCG)"
+}
 
-say "mount: 4 clones of a's snapshot asked for together, until each answers"
-t_clones=$(date +%s%3N)
-pids=()
-for k in 5 6 7 8; do
-	( "$CLIENT" ctl "$VMS/a/ctl" "clone k$k bench" >/dev/null &&
-	  "$CLIENT" true "$VMS/k$k/exec" 1 0 >/dev/null ) &
-	pids+=($!)
-done
-for p in "${pids[@]}"; do
-	wait "$p" || die "a clone made together failed"
-done
-pclones_ms=$(( $(date +%s%3N) - t_clones ))
-say "mount: 4 clones made together ready in $pclones_ms ms"
+bench_clones() {
+	local k t p pids=() ms pms
+	say "mount: 4 clones of a's snapshot, one after the other, until each answers"
+	t=$(date +%s%3N)
+	for k in 1 2 3 4; do
+		"$CLIENT" ctl "$VMS/a/ctl" "clone k$k bench" >/dev/null || die "clone k$k"
+		"$CLIENT" true "$VMS/k$k/exec" 1 0 >/dev/null || die "first command on k$k"
+	done
+	ms=$(($(date +%s%3N) - t))
+	for k in 1 2 3 4; do
+		"$CLIENT" ctl "$VMS/k$k/ctl" halt >/dev/null || die "halt k$k"
+		rmdir "$VMS/k$k" || die "rmdir k$k"
+	done
+	say "mount: 4 clones ready in $ms ms; now 4 asked for together"
+	t=$(date +%s%3N)
+	for k in 5 6 7 8; do
+		( "$CLIENT" ctl "$VMS/a/ctl" "clone k$k bench" >/dev/null &&
+		  "$CLIENT" true "$VMS/k$k/exec" 1 0 >/dev/null ) &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || die "a clone made together failed"
+	done
+	pms=$(($(date +%s%3N) - t))
+	say "mount: 4 clones made together ready in $pms ms"
+	bench_row id=clones_serial unit=ms rounds=1 median="$ms" p99="$ms" \
+		reference="boot: $boot_ms ms each" \
+		figure="4 clones of one snapshot ready (one after the other, each answered a command)"
+	bench_row id=clones_parallel unit=ms rounds=1 median="$pms" p99="$pms" \
+		figure="4 clones of one snapshot ready (asked for together, 2 cores)"
+}
 
-say "unmounting"
-t_umount=$SECONDS
-fusermount3 -u "$VMS" || die "fusermount3 -u"
-wait_gone "$daemon" 60
-daemon=
-kill_leftover_vmms "$STATE"
-say "unmounted in $((SECONDS - t_umount)) s; the bench took $((SECONDS - t_start)) s"
+mount_stop() {
+	local t=$SECONDS
+	say "unmounting"
+	fusermount3 -u "$VMS" || die "fusermount3 -u"
+	wait_gone "$daemon" 60
+	daemon=
+	kill_leftover_vmms "$STATE"
+	say "unmounted in $((SECONDS - t)) s"
+}
 
-# ---- the table ------------------------------------------------------------------
-awk -v m_med="$m_med" -v m_p99="$m_p99" -v nf_med="$nf_med" -v nf_p99="$nf_p99" \
-	-v m_rate="$m_rate" -v nf_rate="$nf_rate" -v s_med="$s_med" -v s_p99="$s_p99" \
-	-v s_max="$s_max" -v si_p99="$si_p99" -v st_rate="$st_rate" \
-	-v rss_kb="$rss_kb" -v hwm_kb="$hwm_kb" -v boot_ms="$boot_ms" \
-	-v startall_ms="$startall_ms" -v rounds="$ROUNDS" -v srounds="$STATUS_ROUNDS" \
-	-v nixos="$NIXOS_TRUE" -v phases="$phases" -v m_ttfb="$m_ttfb" \
-	-v r_med="$r_med" -v r_p99="$r_p99" -v snap_ms="$snap_ms" -v rc_med="$rc_med" \
-	-v clones_ms="$clones_ms" -v pclones_ms="$pclones_ms" '
-function verdict(ok) { if (ok) { pass++; return "pass" } fail++; return "**FAIL**" }
-BEGIN {
-	ovh = (m_med - nf_med) / nf_med * 100
-	ovh99 = (m_p99 - nf_p99) / nf_p99 * 100
-	ratio = m_rate / nf_rate * 100
-	rss = rss_kb / 1024
-	print "| figure | measured | reference | target | result |"
-	print "| --- | --- | --- | --- | --- |"
-	printf "| `true` round trip through the mount, tiny guest, TCG (%d rounds) | median %.2f ms, p99 %.2f ms | NixOS driver `succeed(\"true\")`: %s | median <= 10 ms | %s |\n",
-		rounds, m_med, m_p99, nixos, verdict(m_med <= 10)
-	printf "| the same without FUSE (build/bench-client, same guest, same run) | median %.2f ms, p99 %.2f ms | | | |\n",
-		nf_med, nf_p99
-	printf "| mount overhead vs no FUSE | %+.1f %% on the median (%+.1f %% on p99) | | <= 10 %% | %s |\n",
-		ovh, ovh99, verdict(ovh <= 10)
-	printf "| 64 MiB stdout through the mount vs no FUSE | %.1f vs %.1f MiB/s = %.0f %% | | >= 80 %% | %s |\n",
-		m_rate, nf_rate, ratio, verdict(ratio >= 80)
-	printf "| `cat status` p99 while b streams 64 MiB execs (%d rounds) | p99 %.2f ms (median %.2f, max %.2f; b at %.1f MiB/s) | idle p99 %.2f ms | < 5 ms | %s |\n",
-		srounds, s_p99, s_med, s_max, st_rate, si_p99, verdict(s_p99 < 5)
-	printf "| daemon VmRSS with 4 running machines | %.1f MiB (VmHWM %.1f MiB) | | < 16 MiB | %s |\n",
-		rss, hwm_kb / 1024, verdict(rss < 16)
-	printf "| boot, start -> running (tiny guest, TCG) | %.0f ms | start-all of c, d: %.0f ms | | info |\n",
-		boot_ms, startall_ms
-	printf "| restore a booted guest from a snapshot to its first command (10 rounds) | median %.0f ms, p99 %.0f ms (snapshot took %.0f ms) | plain QEMU: ~240 ms | < 150 ms | %s |\n",
-		r_med, r_p99, snap_ms, verdict(r_med < 150)
-	printf "| the same without a spare VMM waiting (a new QEMU per restore, 5 rounds) | median %.0f ms | plain QEMU: ~240 ms | | info |\n",
-		rc_med
-	printf "| 4 clones of one snapshot ready (made one after the other, each answered a command) | %.0f ms | boot: %.0f ms each | | info |\n",
-		clones_ms, boot_ms
-	printf "| 4 clones of one snapshot ready (asked for together, 2 cores) | %.0f ms | start-all of 2 tiny guests: %.0f ms | | info |\n",
-		pclones_ms, startall_ms
-	printf "\nWhere the time goes: a mount `true` (medians, ms): %s. The 64 MiB exec: first byte after %.0f ms (the guest writes stdout to tmpfs, then sends it base64); b streamed at %.1f MiB/s from its first byte.\n",
-		phases, m_ttfb, st_rate
-	printf "\n%d passed, %d failed\n", pass, fail
-	exit (fail > 0 ? 1 : 0)
-}'
+# ---- 3. rows from elsewhere (rows.d/README) ---------------------------------------
+bench_rows_d() {
+	local f name
+	for f in "$ROWS_D"/*.sh; do
+		[ -e "$f" ] || continue
+		name=$(basename "$f" .sh)
+		say "rows.d/$name.sh"
+		mkdir -p "$work/rows.d/$name"
+		# shellcheck disable=SC1090,SC2034 # the row script's, by contract
+		if ! (ROW_DIR=$work/rows.d/$name; . "$f"); then
+			say "rows.d/$name.sh failed"
+			bench_row id="$name" result=error figure="rows.d/$name.sh failed (see the progress above)"
+			row_failed=1
+		fi
+	done
+}
+
+bench_nofuse
+mount_start
+bench_true
+[ "$BACKEND" = mock ] || bench_restore
+bench_stdout
+bench_status
+bench_rss
+[ "$BACKEND" = mock ] || bench_clones
+mount_stop
+bench_rows_d
+say "the bench took $((SECONDS - t_start)) s"
+
+# ---- the JSON and the table -------------------------------------------------------
+mkdir -p "$(dirname "$JSON")"
+jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg host "$(hostname)" \
+	--arg cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+	--arg cpus "$(nproc)" --arg kernel "$(uname -r)" \
+	--arg qemu "$(qemu-system-x86_64 --version 2>/dev/null | head -n 1)" \
+	--arg load_start "$load_start" --arg load_end "$(cut -d' ' -f1-3 /proc/loadavg)" \
+	--arg backend "$BACKEND" --arg seconds "$((SECONDS - t_start))" '
+def holds($row):
+	capture("^\\s*(?<f>[a-z0-9_]+)\\s*(?<op><=|>=|<|>)\\s*(?<n>-?[0-9.]+)\\s*$") as $c
+	| ($row[$c.f]) as $x | ($c.n | tonumber) as $n
+	| if ($x | type) != "number" then false
+	  elif $c.op == "<=" then $x <= $n elif $c.op == ">=" then $x >= $n
+	  elif $c.op == "<" then $x < $n else $x > $n end;
+def verdict:
+	. as $row
+	| if .result then .result
+	  elif (.target // "") == "" then "info"
+	  elif ([.target | split(",")[] | holds($row)] | all) then "pass"
+	  else "fail" end;
+def order($id): ["true_mount", "true_nofuse", "mount_overhead", "stdout_mount", "stdout_nofuse",
+	"stdout_ratio", "first_byte_mount", "first_byte_nofuse", "restore", "restore_cold",
+	"status_load", "status_idle", "rss", "boot", "clones_serial", "clones_parallel"]
+	| index([$id]) // 1000;
+map(. + {result: verdict}) | sort_by(order(.id)) as $rows
+| {date: $date, host: $host, cpu: $cpu, cpus: ($cpus | tonumber), kernel: $kernel,
+   qemu: $qemu, backend: $backend, load_start: $load_start, load_end: $load_end,
+   seconds: ($seconds | tonumber), rows: $rows,
+   passed: ([$rows[] | select(.result == "pass")] | length),
+   failed: ([$rows[] | select(.result == "fail")] | length),
+   errors: ([$rows[] | select(.result == "error")] | length)}' "$ROWS" >"$JSON.tmp" &&
+	mv "$JSON.tmp" "$JSON" || die "writing $JSON"
+
+jq -r '
+def fig($u): if type == "number" then "\(.) \($u)" else "" end;
+"| figure | median | p99 | rounds | reference | target | result |",
+"| --- | --- | --- | --- | --- | --- | --- |",
+(.rows[] | (.unit // "") as $u | "| \(.figure) | \(.median | fig($u)) | \(.p99 | fig($u)) | \(.rounds // "") | \(.reference // "") | \(.target // "") | \(if .result == "fail" or .result == "error" then "**\(.result | ascii_upcase)**" else .result end) |"),
+"",
+"Where the time goes, a mount `true` (phase medians, ms): \(.rows[] | select(.id == "true_mount") | "open \(.phase_open_ms), write \(.phase_write_ms), read \(.phase_read_ms), close \(.phase_close_ms)")",
+"",
+"\(.date) on \(.host) (\(.cpus) x \(.cpu), \(.kernel), \(.qemu)), load \(.load_start) -> \(.load_end), \(.backend) guest",
+"\(.passed) passed, \(.failed) failed\(if .errors > 0 then ", \(.errors) rows could not be measured" else "" end)"' "$JSON" ||
+	die "reading $JSON"
+echo "Figures as JSON: $JSON"
+
+[ "$row_failed" = 0 ] || exit 2
+[ "$(jq .failed "$JSON")" = 0 ] || exit 1
+exit 0

@@ -5,7 +5,9 @@
  *
  *   mount-client true   EXEC ROUNDS WARMUP  -> "true_ms MEDIAN P99 MEAN" and
  *                        "true_phase_median_ms OPEN WRITE READ CLOSE"
- *   mount-client stdout EXEC BYTES          -> "stdout_mib_s RATE FIRST_BYTE_MS"
+ *   mount-client stdout EXEC BYTES ROUNDS   -> "stdout_ms MEDIAN P99",
+ *                        "stdout_mib_s AT_MEDIAN AT_P99" and
+ *                        "first_byte_ms MEDIAN P99" (from the open)
  *   mount-client stream EXEC BYTES          -> execs `head -c BYTES /dev/zero`
  *                        until SIGTERM/SIGINT; prints "flowing" at the first
  *                        byte, at the end "stream_mib_s RATE RUNS" (RATE:
@@ -15,6 +17,8 @@
  *
  * One exec round is one transaction: open O_RDWR, write the command, read to
  * EOF, close. A non-zero exit or short read is an error (exit status 1).
+ * Medians and p99 as tests/bench/stats.h takes them, the same rule as
+ * tests/bench/client.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,8 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "tests/bench/stats.h"
 
 #define BUF_SIZE (128 * 1024)
 
@@ -37,25 +42,7 @@ static double phase[4];		/* last tx(): open, write, read to EOF, close */
 static double
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Same percentile rule as tests/bench/client.c. */
-static double
-pct(const double *sorted, int n, double p)
-{
-	return sorted[(int)((n - 1) * p)];
+	return bench_now_ms();
 }
 
 /* One transaction; returns bytes read, or -errno (-EINTR if stopped). */
@@ -146,33 +133,47 @@ do_true(const char *path, int rounds, int warmup)
 		for (j = 0; j < 4; j++)
 			ph[j][i] = phase[j];
 	}
-	qsort(lat, (size_t)rounds, sizeof(*lat), cmp_double);
-	printf("true_ms %.2f %.2f %.2f\n", pct(lat, rounds, 0.5),
-	       pct(lat, rounds, 0.99), sum / rounds);
-	for (j = 0; j < 4; j++)
-		qsort(ph[j], (size_t)rounds, sizeof(double), cmp_double);
+	printf("true_ms %.3f %.3f %.3f\n", bench_pct(lat, rounds, 0.5),
+	       bench_pct(lat, rounds, 0.99), sum / rounds);
 	printf("true_phase_median_ms %.3f %.3f %.3f %.3f\n",
-	       pct(ph[0], rounds, 0.5), pct(ph[1], rounds, 0.5),
-	       pct(ph[2], rounds, 0.5), pct(ph[3], rounds, 0.5));
+	       bench_pct(ph[0], rounds, 0.5), bench_pct(ph[1], rounds, 0.5),
+	       bench_pct(ph[2], rounds, 0.5), bench_pct(ph[3], rounds, 0.5));
 	free(lat);
 	return 0;
 }
 
 static int
-do_stdout(const char *path, long long bytes)
+do_stdout(const char *path, long long bytes, int rounds)
 {
+	double *lat = calloc((size_t)rounds * 2, sizeof(*lat)), *first, t0;
+	double med, p99;
 	char cmd[64];
 	long long ret;
-	double t0;
+	int i;
 
+	if (!lat)
+		return 1;
+	first = lat + rounds;
 	snprintf(cmd, sizeof(cmd), "head -c %lld /dev/zero", bytes);
-	t0 = now_ms();
-	ret = tx(path, cmd);
-	if (ret != bytes)
-		return fail("stdout", path, ret);
-	printf("stdout_mib_s %.1f %.0f\n",
-	       (double)bytes / 1048576.0 / ((now_ms() - t0) / 1e3),
-	       first_byte_ms - t0);
+	for (i = 0; i < rounds; i++) {
+		first_byte_ms = 0;
+		t0 = now_ms();
+		ret = tx(path, cmd);
+		lat[i] = now_ms() - t0;
+		first[i] = first_byte_ms - t0;
+		if (ret != bytes) {
+			free(lat);
+			return fail("stdout", path, ret);
+		}
+	}
+	med = bench_pct(lat, rounds, 0.5);
+	p99 = bench_pct(lat, rounds, 0.99);
+	printf("stdout_ms %.1f %.1f\n", med, p99);
+	printf("stdout_mib_s %.1f %.1f\n", (double)bytes / 1048576.0 / med * 1e3,
+	       (double)bytes / 1048576.0 / p99 * 1e3);
+	printf("first_byte_ms %.1f %.1f\n", bench_pct(first, rounds, 0.5),
+	       bench_pct(first, rounds, 0.99));
+	free(lat);
 	return 0;
 }
 
@@ -217,7 +218,7 @@ do_stream(const char *path, long long bytes)
 static int
 do_status(const char *path, int rounds, int gap_us)
 {
-	double *lat, t0;
+	double *lat, t0, med, p99;
 	ssize_t n;
 	int i, fd;
 
@@ -244,9 +245,9 @@ do_status(const char *path, int rounds, int gap_us)
 		if (gap_us > 0)
 			usleep((useconds_t)gap_us);
 	}
-	qsort(lat, (size_t)rounds, sizeof(*lat), cmp_double);
-	printf("status_ms %.3f %.3f %.3f\n", pct(lat, rounds, 0.5),
-	       pct(lat, rounds, 0.99), lat[rounds - 1]);
+	med = bench_pct(lat, rounds, 0.5);
+	p99 = bench_pct(lat, rounds, 0.99);
+	printf("status_ms %.3f %.3f %.3f\n", med, p99, lat[rounds - 1]);
 	free(lat);
 	return 0;
 }
@@ -356,9 +357,8 @@ do_restore(const char *ctl, const char *exec, const char *info,
 		}
 		lat[i] = now_ms() - t0;
 	}
-	qsort(lat, (size_t)rounds, sizeof(*lat), cmp_double);
-	printf("restore_ms %.1f %.1f\n", pct(lat, rounds, 0.5),
-	       pct(lat, rounds, 0.99));
+	printf("restore_ms %.1f %.1f\n", bench_pct(lat, rounds, 0.5),
+	       bench_pct(lat, rounds, 0.99));
 	free(lat);
 	return 0;
 }
@@ -368,7 +368,7 @@ usage(void)
 {
 	fprintf(stderr,
 		"usage: mount-client true EXEC ROUNDS WARMUP\n"
-		"       mount-client stdout EXEC BYTES\n"
+		"       mount-client stdout EXEC BYTES ROUNDS\n"
 		"       mount-client stream EXEC BYTES\n"
 		"       mount-client status FILE ROUNDS GAP_US\n"
 		"       mount-client ctl FILE WORD\n"
@@ -387,8 +387,9 @@ main(int argc, char **argv)
 	if (!strcmp(argv[1], "true") && argc == 5)
 		ret = do_true(argv[2], atoi(argv[3]) > 0 ? atoi(argv[3]) : 1,
 			      atoi(argv[4]));
-	else if (!strcmp(argv[1], "stdout") && argc == 4)
-		ret = do_stdout(argv[2], atoll(argv[3]));
+	else if (!strcmp(argv[1], "stdout") && argc == 5)
+		ret = do_stdout(argv[2], atoll(argv[3]),
+				atoi(argv[4]) > 0 ? atoi(argv[4]) : 1);
 	else if (!strcmp(argv[1], "stream") && argc == 4)
 		ret = do_stream(argv[2], atoll(argv[3]));
 	else if (!strcmp(argv[1], "status") && argc == 5)
