@@ -4,6 +4,7 @@
  * point at: every row has the operations its mode and flags promise.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include "fs/internal.h"
 #include "fs/nodes.h"
 #include "machine/machine.h"
+#include "tests/unit/harness.h"
 
 /* Machines of the pretend vmset: index = position. */
 static const char *const machine_names[] = { "a", "b", NULL };
@@ -489,6 +491,41 @@ test_kinds_complete(void **state)
 	assert_non_null(fs_kind_console.release);
 }
 
+/*
+ * A transaction's close costs no FLUSH round trip (FLUSH never does
+ * anything, DESIGN.md §7): its open tells the kernel so.
+ */
+static void
+test_tx_open_noflush(void **state)
+{
+	static const char *const paths[] = { "/a/exec", "/a/wait" };
+	struct fs_nodes *t = fs_nodes_new();
+	struct fixture *f;
+	size_t i;
+
+	fixture_setup(state, "{\"machines\": {\"m\": {\"backend\": "
+		      "\"mock\"}}}", 5, 0);
+	f = *state;
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		const struct fs_node *n;
+		struct fuse_file_info fi;
+		struct fs_open of;
+
+		assert_int_equal(resolve(t, paths[i], 0, &n), 0);
+		memset(&of, 0, sizeof(of));
+		memset(&fi, 0, sizeof(fi));
+		of.node = n;
+		of.m = f->m;
+		of.accmode = O_RDWR;
+		assert_ptr_equal(n->row->ops, &fs_kind_tx);
+		assert_int_equal(n->row->ops->open(&of, NULL, &fi), 0);
+		assert_true(fi.noflush);
+		n->row->ops->release(&of);
+	}
+	fs_nodes_free(t);
+	fixture_teardown(state);
+}
+
 int
 main(void)
 {
@@ -512,6 +549,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_many_files, setup,
 						teardown),
 		cmocka_unit_test(test_kinds_complete),
+		cmocka_unit_test(test_tx_open_noflush),
 	};
 
 	return cmocka_run_group_tests_name("nodes", tests, NULL, NULL);
