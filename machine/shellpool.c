@@ -104,6 +104,8 @@ notify(struct cmd *c)
 	pthread_cond_broadcast(&c->m->cond);
 }
 
+static void submit_now(struct machine *m);
+
 void
 cmd_submit(struct cmd *c)
 {
@@ -115,7 +117,9 @@ cmd_submit(struct cmd *c)
 	while (*p)
 		p = &(*p)->next;
 	*p = c;
-	shellpool_kick(m);
+	submit_now(m);
+	if (m->queue)
+		shellpool_kick(m);
 	/* The supervisor keeps its deadline. */
 	pthread_cond_broadcast(&m->cond);
 }
@@ -401,6 +405,35 @@ dispatch(struct shell_slot *s)
 	s->cur = c;
 	shell_command(&s->outq, c->tag, c->text, c->text_len, c->stdin_path,
 		      watchdog_for(m, c));
+}
+
+/*
+ * With the lock: what is queued goes to idle shells' sockets from the
+ * caller's thread. Waking a shell's worker to send it would cost a
+ * hand-off and its scheduling delay on every command; the worker polls
+ * its socket for the answer anyway. A partial send leaves the rest to it.
+ */
+static void
+submit_now(struct machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_shells && m->queue; i++) {
+		struct shell_slot *s = &m->shells[i];
+		ssize_t n;
+
+		if (!s->ready || s->cur || s->conn_fd < 0 || s->outq.len)
+			continue;
+		dispatch(s);
+		if (!s->cur)
+			continue;
+		n = send(s->conn_fd, s->outq.data, s->outq.len,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0)
+			sb_consume(&s->outq, (size_t)n);
+		if (s->outq.len)
+			wake(s);
+	}
 }
 
 static int
