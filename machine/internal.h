@@ -185,6 +185,7 @@ struct machine {
 	 * across a backend call or other blocking I/O. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;       /* broadcast on every change */
+	int64_t sup_wake_ms;       /* the supervisor sleeps until then (0: awake) */
 	enum mstate state;
 	int timeout;               /* seconds */
 	int64_t started_ms;

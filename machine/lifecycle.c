@@ -491,7 +491,9 @@ machine_supervisor(void *arg)
 		if (next <= 0)
 			continue;
 		mono_deadline(&ts, next);
+		m->sup_wake_ms = now_mono_ms() + next;
 		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+		m->sup_wake_ms = 0;
 	}
 	machine_unlock(m);
 	return NULL;

@@ -120,8 +120,10 @@ cmd_submit(struct cmd *c)
 	submit_now(m);
 	if (m->queue)
 		shellpool_kick(m);
-	/* The supervisor keeps its deadline. */
-	pthread_cond_broadcast(&m->cond);
+	/* The supervisor keeps its deadline: woken only if it would sleep
+	 * past it (a wake-up on every command costs a context switch). */
+	if (m->sup_wake_ms && c->deadline && c->deadline < m->sup_wake_ms)
+		pthread_cond_broadcast(&m->cond);
 }
 
 static void

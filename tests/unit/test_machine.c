@@ -236,6 +236,49 @@ test_timeout_fails_with_etimedout(void **state)
 	sb_free(&out);
 }
 
+/* Every shell ready (each SYNC wakes the supervisor) and the supervisor
+ * asleep with nothing due for over 30 s. */
+static int
+supervisor_idle(struct machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_shells; i++)
+		if (!m->shells[i].ready)
+			return 0;
+	return m->sup_wake_ms >= now_mono_ms() + 30000;
+}
+
+static void
+supervisor_asleep(struct machine *m)
+{
+	int i;
+
+	machine_lock(m);
+	for (i = 0; i < 10000 && !supervisor_idle(m); i++) {
+		machine_unlock(m);
+		usleep(1000);
+		machine_lock(m);
+	}
+	assert_true(supervisor_idle(m));
+	machine_unlock(m);
+}
+
+/* A command's deadline before the sleeping supervisor's next wake-up (up to
+ * a minute away) still holds: submitting it wakes the supervisor. */
+static void
+test_deadline_wakes_the_supervisor(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(ctl(f->m, "start"), 0);
+	/* the mock's console line would wake it */
+	assert_int_equal(wait_for(f->m, "console mock: booted", NULL), 0);
+	assert_int_equal(ctl(f->m, "timeout 1"), 0);
+	supervisor_asleep(f->m);
+	assert_int_equal(run(f->m, "sleep 20", NULL), -ETIMEDOUT);
+}
+
 static void
 test_crash_then_eio_and_other_machine_served(void **state)
 {
@@ -1062,6 +1105,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_interrupt_kills_the_command,
 						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_fails_with_etimedout,
+						setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_deadline_wakes_the_supervisor,
 						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_crash_then_eio_and_other_machine_served, setup,
