@@ -94,13 +94,13 @@ build/fuzz/%: tests/fuzz/%.c build/fuzz/libattest.a $(wildcard tests/fuzz/*.h)
 		-o $@ $< build/fuzz/libattest.a $(shell pkg-config --libs $(LIB_PKGS)) -pthread
 
 build/bench-client: tests/bench/client.c build/libattest.a tests/unit/harness.h \
-		tests/bench/stats.h
+		tests/bench/stats.h tests/bench/fstx.h
 	@mkdir -p build
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(filter-out %.h,$^) $(PKG_LIBS)
 
 # bench: the mount side's timing client (tests/bench/bench.sh builds it)
-build/bench-mount-client: tests/bench/mount-client.c tests/bench/stats.h
+build/bench-mount-client: tests/bench/mount-client.c tests/bench/stats.h tests/bench/fstx.h
 	@mkdir -p build
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $<

@@ -1,13 +1,17 @@
 /*
  * The same protocol without FUSE: links machine/ directly, boots one machine
  * of a config, and times `true` round trips and BYTES of stdout, so the
- * benchmark can compare the mount against it on the same guest.
+ * benchmark can compare the mount against it on the same guest. Given a
+ * mount's exec file too, it times that in the same rounds, taking turns
+ * (which goes first alternates), so both see the same load on a busy host.
  *
- *   bench-client CONFIG MACHINE ROUNDS STATE_DIR [STDOUT_ROUNDS [BYTES]]
+ *   bench-client CONFIG MACHINE ROUNDS STATE_DIR [STDOUT_ROUNDS [BYTES [EXEC]]]
  *   -> "true_ms MEDIAN P99 MEAN", "stdout_ms MEDIAN P99" (BYTES of
  *      stdout, 64 MiB unless given), "first_byte_ms MEDIAN P99" (from the
  *      command's start to its first byte) and "stdout_mib_s AT_MEDIAN AT_P99"
- *      lines; medians and p99 as tests/bench/stats.h takes them
+ *      lines; with EXEC the same with "mount_" in front, and
+ *      "mount_true_phase_median_ms OPEN WRITE READ CLOSE"; medians and p99
+ *      as tests/bench/stats.h takes them
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +19,7 @@
 
 #define HARNESS_NO_CMOCKA
 #include "tests/unit/harness.h"
+#include "tests/bench/fstx.h"
 #include "tests/bench/stats.h"
 
 #define WARMUP 20	/* the guest's translation cache warms up */
@@ -59,66 +64,131 @@ run(struct machine *m, const char *cmd, double *first_ms)
 	return total;
 }
 
-static int
-time_true(struct machine *m, int rounds)
-{
-	double *lat = calloc((size_t)rounds, sizeof(*lat)), t0;
-	int i;
+/* Samples of one side: no FUSE (exec NULL) or the mount's exec file. */
+struct side {
+	const char *exec;
+	double *lat, *first, *phase[4];
+};
 
-	if (!lat)
+static int
+side_init(struct side *sd, const char *exec, int rounds)
+{
+	int j;
+
+	sd->exec = exec;
+	sd->lat = calloc((size_t)rounds * 6, sizeof(double));
+	if (!sd->lat)
 		return -ENOMEM;
-	for (i = 0; i < WARMUP; i++)
-		run(m, "true", NULL);
-	for (i = 0; i < rounds; i++) {
-		t0 = bench_now_ms();
-		if (run(m, "true", NULL) < 0) {
-			fprintf(stderr, "bench-client: true failed\n");
-			free(lat);
-			return -EIO;
-		}
-		lat[i] = bench_now_ms() - t0;
-	}
-	printf("true_ms %.3f %.3f %.3f\n", bench_pct(lat, rounds, 0.5),
-	       bench_pct(lat, rounds, 0.99), bench_mean(lat, rounds));
-	free(lat);
+	sd->first = sd->lat + rounds;
+	for (j = 0; j < 4; j++)
+		sd->phase[j] = sd->lat + (size_t)rounds * (size_t)(j + 2);
 	return 0;
 }
 
-static int
-time_stdout(struct machine *m, int rounds, long long bytes)
+/* Round i of cmd on one side; bytes of stdout or -errno. */
+static long long
+side_run(struct machine *m, struct side *sd, const char *cmd, int i)
 {
-	double *lat = calloc((size_t)rounds * 2, sizeof(*lat)), *first, t0;
-	double med, p99;
-	char cmd[64];
+	double t0 = bench_now_ms(), first = 0;
+	struct bench_fstx t = { .on_bytes = NULL };
 	long long n;
-	int i;
+	int j;
 
-	if (!lat)
-		return -ENOMEM;
-	first = lat + rounds;
-	snprintf(cmd, sizeof(cmd), "head -c %lld /dev/zero", bytes);
+	if (sd->exec) {
+		n = bench_fstx(sd->exec, cmd, &t);
+		first = t.first_byte;
+		for (j = 0; j < 4; j++)
+			sd->phase[j][i] = t.phase[j];
+	} else {
+		n = run(m, cmd, &first);
+	}
+	sd->lat[i] = bench_now_ms() - t0;
+	sd->first[i] = first ? first - t0 : sd->lat[i];
+	return n;
+}
+
+/* ROUNDS of cmd on each side, taking turns; 0, or -EIO with the reason
+ * on stderr when one gave other than want bytes. */
+static int
+take_turns(struct machine *m, struct side *sd, int sides, const char *cmd,
+	   int rounds, long long want)
+{
+	long long n;
+	int i, k;
+
 	for (i = 0; i < rounds; i++) {
-		t0 = bench_now_ms();
-		first[i] = t0;
-		n = run(m, cmd, &first[i]);
-		lat[i] = bench_now_ms() - t0;
-		first[i] -= t0;
-		if (n != bytes) {
-			fprintf(stderr, "bench-client: %lld bytes of stdout gave "
-				"%lld\n", bytes, n);
-			free(lat);
-			return -EIO;
+		for (k = 0; k < sides; k++) {
+			struct side *s = &sd[(i + k) % sides];
+
+			n = side_run(m, s, cmd, i);
+			if (n != want) {
+				fprintf(stderr, "bench-client: `%s`%s gave %lld\n",
+					cmd, s->exec ? " through the mount" : "", n);
+				return -EIO;
+			}
 		}
 	}
-	med = bench_pct(lat, rounds, 0.5);
-	p99 = bench_pct(lat, rounds, 0.99);
-	printf("stdout_ms %.1f %.1f\n", med, p99);
-	printf("stdout_mib_s %.1f %.1f\n", (double)bytes / 1048576.0 / med * 1e3,
-	       (double)bytes / 1048576.0 / p99 * 1e3);
-	printf("first_byte_ms %.1f %.1f\n", bench_pct(first, rounds, 0.5),
-	       bench_pct(first, rounds, 0.99));
-	free(lat);
 	return 0;
+}
+
+static void
+print_true(const struct side *sd, int rounds)
+{
+	const char *pre = sd->exec ? "mount_" : "";
+
+	printf("%strue_ms %.3f %.3f %.3f\n", pre, bench_pct(sd->lat, rounds, 0.5),
+	       bench_pct(sd->lat, rounds, 0.99), bench_mean(sd->lat, rounds));
+	if (sd->exec)
+		printf("mount_true_phase_median_ms %.3f %.3f %.3f %.3f\n",
+		       bench_pct(sd->phase[0], rounds, 0.5),
+		       bench_pct(sd->phase[1], rounds, 0.5),
+		       bench_pct(sd->phase[2], rounds, 0.5),
+		       bench_pct(sd->phase[3], rounds, 0.5));
+}
+
+static void
+print_stdout(const struct side *sd, int rounds, long long bytes)
+{
+	const char *pre = sd->exec ? "mount_" : "";
+	double med = bench_pct(sd->lat, rounds, 0.5);
+	double p99 = bench_pct(sd->lat, rounds, 0.99);
+	double mib = (double)bytes / 1048576.0;
+
+	printf("%sstdout_ms %.1f %.1f\n", pre, med, p99);
+	printf("%sstdout_mib_s %.1f %.1f\n", pre, mib / med * 1e3,
+	       mib / p99 * 1e3);
+	printf("%sfirst_byte_ms %.1f %.1f\n", pre,
+	       bench_pct(sd->first, rounds, 0.5),
+	       bench_pct(sd->first, rounds, 0.99));
+}
+
+/* `true` and BYTES of stdout on each side (the mount's if exec is set). */
+static int
+bench(struct machine *m, const char *exec, int rounds, int stdout_rounds,
+      long long bytes)
+{
+	struct side sd[2];
+	int sides = exec ? 2 : 1, n = rounds > stdout_rounds ? rounds :
+							 stdout_rounds;
+	char cmd[64];
+	int k, ret;
+
+	for (k = 0; k < sides; k++)
+		if (side_init(&sd[k], k ? exec : NULL, n) < 0)
+			return -ENOMEM;
+	ret = take_turns(m, sd, sides, "true", WARMUP, 0);
+	if (!ret)
+		ret = take_turns(m, sd, sides, "true", rounds, 0);
+	for (k = 0; k < sides && !ret; k++)
+		print_true(&sd[k], rounds);
+	snprintf(cmd, sizeof(cmd), "head -c %lld /dev/zero", bytes);
+	if (!ret)
+		ret = take_turns(m, sd, sides, cmd, stdout_rounds, bytes);
+	for (k = 0; k < sides && !ret; k++)
+		print_stdout(&sd[k], stdout_rounds, bytes);
+	for (k = 0; k < sides; k++)
+		free(sd[k].lat);
+	return ret;
 }
 
 int
@@ -133,9 +203,9 @@ main(int argc, char **argv)
 	long long bytes = 64ll << 20;
 	int rounds, stdout_rounds = 1, status = 1;
 
-	if (argc < 5 || argc > 7) {
+	if (argc < 5 || argc > 8) {
 		fprintf(stderr, "usage: %s CONFIG MACHINE ROUNDS STATE_DIR "
-			"[STDOUT_ROUNDS [BYTES]]\n", argv[0]);
+			"[STDOUT_ROUNDS [BYTES [EXEC]]]\n", argv[0]);
 		return 2;
 	}
 	rounds = atoi(argv[3]) > 0 ? atoi(argv[3]) : 1;
@@ -165,7 +235,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench-client: start failed\n");
 		goto out;
 	}
-	if (time_true(m, rounds) < 0 || time_stdout(m, stdout_rounds, bytes) < 0)
+	if (bench(m, argc > 7 ? argv[7] : NULL, rounds, stdout_rounds,
+		  bytes) < 0)
 		goto out;
 	fflush(stdout);
 	status = 0;

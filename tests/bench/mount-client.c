@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/bench/fstx.h"
 #include "tests/bench/stats.h"
 
 #define BUF_SIZE (128 * 1024)
@@ -37,7 +38,7 @@ static volatile sig_atomic_t stop;
 static long long streamed;	/* every byte read by tx(), partial runs too */
 static double first_byte_ms;	/* when tx() first read a byte, or 0 */
 static int announce;		/* stream: print "flowing" at the first byte */
-static double phase[4];		/* last tx(): open, write, read to EOF, close */
+static double *phase;		/* last tx(): open, write, read to EOF, close */
 
 static double
 now_ms(void)
@@ -45,57 +46,27 @@ now_ms(void)
 	return bench_now_ms();
 }
 
+static void
+on_bytes(struct bench_fstx *t, size_t n)
+{
+	if (!first_byte_ms) {
+		first_byte_ms = t->first_byte;
+		if (announce) {
+			printf("flowing\n");
+			fflush(stdout);
+		}
+	}
+	streamed += (long long)n;
+}
+
 /* One transaction; returns bytes read, or -errno (-EINTR if stopped). */
 static long long
 tx(const char *path, const char *cmd)
 {
-	long long total = 0;
-	size_t len = strlen(cmd);
-	ssize_t n;
-	double t = now_ms(), t1;
-	int fd, e;
+	static struct bench_fstx t = { .on_bytes = on_bytes };
 
-	fd = open(path, O_RDWR);
-	if (fd < 0)
-		return -errno;
-	t1 = now_ms();
-	phase[0] = t1 - t;
-	t = t1;
-	n = write(fd, cmd, len);
-	if (n != (ssize_t)len) {
-		e = n < 0 ? errno : EIO;
-		close(fd);
-		return -e;
-	}
-	t1 = now_ms();
-	phase[1] = t1 - t;
-	t = t1;
-	for (;;) {
-		n = read(fd, buf, sizeof(buf));
-		if (n < 0) {
-			e = errno;
-			close(fd);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		if (!first_byte_ms) {
-			first_byte_ms = now_ms();
-			if (announce) {
-				printf("flowing\n");
-				fflush(stdout);
-			}
-		}
-		total += n;
-		streamed += n;
-	}
-	t1 = now_ms();
-	phase[2] = t1 - t;
-	t = t1;
-	if (close(fd) < 0)
-		return -errno;
-	phase[3] = now_ms() - t;
-	return total;
+	phase = t.phase;
+	return bench_fstx(path, cmd, &t);
 }
 
 static int
