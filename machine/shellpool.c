@@ -424,7 +424,9 @@ submit_now(struct machine *m)
 		struct shell_slot *s = &m->shells[i];
 		ssize_t n;
 
-		if (!s->ready || s->cur || s->conn_fd < 0 || s->outq.len)
+		/* Owed go-aheads (a lossy channel's) go out first: its worker */
+		if (!s->ready || s->cur || s->conn_fd < 0 || s->outq.len ||
+		    s->acks_owed)
 			continue;
 		dispatch(s);
 		if (!s->cur)
