@@ -164,12 +164,14 @@ bootstrap_update(struct cmd *c)
 		sb_free(&why);
 		return;
 	}
-	if (why.len) {
-		set_hvc0(m, why.data);
-		decided(m, "the backdoor answered on hvc0");
-	} else if (ports_with(m, 0) == n_ports(m)) {
+	/* Shells that answer count more than what the guest said (a guest
+	 * may run its own on the ports, as attestfs's NixOS module does). */
+	if (ports_with(m, 0) == n_ports(m)) {
 		set_pool(m);
 		decided(m, "the backdoor answered; shells on the ports");
+	} else if (why.len) {
+		set_hvc0(m, why.data);
+		decided(m, "the backdoor answered on hvc0");
 	}
 	sb_free(&why);
 }
