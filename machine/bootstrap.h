@@ -37,7 +37,8 @@ enum bs_state {
  * per port: "port attestfs.shell.N /dev/vportXpY", or "none REASON". */
 void shell_bootstrap(struct strbuf *out, unsigned n_ports);
 /* Its output read: how many of the ports 0..n_ports-1 it started (each
- * once); when fewer than n_ports, why (a line for the log) is set. */
+ * once); why (a printable line for the log) is set exactly when that is
+ * fewer than n_ports, and left empty otherwise. */
 int shell_bootstrap_reply(const char *out, size_t len, unsigned n_ports,
 			  struct strbuf *why);
 

@@ -140,7 +140,10 @@ shell_bootstrap_reply(const char *out, size_t len, unsigned n_ports,
 	}
 	for (i = 0; i < n_ports && i < 32; i++)
 		found += (seen >> i) & 1;
-	if ((unsigned)found < n_ports && !why->len)
+	/* A reason only for a shortfall, and then always one. */
+	if ((unsigned)found >= n_ports)
+		sb_free(why);
+	else if (!why->len)
 		sb_addf(why, "the guest has %d of the %u attestfs.shell ports",
 			found, n_ports);
 	return found;

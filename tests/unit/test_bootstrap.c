@@ -85,6 +85,11 @@ test_reply(void **state)
 	free(why);
 	assert_int_equal(reply("port attestfs.shell.0 /dev/x", 1, &why), 1);
 	free(why);
+	/* all there: no reason, whatever else the guest said */
+	assert_int_equal(reply("port attestfs.shell.0 /dev/x\nnone but\n", 1,
+			       &why), 1);
+	assert_true(!why || !*why);
+	free(why);
 	/* the guest's words, made printable for the log */
 	assert_int_equal(reply("none a\033[2Jb\n", 1, &why), 0);
 	assert_string_equal(why, "a?[2Jb");
