@@ -75,15 +75,23 @@ trap nixos_cleanup EXIT
 
 # nixos_true M: ROUNDS of `true` from bash as a test script runs it, after
 # WARMUP; "MEDIAN P99 MAX N" in ms.
+# A round that fails (hvc0 loses bytes when the host is slow: EIO) is
+# counted in $ROW_DIR/M.errors, not timed; more than a tenth fails the row.
 nixos_true() {
-	local m=$1 i t0 out times=$ROW_DIR/$1.times
+	local m=$1 i t0 out times=$ROW_DIR/$1.times errs=0
 	: >"$times"
 	for ((i = 0; i < WARMUP + ROUNDS; i++)); do
 		t0=$EPOCHREALTIME
 		# shellcheck disable=SC2034 # read, as a test reads it
-		out=$(exec 3<>"$NIXOS_VMS/$m/exec" && printf true >&3 && cat <&3) || return 1
+		if ! out=$(exec 3<>"$NIXOS_VMS/$m/exec" && printf true >&3 && cat <&3); then
+			errs=$((errs + 1))
+			say "$m: round $i failed; $(tail -n 2 "$NIXOS_VMS/$m/log" | tr '\n' ' ')"
+			[ $errs -le $((ROUNDS / 10)) ] || return 1
+			continue
+		fi
 		[ $i -lt "$WARMUP" ] || echo "$t0 $EPOCHREALTIME" >>"$times"
 	done
+	echo "$errs" >"$ROW_DIR/$m.errors"
 	awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' "$times" | bench_stats
 }
 
@@ -128,11 +136,13 @@ nixos_rows() {
 	read -r pool_boot pool_med pool_p99 pool_max _ <<<"$pool"
 	read -r hvc0_boot hvc0_med hvc0_p99 hvc0_max _ <<<"$hvc0"
 	bench_row id=true_nixos unit=ms rounds="$ROUNDS" median="$pool_med" p99="$pool_p99" \
-		max="$pool_max" boot_ms="$pool_boot" target="median <= 10" \
+		max="$pool_max" boot_ms="$pool_boot" errors="$(cat "$ROW_DIR/pool.errors")" \
+		target="median <= 10" \
 		reference="hvc0 alone: median $hvc0_med ms; the NixOS driver: ~110-115 ms" \
 		figure="\`true\` from bash (subshell + cat), stock NixOS-style guest (run-nixos-vm, bash on hvc0), shells started on the virtserialports from hvc0"
 	bench_row id=true_nixos_hvc0 unit=ms rounds="$ROUNDS" median="$hvc0_med" p99="$hvc0_p99" \
-		max="$hvc0_max" boot_ms="$hvc0_boot" reference="the pool: median $pool_med ms" \
+		max="$hvc0_max" boot_ms="$hvc0_boot" errors="$(cat "$ROW_DIR/hvc0.errors")" \
+		reference="the pool: median $pool_med ms" \
 		figure="the same on hvc0 alone (\"shells\": 1: one shell, commands one at a time)"
 	[ "${ch#virtserialport}" != "$ch" ] || { say "the pool did not come up: channel $ch"; return 1; }
 }
@@ -141,7 +151,7 @@ nixos_rows || exit 1
 if [ -n "$NIXOS_STANDALONE" ]; then
 	echo "| figure | measured | reference | target |"
 	echo "| --- | --- | --- | --- |"
-	jq -r '"| \(.figure) | " + (if .median then "median \(.median) \(.unit), p99 \(.p99) \(.unit) (\(.rounds) rounds; start -> running \(.boot_ms) ms)" else .result end) + " | \(.reference // "") | \(.target // "") |"' \
+	jq -r '"| \(.figure) | " + (if .median then "median \(.median) \(.unit), p99 \(.p99) \(.unit) (\(.rounds) rounds, \(.errors) failed; start -> running \(.boot_ms) ms)" else .result end) + " | \(.reference // "") | \(.target // "") |"' \
 		"$ROW_DIR/rows.jsonl"
 	echo
 	cat "$ROW_DIR/rows.jsonl"
