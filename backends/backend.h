@@ -36,7 +36,9 @@ struct backend_launch {
 	const char *state_dir;     /* this machine's own directory */
 	const char *console_path;  /* unix socket machine/ listens on: serial */
 	const char *const *shell_paths; /* unix sockets machine/ listens on */
-	size_t n_shells;           /* ports attestfs.shell.0..n-1, or hvc0 */
+	/* ports attestfs.shell.0..n-1; with cfg.shell_console the first is
+	 * hvc0 and the rest are attestfs.shell.0..n-2 */
+	size_t n_shells;
 	const char *accel;         /* "auto" | "kvm" | "tcg" */
 	unsigned node;             /* machine number (name order from 1), 0 = none */
 	const struct backend_nic *nics; /* after the user-mode NIC, in order */

@@ -202,7 +202,7 @@ static void
 qemu_cmd_chardevs(struct qemu_args *a, const struct qemu_cmd_params *p)
 {
 	struct strbuf sb;
-	size_t i;
+	size_t i, first = 0;
 
 	sb_init(&sb);
 	sb_adds(&sb, "socket,id=console,path=");
@@ -222,19 +222,25 @@ qemu_cmd_chardevs(struct qemu_args *a, const struct qemu_cmd_params *p)
 	qemu_argf(a, false, "-qmp", &sb);
 
 	qemu_arg2(a, false, "-device", "virtio-serial-pci,id=vser0");
+	/*
+	 * A stock NixOS guest's shell is on the console (hvc0, port 0 of the
+	 * bus: added first). The sockets after it are virtserialports that
+	 * machine/ starts shells on from hvc0 (attestfs.shell.0 is the second
+	 * socket); a guest that ignores them still boots as before.
+	 */
 	if (p->cfg->shell_console) {
 		sb_adds(&sb, "socket,id=shell0,path=");
 		qemu_sb_add_opt_value(&sb, p->shell_paths[0]);
 		qemu_argf(a, false, "-chardev", &sb);
 		qemu_arg2(a, false, "-device", "virtconsole,chardev=shell0");
-		return;
+		first = 1;
 	}
-	for (i = 0; i < p->n_shells; i++) {
+	for (i = first; i < p->n_shells; i++) {
 		sb_addf(&sb, "socket,id=shell%zu,path=", i);
 		qemu_sb_add_opt_value(&sb, p->shell_paths[i]);
 		qemu_argf(a, false, "-chardev", &sb);
 		sb_addf(&sb, "virtserialport,bus=vser0.0,chardev=shell%zu,"
-			"name=attestfs.shell.%zu", i, i);
+			"name=attestfs.shell.%zu", i, i - first);
 		qemu_argf(a, false, "-device", &sb);
 	}
 }

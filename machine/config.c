@@ -499,7 +499,7 @@ check_backend(struct ctx *c, const struct backend_ops *ops,
 static int
 parse_machine_key(struct ctx *c, struct machine_config *mc,
 		  const struct backend_ops *ops, const char *key,
-		  struct json_object *v, int *shells_set)
+		  struct json_object *v)
 {
 	char *s = NULL;
 	int ret;
@@ -524,10 +524,10 @@ parse_machine_key(struct ctx *c, struct machine_config *mc,
 				  &mc->accel);
 	if (!strcmp(key, "start_command"))
 		return get_path(c, key, v, &mc->start_command);
-	if (!strcmp(key, "shells")) {
-		*shells_set = 1;
+	/* On the console, the pool started on virtserialports from hvc0
+	 * (machine/bootstrap.c); 1 there is hvc0 alone. */
+	if (!strcmp(key, "shells"))
 		return get_int(c, key, v, 1, 16, &mc->shells);
-	}
 	if (!strcmp(key, "shell_channel")) {
 		ret = get_choice(c, key, v, channel_names, "shell channel", &s);
 		if (ret == 0)
@@ -551,7 +551,7 @@ parse_machine_keys(struct ctx *c, struct json_object *obj,
 		   struct machine_config *mc, const struct backend_ops **ops)
 {
 	struct json_object *v;
-	int shells_set = 0, ret;
+	int ret;
 
 	/* First: which keys the others may be depends on it. */
 	if (json_object_object_get_ex(obj, "backend", &v)) {
@@ -561,16 +561,9 @@ parse_machine_keys(struct ctx *c, struct json_object *obj,
 	}
 	*ops = backend_find(mc->backend);
 	json_object_object_foreach(obj, key, val) {
-		ret = parse_machine_key(c, mc, *ops, key, val, &shells_set);
+		ret = parse_machine_key(c, mc, *ops, key, val);
 		if (ret < 0)
 			return ret;
-	}
-	/* The console is one stream: a pool of shells cannot share it. */
-	if (mc->shell_channel == SHELL_CHANNEL_CONSOLE) {
-		if (shells_set && mc->shells > 1)
-			return fail(c, "shells", "must be 1 with shell_channel "
-				    "\"virtconsole\", got %d", mc->shells);
-		mc->shells = 1;
 	}
 	return 0;
 }

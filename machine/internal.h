@@ -25,6 +25,7 @@
 
 #include "backends/backend.h"
 #include "common/bounded.h"
+#include "machine/bootstrap.h"
 #include "machine/config.h"
 #include "machine/machine.h"
 #include "machine/shell.h"
@@ -110,6 +111,7 @@ struct shell_slot {
 	int wake_fd;               /* eventfd: something for this worker */
 	char *path;
 	pthread_t thread;
+	int console;               /* hvc0: lossy, paced by the host */
 	int ready;                 /* prelude answered: commands may go */
 	long long sync_tag;        /* the SYNC we wait for, 0 = none */
 	struct cmd *cur;
@@ -216,6 +218,11 @@ struct machine {
 
 	struct shell_slot *shells;
 	size_t n_shells;
+	/* A console machine's pool (bootstrap.c): who serves, since when. */
+	enum bs_state bs_state;
+	int64_t bs_deadline;       /* hvc0 alone if the ports are not up then */
+	struct cmd *bs_cmd;        /* the bootstrap on hvc0, in flight */
+	char *bs_why;              /* BS_HVC0: why the ports did not come up */
 	long long next_tag;
 	struct cmd *queue;         /* FIFO of commands not yet on a shell */
 

@@ -27,12 +27,16 @@ machine_set_state(struct machine *m, enum mstate st, const char *why)
 {
 	if (m->state == st)
 		return;
-	/* The boot hook: a machine on VLANs is running once they are set up. */
-	if (st == MS_RUNNING && m->state == MS_STARTING && net_hold_start(m))
+	/* The boot hooks: a console machine's pool is up (or hvc0 serves
+	 * alone), a machine on VLANs has them set up. */
+	if (st == MS_RUNNING && m->state == MS_STARTING &&
+	    (bootstrap_hold_start(m) || net_hold_start(m)))
 		return;
 	m->state = st;
-	if (st == MS_STARTING || st == MS_STOPPED || st == MS_CRASHED)
+	if (st == MS_STARTING || st == MS_STOPPED || st == MS_CRASHED) {
 		net_reset(m);
+		bootstrap_reset(m);
+	}
 	if (st == MS_RUNNING) {
 		/* Commands held while it started may go now. */
 		shellpool_kick(m);
@@ -122,6 +126,7 @@ start_begin(struct machine *m, enum start_how how)
 {
 	m->state = MS_STARTING;
 	m->started_ms = now_mono_ms();
+	bootstrap_reset(m);
 	vmset_event(m->set, m->cfg.name, "starting", NULL);
 	machine_log_line(m, "starting");
 	if (how == START_LAST)
@@ -476,6 +481,7 @@ machine_supervisor(void *arg)
 		}
 		cmd_deadlines(m, now, &next);
 		start_deadlines(m, now, &next);
+		bootstrap_check(m, now, &next);
 		shutdown_deadline(m, now, &next);
 		waiters_check(m, now, &next);
 		jobs_check(m, now, &next);

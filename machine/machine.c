@@ -33,7 +33,7 @@ char *
 machine_render(struct machine *m, enum machine_view v, size_t *len)
 {
 	struct strbuf sb;
-	size_t i, ready = 0;
+	size_t i, lo, n, ready = 0;
 
 	sb_init(&sb);
 	machine_lock(m);
@@ -42,7 +42,10 @@ machine_render(struct machine *m, enum machine_view v, size_t *len)
 		sb_addf(&sb, "%s\n", mstate_name(m->state));
 		break;
 	case MACHINE_VIEW_INFO:
-		for (i = 0; i < m->n_shells; i++)
+		/* Those that take commands now (a console machine's: hvc0 or
+		 * its ports). */
+		bootstrap_slots(m, &lo, &n);
+		for (i = lo; i < lo + n; i++)
 			ready += m->shells[i].ready ? 1 : 0;
 		sb_addf(&sb, "name %s\nbackend %s\nstatus %s\n", m->cfg.name,
 			m->ops->name, mstate_name(m->state));
@@ -51,10 +54,10 @@ machine_render(struct machine *m, enum machine_view v, size_t *len)
 			sb_addf(&sb, "uptime_ms %lld\n",
 				(long long)(now_mono_ms() - m->started_ms));
 		}
-		sb_addf(&sb, "shells %zu/%zu\nshell_channel %s\n", ready,
-			m->n_shells,
+		sb_addf(&sb, "shells %zu/%zu\nshell_channel %s\n", ready, n,
 			m->cfg.shell_channel == SHELL_CHANNEL_CONSOLE ?
 				"virtconsole" : "virtserialport");
+		bootstrap_render_info(m, &sb);
 		sb_addf(&sb, "timeout %d\nboots %u\ncapabilities ", m->timeout,
 			m->generation);
 		backend_caps_render(m->ops->caps, &sb);
@@ -222,6 +225,7 @@ machine_destroy(struct machine *m)
 	jobs_free(m);
 	/* Whatever completed during teardown. */
 	machine_lock(m);
+	bootstrap_reset(m);
 	machine_unlock(m);
 	if (m->console_path)
 		unlink(m->console_path);

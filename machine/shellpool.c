@@ -157,12 +157,14 @@ queue_kill(struct machine *m, struct cmd *victim)
 {
 	struct cmd *k;
 	char text[64];
+	size_t lo, nsh;
 	int n;
 
 	if (victim->kill_queued || victim->guest_pid <= 0)
 		return;
 	/* A shell cannot kill what it is itself waiting for. */
-	if (victim->shell == 0 || m->n_shells < 2)
+	bootstrap_slots(m, &lo, &nsh);
+	if (victim->shell == (int)lo || nsh < 2)
 		return;
 	victim->kill_queued = 1;
 	n = snprintf(text, sizeof(text), "_atk %d", (int)victim->guest_pid);
@@ -228,17 +230,21 @@ pick(struct machine *m, struct shell_slot *s)
 {
 	struct cmd *c;
 	int others = 0;
-	size_t i;
+	size_t i, lo, n;
 
+	/* Of a console machine's, hvc0 or the ports serve (bootstrap.c). */
+	bootstrap_slots(m, &lo, &n);
+	if ((size_t)s->index < lo || (size_t)s->index >= lo + n)
+		return NULL;
 	/* Connected counts, not ready: they greet a moment after shell 0. */
-	for (i = 1; i < m->n_shells; i++)
+	for (i = lo + 1; i < lo + n; i++)
 		others |= m->shells[i].conn_fd >= 0;
 	for (c = m->queue; c; c = c->next) {
 		/* Until the machine is running (its boot set-up done), only
 		 * control work goes to the guest. */
 		if (!c->control && m->state != MS_RUNNING)
 			continue;
-		if (c->control || s->index != 0 || !others)
+		if (c->control || (size_t)s->index != lo || !others)
 			break;
 	}
 	if (c)
@@ -282,8 +288,7 @@ on_banner(struct shell_slot *s)
 	shell_release_cur(s, -EIO);
 	s->ready = 0;
 	s->sync_tag = ++m->next_tag;
-	shell_prelude(&s->outq, m->cfg.shell_channel == SHELL_CHANNEL_CONSOLE,
-		      s->sync_tag);
+	shell_prelude(&s->outq, s->console, s->sync_tag);
 }
 
 static void
@@ -296,6 +301,7 @@ on_sync(struct shell_slot *s, long long num)
 	s->sync_tag = 0;
 	s->resync_at = 0;
 	s->ready = 1;
+	bootstrap_shell_ready(m, s);
 	if (s->index == 0 && m->state == MS_STARTING)
 		machine_set_state(m, MS_RUNNING, "the backdoor answered");
 	pthread_cond_broadcast(&m->cond);
@@ -382,8 +388,10 @@ static unsigned
 watchdog_for(struct machine *m, struct cmd *c)
 {
 	int64_t left;
+	size_t lo, n;
 
-	if (m->n_shells >= 2 || !c->deadline)
+	bootstrap_slots(m, &lo, &n);
+	if (n >= 2 || !c->deadline)
 		return 0;
 	left = c->deadline - now_mono_ms();
 	return left <= 1000 ? 1 : (unsigned)((left + 999) / 1000);
@@ -446,7 +454,7 @@ backpressured(struct shell_slot *s)
 	struct cmd *c = s->cur;
 
 	return c && !c->cancelled && c->out_cap && c->out.len >= c->out_cap &&
-	       s->m->cfg.shell_channel != SHELL_CHANNEL_CONSOLE;
+	       !s->console;
 }
 
 
@@ -569,7 +577,7 @@ worker(void *arg)
 		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (m->cfg.shell_channel == SHELL_CHANNEL_CONSOLE) {
+		if (s->console) {
 			/* QEMU drops console bytes whenever this socket is full:
 			 * a deep buffer rides out a busy host. FORCE works as
 			 * root, the plain one up to rmem_max otherwise. */
@@ -587,8 +595,7 @@ worker(void *arg)
 		s->acks_owed = 0;
 		s->resync_at = 0;
 		sb_free(&s->outq);
-		shell_parser_init(&s->parser, m->cfg.shell_channel ==
-						      SHELL_CHANNEL_CONSOLE);
+		shell_parser_init(&s->parser, s->console);
 		if (m->boot_restored) {
 			/* The saved shell lives on with its prelude: no banner
 			 * comes, so ask it to answer at once. */
@@ -616,13 +623,15 @@ shellpool_init(struct machine *m, struct aerr *err)
 {
 	size_t i;
 
-	m->n_shells = (size_t)m->cfg.shells;
+	m->n_shells = bootstrap_n_slots(m);
 	m->shells = xcalloc(m->n_shells, sizeof(*m->shells));
 	for (i = 0; i < m->n_shells; i++) {
 		struct shell_slot *s = &m->shells[i];
 
 		s->m = m;
 		s->index = (int)i;
+		s->console = i == 0 &&
+			     m->cfg.shell_channel == SHELL_CHANNEL_CONSOLE;
 		s->conn_fd = -1;
 		s->listen_fd = -1;
 		s->wake_fd = -1;
@@ -724,8 +733,7 @@ shellpool_resync(struct machine *m)
 
 		if (s->conn_fd < 0 || s->ready || s->sync_tag)
 			continue;
-		shell_parser_init(&s->parser, m->cfg.shell_channel ==
-						      SHELL_CHANNEL_CONSOLE);
+		shell_parser_init(&s->parser, s->console);
 		sb_free(&s->outq);
 		queue_resume_sync(s);
 		wake(s);

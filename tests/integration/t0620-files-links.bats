@@ -10,7 +10,7 @@ load helpers
 setup_file() {
 	mount_attestfs "{\"machines\": {$(tiny_machine a),
 		\"h\": {\"kernel\": \"$GUESTS/tiny-hvc0/vmlinuz\", \"initrd\": \"$GUESTS/tiny-hvc0/initrd.gz\",
-			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\"}}}"
+			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\", \"shells\": 1}}}"
 	echo start >"$VMS/a/ctl"
 	# What the links would reach on the host if they were followed as the
 	# guest wrote them: files/tmp/esc/../../../../.. is $WORK.

@@ -19,7 +19,7 @@ SCRIPT
 	chmod +x "$WORK/run-scripted-vm"
 	mount_attestfs "{\"machines\": {
 		\"nixos\": {\"kernel\": \"$GUESTS/tiny-hvc0/vmlinuz\", \"initrd\": \"$GUESTS/tiny-hvc0/initrd.gz\",
-			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\"},
+			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\", \"shells\": 1},
 		\"scripted\": {\"start_command\": \"$WORK/run-scripted-vm\"}}}"
 }
 

@@ -14,7 +14,7 @@ setup_file() {
 	mount_attestfs "{\"machines\": {
 		$(tiny_machine a),
 		\"h\": {\"kernel\": \"$GUESTS/tiny-hvc0/vmlinuz\", \"initrd\": \"$GUESTS/tiny-hvc0/initrd.gz\",
-			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\"}}}" \
+			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\", \"shells\": 1}}}" \
 		log_max=64K
 }
 

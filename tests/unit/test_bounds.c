@@ -15,7 +15,8 @@ setup(void **state)
 {
 	static const char json[] = "{\"machines\": {\"m\": {\"backend\": "
 				   "\"mock\"}, \"h\": {\"backend\": \"mock\", "
-				   "\"shell_channel\": \"virtconsole\"}}}";
+				   "\"shell_channel\": \"virtconsole\", "
+				   "\"shells\": 1}}}";
 
 	return fixture_setup(state, json, 60, 256 << 10);
 }

@@ -405,6 +405,66 @@ test_argv_ram_file_and_tag(void **state)
 	qemu_cmd_free(&cmd);
 }
 
+/* A console machine with a pool: hvc0 first (port 0 of the bus), then the
+ * attestfs.shell.N ports machine/ bootstraps from it, in argv and in a start
+ * script's QEMU_OPTS alike. */
+static void
+test_argv_console_and_ports(void **state)
+{
+	struct backend_config c;
+	const char *shells[] = { "/s/shell0.sock", "/s/shell1.sock",
+				 "/s/shell2.sock" };
+	struct qemu_cmd_params p = {
+		.cfg = &c,
+		.qemu_bin = "qemu",
+		.state_dir = "/st/n",
+		.console_path = "/s/console.sock",
+		.shell_paths = shells,
+		.n_shells = 3,
+		.accel = "tcg",
+		.mac_byte = 2,
+	};
+	static const char devs[] =
+		"-device|virtio-serial-pci,id=vser0|"
+		"-chardev|socket,id=shell0,path=/s/shell0.sock|"
+		"-device|virtconsole,chardev=shell0|"
+		"-chardev|socket,id=shell1,path=/s/shell1.sock|"
+		"-device|virtserialport,bus=vser0.0,chardev=shell1,"
+		"name=attestfs.shell.0|"
+		"-chardev|socket,id=shell2,path=/s/shell2.sock|"
+		"-device|virtserialport,bus=vser0.0,chardev=shell2,"
+		"name=attestfs.shell.1|"
+		"-device|virtio-rng-pci|";
+	struct qemu_cmd cmd;
+	struct aerr err = { "" };
+	char *s;
+
+	cfg_init(&c, "n");
+	c.kernel = "/k/vmlinuz";
+	c.shell_console = true;
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	s = joined(cmd.argv);
+	assert_non_null(strstr(s, devs));
+	assert_null(strstr(s, "attestfs.shell.2"));
+	free(s);
+	qemu_cmd_free(&cmd);
+
+	c.start_command = "/bin/run-n-vm";
+	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
+	assert_non_null(strstr(cmd.env[0],
+		" -device virtio-serial-pci,id=vser0 "
+		"-chardev socket,id=shell0,path=/s/shell0.sock "
+		"-device virtconsole,chardev=shell0 "
+		"-chardev socket,id=shell1,path=/s/shell1.sock "
+		"-device virtserialport,bus=vser0.0,chardev=shell1,"
+		"name=attestfs.shell.0 "
+		"-chardev socket,id=shell2,path=/s/shell2.sock "
+		"-device virtserialport,bus=vser0.0,chardev=shell2,"
+		"name=attestfs.shell.1 -device virtio-rng-pci "));
+	assert_false(cmd.opts_quoted);
+	qemu_cmd_free(&cmd);
+}
+
 static void
 test_argv_start_command(void **state)
 {
@@ -1148,6 +1208,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_argv_plain),
 		cmocka_unit_test(test_argv_console_kvm_commas),
 		cmocka_unit_test(test_argv_ram_file_and_tag),
+		cmocka_unit_test(test_argv_console_and_ports),
 		cmocka_unit_test(test_argv_start_command),
 		cmocka_unit_test(test_argv_vlans),
 		cmocka_unit_test(test_helpers),

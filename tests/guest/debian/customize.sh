@@ -35,6 +35,8 @@ depmod -b "$R" "$KREL"
 # ---- the backdoor (early, no udev), our units, drop-ins
 install -m 0755 "$G/backdoor" "$R/usr/local/sbin/attestfs-backdoor"
 install -m 0755 "$D/attestfs-backdoors" "$R/usr/local/sbin/attestfs-backdoors"
+# NixOS's stock backdoor on hvc0, for a boot with attestfs.backdoor=nixos (run-nixos-vm)
+install -m 0755 "$D/nixos-backdoor" "$R/usr/local/sbin/attestfs-nixos-backdoor"
 for u in "$D"/units/*; do
 	install -m 0644 "$u" "$ETC/${u##*/}"
 done
@@ -72,7 +74,7 @@ rm -f "$PG/pg_hba.conf.new"
 printf 'attestfs        root                    postgres\nattestfs        postgres                postgres\n' \
 	>>"$PG/pg_ident.conf"
 
-systemctl --root="$R" --quiet enable attestfs-backdoor.service attestfs-network.service \
+systemctl --root="$R" --quiet enable attestfs-backdoor.service backdoor.service attestfs-network.service \
 	postgresql.service nginx.service
 
 # ---- a user with a user unit; no lingering at boot (its manager starts when a test asks:

@@ -1,0 +1,151 @@
+#!/usr/bin/env bats
+# A stock NixOS guest gets the pool (machine/bootstrap.c): attestfs adds its
+# attestfs.shell.N virtserialports to a virtconsole machine's VMM and, once
+# the one shell on hvc0 answers, starts a shell on each of them from there.
+# On tiny-hvc0 (busybox, NixOS's service body on hvc0) and on the debian guest
+# as a stock NixOS test VM (run-nixos-vm: bash on hvc0, nothing on the
+# ports). Without the ports (a start script that passes only some of
+# QEMU_OPTS) hvc0 serves alone, as before, and the log says why.
+
+load helpers
+
+setup_file() {
+	export WORK=$BATS_FILE_TMPDIR
+	# An older start script: it passes the driver's sockets on, but not
+	# the devices it does not know (the attestfs.shell virtserialports).
+	cat >"$WORK/run-bare-vm" <<SCRIPT
+#!/bin/sh
+opts= dev=
+for w in \$QEMU_OPTS; do
+	if [ -n "\$dev" ]; then
+		dev=
+		case \$w in virtserialport,*) continue ;; esac
+		opts="\$opts -device"
+	fi
+	if [ "\$w" = -device ]; then dev=1; continue; fi
+	opts="\$opts \$w"
+done
+exec qemu-system-x86_64 -accel tcg -machine q35 -cpu max -m 256 \\
+  -kernel $GUESTS/tiny-hvc0/vmlinuz -initrd $GUESTS/tiny-hvc0/initrd.gz \\
+  -append "console=ttyS0 quiet panic=-1" \$opts "\$@"
+SCRIPT
+	chmod +x "$WORK/run-bare-vm"
+	local nixdeb=
+	if [ -x "$GUESTS/debian/run-nixos-vm" ]; then
+		nixdeb=", \"nixdeb\": {\"start_command\": \"$GUESTS/debian/run-nixos-vm\",
+			\"shell_channel\": \"virtconsole\"}"
+	fi
+	mount_attestfs "{\"machines\": {
+		\"stock\": {\"kernel\": \"$GUESTS/tiny-hvc0/vmlinuz\", \"initrd\": \"$GUESTS/tiny-hvc0/initrd.gz\",
+			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\"},
+		\"bare\": {\"start_command\": \"$WORK/run-bare-vm\", \"shell_channel\": \"virtconsole\"}
+		$nixdeb}}"
+}
+
+teardown_file() {
+	umount_attestfs
+}
+
+# concurrent M: two commands that each wait (bounded) for the other's file;
+# both see it only when they run at once. A alone (serialised) says "alone".
+concurrent() {
+	local m=$1 t=$BATS_TEST_NUMBER
+	tx "$VMS/$m/exec" "rm -f /tmp/a$t /tmp/b$t"
+	tx_bg A "$VMS/$m/exec" "touch /tmp/a$t; i=0; while [ ! -e /tmp/b$t ] && [ \$i -lt 200 ]; do sleep 0.05; i=\$((i + 1)); done; [ -e /tmp/b$t ] && echo A-saw-B || echo A-alone"
+	tx_bg B "$VMS/$m/exec" "i=0; while [ ! -e /tmp/a$t ] && [ \$i -lt 200 ]; do sleep 0.05; i=\$((i + 1)); done; touch /tmp/b$t; echo B-done"
+	wait_until "$TEST_TIMEOUT" test -s "$BATS_TEST_TMPDIR/A.rc"
+	wait_until "$TEST_TIMEOUT" test -s "$BATS_TEST_TMPDIR/B.rc"
+	cat "$BATS_TEST_TMPDIR/A.out" "$BATS_TEST_TMPDIR/B.out"
+}
+
+# loops M: the port shells' respawn loops running in M's guest
+loops() {
+	tx "$VMS/$1/exec" "for p in /proc/[0-9]*; do tr '\\0' ' ' <\$p/cmdline; echo; done 2>/dev/null | grep -c 'attestfs-shel[l] /dev/vport'"
+}
+
+@test "tiny-hvc0: the stock backdoor on hvc0 starts the pool on the ports" {
+	echo start >"$VMS/stock/ctl"
+	run cat "$VMS/stock/info"
+	assert_line 'shell_channel virtconsole'
+	assert_line 'channel virtserialport (started from hvc0)'
+	assert_line 'shells 4/4'
+	# a command's shell reads a port, not hvc0
+	run tx "$VMS/stock/exec" 'readlink /proc/$$/fd/0'
+	assert_output --regexp '^/dev/vport[0-9]+p[0-9]+$'
+	run grep -c 'shells: 4 on the attestfs.shell virtserialports, started from hvc0' "$VMS/stock/log"
+	assert_output 1
+	run loops stock
+	assert_output 4
+}
+
+@test "tiny-hvc0: two commands run at once on the pool" {
+	echo start >"$VMS/stock/ctl"
+	run concurrent stock
+	assert_output $'A-saw-B\nB-done'
+}
+
+@test "start script without the ports: hvc0 alone, commands one at a time, the log says why" {
+	echo start >"$VMS/bare/ctl"
+	run cat "$VMS/bare/info"
+	assert_line --regexp '^channel virtconsole \((no virtserialport is named attestfs\.shell\.N in the guest|the guest has no /sys/class/virtio-ports .*)\)$'
+	assert_line 'shells 1/1'
+	run tx "$VMS/bare/exec" 'readlink /proc/$$/fd/0'
+	assert_output /dev/hvc0
+	run grep -F 'shells: hvc0 alone, commands one at a time (' "$VMS/bare/log"
+	assert_success
+	# serialised: A waits for B in vain (its bound), then B runs
+	run concurrent bare
+	assert_output $'A-alone\nB-done'
+	echo halt >"$VMS/bare/ctl"
+}
+
+@test "tiny-hvc0: a restore keeps the pool (the loops live on in guest RAM)" {
+	echo start >"$VMS/stock/ctl"
+	tx "$VMS/stock/exec" 'echo saved > /tmp/mark'
+	echo 'snapshot p' >"$VMS/stock/ctl"
+	tx "$VMS/stock/exec" 'echo changed > /tmp/mark'
+	wait_until "$TEST_TIMEOUT" grep -qx 'spare p' "$VMS/stock/info"
+	echo 'restore p' >"$VMS/stock/ctl"
+	assert_equal "$(tx "$VMS/stock/exec" 'cat /tmp/mark')" saved
+	run cat "$VMS/stock/info"
+	assert_line 'restored_from p'
+	assert_line 'channel virtserialport (started from hvc0)'
+	# the same loops, none added by a second bootstrap
+	run loops stock
+	assert_output 4
+	run concurrent stock
+	assert_output $'A-saw-B\nB-done'
+}
+
+@test "tiny-hvc0: after a guest reboot the pool is started again" {
+	echo start >"$VMS/stock/ctl"
+	boots=$(sed -n 's/^boots //p' "$VMS/stock/info")
+	tx "$VMS/stock/exec" 'touch /tmp/before-reboot'
+	echo reboot >"$VMS/stock/ctl"
+	run tx "$VMS/stock/exec" 'ls /tmp/before-reboot 2>&1 || echo rebooted'
+	assert_output --partial rebooted
+	run cat "$VMS/stock/info"
+	assert_line 'channel virtserialport (started from hvc0)'
+	run loops stock
+	assert_output 4
+	run concurrent stock
+	assert_output $'A-saw-B\nB-done'
+	echo halt >"$VMS/stock/ctl"
+}
+
+@test "debian as a stock NixOS VM (run-nixos-vm): bash on hvc0, the pool on the ports" {
+	[ -x "$GUESTS/debian/run-nixos-vm" ] || skip "the debian guest is not built (make guest-debian)"
+	echo start >"$VMS/nixdeb/ctl"
+	run cat "$VMS/nixdeb/info"
+	assert_line 'channel virtserialport (started from hvc0)'
+	assert_line 'shells 4/4'
+	run tx "$VMS/nixdeb/exec" 'hostname; systemctl is-active backdoor.service attestfs-backdoor.service; pgrep -fc -- "--norc /dev/hvc0"; readlink /proc/$$/fd/0'
+	assert_line --index 0 nixos
+	assert_line --index 1 active
+	assert_line --index 2 inactive
+	assert_line --index 3 1
+	assert_line --index 4 --regexp '^/dev/vport[0-9]+p[0-9]+$'
+	run concurrent nixdeb
+	assert_output $'A-saw-B\nB-done'
+	echo halt >"$VMS/nixdeb/ctl"
+}
