@@ -41,7 +41,12 @@ enum shell_event {
 	SHELL_EV_JUNK,    /* a line outside any frame (data, len) */
 	SHELL_EV_CHUNK,   /* a chunk (tag) ended: on the lossy channel the guest
 			   * now waits for the host's go-ahead line */
+	SHELL_EV_AGENT,   /* num: 1 the guest agent runs, 0 it does not; data:
+			   * why (a line of text) */
 };
+
+/* A chunk is at most this long (the agent sends 64 KiB). */
+#define SHELL_CHUNK_MAX (1 << 20)
 
 typedef void (*shell_event_fn)(void *ctx, enum shell_event ev, long long tag,
 			       long long num, const char *data, size_t len);
@@ -58,7 +63,9 @@ struct shell_parser {
 	long long got;
 	int have_len;
 	long long chunk_tag;    /* the chunk being read */
+	int chunk_ev;           /* ...stdout or stderr */
 	long long streamed;     /* stdout bytes the chunks gave this command */
+	long long streamed_err; /* ...and stderr bytes */
 	long long skip;         /* ... and so dropped from the final stdout */
 };
 
@@ -67,13 +74,23 @@ void shell_parser_init(struct shell_parser *p, int lossy);
 void shell_parse(struct shell_parser *p, const char *buf, size_t len,
 		 shell_event_fn fn, void *ctx);
 
-/* The prelude line, ending in "echo SYNC<sync_tag>\n". */
-void shell_prelude(struct strbuf *out, int lossy, long long sync_tag);
+/* The prelude's lines, the agent's upload with agent_window > 0, and
+ * "echo SYNC<sync_tag>\n". */
+void shell_prelude(struct strbuf *out, int lossy, int agent_window,
+		   long long sync_tag);
 /* "echo SYNC<tag>\n" alone (after a banner). */
 void shell_sync(struct strbuf *out, long long sync_tag);
 /* "_atx TAG 'cmd' [stdin [watchdog_s]]\n"; watchdog_s 0: none. */
 void shell_command(struct strbuf *out, long long tag, const char *cmd,
 		   size_t cmd_len, const char *stdin_path, unsigned watchdog_s);
+
+/* The guest agent (machine/agent/agent.c), built into the daemon. */
+extern const unsigned char shell_agent_blob[];
+extern const size_t shell_agent_blob_len;
+/* The line that uploads and starts it in a shell that has the prelude: it
+ * answers "\001A 1 PID" or "\001A 0 why" (SHELL_EV_AGENT). window: chunks
+ * in flight on a lossy channel. */
+void shell_agent_upload(struct strbuf *out, int lossy, int window);
 
 /* Base64 of data, appended (for host -> guest payloads inside commands). */
 void shell_base64(struct strbuf *out, const void *data, size_t len);
