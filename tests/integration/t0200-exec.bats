@@ -51,6 +51,19 @@ teardown_file() { umount_attestfs; }
 	assert_equal "$n" 67108864
 }
 
+@test "an output larger than the guest's memory arrives whole" {
+	# 300 MiB from a 256 MiB guest: staged in its tmpfs it could not fit
+	run tx "$VMS/a/exec" "awk '/MemTotal/ { print (\$2 < 307200) }' /proc/meminfo"
+	assert_output 1
+	got=$(tx "$VMS/a/exec" 'yes attestfs-0123456789 | head -c 314572800' |
+		tee >(wc -c >"$BATS_TEST_TMPDIR/n") | sha256sum | cut -d' ' -f1)
+	want=$(yes attestfs-0123456789 | head -c 314572800 | sha256sum | cut -d' ' -f1)
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/n")" 314572800
+	assert_equal "$got" "$want"
+	run grep 'no guest agent' "$VMS/a/log"
+	assert_failure
+}
+
 @test "exec output streams while the command still runs" {
 	tx "$VMS/a/exec" 'rm -f /tmp/go'
 	# the command ends only once the test, having read its first line,
