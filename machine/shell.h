@@ -3,22 +3,39 @@
  * backdoor shell and a parser for what comes back.
  *
  * Host -> guest, one line each:
- *   prelude   defines _atx/_atk/_atf in the guest shell, then "echo SYNC<n>"
- *   command   _atx TAG 'CMD' [STDIN]
- * Guest -> host, per command:
- *   \001P TAG PID          the command runs (its process, for kills)
- *   \001O TAG LEN\n BASE64\n  stdout so far, while it runs (LEN bytes; any number)
+ *   prelude   defines _atx/_atk/_atf... in the guest shell (one line), then
+ *             _atup HASH LOSSY WINDOW 'BASE64' (the guest agent, below),
+ *             then "echo SYNC<n>"
+ *   command   _atx TAG 'CMD' [STDIN [TIMEOUT_S]]
+ *
+ * Guest -> host, with the agent (machine/agent/agent.c), per command:
+ *   \001A 1 PID | \001A 0 WHY   (after _atup, or when _atx loses the agent)
+ *   \001P TAG PID              the command runs (its process, for kills)
+ *   \001o TAG LEN\n + LEN bytes  stdout as it comes (virtio ports, vsock:
+ *   \001e TAG LEN\n + LEN bytes  lossless; stderr likewise)
+ *   \001O TAG LEN\n BASE64\n    the same on a lossy channel (hvc0), where
+ *   \001E TAG LEN\n BASE64\n    each chunk waits for the host's line "."
+ *                              (go on) or "K" (kill it; send no more), at
+ *                              most WINDOW of them unanswered
+ *   \001X TAG STATUS NOUT NERR  the end: 128+signal when killed; the byte
+ *                              counts must match what came, or it is a loss
+ *
+ * Without the agent (it cannot run: another architecture, noexec), per
+ * command:
+ *   \001P TAG PID
+ *   \001O TAG LEN\n BASE64\n    stdout so far, while it runs (any number)
  *                          (lossy channel: each waits for the host's line
- *                          "." (go on) or "K" (kill it), then all of stdout
- *                          comes so, before the status: the host paces it)
+ *                          "." or "K", then all of stdout comes so, before
+ *                          the status: the host paces it)
  *   \001S TAG STATUS       it exited (128+signal when killed)
  *   BASE64-OF-STDOUT\n     all of it; chunks already sent are dropped (lossy channel:
  *                          "LEN BASE64\n", "" when empty)
  *   BASE64-OF-STDERR\n
- * The command runs in the background with its output in files on the guest's
- * tmpfs, and the shell waits for its pid, not for EOF on stdout: a background
- * child holding stdout cannot hang the frame. Base64 keeps the frame
- * self-delimiting even when such a child grows the files after the exit.
+ * There the command runs in the background with its output in files on the
+ * guest's tmpfs.
+ *
+ * Either way the shell waits for the command's pid, not for EOF on stdout:
+ * a background child holding stdout cannot hang the frame.
  */
 #ifndef ATTESTFS_SHELL_H
 #define ATTESTFS_SHELL_H
