@@ -23,8 +23,9 @@
 
 /* Lossy channel, after a loss: how often SYNC is asked again. */
 #define RESYNC_MS 2000
-/* Lossy channel: the agent's chunks (64 KiB of base64) in flight at once;
- * QEMU drops console bytes once about 208 KiB wait in its socket. */
+/* Lossy channel: the agent's chunks (32 KiB of base64) in flight at once:
+ * 64 KiB, as the shell's own chunks had (QEMU drops console bytes once its
+ * socket's send buffer, about 208 KiB with the kernel's overhead, is full). */
 #define SHELL_AGENT_WINDOW 2
 
 

@@ -33,7 +33,11 @@
 #include <stddef.h>
 
 #define AG_CHUNK 65536          /* a raw chunk, at most */
-#define AG_LOSSY_CHUNK 49152    /* 64 KiB of base64 per chunk on hvc0 */
+/* 32 KiB of base64 per chunk on hvc0, two in flight: QEMU drops console
+ * bytes once its socket's send buffer (about 208 KiB, counted with the
+ * kernel's overhead for each of QEMU's small writes) is full, and with two
+ * chunks of 64 KiB (t1210's slow reader on a busy host) it was. */
+#define AG_LOSSY_CHUNK 24576
 #define AG_HDR 64               /* room for a frame header before the data */
 #define AG_ORPHANS 8
 #define AG_IN_FD 6              /* the channel, for the host's answers */

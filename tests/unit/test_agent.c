@@ -382,8 +382,10 @@ test_timeout_kills(void **state)
 }
 
 /*
- * hvc0: QEMU keeps at most ~208 KiB for a slow host and drops the rest.
- * With a window of 2 chunks (128 KiB of base64) nothing is dropped and all
+ * hvc0: QEMU keeps at most ~208 KiB for a slow host and drops the rest;
+ * counted with the kernel's overhead for its small writes, far less payload
+ * fits (t1210 lost bytes with 128 KiB in flight): the emulation keeps 96 KiB.
+ * With a window of 2 chunks (64 KiB of base64) nothing is dropped and all
  * arrives exactly; a window that does not fit is caught as a loss, never
  * returned as wrong bytes, and the shell answers its SYNC afterwards.
  */
@@ -402,7 +404,7 @@ test_lossy_channel_paced(void **state)
 	assert_int_equal(r.agent_ok, 1);
 	result_free(&r);
 	g.emulate = 1;
-	g.cap = 208 << 10;
+	g.cap = 96 << 10;
 	result_init(&r, &g);
 	run(&g, 40, cmd, 0, &r);
 	assert_int_equal(g.dropped, 0);
@@ -410,14 +412,14 @@ test_lossy_channel_paced(void **state)
 	assert_int_equal(r.status, 0);
 	assert_int_equal(r.out_len, 1500000);
 	assert_string_equal(r.err.data, "done\n");
-	assert_true(r.chunks > 1500000 / 49152);
+	assert_true(r.chunks > 1500000 / 24576);
 	result_free(&r);
 	guest_stop(&g);
 
 	guest_start(&g, "dash", 1, 8, "", &r);
 	result_free(&r);
 	g.emulate = 1;
-	g.cap = 100 << 10;
+	g.cap = 64 << 10;
 	result_init(&r, &g);
 	run(&g, 41, cmd, 0, &r);
 	assert_true(g.dropped > 0);
