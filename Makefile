@@ -25,6 +25,17 @@ FS_SRCS := $(wildcard fs/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
 
+# the guest agent (machine/agent/): static x86_64 without a libc, embedded
+# into the daemon as a C array, uploaded to each guest shell once per boot
+AGENT_CC ?= gcc
+AGENT_FLAGS := -std=gnu11 $(WARN) -DAGENT_NOLIBC -Os -static -nostdlib \
+	-ffreestanding -fno-builtin -fno-stack-protector -fno-pie -no-pie \
+	-fno-asynchronous-unwind-tables -fno-unwind-tables -ffunction-sections \
+	-fdata-sections -Wl,--gc-sections -Wl,--build-id=none -Wl,-n \
+	-Wl,-z,norelro -Wl,--no-warn-rwx-segments -s
+AGENT_BLOB := build/agent/agent_blob.c
+LIB_SRCS += $(AGENT_BLOB)
+
 LIB_OBJS := $(patsubst %.c,build/obj/%.o,$(LIB_SRCS))
 FS_OBJS := $(patsubst %.c,build/obj/%.o,$(FS_SRCS))
 # fs/ but main() goes into the unit tests too (tests/unit/test_nodes.c checks
@@ -57,6 +68,20 @@ attestfs-ocr: ocr/attestfs-ocr.c
 attestfs-run: run/attestfs-run.c build/obj/common/util.o
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^
+
+build/agent/attestfs-agent: machine/agent/agent.c
+	@mkdir -p $(dir $@)
+	@echo "  AGENT   $<"
+	$(Q)$(AGENT_CC) $(AGENT_FLAGS) -o $@ $<
+
+$(AGENT_BLOB): build/agent/attestfs-agent
+	@echo "  GEN     $@"
+	$(Q){ echo '#include "machine/shell.h"'; \
+	  echo 'const unsigned char shell_agent_blob[] = {'; \
+	  od -An -v -tu1 $< | sed 's/ *\([0-9][0-9]*\)/\1,/g'; \
+	  echo '};'; \
+	  echo 'const size_t shell_agent_blob_len = sizeof(shell_agent_blob);'; \
+	} > $@.tmp && mv $@.tmp $@
 
 build/libattest.a: $(LIB_OBJS)
 	@echo "  AR      $@"

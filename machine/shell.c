@@ -1,10 +1,11 @@
 #include "machine/shell.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { ST_LINE, ST_OUT, ST_ERR, ST_CHUNK };
+enum { ST_LINE, ST_OUT, ST_ERR, ST_CHUNK, ST_RAW };
 
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -35,12 +36,98 @@ b64val(unsigned char c)
 	return -1;
 }
 
+/* A chunk's header: base64 ("\001O", "\001E") or raw bytes ("\001o",
+ * "\001e"; lossless channels only) of exactly len bytes follow. */
+static void
+start_chunk(struct shell_parser *p, shell_event_fn fn, void *ctx, char kind,
+	    long long tag, long long len)
+{
+	int raw = kind == 'o' || kind == 'e';
+
+	if (len < 0 || len > SHELL_CHUNK_MAX || (raw && p->lossy)) {
+		fn(ctx, SHELL_EV_LOSS, 0, 0, NULL, 0);
+		return;
+	}
+	p->chunk_ev = kind == 'O' || kind == 'o' ? SHELL_EV_STDOUT :
+						   SHELL_EV_STDERR;
+	p->chunk_tag = tag;
+	p->quad_len = 0;
+	p->have_len = 1;
+	p->want = len;
+	p->got = 0;
+	p->state = raw ? (len ? ST_RAW : ST_LINE) : ST_CHUNK;
+}
+
+/* The agent's end of a command: the status, then how many bytes of each
+ * stream it sent, which must be what came. */
+static void
+end_frame(struct shell_parser *p, shell_event_fn fn, void *ctx,
+	  long long tag, long long status, long long nout, long long nerr)
+{
+	int whole = nout == p->streamed && nerr == p->streamed_err;
+
+	p->streamed = 0;
+	p->streamed_err = 0;
+	if (!whole) {
+		fn(ctx, SHELL_EV_LOSS, 0, 0, NULL, 0);
+		return;
+	}
+	fn(ctx, SHELL_EV_STATUS, tag, status, NULL, 0);
+	fn(ctx, SHELL_EV_END, tag, 0, NULL, 0);
+}
+
+/* "\001K TAG NUM ...": 1 when it was a frame line. */
+static int
+frame_line(struct shell_parser *p, shell_event_fn fn, void *ctx,
+	   const char *line)
+{
+	long long tag, num, a, b;
+	char kind;
+	int n;
+
+	if (line[0] != '\001')
+		return 0;
+	if (sscanf(line + 1, "%c %lld%n", &kind, &num, &n) == 2 && kind == 'A') {
+		line += 1 + n + (line[1 + n] == ' ');
+		fn(ctx, SHELL_EV_AGENT, 0, num, line, strlen(line));
+		return 1;
+	}
+	if (sscanf(line + 1, "%c %lld %lld", &kind, &tag, &num) != 3)
+		return 0;
+	switch (kind) {
+	case 'P':
+		p->streamed = 0;
+		p->streamed_err = 0;
+		fn(ctx, SHELL_EV_PID, tag, num, NULL, 0);
+		return 1;
+	case 'O': case 'E': case 'o': case 'e':
+		start_chunk(p, fn, ctx, kind, tag, num);
+		return 1;
+	case 'X':
+		if (sscanf(line + 1, "%c %lld %lld %lld %lld", &kind, &tag, &num,
+			   &a, &b) != 5)
+			return 0;
+		end_frame(p, fn, ctx, tag, num, a, b);
+		return 1;
+	case 'S':
+		fn(ctx, SHELL_EV_STATUS, tag, num, NULL, 0);
+		p->skip = p->streamed;
+		p->streamed = 0;
+		p->streamed_err = 0;
+		p->state = ST_OUT;
+		p->quad_len = 0;
+		p->have_len = 0;
+		p->want = -1;
+		p->got = 0;
+		return 1;
+	}
+	return 0;
+}
+
 static void
 handle_line(struct shell_parser *p, shell_event_fn fn, void *ctx)
 {
 	char *line = p->line;
-	long long tag, num;
-	char kind;
 
 	line[p->line_len] = '\0';
 	if (p->line_overflow) {
@@ -50,31 +137,8 @@ handle_line(struct shell_parser *p, shell_event_fn fn, void *ctx)
 	} else if (!strncmp(line, "SYNC", 4) && line[4] >= '0' &&
 		   line[4] <= '9') {
 		fn(ctx, SHELL_EV_SYNC, 0, strtoll(line + 4, NULL, 10), NULL, 0);
-	} else if (line[0] == '\001' &&
-		   sscanf(line + 1, "%c %lld %lld", &kind, &tag, &num) == 3 &&
-		   (kind == 'P' || kind == 'S' || kind == 'O')) {
-		if (kind == 'P') {
-			p->streamed = 0;
-			fn(ctx, SHELL_EV_PID, tag, num, NULL, 0);
-		} else if (kind == 'O') {
-			/* a chunk of stdout while the command runs: one base64
-			 * line of exactly num bytes */
-			p->state = ST_CHUNK;
-			p->chunk_tag = tag;
-			p->quad_len = 0;
-			p->have_len = 1;
-			p->want = num;
-			p->got = 0;
-		} else {
-			fn(ctx, SHELL_EV_STATUS, tag, num, NULL, 0);
-			p->skip = p->streamed;
-			p->streamed = 0;
-			p->state = ST_OUT;
-			p->quad_len = 0;
-			p->have_len = 0;
-			p->want = -1;
-			p->got = 0;
-		}
+	} else if (frame_line(p, fn, ctx, line)) {
+		;
 	} else if (p->line_len) {
 		fn(ctx, SHELL_EV_JUNK, 0, 0, line, p->line_len);
 	}
@@ -91,10 +155,13 @@ static void
 emit(struct shell_parser *p, shell_event_fn fn, void *ctx,
      enum shell_event ev, const char *out, size_t n)
 {
-	if (p->state == ST_CHUNK) {
-		p->streamed += (long long)n;
+	if (p->state == ST_CHUNK || p->state == ST_RAW) {
+		if (p->chunk_ev == SHELL_EV_STDOUT)
+			p->streamed += (long long)n;
+		else
+			p->streamed_err += (long long)n;
 		if (n)
-			fn(ctx, ev, p->chunk_tag, 0, out, n);
+			fn(ctx, p->chunk_ev, p->chunk_tag, 0, out, n);
 		return;
 	} else if (p->state == ST_OUT && p->skip > 0) {
 		size_t drop = p->skip < (long long)n ? (size_t)p->skip : n;
@@ -232,7 +299,8 @@ parse_stream(struct shell_parser *p, const char *buf, size_t len,
 	     shell_event_fn fn, void *ctx)
 {
 	enum shell_event ev = p->state == ST_ERR ? SHELL_EV_STDERR :
-						   SHELL_EV_STDOUT;
+			      p->state == ST_CHUNK ? p->chunk_ev :
+						     SHELL_EV_STDOUT;
 	char out[3 * 1024];
 	size_t i = 0, n = 0, before;
 
@@ -271,6 +339,22 @@ parse_stream(struct shell_parser *p, const char *buf, size_t len,
 	return i;
 }
 
+/* ST_RAW: the chunk's bytes as they are. */
+static size_t
+parse_raw(struct shell_parser *p, const char *buf, size_t len,
+	  shell_event_fn fn, void *ctx)
+{
+	size_t n = (size_t)(p->want - p->got);
+
+	if (n > len)
+		n = len;
+	emit(p, fn, ctx, p->chunk_ev, buf, n);
+	p->got += (long long)n;
+	if (p->got == p->want)
+		p->state = ST_LINE;
+	return n;
+}
+
 void
 shell_parse(struct shell_parser *p, const char *buf, size_t len,
 	    shell_event_fn fn, void *ctx)
@@ -280,6 +364,8 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
 	while (i < len) {
 		if (p->state == ST_LINE)
 			i += parse_line(p, buf + i, len - i, fn, ctx);
+		else if (p->state == ST_RAW)
+			i += parse_raw(p, buf + i, len - i, fn, ctx);
 		else
 			i += parse_stream(p, buf + i, len - i, fn, ctx);
 	}
@@ -329,7 +415,7 @@ static const char prelude_common[] =
 	"done; [ -n \"$_atr\" ] || _atr=$(mktemp -d) || _atr=/dev/null/attestfs; "
 	"_atd=$_atr/$$; mkdir -p $_atd; }; _atmk; trap 'rm -rf \"$_atd\"' EXIT; "
 	"( read -t 1 _atq </dev/null ) 2>/dev/null; [ $? -gt 1 ] && _att= || _att=1; "
-	"_atx() { _atz=; [ -d $_atd ] || _atmk; [ -p $_atd/d ] || mkfifo $_atd/d; "
+	"_atx0() { _atz=; [ -d $_atd ] || _atmk; [ -p $_atd/d ] || mkfifo $_atd/d; "
 	"[ -z \"$_att\" ] || exec 9<>$_atd/d; "
 	"( exec 9<&-; [ -z \"$_att\" ] || trap \"echo $1 1<>$_atd/d\" EXIT; "
 	"eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "
@@ -356,6 +442,43 @@ static const char prelude_common[] =
 	"kill -9 $1 2>/dev/null; }; "
 	"_atsig() { for _atc in $(cat /proc/$2/task/*/children 2>/dev/null); "
 	"do _atsig $1 $_atc; done; kill -$1 $2 2>/dev/null; }; ";
+/*
+ * The guest agent (machine/agent/agent.c; its protocol is there). _atx runs
+ * a command through it when _atup started one ($_atg), else as above (_atx0).
+ * _atup HASH LOSSY WINDOW BASE64 writes the agent unless a file of that name
+ * is there already (after a shell restart), checks that it runs, makes the
+ * FIFOs and starts it in the background; "\001A 1 PID" or "\001A 0 why".
+ * fd 6 is the channel for the agent to read the host's answers (a
+ * background command's own stdin is /dev/null in ash and dash), 7 the
+ * agent's orders (held read-write: a dead agent costs no SIGPIPE), 5 its
+ * answers (read-only: a dead agent reads as EOF). Commands close all three
+ * and open their FIFOs read-write, which never blocks, agent or not.
+ * Should the agent or its FIFOs be gone, _aty says so and runs the command
+ * as before; should the agent die during a command, _aty ends the frame
+ * with byte counts that cannot match, so the host resynchronises.
+ */
+static const char prelude_agent[] =
+	"_atx() { if [ -n \"$_atg\" ]; then _aty \"$@\"; else _atx0 \"$@\"; fi; }; "
+	"_aty() { if [ ! -p $_atd/ao ] || ! kill -0 $_atg 2>/dev/null; then "
+	"_atg=; printf '\\001A 0 %s\\n' 'the agent or its FIFOs are gone'; "
+	"_atx0 \"$@\"; return; fi; "
+	"( exec 5<&- 6<&- 7>&- 9<&-; eval \"$2\" ) <\"${3:-/dev/null}\" "
+	"1<>$_atd/ao 2<>$_atd/ae & "
+	"echo \"$1 $! ${4:-0}\" >&7; wait $!; echo $? >&7; "
+	"read -r _atq <&5 || { _atg=; printf '\\001X %s 0 -1 -1\\n' \"$1\"; }; }; "
+	"_atup() { _atg=; _atq=$_atr/agent-$1; if [ ! -x $_atq ]; then "
+	"{ printf %s \"$4\" | base64 -d >$_atq.$$ && chmod 700 $_atq.$$ && "
+	"mv -f $_atq.$$ $_atq; } 2>/dev/null || { rm -f $_atq.$$; "
+	"printf '\\001A 0 %s\\n' \"cannot write $_atq\"; return 0; }; fi; "
+	"_atw=$($_atq check 2>&1) || { printf '\\001A 0 cannot run %s: %s\\n' "
+	"$_atq \"$(echo $_atw)\"; return 0; }; "
+	"rm -f $_atd/ao $_atd/ae $_atd/ac $_atd/ar; "
+	"mkfifo -m 600 $_atd/ao $_atd/ae $_atd/ac $_atd/ar || "
+	"{ printf '\\001A 0 %s\\n' 'mkfifo failed'; return 0; }; "
+	"exec 6<&0; $_atq run $_atd $2 $3 </dev/null 5<&- 7>&- 9<&- & _atg=$!; "
+	"exec 7<>$_atd/ac 5<$_atd/ar; if read -r _atq <&5; then "
+	"printf '\\001A 1 %s\\n' $_atg; else _atg=; "
+	"printf '\\001A 0 %s\\n' 'the agent did not start'; fi; }; ";
 static const char prelude_fast[] =
 	"_atf() { [ -e \"$1\" ] || { echo '!'; return; }; "
 	"if [ -s \"$1\" ]; then base64 -w0 \"$1\"; fi; echo; }; "
@@ -389,11 +512,32 @@ static const char prelude_lossy[] =
 	"{ _atz=1; _atk $_atp; }; done; }; ";
 
 void
-shell_prelude(struct strbuf *out, int lossy, long long sync_tag)
+shell_prelude(struct strbuf *out, int lossy, int agent_window,
+	      long long sync_tag)
 {
 	sb_adds(out, prelude_common);
+	sb_adds(out, prelude_agent);
 	sb_adds(out, lossy ? prelude_lossy : prelude_fast);
+	sb_adds(out, "\n");
+	if (agent_window > 0)
+		shell_agent_upload(out, lossy, agent_window);
 	shell_sync(out, sync_tag);
+}
+
+/* Named by its hash: a shell that restarts finds it there, and a daemon with
+ * another agent never runs this one. */
+void
+shell_agent_upload(struct strbuf *out, int lossy, int window)
+{
+	uint64_t h = 14695981039346656037ULL;
+	size_t i;
+
+	for (i = 0; i < shell_agent_blob_len; i++)
+		h = (h ^ shell_agent_blob[i]) * 1099511628211ULL;
+	sb_addf(out, "_atup %016llx %d %d '", (unsigned long long)h, lossy ? 1 : 0,
+		window);
+	shell_base64(out, shell_agent_blob, shell_agent_blob_len);
+	sb_adds(out, "'\n");
 }
 
 void

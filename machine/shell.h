@@ -3,22 +3,39 @@
  * backdoor shell and a parser for what comes back.
  *
  * Host -> guest, one line each:
- *   prelude   defines _atx/_atk/_atf in the guest shell, then "echo SYNC<n>"
- *   command   _atx TAG 'CMD' [STDIN]
- * Guest -> host, per command:
- *   \001P TAG PID          the command runs (its process, for kills)
- *   \001O TAG LEN\n BASE64\n  stdout so far, while it runs (LEN bytes; any number)
+ *   prelude   defines _atx/_atk/_atf... in the guest shell (one line), then
+ *             _atup HASH LOSSY WINDOW 'BASE64' (the guest agent, below),
+ *             then "echo SYNC<n>"
+ *   command   _atx TAG 'CMD' [STDIN [TIMEOUT_S]]
+ *
+ * Guest -> host, with the agent (machine/agent/agent.c), per command:
+ *   \001A 1 PID | \001A 0 WHY   (after _atup, or when _atx loses the agent)
+ *   \001P TAG PID              the command runs (its process, for kills)
+ *   \001o TAG LEN\n + LEN bytes  stdout as it comes (virtio ports, vsock:
+ *   \001e TAG LEN\n + LEN bytes  lossless; stderr likewise)
+ *   \001O TAG LEN\n BASE64\n    the same on a lossy channel (hvc0), where
+ *   \001E TAG LEN\n BASE64\n    each chunk waits for the host's line "."
+ *                              (go on) or "K" (kill it; send no more), at
+ *                              most WINDOW of them unanswered
+ *   \001X TAG STATUS NOUT NERR  the end: 128+signal when killed; the byte
+ *                              counts must match what came, or it is a loss
+ *
+ * Without the agent (it cannot run: another architecture, noexec), per
+ * command:
+ *   \001P TAG PID
+ *   \001O TAG LEN\n BASE64\n    stdout so far, while it runs (any number)
  *                          (lossy channel: each waits for the host's line
- *                          "." (go on) or "K" (kill it), then all of stdout
- *                          comes so, before the status: the host paces it)
+ *                          "." or "K", then all of stdout comes so, before
+ *                          the status: the host paces it)
  *   \001S TAG STATUS       it exited (128+signal when killed)
  *   BASE64-OF-STDOUT\n     all of it; chunks already sent are dropped (lossy channel:
  *                          "LEN BASE64\n", "" when empty)
  *   BASE64-OF-STDERR\n
- * The command runs in the background with its output in files on the guest's
- * tmpfs, and the shell waits for its pid, not for EOF on stdout: a background
- * child holding stdout cannot hang the frame. Base64 keeps the frame
- * self-delimiting even when such a child grows the files after the exit.
+ * There the command runs in the background with its output in files on the
+ * guest's tmpfs.
+ *
+ * Either way the shell waits for the command's pid, not for EOF on stdout:
+ * a background child holding stdout cannot hang the frame.
  */
 #ifndef ATTESTFS_SHELL_H
 #define ATTESTFS_SHELL_H
@@ -41,7 +58,12 @@ enum shell_event {
 	SHELL_EV_JUNK,    /* a line outside any frame (data, len) */
 	SHELL_EV_CHUNK,   /* a chunk (tag) ended: on the lossy channel the guest
 			   * now waits for the host's go-ahead line */
+	SHELL_EV_AGENT,   /* num: 1 the guest agent runs, 0 it does not; data:
+			   * why (a line of text) */
 };
+
+/* A chunk is at most this long (the agent sends 64 KiB). */
+#define SHELL_CHUNK_MAX (1 << 20)
 
 typedef void (*shell_event_fn)(void *ctx, enum shell_event ev, long long tag,
 			       long long num, const char *data, size_t len);
@@ -58,7 +80,9 @@ struct shell_parser {
 	long long got;
 	int have_len;
 	long long chunk_tag;    /* the chunk being read */
+	int chunk_ev;           /* ...stdout or stderr */
 	long long streamed;     /* stdout bytes the chunks gave this command */
+	long long streamed_err; /* ...and stderr bytes */
 	long long skip;         /* ... and so dropped from the final stdout */
 };
 
@@ -67,13 +91,23 @@ void shell_parser_init(struct shell_parser *p, int lossy);
 void shell_parse(struct shell_parser *p, const char *buf, size_t len,
 		 shell_event_fn fn, void *ctx);
 
-/* The prelude line, ending in "echo SYNC<sync_tag>\n". */
-void shell_prelude(struct strbuf *out, int lossy, long long sync_tag);
+/* The prelude's lines, the agent's upload with agent_window > 0, and
+ * "echo SYNC<sync_tag>\n". */
+void shell_prelude(struct strbuf *out, int lossy, int agent_window,
+		   long long sync_tag);
 /* "echo SYNC<tag>\n" alone (after a banner). */
 void shell_sync(struct strbuf *out, long long sync_tag);
 /* "_atx TAG 'cmd' [stdin [watchdog_s]]\n"; watchdog_s 0: none. */
 void shell_command(struct strbuf *out, long long tag, const char *cmd,
 		   size_t cmd_len, const char *stdin_path, unsigned watchdog_s);
+
+/* The guest agent (machine/agent/agent.c), built into the daemon. */
+extern const unsigned char shell_agent_blob[];
+extern const size_t shell_agent_blob_len;
+/* The line that uploads and starts it in a shell that has the prelude: it
+ * answers "\001A 1 PID" or "\001A 0 why" (SHELL_EV_AGENT). window: chunks
+ * in flight on a lossy channel. */
+void shell_agent_upload(struct strbuf *out, int lossy, int window);
 
 /* Base64 of data, appended (for host -> guest payloads inside commands). */
 void shell_base64(struct strbuf *out, const void *data, size_t len);

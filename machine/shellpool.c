@@ -23,6 +23,10 @@
 
 /* Lossy channel, after a loss: how often SYNC is asked again. */
 #define RESYNC_MS 2000
+/* Lossy channel: the agent's chunks (32 KiB of base64) in flight at once:
+ * 64 KiB, as the shell's own chunks had (QEMU drops console bytes once its
+ * socket's send buffer, about 208 KiB with the kernel's overhead, is full). */
+#define SHELL_AGENT_WINDOW 2
 
 
 static void
@@ -262,16 +266,27 @@ acks_due(struct shell_slot *s)
 {
 	struct cmd *c = s->cur;
 
-	if (!s->acks_owed)
-		return;
-	if (!c || c->cancelled || c->tag != s->ack_tag) {
-		sb_adds(&s->outq, "K\n");
-	} else if (!c->out_cap || c->out.len < c->out_cap) {
-		sb_adds(&s->outq, ".\n");
-	} else {
-		return;
+	/* All that are due at once: the agent has several chunks in flight,
+	 * and no command line may come between them. */
+	while (s->acks_owed) {
+		if (!c || c->cancelled || c->tag != s->ack_tag)
+			sb_adds(&s->outq, "K\n");
+		else if (!c->out_cap || c->out.len < c->out_cap)
+			sb_adds(&s->outq, ".\n");
+		else
+			return;
+		s->acks_owed--;
 	}
-	s->acks_owed--;
+}
+
+/* ATTESTFS_GUEST_AGENT=0 keeps output in guest files until the exit (the
+ * old path), for comparison and as a way out. */
+static int
+agent_window(void)
+{
+	const char *v = getenv("ATTESTFS_GUEST_AGENT");
+
+	return v && !strcmp(v, "0") ? 0 : SHELL_AGENT_WINDOW;
 }
 
 /* The guest shell (re)started: it gets the prelude, then is ready. */
@@ -288,7 +303,7 @@ on_banner(struct shell_slot *s)
 	shell_release_cur(s, -EIO);
 	s->ready = 0;
 	s->sync_tag = ++m->next_tag;
-	shell_prelude(&s->outq, s->console, s->sync_tag);
+	shell_prelude(&s->outq, s->console, agent_window(), s->sync_tag);
 }
 
 static void
@@ -323,6 +338,16 @@ on_loss(struct shell_slot *s)
 	/* A guest that waited for a go-ahead takes that line as one. */
 	if (s->parser.lossy)
 		s->resync_at = now_mono_ms() + RESYNC_MS;
+}
+
+/* Without the agent, output comes after the exit, from guest files. */
+static void
+on_agent(struct shell_slot *s, long long ok, const char *why, size_t len)
+{
+	if (!ok)
+		machine_logl(s->m, "shell %d: no guest agent (%.*s): output "
+			     "comes from files after the command", s->index,
+			     (int)(len > 200 ? 200 : len), why);
 }
 
 static void
@@ -366,6 +391,8 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		}
 		break;
 	case SHELL_EV_STDERR:
+		if (c && tag && tag != c->tag)
+			break;
 		if (c && !c->cancelled)
 			c->err_dropped += sb_add_keep_head(&c->errout,
 							   CMD_STDERR_KEEP,
@@ -376,6 +403,9 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		break;
 	case SHELL_EV_LOSS:
 		on_loss(s);
+		break;
+	case SHELL_EV_AGENT:
+		on_agent(s, num, data, len);
 		break;
 	case SHELL_EV_JUNK:
 		break;

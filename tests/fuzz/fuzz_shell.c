@@ -1,7 +1,9 @@
 /*
  * The guest shell framing (machine/shell.c) as a hostile guest would send
  * it, on both channels: the virtserialport pool (fast framing) and hvc0
- * (lossy: "LEN BASE64" lines, "\001O TAG LEN" chunks, length checks).
+ * (lossy: "LEN BASE64" lines, "\001O TAG LEN" chunks, length checks), with
+ * the guest agent's frames too (raw "\001o/e TAG LEN" chunks, base64
+ * "\001O/E" chunks, "\001X" ends with byte counts, "\001A" lines).
  *
  * The first byte picks the channel and how the bytes are cut into reads.
  * The oracle beyond the sanitizers: the events must not depend on where

@@ -51,6 +51,19 @@ teardown_file() { umount_attestfs; }
 	assert_equal "$n" 67108864
 }
 
+@test "an output larger than the guest's memory arrives whole" {
+	# 300 MiB from a 256 MiB guest: staged in its tmpfs it could not fit
+	run tx "$VMS/a/exec" "awk '/MemTotal/ { print (\$2 < 307200) }' /proc/meminfo"
+	assert_output 1
+	tx "$VMS/a/exec" 'yes attestfs-0123456789 | head -c 314572800' >"$BATS_TEST_TMPDIR/big"
+	assert_equal "$(wc -c <"$BATS_TEST_TMPDIR/big")" 314572800
+	want=$(yes attestfs-0123456789 | head -c 314572800 | sha256sum | cut -d' ' -f1)
+	assert_equal "$(sha256sum <"$BATS_TEST_TMPDIR/big" | cut -d' ' -f1)" "$want"
+	rm -f "$BATS_TEST_TMPDIR/big"
+	run grep 'no guest agent' "$VMS/a/log"
+	assert_failure
+}
+
 @test "exec output streams while the command still runs" {
 	tx "$VMS/a/exec" 'rm -f /tmp/go'
 	# the command ends only once the test, having read its first line,

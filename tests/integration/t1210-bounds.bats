@@ -141,6 +141,9 @@ file_size() {
 	assert_equal "$got" "$(yes 0123456789abcdef | head -c 8388608 | sha256sum | cut -d' ' -f1)"
 	run grep 'lost or garbled' "$VMS/h/log"
 	assert_failure
+	# ...streamed by the guest agent, paced by a window of answers
+	run grep 'no guest agent' "$VMS/h/log"
+	assert_failure
 	# The one shell is free again.
 	assert_equal "$(tx "$VMS/h/exec" 'echo after')" after
 	assert_daemon_small

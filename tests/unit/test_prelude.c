@@ -104,7 +104,7 @@ run_shell(const char *shell, const char *setup, const char *between,
 	close(from[1]);
 	sb_init(&in);
 	sb_init(&cmd);
-	shell_prelude(&in, 0, 1);
+	shell_prelude(&in, 0, 0, 1);
 	shell_command(&in, 2, "echo hi", 7, NULL, 0);
 	if (between)
 		sb_addf(&in, "%s\n", between);

@@ -63,6 +63,10 @@ record(void *ctx, enum shell_event ev, long long tag, long long num,
 	case SHELL_EV_JUNK:
 		sb_adds(&s->log, "J");
 		break;
+	case SHELL_EV_AGENT:
+		sb_addf(&s->log, "A%lld", num);
+		sb_add(&s->err, data, len);
+		break;
 	}
 }
 
@@ -377,6 +381,99 @@ test_lossy_chunks_ask_for_a_go_ahead(void **state)
 	sb_free(&sb);
 }
 
+/*
+ * The agent's frames: raw chunks of both streams as they come (any bytes,
+ * cut anywhere by the reads), the end with the byte counts, which must
+ * match what came.
+ */
+static void
+test_agent_raw_frames(void **state)
+{
+	static const char text[] = "\001A 1 99\n\001P 7 42\n\001o 7 3\na\0\n"
+				   "\001e 7 2\nE\n\001o 7 1\n\377\001X 7 3 4 2\n"
+				   "SYNC8\n";
+	size_t piece;
+
+	for (piece = 1; piece <= sizeof(text); piece++) {
+		struct shell_parser p;
+		struct seen s = { 0 };
+
+		shell_parser_init(&p, 0);
+		feed_in_pieces(&p, text, sizeof(text) - 1, piece, &s);
+		assert_string_equal(s.log.data, "A1PS7EY");
+		assert_int_equal(s.pid, 42);
+		assert_int_equal(s.status, 3);
+		assert_int_equal(s.out.len, 4);
+		assert_memory_equal(s.out.data, "a\0\n\377", 4);
+		/* the agent's "why" (here its pid) and then stderr */
+		assert_int_equal(s.err.len, 4);
+		assert_memory_equal(s.err.data, "99E\n", 4);
+		assert_int_equal(s.out_tag, 7);
+		seen_free(&s);
+	}
+}
+
+/* Bytes lost on the way (a whole chunk included) show at the end. */
+static void
+test_agent_counts_catch_a_lost_chunk(void **state)
+{
+	static const char *const bad[] = {
+		"\001P 7 42\n\001o 7 2\nab\001X 7 0 4 0\nSYNC8\n",
+		"\001P 7 42\n\001X 7 0 0 1\nSYNC8\n",
+		/* the shell's own end when its agent died */
+		"\001P 7 42\n\001o 7 1\na\001X 7 0 -1 -1\nSYNC8\n",
+	};
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		struct shell_parser p;
+		struct seen s = { 0 };
+
+		shell_parser_init(&p, 0);
+		shell_parse(&p, bad[i], strlen(bad[i]), record, &s);
+		assert_int_equal(s.losses, 1);
+		assert_int_equal(s.ends, 0);
+		assert_int_equal(s.syncs, 1);
+		seen_free(&s);
+	}
+}
+
+/* hvc0: base64 chunks of both streams, each asking for a go-ahead; raw
+ * bytes are never trusted there. */
+static void
+test_agent_lossy_frames(void **state)
+{
+	struct shell_parser p;
+	struct seen s = { 0 };
+	struct strbuf sb;
+	const char *raw = "\001P 3 1\n\001o 3 2\nab\001X 3 0 2 0\nSYNC2\n";
+
+	sb_init(&sb);
+	sb_adds(&sb, "\001P 9 77\n\001O 9 5\n");
+	shell_base64(&sb, "hello", 5);
+	sb_adds(&sb, "\n\001E 9 3\n");
+	shell_base64(&sb, "err", 3);
+	sb_adds(&sb, "\n\001O 9 1\n");
+	shell_base64(&sb, "!", 1);
+	sb_adds(&sb, "\n\001X 9 1 6 3\n");
+	shell_parser_init(&p, 1);
+	shell_parse(&p, sb.data, sb.len, record, &s);
+	assert_string_equal(s.log.data, "PCCCS9E");
+	assert_string_equal(s.out.data, "hello!");
+	assert_string_equal(s.err.data, "err");
+	assert_int_equal(s.status, 1);
+	seen_free(&s);
+	sb_free(&sb);
+
+	memset(&s, 0, sizeof(s));
+	shell_parser_init(&p, 1);
+	shell_parse(&p, raw, strlen(raw), record, &s);
+	assert_true(s.losses >= 1);
+	assert_int_equal(s.ends, 0);
+	assert_int_equal(s.syncs, 1);
+	seen_free(&s);
+}
+
 static void
 test_command_quoting(void **state)
 {
@@ -398,11 +495,17 @@ test_command_quoting(void **state)
 	assert_string_equal(sb.data, "_atx 8 'cat' '/tmp/in' 5\n");
 	sb_free(&sb);
 	sb_init(&sb);
-	shell_prelude(&sb, 0, 3);
+	shell_prelude(&sb, 0, 0, 3);
 	assert_non_null(strstr(sb.data, "_atx()"));
-	assert_non_null(strstr(sb.data, "echo SYNC3\n"));
-	/* One line: the guest shell reads it as one command. */
-	assert_ptr_equal(strchr(sb.data, '\n'), sb.data + sb.len - 1);
+	/* The functions are one line (the guest shell reads it as one
+	 * command), then SYNC: without the agent, no upload between. */
+	assert_string_equal(strchr(sb.data, '\n'), "\necho SYNC3\n");
+	sb_free(&sb);
+	sb_init(&sb);
+	shell_prelude(&sb, 1, 2, 4);
+	assert_non_null(strstr(sb.data, "\n_atup "));
+	assert_non_null(strstr(sb.data, " 1 2 'f0VMR"));  /* lossy, window 2, ELF */
+	assert_non_null(strstr(sb.data, "'\necho SYNC4\n"));
 	sb_free(&sb);
 }
 
@@ -440,6 +543,9 @@ main(void)
 		cmocka_unit_test(test_stdout_chunks_stream_before_status),
 		cmocka_unit_test(test_lossy_channel_detects_dropped_bytes),
 		cmocka_unit_test(test_lossy_chunks_ask_for_a_go_ahead),
+		cmocka_unit_test(test_agent_raw_frames),
+		cmocka_unit_test(test_agent_counts_catch_a_lost_chunk),
+		cmocka_unit_test(test_agent_lossy_frames),
 		cmocka_unit_test(test_command_quoting),
 		cmocka_unit_test(test_base64_matches_known_vectors),
 	};

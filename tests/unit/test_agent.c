@@ -1,0 +1,507 @@
+/*
+ * The guest agent (machine/agent/agent.c, the very binary the daemon
+ * uploads) with the real prelude in real shells (dash, bash, busybox ash),
+ * over a socketpair as on a virtserialport, and through an emulation of
+ * hvc0 that drops what does not fit its buffer, as QEMU does. As root the
+ * shell gets a private mount namespace with its own /run and /tmp (as in
+ * test_prelude); otherwise it uses what _atmk finds. Every read waits at
+ * most 60 s, so a frame that never ends fails instead of hanging.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "machine/shell.h"
+
+#define KEEP (1u << 20)  /* stdout kept for comparison; the rest is hashed */
+
+struct guest {
+	pid_t pid;
+	int fd;
+	int lossy;
+	struct shell_parser p;
+	/* hvc0 emulation: what QEMU's socket holds, and what did not fit */
+	int emulate;
+	size_t cap;
+	struct strbuf held;
+	size_t dropped;
+};
+
+struct result {
+	struct strbuf out, err, agent;
+	uint64_t out_len, out_hash;
+	long long status, pid;
+	int ended, losses, chunks, agent_ok, syncs;
+	int kill_at_chunk;  /* lossy: answer "K" to this chunk (1-based) */
+	struct guest *g;
+};
+
+static void
+record(void *ctx, enum shell_event ev, long long tag, long long num,
+       const char *data, size_t len)
+{
+	struct result *r = ctx;
+	size_t i;
+
+	switch (ev) {
+	case SHELL_EV_STDOUT:
+		for (i = 0; i < len; i++)
+			r->out_hash = (r->out_hash ^ (unsigned char)data[i]) *
+				      1099511628211ULL;
+		r->out_len += len;
+		if (r->out.len < KEEP)
+			sb_add(&r->out, data, len);
+		break;
+	case SHELL_EV_STDERR:
+		sb_add(&r->err, data, len);
+		break;
+	case SHELL_EV_PID:
+		r->pid = num;
+		break;
+	case SHELL_EV_STATUS:
+		r->status = num;
+		break;
+	case SHELL_EV_END:
+		r->ended = 1;
+		break;
+	case SHELL_EV_LOSS:
+		r->losses++;
+		break;
+	case SHELL_EV_SYNC:
+		r->syncs++;
+		break;
+	case SHELL_EV_AGENT:
+		r->agent_ok = (int)num;
+		sb_add(&r->agent, data, len);
+		break;
+	case SHELL_EV_CHUNK:
+		r->chunks++;
+		if (r->g->lossy) {
+			const char *ack = r->losses ||
+						  r->chunks == r->kill_at_chunk ?
+					  "K\n" : ".\n";
+
+			assert_int_equal(write_all(r->g->fd, ack, 2), 0);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+result_init(struct result *r, struct guest *g)
+{
+	memset(r, 0, sizeof(*r));
+	r->out_hash = 14695981039346656037ULL;
+	r->status = -1;
+	r->g = g;
+}
+
+static void
+result_free(struct result *r)
+{
+	sb_free(&r->out);
+	sb_free(&r->err);
+	sb_free(&r->agent);
+}
+
+/* Bytes from the guest into the parser; through the emulated hvc0 socket
+ * when set: it takes what fits and drops the rest, and the host reads it
+ * only when the guest has been quiet a while (a slow host). */
+static int
+pump_for(struct guest *g, struct result *r, int ms)
+{
+	static char buf[1 << 16];
+	struct pollfd pfd = { .fd = g->fd, .events = POLLIN };
+	int timeout = g->emulate && g->held.len ? 100 : ms;
+	int n = poll(&pfd, 1, timeout);
+	ssize_t got;
+
+	if (n == 0 && g->emulate && g->held.len) {
+		struct strbuf take = g->held;
+
+		sb_init(&g->held);
+		shell_parse(&g->p, take.data, take.len, record, r);
+		sb_free(&take);
+		return 1;
+	}
+	if (n <= 0)
+		return 0;
+	got = read(g->fd, buf, sizeof(buf));
+	if (got <= 0)
+		fail_msg("the guest shell went away");
+	if (!g->emulate) {
+		shell_parse(&g->p, buf, (size_t)got, record, r);
+		return 1;
+	}
+	if (g->held.len + (size_t)got > g->cap) {
+		size_t fit = g->cap - g->held.len;
+
+		g->dropped += (size_t)got - fit;
+		got = (ssize_t)fit;
+	}
+	sb_add(&g->held, buf, (size_t)got);
+	return 1;
+}
+
+static void
+pump(struct guest *g, struct result *r)
+{
+	if (!pump_for(g, r, 60000))
+		fail_msg("the guest said nothing for 60 s");
+}
+
+static int
+have(const char *prog)
+{
+	struct strbuf sb;
+	int ok;
+
+	sb_init(&sb);
+	sb_addf(&sb, "command -v %s >/dev/null 2>&1", prog);
+	ok = system(sb.data) == 0;
+	sb_free(&sb);
+	return ok;
+}
+
+/* The shell, in its own namespace as root; run_opts: mount options of
+ * /run (noexec: the agent cannot run there). */
+static void
+guest_start(struct guest *g, const char *shell, int lossy, int window,
+	    const char *run_opts, struct result *r)
+{
+	struct strbuf in, script;
+	int sv[2];
+
+	memset(g, 0, sizeof(*g));
+	g->lossy = lossy;
+	sb_init(&g->held);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	sb_init(&script);
+	if (geteuid() == 0)
+		sb_addf(&script, "mount -t tmpfs -o mode=0755%s none /run && "
+			"mount -t tmpfs -o mode=1777 none /tmp && cd /tmp && "
+			"exec timeout 120 %s", run_opts, shell);
+	else
+		sb_addf(&script, "exec timeout 120 %s", shell);
+	g->pid = fork();
+	assert_true(g->pid >= 0);
+	if (g->pid == 0) {
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		if (geteuid() == 0)
+			execlp("unshare", "unshare", "-m", "sh", "-c",
+			       script.data, (char *)NULL);
+		else
+			execlp("sh", "sh", "-c", script.data, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	sb_free(&script);
+	g->fd = sv[0];
+	shell_parser_init(&g->p, lossy);
+	sb_init(&in);
+	shell_prelude(&in, lossy, window, 1);
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(write_all(g->fd, in.data, in.len), 0);
+	sb_free(&in);
+	result_init(r, g);
+	while (!r->syncs)
+		pump(g, r);
+}
+
+static void
+guest_stop(struct guest *g)
+{
+	int st;
+
+	close(g->fd);
+	kill(g->pid, SIGTERM);
+	waitpid(g->pid, &st, 0);
+	sb_free(&g->held);
+}
+
+static void
+run(struct guest *g, long long tag, const char *cmd, unsigned timeout,
+    struct result *r)
+{
+	struct strbuf line;
+
+	sb_init(&line);
+	shell_command(&line, tag, cmd, strlen(cmd), NULL, timeout);
+	assert_int_equal(write_all(g->fd, line.data, line.len), 0);
+	sb_free(&line);
+	while (!r->ended && !r->losses)
+		pump(g, r);
+}
+
+static const char *const shells[] = { "dash", "bash", "busybox sh" };
+
+static int
+shell_usable(const char *shell)
+{
+	char prog[32];
+
+	snprintf(prog, sizeof(prog), "%s", shell);
+	prog[strcspn(prog, " ")] = '\0';
+	return have(prog);
+}
+
+/* Every byte value, no trailing newline; stdout and stderr interleaved;
+ * an exit by a signal; a background child that keeps stdout open. */
+static void
+test_frames_in_every_shell(void **state)
+{
+	char cmd[2048], want[256];
+	size_t i, k;
+
+	k = (size_t)snprintf(cmd, sizeof(cmd), "printf '");
+	for (i = 0; i < 256; i++) {
+		want[i] = (char)i;
+		k += (size_t)snprintf(cmd + k, sizeof(cmd) - k, "\\%03o",
+				      (unsigned)i);
+	}
+	snprintf(cmd + k, sizeof(cmd) - k, "'");
+	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+		struct guest g;
+		struct result r;
+
+		if (!shell_usable(shells[i]))
+			continue;
+		guest_start(&g, shells[i], 0, 2, "", &r);
+		assert_int_equal(r.agent_ok, 1);
+		result_free(&r);
+
+		result_init(&r, &g);
+		run(&g, 10, cmd, 0, &r);
+		assert_int_equal(r.losses, 0);
+		assert_int_equal(r.status, 0);
+		assert_true(r.pid > 0);
+		assert_int_equal(r.out.len, 256);
+		assert_memory_equal(r.out.data, want, 256);
+		result_free(&r);
+
+		result_init(&r, &g);
+		run(&g, 11, "for i in 1 2 3; do echo o$i; echo e$i >&2; done; "
+		    "printf tail", 0, &r);
+		assert_int_equal(r.status, 0);
+		assert_int_equal(r.out.len, 13);
+		assert_memory_equal(r.out.data, "o1\no2\no3\ntail", 13);
+		assert_int_equal(r.err.len, 9);
+		assert_memory_equal(r.err.data, "e1\ne2\ne3\n", 9);
+		result_free(&r);
+
+		result_init(&r, &g);
+		run(&g, 12, "sh -c 'kill -TERM $$'", 0, &r);
+		assert_int_equal(r.status, 128 + SIGTERM);
+		result_free(&r);
+
+		/* The frame ends with the command, not with its child. */
+		result_init(&r, &g);
+		run(&g, 13, "sleep 100 & echo started; exit 4", 0, &r);
+		assert_int_equal(r.status, 4);
+		assert_int_equal(r.out.len, 8);
+		assert_memory_equal(r.out.data, "started\n", 8);
+		result_free(&r);
+
+		/* ...and what that child writes later is nobody's output. */
+		result_init(&r, &g);
+		run(&g, 14, "(sleep 1; echo late) & echo now", 0, &r);
+		result_free(&r);
+		result_init(&r, &g);
+		run(&g, 15, "sleep 2; echo next", 0, &r);
+		assert_int_equal(r.out.len, 5);
+		assert_memory_equal(r.out.data, "next\n", 5);
+		result_free(&r);
+		guest_stop(&g);
+	}
+}
+
+/* 64 MiB on the lossless channel: every byte, in order. */
+static void
+test_large_output(void **state)
+{
+	struct guest g;
+	struct result r;
+	uint64_t want = 14695981039346656037ULL;
+	size_t i;
+
+	guest_start(&g, "dash", 0, 2, "", &r);
+	assert_int_equal(r.agent_ok, 1);
+	result_free(&r);
+	result_init(&r, &g);
+	run(&g, 20, "yes 0123456789abcdef0123456789abcde | head -c 67108864",
+	    0, &r);
+	assert_int_equal(r.losses, 0);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.out_len, 67108864);
+	for (i = 0; i < 67108864; i++)
+		want = (want ^ (unsigned char)"0123456789abcdef0123456789"
+					      "abcde\n"[i % 32]) *
+		       1099511628211ULL;
+	assert_true(r.out_hash == want);
+	result_free(&r);
+	guest_stop(&g);
+}
+
+/* The agent keeps the command's deadline itself. */
+static void
+test_timeout_kills(void **state)
+{
+	struct guest g;
+	struct result r;
+
+	guest_start(&g, "dash", 0, 2, "", &r);
+	result_free(&r);
+	result_init(&r, &g);
+	run(&g, 30, "echo before; sleep 100; echo after", 1, &r);
+	assert_int_equal(r.status, 128 + SIGKILL);
+	assert_string_equal(r.out.data, "before\n");
+	result_free(&r);
+	/* the shell goes on */
+	result_init(&r, &g);
+	run(&g, 31, "echo ok", 0, &r);
+	assert_int_equal(r.status, 0);
+	result_free(&r);
+	guest_stop(&g);
+}
+
+/*
+ * hvc0: QEMU keeps at most ~208 KiB for a slow host and drops the rest;
+ * counted with the kernel's overhead for its small writes, far less payload
+ * fits (t1210 lost bytes with 128 KiB in flight): the emulation keeps 96 KiB.
+ * With a window of 2 chunks (64 KiB of base64) nothing is dropped and all
+ * arrives exactly; a window that does not fit is caught as a loss, never
+ * returned as wrong bytes, and the shell answers its SYNC afterwards.
+ */
+static void
+test_lossy_channel_paced(void **state)
+{
+	struct guest g;
+	struct result r;
+	int i;
+	static const char cmd[] =
+		"yes 0123456789abcdef0123456789abcde 2>/dev/null | "
+		"head -c 1500000; "
+		"echo done >&2";
+
+	guest_start(&g, "dash", 1, 2, "", &r);
+	assert_int_equal(r.agent_ok, 1);
+	result_free(&r);
+	g.emulate = 1;
+	g.cap = 96 << 10;
+	result_init(&r, &g);
+	run(&g, 40, cmd, 0, &r);
+	assert_int_equal(g.dropped, 0);
+	assert_int_equal(r.losses, 0);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.out_len, 1500000);
+	assert_string_equal(r.err.data, "done\n");
+	assert_true(r.chunks > 1500000 / 24576);
+	result_free(&r);
+	guest_stop(&g);
+
+	guest_start(&g, "dash", 1, 8, "", &r);
+	result_free(&r);
+	g.emulate = 1;
+	g.cap = 64 << 10;
+	result_init(&r, &g);
+	run(&g, 41, cmd, 0, &r);
+	assert_true(g.dropped > 0);
+	assert_int_equal(r.losses, 1);
+	assert_int_equal(r.ended, 0);
+	/* what the host does after a loss: "K", then SYNC until answered */
+	g.emulate = 0;
+	sb_free(&g.held);
+	assert_int_equal(write_all(g.fd, "K\n", 2), 0);
+	for (i = 0; i < 30 && !r.syncs; i++) {
+		assert_int_equal(write_all(g.fd, "echo SYNC9\n", 11), 0);
+		while (pump_for(&g, &r, 2000) && !r.syncs)
+			;
+	}
+	assert_int_equal(r.syncs, 1);
+	result_free(&r);
+	guest_stop(&g);
+}
+
+/* hvc0: "K" instead of a go-ahead kills the command; its frame ends. */
+static void
+test_lossy_kill_request(void **state)
+{
+	struct guest g;
+	struct result r;
+
+	guest_start(&g, "bash", 1, 2, "", &r);
+	result_free(&r);
+	result_init(&r, &g);
+	r.kill_at_chunk = 1;
+	run(&g, 50, "yes 2>/dev/null", 0, &r);
+	assert_int_equal(r.losses, 0);
+	assert_int_equal(r.status, 128 + SIGKILL);
+	result_free(&r);
+	result_init(&r, &g);
+	run(&g, 51, "echo ok", 0, &r);
+	assert_string_equal(r.out.data, "ok\n");
+	result_free(&r);
+	guest_stop(&g);
+}
+
+/* Where the agent cannot run, the shell says why and works as before. */
+static void
+test_noexec_falls_back(void **state)
+{
+	struct guest g;
+	struct result r;
+
+	if (geteuid() != 0)
+		skip();
+	guest_start(&g, "dash", 0, 2, ",noexec", &r);
+	assert_int_equal(r.agent_ok, 0);
+	assert_non_null(strstr(r.agent.data, "cannot run"));
+	result_free(&r);
+	result_init(&r, &g);
+	run(&g, 60, "echo old; echo path >&2", 0, &r);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out.data, "old\n");
+	assert_string_equal(r.err.data, "path\n");
+	result_free(&r);
+	guest_stop(&g);
+}
+
+static int
+setup(void **state)
+{
+	if (!have("unshare") && geteuid() == 0)
+		return -1;
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frames_in_every_shell),
+		cmocka_unit_test(test_large_output),
+		cmocka_unit_test(test_timeout_kills),
+		cmocka_unit_test(test_lossy_channel_paced),
+		cmocka_unit_test(test_lossy_kill_request),
+		cmocka_unit_test(test_noexec_falls_back),
+	};
+
+	return cmocka_run_group_tests_name("agent", tests, setup, NULL);
+}
