@@ -279,14 +279,15 @@ acks_due(struct shell_slot *s)
 	}
 }
 
-/* ATTESTFS_GUEST_AGENT=0 keeps output in guest files until the exit (the
- * old path), for comparison and as a way out. */
+/* ATTESTFS_GUEST_AGENT=1 streams output through the guest agent; without
+ * it output stays in guest files until the exit (the old path) while the
+ * agent's `true` round trip is slower on TCG (5.0-9.2 ms against 4.9-5.3). */
 static int
 agent_window(void)
 {
 	const char *v = getenv("ATTESTFS_GUEST_AGENT");
 
-	return v && !strcmp(v, "0") ? 0 : SHELL_AGENT_WINDOW;
+	return v && !strcmp(v, "1") ? SHELL_AGENT_WINDOW : 0;
 }
 
 /* The guest shell (re)started: it gets the prelude, then is ready. */

@@ -38,12 +38,13 @@
  * kernel's overhead for each of QEMU's small writes) is full, and with two
  * chunks of 64 KiB (t1210's slow reader on a busy host) it was. */
 #define AG_LOSSY_CHUNK 24576
-#define AG_HDR 64               /* room for a frame header before the data */
+#define AG_HDR 192              /* room for frame headers before the data */
 #define AG_ORPHANS 8
 #define AG_IN_FD 6              /* the channel, for the host's answers */
 
 enum {
 	SYS_read = 0, SYS_write = 1, SYS_open = 2, SYS_close = 3, SYS_poll = 7,
+	SYS_fcntl = 72,
 	SYS_getpid = 39, SYS_kill = 62, SYS_getppid = 110, SYS_prctl = 157,
 	SYS_getdents64 = 217, SYS_clock_gettime = 228, SYS_exit_group = 231,
 	SYS_unlink = 87, SYS_mknod = 133,
@@ -63,6 +64,7 @@ enum {
 #define AG_SIGSTOP 19
 #define AG_PR_SET_PDEATHSIG 1
 #define AG_S_IFIFO 0010000
+#define AG_F_SETPIPE_SZ 1031
 
 struct ag_pollfd {
 	int fd;
@@ -181,6 +183,8 @@ static struct {
 	size_t clen;
 	long long tag, deadline;
 	int pid, running, unacked, deaf, killed;
+	char pend[AG_HDR / 2];  /* the P line, until output or the end comes */
+	size_t pend_len;
 	char buf[AG_HDR + AG_CHUNK];
 	char out[AG_HDR + AG_CHUNK / 3 * 4 + 8];
 } ag;
@@ -343,6 +347,16 @@ wait_window(int limit)
 			ag_exit(0);
 }
 
+/* The P line goes out with the first output or with the end: a quick
+ * command costs the channel one write, not two. */
+static void
+flush_pend(void)
+{
+	if (ag.pend_len && write_all(1, ag.pend, ag.pend_len) < 0)
+		ag_exit(0);
+	ag.pend_len = 0;
+}
+
 /* Frame n bytes that sit at ag.buf + AG_HDR. */
 static void
 send_chunk(struct stream *st, size_t n)
@@ -351,6 +365,7 @@ send_chunk(struct stream *st, size_t n)
 
 	if (ag.deaf)
 		return;
+	flush_pend();
 	if (!ag.lossy) {
 		h = header(ag.buf + AG_HDR, st->kind, ag.tag, (long long)n, 2,
 			   0, 0);
@@ -397,11 +412,17 @@ pump(struct stream *st)
 	return r == -AG_EAGAIN ? 0 : -1;
 }
 
+/* A deep pipe: the command writes on while a chunk goes out (a write to
+ * a virtio port returns once the host took it), so chunks come full. */
 static int
 open_fifo(const char *path)
 {
-	return (int)sc(SYS_open, (long)path, AG_O_RDONLY | AG_O_NONBLOCK |
-		       AG_O_CLOEXEC, 0);
+	int fd = (int)sc(SYS_open, (long)path, AG_O_RDONLY | AG_O_NONBLOCK |
+			 AG_O_CLOEXEC, 0);
+
+	if (fd >= 0)
+		sc(SYS_fcntl, fd, AG_F_SETPIPE_SZ, 1 << 20);
+	return fd;
 }
 
 /*
@@ -445,6 +466,9 @@ finish(int status)
 	wait_window(1);
 	h = header(ag.buf + AG_HDR, 'X', ag.tag, status, 4, ag.s[0].sent,
 		   ag.s[1].sent);
+	h -= ag.pend_len;
+	ag_copy(h, ag.pend, ag.pend_len);
+	ag.pend_len = 0;
 	if (write_all(1, h, (size_t)(ag.buf + AG_HDR - h)) < 0)
 		ag_exit(0);
 	for (i = 0; i < 2; i++)
@@ -470,9 +494,10 @@ on_ctl_line(const char *line)
 		timeout = parse_num(&line);
 		ag.deadline = timeout > 0 ? now_ms() + timeout * 1000 : 0;
 		ag.running = 1;
-		h = header(ag.buf + AG_HDR, 'P', ag.tag, ag.pid, 2, 0, 0);
-		if (write_all(1, h, (size_t)(ag.buf + AG_HDR - h)) < 0)
-			ag_exit(0);
+		h = header(ag.pend + sizeof(ag.pend), 'P', ag.tag, ag.pid, 2, 0,
+			   0);
+		ag.pend_len = (size_t)(ag.pend + sizeof(ag.pend) - h);
+		ag_copy(ag.pend, h, ag.pend_len);
 		return;
 	}
 	finish((int)parse_num(&line));
@@ -499,6 +524,8 @@ read_ctl(void)
 		ag.clen = 0;
 		on_ctl_line(ag.cline);
 	}
+	/* still running after all the shell said: the pid goes now */
+	flush_pend();
 }
 
 static void
