@@ -105,7 +105,7 @@ nixos_machine() {
 	# The backdoor answers while systemd still starts services (as NixOS's,
 	# wanted by multi-user.target): time the settled guest, as a test that
 	# waits for multi-user.target first sees it.
-	(exec 3<>"$NIXOS_VMS/$m/wait" && printf 'succeeds systemctl is-system-running --wait' >&3 &&
+	(exec 3<>"$NIXOS_VMS/$m/wait" && printf 'timeout=300 succeeds systemctl is-system-running --wait; true' >&3 &&
 		cat <&3) >/dev/null || say "$m: the guest did not settle; timing it all the same"
 	stats=$(nixos_true "$m") || return 1
 	echo halt >"$NIXOS_VMS/$m/ctl"
