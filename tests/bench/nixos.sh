@@ -76,7 +76,7 @@ trap nixos_cleanup EXIT
 # nixos_true M: ROUNDS of `true` from bash as a test script runs it, after
 # WARMUP; "MEDIAN P99 MAX N" in ms.
 # A round that fails (hvc0 loses bytes when the host is slow: EIO) is
-# counted in $ROW_DIR/M.errors, not timed; more than a tenth fails the row.
+# counted in $ROW_DIR/M.errors, not timed; more than half fails the row.
 nixos_true() {
 	local m=$1 i t0 out times=$ROW_DIR/$1.times errs=0
 	: >"$times"
@@ -86,7 +86,7 @@ nixos_true() {
 		if ! out=$(exec 3<>"$NIXOS_VMS/$m/exec" && printf true >&3 && cat <&3); then
 			errs=$((errs + 1))
 			say "$m: round $i failed; $(tail -n 2 "$NIXOS_VMS/$m/log" | tr '\n' ' ')"
-			[ $errs -le $((ROUNDS / 10)) ] || return 1
+			[ $errs -le $((ROUNDS / 2)) ] || return 1
 			continue
 		fi
 		[ $i -lt "$WARMUP" ] || echo "$t0 $EPOCHREALTIME" >>"$times"
@@ -102,6 +102,11 @@ nixos_machine() {
 	echo start >"$NIXOS_VMS/$m/ctl" || return 1
 	boot=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
 	say "$m: running after $boot ms; $(grep '^channel ' "$NIXOS_VMS/$m/info")"
+	# The backdoor answers while systemd still starts services (as NixOS's,
+	# wanted by multi-user.target): time the settled guest, as a test that
+	# waits for multi-user.target first sees it.
+	(exec 3<>"$NIXOS_VMS/$m/wait" && printf 'timeout=300 succeeds systemctl is-system-running --wait; true' >&3 &&
+		cat <&3) >/dev/null || say "$m: the guest did not settle; timing it all the same"
 	stats=$(nixos_true "$m") || return 1
 	echo halt >"$NIXOS_VMS/$m/ctl"
 	echo "$boot $stats"
