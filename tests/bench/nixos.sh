@@ -108,6 +108,7 @@ nixos_machine() {
 	(exec 3<>"$NIXOS_VMS/$m/wait" && printf 'timeout=300 succeeds systemctl is-system-running --wait; true' >&3 &&
 		cat <&3) >/dev/null || say "$m: the guest did not settle; timing it all the same"
 	stats=$(nixos_true "$m") || return 1
+	sed -n 's/^channel //p' "$NIXOS_VMS/$m/info" >"$ROW_DIR/$m.channel"
 	echo halt >"$NIXOS_VMS/$m/ctl"
 	echo "$boot $stats"
 }
@@ -135,7 +136,7 @@ nixos_rows() {
 
 	say "stock NixOS-style guest (run-nixos-vm), pool from hvc0: $ROUNDS x true from bash"
 	pool=$(nixos_machine pool) || return 1
-	ch=$(sed -n 's/^channel //p' "$NIXOS_VMS/pool/info")
+	ch=$(cat "$ROW_DIR/pool.channel")
 	say "stock NixOS-style guest, hvc0 alone: $ROUNDS x true from bash"
 	hvc0=$(nixos_machine hvc0) || return 1
 	read -r pool_boot pool_med pool_p99 pool_max _ <<<"$pool"
