@@ -1,0 +1,2 @@
+# the stock-NixOS-guest rows (tests/bench/nixos.sh)
+. "$TOP/tests/bench/nixos.sh"
