@@ -23,8 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <limits.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -51,6 +49,7 @@ struct backend {
 
 	char *name;
 	char *bin_dir;              /* the stand-ins first in the shells' PATH */
+	char *shells_path;          /* one line per shell started: its pid */
 	char *console_path;
 	char **shell_paths;
 	size_t n_shells;
@@ -227,23 +226,27 @@ mock_env_free(char **envp)
 /* The guest's backdoor loop on one shell connection. */
 static void __attribute__((noreturn))
 mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd,
-		 char *const *envp)
+		 int shells_fd, char *const *envp)
 {
 	pid_t self, sh;
-	int s, e, status;
+	int s, e, n, status;
 
 	proc_child_init(parent);
 	setpgid(0, group);
 	s = fcntl(sock, F_DUPFD, 10);
 	e = console_fd >= 0 ? fcntl(console_fd, F_DUPFD, 10) :
 			      open("/dev/null", O_WRONLY);
-	if (s < 0)
+	n = fcntl(shells_fd, F_DUPFD_CLOEXEC, 10);
+	if (s < 0 || n < 0)
 		_exit(1);
 	dup2(s, 0);
 	dup2(s, 1);
 	if (e >= 0)
 		dup2(e, 2);
-	proc_close_from(3);
+	/* Kept (close-on-exec) for the pids; the shells get 0-2 only. */
+	if (dup3(n, 3, O_CLOEXEC) < 0)
+		_exit(1);
+	proc_close_from(4);
 	self = getpid();
 	for (;;) {
 		struct pollfd p = { .fd = 0, .events = POLLIN | POLLRDHUP };
@@ -258,6 +261,8 @@ mock_shell_child(pid_t parent, pid_t group, int sock, int console_fd,
 			execle("/bin/sh", "sh", (char *)NULL, envp);
 			_exit(127);
 		}
+		/* O_APPEND: one short line at a time, whole. */
+		dprintf(3, "%d\n", (int)sh);
 		while (waitpid(sh, &status, 0) < 0 && errno == EINTR)
 			;
 		/* The host hung up: the shell got EOF. Stop, like QEMU's
@@ -290,7 +295,7 @@ static int
 mock_spawn(struct backend *b)
 {
 	pid_t parent = getpid(), pid;
-	int console_fd, *socks, ret = 0;
+	int console_fd, shells_fd, *socks, ret = 0;
 	char *banner, **envp = NULL;
 	size_t i;
 
@@ -305,6 +310,14 @@ mock_spawn(struct backend *b)
 				 i, b->shell_paths[i], strerror(-ret));
 			goto out;
 		}
+	}
+	shells_fd = open(b->shells_path, O_WRONLY | O_CREAT | O_TRUNC |
+					   O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (shells_fd < 0) {
+		ret = -errno;
+		aerr_set(&b->spawn_msg, "mock: %s: %s", b->shells_path,
+			 strerror(-ret));
+		goto out;
 	}
 	console_fd = b->console_path ? mock_connect(b->console_path) : -1;
 	banner = xasprintf("mock: booted %s\n", b->name);
@@ -326,7 +339,7 @@ mock_spawn(struct backend *b)
 
 		if (sp == 0)
 			mock_shell_child(parent, b->main_pid, socks[i],
-					 console_fd, envp);
+					 console_fd, shells_fd, envp);
 		if (sp < 0) {
 			ret = -errno;
 			aerr_set(&b->spawn_msg, "mock: fork: %s",
@@ -343,6 +356,7 @@ mock_spawn(struct backend *b)
 out_console:
 	if (console_fd >= 0)
 		close(console_fd);
+	close(shells_fd);
 	mock_env_free(envp);
 out:
 	for (i = 0; i < b->n_shells; i++)
@@ -356,38 +370,68 @@ out:
  * The guest prelude keeps each shell's files in RUNTIME/$$ and removes them
  * when the shell exits; the mock's "guest" is the host and its shells die
  * by SIGKILL with the machine, so their directories would pile up on the
- * host. Remove those of ours whose shell is gone.
+ * host. Each supervisor notes the pid of every shell it starts, and this
+ * removes those directories, and only those: every mock on the host (and
+ * every daemon in attestfs-run's pid namespace, where /proc shows other
+ * pids) shares RUNTIME, so a directory whose pid looks gone may be another
+ * machine's live shell. One of ours still in /proc is dying with our
+ * process group, unless its pid was reused (by one outside our group).
  */
+static bool
+mock_pid_is_other(pid_t pid, pid_t group)
+{
+	char path[64], buf[512], *p;
+	long long pgrp;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "PID (COMM) STATE PPID PGRP ...": COMM may hold anything */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %lld", &pgrp) != 1)
+		return true;
+	return pgrp != group;
+}
+
 static void
-mock_forget_shell_dirs(void)
+mock_forget_shell_dirs(const char *shells_path, pid_t group)
 {
 	static const char *const runtimes[] = { "/run/attestfs",
 						"/tmp/.attestfs" };
-	char proc[sizeof("/proc/") + NAME_MAX];
-	struct dirent *de;
+	char name[32];
 	struct stat st;
 	size_t i;
-	DIR *d;
+	FILE *f;
+	int pid;
 
-	for (i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
-		d = opendir(runtimes[i]);
-		if (!d)
+	f = fopen(shells_path, "re");
+	if (!f)
+		return;
+	while (fscanf(f, "%d", &pid) == 1) {
+		if (pid <= 0 || mock_pid_is_other(pid, group))
 			continue;
-		while ((de = readdir(d))) {
-			if (!de->d_name[0] ||
-			    strspn(de->d_name, "0123456789") !=
-				    strlen(de->d_name))
+		snprintf(name, sizeof(name), "%d", pid);
+		for (i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
+			int dfd = open(runtimes[i], O_RDONLY | O_DIRECTORY |
+						    O_NOFOLLOW | O_CLOEXEC);
+
+			if (dfd < 0)
 				continue;
-			snprintf(proc, sizeof(proc), "/proc/%s", de->d_name);
-			if (access(proc, F_OK) == 0 ||
-			    fstatat(dirfd(d), de->d_name, &st,
-				    AT_SYMLINK_NOFOLLOW) < 0 ||
-			    !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-				continue;
-			remove_tree_at(dirfd(d), de->d_name);
+			if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+				remove_tree_at(dfd, name);
+			close(dfd);
 		}
-		closedir(d);
 	}
+	fclose(f);
 }
 
 static void *
@@ -448,7 +492,7 @@ mock_thread_main(void *arg)
 			status = st;
 	}
 
-	mock_forget_shell_dirs();
+	mock_forget_shell_dirs(b->shells_path, main_pid);
 	pthread_mutex_lock(&b->lock);
 	b->dead = true;
 	b->exited = true;
@@ -479,6 +523,7 @@ mock_free(struct backend *b)
 	}
 	free(b->name);
 	free(b->bin_dir);
+	free(b->shells_path);
 	free(b->console_path);
 	for (i = 0; i < b->n_shells; i++)
 		free(b->shell_paths[i]);
@@ -516,9 +561,11 @@ mock_launch(const struct backend_launch *l, struct backend **out,
 
 	b = xcalloc(1, sizeof(*b));
 	b->bin_dir = xasprintf("%s/mock-bin", l->state_dir);
+	b->shells_path = xasprintf("%s/mock-shells", l->state_dir);
 	ret = mock_write_standins(b->bin_dir, err);
 	if (ret < 0) {
 		free(b->bin_dir);
+		free(b->shells_path);
 		free(b);
 		return ret;
 	}

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -417,6 +418,82 @@ test_unsupported(void **state)
 	assert_ptr_equal(backend_find("mock"), &mock_backend_ops);
 }
 
+/* A shell's pid, from the directory it made the way the prelude does. */
+static int
+shell_makes_its_dir(int fd)
+{
+	struct strbuf got;
+	int pid = -1;
+	char *p;
+
+	say(fd, "mkdir -p /run/attestfs/$$ && echo pid=$$ made\n");
+	sb_init(&got);
+	assert_true(read_until(fd, " made\n", 5000, &got));
+	p = strstr(got.data, "pid=");
+	assert_non_null(p);
+	pid = atoi(p + 4);
+	sb_free(&got);
+	return pid;
+}
+
+static bool
+runtime_has(int pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/run/attestfs/%d", pid);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * The machine's end removes its shells' directories under /run/attestfs,
+ * and no one else's: a directory whose pid is not in our /proc may be a
+ * live shell of another mock (another pid namespace: attestfs-run), whose
+ * command's output would vanish from under it.
+ */
+static void
+test_forgets_only_its_own_shell_dirs(void **state)
+{
+	struct fx *f = *state;
+	struct backend *b = NULL;
+	struct aerr err = { "" };
+	char foreign[64];
+	int s0, first, second;
+	pid_t gone;
+
+	if (mkdir("/run/attestfs", 0700) < 0 && errno != EEXIST)
+		skip();
+	gone = fork();
+	if (gone == 0)
+		_exit(0);
+	assert_true(gone > 0);
+	assert_int_equal(waitpid(gone, NULL, 0), gone);
+	snprintf(foreign, sizeof(foreign), "/run/attestfs/%d", (int)gone);
+	if (mkdir(foreign, 0700) < 0)
+		skip(); /* a real one of that pid: leave it be */
+
+	f->l.n_shells = 1;
+	assert_int_equal(mock_backend_ops.launch(&f->l, &b, &err), 0);
+	s0 = accept_within(f->shell_lfd[0], 5000);
+	assert_true(s0 >= 0);
+	assert_true(expect(s0, BANNER));
+	first = shell_makes_its_dir(s0);
+	/* a shell that ends (a reboot's) is replaced: both are ours */
+	say(s0, "exit\n");
+	assert_true(expect(s0, BANNER));
+	second = shell_makes_its_dir(s0);
+	assert_int_not_equal(first, second);
+
+	assert_int_equal(mock_backend_ops.kill(b), 0);
+	assert_true(rec_wait_for("exited\n", 5000));
+	assert_false(runtime_has(first));
+	assert_false(runtime_has(second));
+	assert_true(runtime_has((int)gone));
+	mock_backend_ops.destroy(b);
+	rmdir(foreign);
+	close(s0);
+}
+
 int
 main(void)
 {
@@ -431,6 +508,9 @@ main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unsupported,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_forgets_only_its_own_shell_dirs, fx_setup,
+			fx_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
