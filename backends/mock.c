@@ -380,25 +380,12 @@ out:
 static bool
 mock_pid_is_other(pid_t pid, pid_t group)
 {
-	char path[64], buf[512], *p;
-	long long pgrp;
-	ssize_t n;
-	int fd;
+	long ppid, pgrp, sid;
+	int ret = proc_stat_ids(pid, &ppid, &pgrp, &sid);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (ret == -ENOENT || ret == -ESRCH)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	/* "PID (COMM) STATE PPID PGRP ...": COMM may hold anything */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %lld", &pgrp) != 1)
-		return true;
-	return pgrp != group;
+	return ret < 0 || pgrp != group;
 }
 
 static void

@@ -232,27 +232,13 @@ qemu_free_strv(char **v)
 bool
 qemu_pid_is_ours(pid_t pid, pid_t child)
 {
-	char path[64], buf[1024], *p;
 	long ppid, pgrp, sid;
-	ssize_t n;
-	int fd;
 
 	if (pid <= 0 || child <= 0)
 		return false;
 	if (pid == child)
 		return true;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	/* After the command name, which may hold spaces and parentheses. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %ld %ld %ld", &ppid, &pgrp, &sid) != 3)
+	if (proc_stat_ids(pid, &ppid, &pgrp, &sid) < 0)
 		return false;
 	return sid == child || pgrp == child || ppid == child;
 }

@@ -158,3 +158,26 @@ proc_run_capture(char *const argv[], int timeout_ms, struct strbuf *out,
 	}
 	return ret < 0 ? ret : status;
 }
+
+int
+proc_stat_ids(pid_t pid, long *ppid, long *pgrp, long *sid)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -ENOENT;
+	buf[n] = '\0';
+	/* After the command name, which may hold spaces and parentheses. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %ld %ld %ld", ppid, pgrp, sid) != 3)
+		return -EIO;
+	return 0;
+}

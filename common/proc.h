@@ -31,4 +31,8 @@ void proc_child_stdio(const char *log_path);
 int proc_run_capture(char *const argv[], int timeout_ms, struct strbuf *out,
 		     struct strbuf *errout);
 
+/* A process's parent, process group and session from /proc/PID/stat: 0,
+ * or -errno (-ENOENT: no such process; -EIO: a line not understood). */
+int proc_stat_ids(pid_t pid, long *ppid, long *pgrp, long *sid);
+
 #endif
