@@ -504,9 +504,9 @@ test_forgets_only_its_own_shell_dirs(void **state)
 
 	assert_int_equal(mock_backend_ops.kill(b), 0);
 	assert_true(rec_wait_for("exited\n", 5000));
+	assert_true(runtime_has((int)gone));
 	assert_false(runtime_has(first));
 	assert_false(runtime_has(second));
-	assert_true(runtime_has((int)gone));
 	mock_backend_ops.destroy(b);
 	rmdir(foreign);
 	close(s0);
