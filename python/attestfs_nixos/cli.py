@@ -108,7 +108,7 @@ def config_from_start_scripts(scripts: List[str], vlans: List[str]) -> dict:
 def find_attestfs_run() -> str:
     here = Path(__file__).resolve().parent
     for cand in (here.parent.parent / "attestfs-run",          # the source tree
-                 here.parent.parent.parent / "bin" / "attestfs-run",  # PREFIX/lib/attestfs/python
+                 here.parents[3] / "bin" / "attestfs-run",  # PREFIX/lib/attestfs/python/..
                  Path(sys.argv[0]).resolve().parent / "attestfs-run"):
         if cand.is_file() and os.access(cand, os.X_OK):
             return str(cand)

@@ -85,6 +85,7 @@ class Machine:
         self.keep_machine_state = False
         self._timeout: Optional[int] = None
         self._events_offset = 0
+        self._systemd: Optional[Tuple[Optional[str], bool]] = None
 
     def __repr__(self) -> str:
         return f"<Machine '{self.name}'>"
@@ -349,8 +350,16 @@ class Machine:
         return os.path.join(self.dir, "units", unit, f)
 
     def _no_units(self) -> None:
+        """NotSupported unless the guest runs systemd (sd_booted's test,
+        asked once per boot)."""
         if not os.path.isdir(self._path("units")):
             raise NotSupported(f"{self.name}: the guest has no systemd (no units/)")
+        boot = self.info().get("boots")
+        if self._systemd is None or self._systemd[0] != boot:
+            rc, _ = self.execute("test -d /run/systemd/system", timeout=None)
+            self._systemd = (boot, rc == 0)
+        if not self._systemd[1]:
+            raise NotSupported(f"{self.name}: the guest has no systemd (no /run/systemd/system)")
 
     def wait_for_unit(self, unit: str, user: Optional[str] = None, timeout: int = 900) -> None:
         with self.nested(f"waiting for unit {unit}" + (f" with user {user}" if user is not None else "")):
@@ -398,6 +407,7 @@ class Machine:
 
     def require_unit_state(self, unit: str, require_state: str = "active") -> None:
         with self.nested(f"checking if unit '{unit}' has reached state '{require_state}'"):
+            self._no_units()
             state = self.get_unit_property(unit, "ActiveState")
             if state != require_state:
                 raise RequestedAssertionFailed(
@@ -406,7 +416,8 @@ class Machine:
                 )
 
     def _unit_ctl(self, verb: str, jobname: str, user: Optional[str]) -> Tuple[int, str]:
-        if user is not None or not os.path.isdir(self._path("units")):
+        self._no_units()
+        if user is not None:
             return self.systemctl(f"{verb} {jobname}", user)
         self.run_callbacks()
         try:
