@@ -144,7 +144,8 @@ class Driver:
     def _follow_serial(self, path: str) -> None:
         """The daemon's `name # line` console lines (attestfs-run -l) into
         the loggers, so that serial_stdout_off mutes them as in the driver."""
-        offset, buf = 0, b""
+        # a mount of someone else's: its console from now on
+        offset, buf = 0 if self.own_mount or not os.path.exists(path) else os.path.getsize(path), b""
         while True:
             stop = self._serial_stop.is_set()
             data, offset = mount.read_from(path, offset)

@@ -29,9 +29,15 @@ from .logger import AbstractLogger
 
 # attestfs clamps a timeout to a year: the driver's "no timeout" (None)
 NO_TIMEOUT = 365 * 24 * 3600
-# the driver runs every command under `bash -c "set -euo pipefail; ..."`;
-# pipefail where the guest's shell has it (bash, busybox ash; not dash)
-SHELL_OPTS = "set -eu; (set -o pipefail) 2>/dev/null && set -o pipefail; "
+# The driver runs every command as `bash -c "set -euo pipefail; CMD"` (tests
+# use bash's syntax); a guest without bash (busybox) gets its own sh with
+# `set -eu` and pipefail where that sh has it.
+SH_OPTS = "set -eu; (set -o pipefail) 2>/dev/null && set -o pipefail; "
+
+
+def guest_command(command: str) -> str:
+    bash = shlex.quote("set -euo pipefail; " + command)
+    return f"if command -v bash >/dev/null 2>&1; then exec bash -c {bash}; fi; {SH_OPTS}{command}"
 
 
 def make_command(args: list) -> str:
@@ -135,8 +141,13 @@ class Machine:
             self._timeout = secs
 
     def _exit_status(self) -> int:
-        line = self._reason("exec `")
-        m = re.search(r"`: exit status (\d+)$", line)
+        """The status the daemon logged for the command that just failed
+        (the newest `...`: exit status N`; a command may span lines)."""
+        try:
+            text = mount.read_text(self._path("log"))
+        except OSError:
+            return 1
+        m = re.search(r"`: exit status (\d+)\n?$", text[text.rfind("`: exit status "):])
         return int(m.group(1)) if m else 1
 
     def _wait(self, condition: str, timeout: Optional[float]) -> str:
@@ -269,10 +280,10 @@ class Machine:
                  timeout: Optional[int]) -> Tuple[int, str]:
         self._set_timeout(timeout)
         if not check_output:
-            self._detach(SHELL_OPTS + command)
+            self._detach(guest_command(command))
             return (-2, "")
         try:
-            out = mount.tx(self._path("exec"), SHELL_OPTS + command)
+            out = mount.tx(self._path("exec"), guest_command(command))
             rc = 0
         except mount.TxError as e:
             out = e.output
@@ -323,12 +334,12 @@ class Machine:
         """`wait succeeds CMD`: the daemon polls (back-off 50 ms to 1 s)."""
         with self.nested(f"waiting for success: {command}"):
             self.run_callbacks()
-            return self._wait(f"succeeds {SHELL_OPTS}{command}", timeout)
+            return self._wait(f"succeeds {guest_command(command)}", timeout)
 
     def wait_until_fails(self, command: str, timeout: int = 900) -> str:
         with self.nested(f"waiting for failure: {command}"):
             self.run_callbacks()
-            return self._wait(f"fails {SHELL_OPTS}{command}", timeout)
+            return self._wait(f"fails {guest_command(command)}", timeout)
 
     def sleep(self, secs: int) -> None:
         # in *guest* time, as the driver does

@@ -96,6 +96,13 @@ class MockMount(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         rc, out = self.m.execute("false; echo reached")
         self.assertEqual((rc, out), (1, ""))
+        # under bash, as the driver runs them: pipefail and bash's syntax
+        self.assertEqual(self.m.execute("false | true")[0], 1)
+        self.assertEqual(self.m.execute("[[ a == a ]] && echo $'x\\ty'"), (0, "x\ty\n"))
+
+    def test_the_status_of_a_command_of_several_lines(self):
+        self.m.execute("exit 9")
+        self.assertEqual(self.m.execute("echo a\nexit 5"), (5, "a\n"))
 
     def test_execute_check_return_false_and_check_output_false(self):
         self.assertEqual(self.m.execute("echo x; exit 3", check_return=False), (-1, "x\n"))
