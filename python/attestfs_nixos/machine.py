@@ -101,8 +101,8 @@ class Machine:
     def _path(self, f: str) -> str:
         return os.path.join(self.dir, f)
 
-    def _reason(self, prefix: Optional[str] = None) -> str:
-        return mount.last_reason(self._path("log"), prefix)
+    def _reason(self, prefix: Optional[str] = None, err: int = 0) -> str:
+        return mount.last_reason(self._path("log"), prefix, err)
 
     def _ctl(self, verb: str) -> None:
         try:
@@ -162,7 +162,7 @@ class Machine:
                     f"action timed out after {time.monotonic() - tic:.2f} seconds "
                     f"(timeout={timeout})"
                 ) from None
-            reason = self._reason("wait")
+            reason = self._reason("wait", e.errno)
             if e.errno == errno.EREMOTEIO:
                 raise RequestedAssertionFailed(reason) from None
             raise MachineError(f"{self.name}: wait {condition}: {e.strerror}: {reason}") from None

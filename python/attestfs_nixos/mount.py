@@ -67,15 +67,21 @@ def read_from(path: str, offset: int) -> Tuple[bytes, int]:
     return data, offset + len(data)
 
 
-def last_reason(log_path: str, prefix: Optional[str] = None) -> str:
+def last_reason(log_path: str, prefix: Optional[str] = None, err: int = 0) -> str:
     """The newest line of a machine's log (starting with PREFIX after its
-    time stamp, if given), without the time stamp: why a call failed."""
+    time stamp, if given), without the time stamp: why a call failed. The
+    daemon may follow the reason with a line that only names the errno
+    (`wait unit x: Remote I/O error`): with ERR, that line is passed over."""
     try:
         lines = read_text(log_path).splitlines()
     except OSError:
         return ""
+    generic = ": " + os.strerror(err) if err else None
     for line in reversed(lines):
         text = line.split(" ", 1)[1] if " " in line else line
-        if prefix is None or text.startswith(prefix):
-            return text
+        if prefix is not None and not text.startswith(prefix):
+            continue
+        if generic and text.endswith(generic):
+            continue
+        return text
     return ""
