@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -144,6 +145,8 @@ def outer(args: argparse.Namespace, argv: List[str]) -> int:
         # driver names it for nsenter when it keeps machines for you
         cmd = ["sh", "-c", 'ATTESTFS_RUN_PID=$$ exec "$@"', "sh"] + run + [config] + inner
         proc = subprocess.Popen(cmd, env=env)
+        # a SIGTERM to us goes on to attestfs-run (and so to the script)
+        signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
         while True:
             try:
                 rc = proc.wait()
@@ -170,12 +173,18 @@ def keep_for_attach(driver: Driver) -> None:
               file=sys.stderr)
     print(f"    then: ls $VMS; cat $VMS/<m>/log; attestfs-shell $VMS/<m>; "
           "python3 -m attestfs_nixos --repl", file=sys.stderr)
-    print("    press Enter here (or send SIGTERM) to stop them", file=sys.stderr)
+    print("    press Enter here to stop them (exit 1), or send SIGTERM"
+          + (f" to {pid} (exit 143)" if pid else ""), file=sys.stderr)
     try:
         if sys.stdin.isatty():
             sys.stdin.readline()
         else:
-            signal.sigwait({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+            # handlers, not a mask: a mask would cover this thread only
+            done = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, lambda *_: done.set())
+            while not done.wait(1):
+                pass
     except KeyboardInterrupt:
         pass
 

@@ -36,8 +36,15 @@ SH_OPTS = "set -eu; (set -o pipefail) 2>/dev/null && set -o pipefail; "
 
 
 def guest_command(command: str) -> str:
+    """COMMAND as the driver runs it. A shell that is bash already (NixOS's
+    backdoor) runs it itself: no bash to start per command. (attestfs runs
+    each command in a subshell of the guest's shell, so `set` and `exec`
+    end with it.)"""
+    q = shlex.quote(command)
     bash = shlex.quote("set -euo pipefail; " + command)
-    return f"if command -v bash >/dev/null 2>&1; then exec bash -c {bash}; fi; {SH_OPTS}{command}"
+    return (f'if [ -n "${{BASH_VERSION:-}}" ]; then set -euo pipefail; eval {q}; '
+            f"elif command -v bash >/dev/null 2>&1; then exec bash -c {bash}; "
+            f"else {SH_OPTS}eval {q}; fi")
 
 
 def make_command(args: list) -> str:

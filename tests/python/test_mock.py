@@ -298,6 +298,42 @@ class CommandLine(unittest.TestCase):
         self.assertIn("timeout reached; test terminating...", err)
         self.assertEqual(rc, 128 + 15, err)
 
+    def test_keep_machines_on_failure_says_how_to_attach(self):
+        d = tempfile.mkdtemp(prefix="attestfs-pytest-cli.")
+        self.addCleanup(shutil.rmtree, d, True)
+        with open(os.path.join(d, "machines.json"), "w") as f:
+            f.write('{"machines": {"m": {"backend": "mock"}}}\n')
+        with open(os.path.join(d, "test.py"), "w") as f:
+            f.write("machine.succeed('echo kept > %s/mark')\nmachine.succeed('false')\n" % d)
+        env = dict(os.environ)
+        env.pop("VMS", None)
+        p = subprocess.Popen([DRIVER, "--config", os.path.join(d, "machines.json"), "-o", d,
+                              "--keep-machines-on-failure", os.path.join(d, "test.py")],
+                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            lines = []
+            for line in p.stderr:
+                lines.append(line)
+                if "press Enter" in line:
+                    break
+            attach = [ln for ln in lines if "nsenter --target" in ln]
+            self.assertEqual(len(attach), 1, "".join(lines))
+            pid = re.search(r"--target (\d+)", attach[0]).group(1)
+            vms = re.search(r"VMS=(\S+)", attach[0]).group(1)
+            # the machine is still there, in the mount's namespaces
+            st = subprocess.run(["nsenter", "--target", pid, "--user", "--mount", "--preserve-credentials",
+                                 "cat", vms + "/m/status"], stdout=subprocess.PIPE, text=True,
+                                timeout=DEADLINE)
+            self.assertEqual(st.stdout.strip(), "running")
+            # SIGTERM ends it (attestfs-run's status for a signal: 128 + 15)
+            p.send_signal(15)
+            self.assertEqual(p.wait(DEADLINE), 128 + 15)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
     def test_bad_command_line_exits_2(self):
         p = subprocess.run([DRIVER, "--config"], stderr=subprocess.PIPE, timeout=DEADLINE)
         self.assertEqual(p.returncode, 2)

@@ -33,3 +33,34 @@ class Reasons(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GuestCommand(unittest.TestCase):
+    """Commands run as the driver's `bash -c 'set -euo pipefail; CMD'`."""
+
+    def run_in(self, shell, command, path=None):
+        import subprocess
+        from attestfs_nixos.machine import guest_command
+        env = dict(os.environ)
+        if path is not None:
+            env["PATH"] = path
+        p = subprocess.run([shell, "-c", guest_command(command)], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return p.returncode, p.stdout
+
+    def test_in_bash_itself(self):
+        self.assertEqual(self.run_in("/bin/bash", "false | true")[0], 1)
+        self.assertEqual(self.run_in("/bin/bash", "[[ a == a ]] && echo $'x\\ty'"), (0, "x\ty\n"))
+        self.assertEqual(self.run_in("/bin/bash", "echo $$ > /dev/null; exit 4")[0], 4)
+
+    def test_from_another_sh_through_bash(self):
+        self.assertEqual(self.run_in("/bin/sh", "[[ -n $BASH_VERSION ]] && echo bash"), (0, "bash\n"))
+        self.assertEqual(self.run_in("/bin/sh", "false | true")[0], 1)
+
+    def test_without_bash_set_eu(self):
+        empty = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, empty)
+        sh = os.path.realpath("/bin/sh")
+        self.assertEqual(self.run_in(sh, "false; echo reached", path=empty), (1, ""))
+        self.assertNotEqual(self.run_in(sh, "echo $NO_SUCH_VAR_HERE", path=empty)[0], 0)
+        self.assertEqual(self.run_in(sh, "echo 'it''s'", path=empty), (0, "its\n"))
