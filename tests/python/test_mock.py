@@ -252,19 +252,39 @@ class MockMount(unittest.TestCase):
 class CommandLine(unittest.TestCase):
     """attestfs-test-driver --config: through attestfs-run, as in a build."""
 
-    def run_driver(self, script, *args):
+    def run_driver(self, script, *args, env_extra=None, stdin=None):
         d = tempfile.mkdtemp(prefix="attestfs-pytest-cli.")
         self.addCleanup(shutil.rmtree, d, True)
         with open(os.path.join(d, "machines.json"), "w") as f:
             f.write('{"machines": {"m": {"backend": "mock"}}}\n')
         with open(os.path.join(d, "test.py"), "w") as f:
             f.write(script)
-        env = dict(os.environ)
+        env = dict(os.environ, **(env_extra or {}))
         env.pop("VMS", None)
         p = subprocess.run([DRIVER, "--config", os.path.join(d, "machines.json"), "-o", d, *args,
                             os.path.join(d, "test.py")], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=DEADLINE)
+                           stderr=subprocess.PIPE, timeout=DEADLINE, input=stdin)
+        self.stdout = p.stdout.decode()
         return p.returncode, p.stderr.decode(), d
+
+    def test_logfile_is_the_drivers_xml_log(self):
+        log = os.path.join(tempfile.mkdtemp(prefix="attestfs-pytest-log."), "log.xml")
+        self.addCleanup(shutil.rmtree, os.path.dirname(log), True)
+        rc, err, _ = self.run_driver("with subtest('one'):\n    machine.succeed('echo hi')\n",
+                                     env_extra={"LOGFILE": log})
+        self.assertEqual(rc, 0, err)
+        root = ET.parse(log).getroot()
+        self.assertEqual(root.tag, "logfile")
+        heads = [h.text for h in root.iter("head")]
+        self.assertIn("subtest: one", heads)
+        self.assertIn("must succeed: echo hi", heads)
+        lines = [ln.text for ln in root.iter("line")]
+        self.assertTrue(any(ln and ln.startswith("(finished: subtest: one, in ") for ln in lines))
+
+    def test_interactive_runs_what_it_is_given(self):
+        rc, err, _ = self.run_driver("", "-I", stdin=b'print(machine.succeed("echo from-repl"))\n')
+        self.assertEqual(rc, 0, err)
+        self.assertIn("from-repl", self.stdout)
 
     def test_a_passing_script_exits_0_with_the_drivers_lines(self):
         rc, err, _ = self.run_driver("start_all()\nmachine.succeed('true')\n")
