@@ -79,7 +79,7 @@ py() {
 	py timings.py
 	f=$TOP/build/python-driver-timings.txt
 	{
-		echo "# $(date -u +%FT%TZ) tests/nixos-py/timings.py (median of 20, ms) and attest.sh"
+		echo "# $(date -u +%FT%TZ) tests/nixos-py/timings.py (median of 10, ms) and attest.sh (median of 20)"
 		printf '%s\n' "$output" | grep '^TIMING '
 		for m in client server; do
 			for call in "succeed $m true" "wait_for_file $m /" "wait_until_succeeds $m true"; do

@@ -1,7 +1,7 @@
 # per-call timings (median of N) for the closing note; prints one line per call
 import time
 
-N = int(os.environ.get("TIMING_ROUNDS", "20"))
+N = int(os.environ.get("TIMING_ROUNDS", "10"))
 
 
 def median(f):

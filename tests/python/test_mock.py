@@ -207,6 +207,20 @@ class MockMount(unittest.TestCase):
         self.m.copy_from_machine(dst, "got")
         with open(os.path.join(self.w, "got", "dst.txt")) as f:
             self.assertEqual(f.read(), "payload\n")
+        tree = os.path.join(self.w, "tree")
+        os.makedirs(os.path.join(tree, "sub"))
+        with open(os.path.join(tree, "sub", "f"), "w") as f:
+            f.write("in a tree\n")
+        big = os.path.join(self.w, "big")
+        with open(big, "wb") as f:
+            f.write(os.urandom(600 * 1024))  # past the inline size: through files/
+        self.m.copy_from_host(tree, os.path.join(self.w, "copied-tree"))
+        self.m.copy_from_host(big, os.path.join(self.w, "copied-big"))
+        self.assertEqual(self.m.succeed(f"cat {self.w}/copied-tree/sub/f"), "in a tree\n")
+        self.assertEqual(self.m.succeed(f"cmp {big} {self.w}/copied-big && echo same"), "same\n")
+        self.m.copy_from_machine(os.path.join(self.w, "copied-tree"), "back")
+        with open(os.path.join(self.w, "back", "copied-tree", "sub", "f")) as f:
+            self.assertEqual(f.read(), "in a tree\n")
         via = os.path.join(self.w, "via", "shell.txt")
         self.m.copy_from_host_via_shell(src, via)
         self.assertEqual(self.m.succeed(f"cat {via}"), "payload\n")
