@@ -72,6 +72,15 @@ class Names(unittest.TestCase):
         self.assertEqual(attestfs_nixos.pythonize_name("web-1"), "web_1")
         self.assertEqual(attestfs_nixos.pythonize_name("1st"), "_st")
 
+    def test_python_3_9_syntax(self):
+        # nixpkgs' and Debian's Pythons: nothing newer than 3.9's grammar
+        import ast
+        import glob
+        pkg = os.path.dirname(attestfs_nixos.__file__)
+        for path in sorted(glob.glob(os.path.join(pkg, "*.py"))):
+            with self.subTest(path=os.path.basename(path)), open(path) as f:
+                ast.parse(f.read(), path, feature_version=(3, 9))
+
     def test_start_script_names(self):
         from attestfs_nixos.cli import config_from_start_scripts, machine_name
         self.assertEqual(machine_name("/nix/store/x-nixos-vm/bin/run-web-vm"), "web")
