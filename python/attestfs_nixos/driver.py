@@ -117,6 +117,10 @@ class Driver:
         self.polling_conditions: List[PollingCondition] = []
         self.debug = DebugNop()
         self.own_mount = own_mount
+        # "bash" (the driver's semantics) or "sh" (see machine.guest_command)
+        self.guest_shell = os.environ.get("ATTESTFS_NIXOS_SHELL", "bash")
+        if self.guest_shell not in ("bash", "sh"):
+            raise MachineError(f"ATTESTFS_NIXOS_SHELL={self.guest_shell}: expected bash or sh")
         self._machines: Dict[str, Machine] = {}
         for name in sorted(os.listdir(vms)):
             if os.path.isfile(os.path.join(vms, name, "ctl")):

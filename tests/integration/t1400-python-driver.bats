@@ -77,10 +77,12 @@ py() {
 
 @test "timings.py: per-call timings beside the same calls from attest.sh" {
 	py timings.py
+	bash_mode=$output
+	ATTESTFS_NIXOS_SHELL=sh py timings.py
 	f=$TOP/build/python-driver-timings.txt
 	{
 		echo "# $(date -u +%FT%TZ) tests/nixos-py/timings.py (median of 10, ms) and attest.sh (median of 20)"
-		printf '%s\n' "$output" | grep '^TIMING '
+		printf '%s\n%s\n' "$bash_mode" "$output" | grep '^TIMING '
 		for m in client server; do
 			for call in "succeed $m true" "wait_for_file $m /" "wait_until_succeeds $m true"; do
 				ms=$(bash -c '. "$VMS/attest.sh"; n=20; for i in $(seq $n); do
@@ -91,7 +93,8 @@ py() {
 		done
 	} >"$f"
 	sed 's/^/# /' "$f" >&3
-	grep -q "TIMING server wait_for_unit('nginx')" "$f"
+	grep -q "TIMING server wait_for_unit('nginx') .* (guest shell mode bash)" "$f"
+	grep -q "TIMING server succeed('true') .* (guest shell mode sh)" "$f"
 }
 
 @test "lifecycle.py (two machines): start_all, snapshot/restore/clone, reboot, crash, shutdown, join_all" {

@@ -29,4 +29,4 @@ for m in [client, server]:
                  ("get_unit_info('nginx')", lambda: m.get_unit_info("nginx")),
                  ("wait_for_open_port(80)", lambda: m.wait_for_open_port(80))]
     for name, f in rows:
-        print(f"TIMING {m.name} {name} {median(f):.1f} ms")
+        print(f"TIMING {m.name} {name} {median(f):.1f} ms (guest shell mode {driver.guest_shell})")

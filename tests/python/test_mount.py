@@ -38,13 +38,13 @@ if __name__ == "__main__":
 class GuestCommand(unittest.TestCase):
     """Commands run as the driver's `bash -c 'set -euo pipefail; CMD'`."""
 
-    def run_in(self, shell, command, path=None):
+    def run_in(self, shell, command, path=None, mode="bash"):
         import subprocess
         from attestfs_nixos.machine import guest_command
         env = dict(os.environ)
         if path is not None:
             env["PATH"] = path
-        p = subprocess.run([shell, "-c", guest_command(command)], env=env,
+        p = subprocess.run([shell, "-c", guest_command(command, mode)], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         return p.returncode, p.stdout
 
@@ -64,3 +64,22 @@ class GuestCommand(unittest.TestCase):
         self.assertEqual(self.run_in(sh, "false; echo reached", path=empty), (1, ""))
         self.assertNotEqual(self.run_in(sh, "echo $NO_SUCH_VAR_HERE", path=empty)[0], 0)
         self.assertEqual(self.run_in(sh, "echo 'it''s'", path=empty), (0, "its\n"))
+
+    def test_sh_mode_starts_no_bash(self):
+        sh = os.path.realpath("/bin/sh")
+        self.assertEqual(self.run_in(sh, "echo ${BASH_VERSION:-none}", mode="sh"), (0, "none\n"))
+        self.assertEqual(self.run_in(sh, "false; echo reached", mode="sh"), (1, ""))
+        self.assertEqual(self.run_in("/bin/bash", "false | true", mode="sh")[0], 1)
+
+    def test_systemctl_for_a_user_is_quoted_for_any_sh(self):
+        import io
+        import attestfs_nixos
+        from attestfs_nixos.logger import CompositeLogger, TerminalLogger
+        d = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, d)
+        m = attestfs_nixos.Machine(attestfs_nixos.Driver(d, d, CompositeLogger([TerminalLogger(io.StringIO())])), "m")
+        seen = []
+        m.execute = lambda cmd, **kw: seen.append(cmd) or (0, "")
+        m.systemctl("show 'a b'", user="alice")
+        self.assertEqual(seen, ["su -l alice --shell /bin/sh -c 'XDG_RUNTIME_DIR=/run/user/`id -u` "
+                                "systemctl --user show '\"'\"'a b'\"'\"''"])
