@@ -159,6 +159,11 @@ build/fsop: tests/contract/fsop.c
 contract: all build/fsop
 	$(Q)bats --tap tests/contract
 
+# the Python driver (python/attestfs_nixos): its names against the pinned NixOS
+# driver's, and its behaviour on mock mounts (no guest, no VM lock); TAP
+pytest: all
+	$(Q)python3 tests/python/tap.py
+
 integration: all guest
 	$(Q)ATTESTFS_CACHE="$(CACHE)" bats --tap tests/integration
 
@@ -188,9 +193,12 @@ install: attestfs attestfs-ocr attestfs-run
 	install -m 0755 attestfs $(DESTDIR)$(PREFIX)/bin/attestfs
 	install -m 0755 attestfs-ocr $(DESTDIR)$(PREFIX)/bin/attestfs-ocr
 	install -m 0755 attestfs-run $(DESTDIR)$(PREFIX)/bin/attestfs-run
+	install -d $(DESTDIR)$(PREFIX)/lib/attestfs/python/attestfs_nixos
+	install -m 0644 python/attestfs_nixos/*.py $(DESTDIR)$(PREFIX)/lib/attestfs/python/attestfs_nixos/
+	install -m 0755 python/bin/attestfs-test-driver $(DESTDIR)$(PREFIX)/bin/attestfs-test-driver
 
 clean:
 	rm -rf build attestfs attestfs-ocr attestfs-run
 
-.PHONY: all deps guest guest-debian unit fuzz contract integration check demo bench soak install clean
+.PHONY: all deps guest guest-debian unit fuzz contract pytest integration check demo bench soak install clean
 .SECONDARY:

@@ -42,6 +42,8 @@ run_counted() { # name, command...
 
 # The FUSE contract on the mock backend first: seconds, and no guest.
 run_counted "contract" bats --tap tests/contract
+# The Python driver's names and its behaviour on mock mounts: seconds.
+run_counted "python" python3 tests/python/tap.py
 for t in "$@"; do
 	run_counted "unit: $t" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"
 done
