@@ -6,6 +6,8 @@ PKGS := fuse3 json-c libcurl
 # only in attestfs-ocr, the child behind screen.txt: the daemon stays small
 OCR_PKGS := tesseract lept
 LIB_PKGS := json-c libcurl
+# attestfs's own version: one definition, the VERSION file (--version, man page)
+VERSION := $(shell cat VERSION)
 
 ifeq ($(V),1)
 Q :=
@@ -15,7 +17,8 @@ endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
-BASE_CFLAGS := -std=gnu11 $(WARN) -I. -D_GNU_SOURCE -pthread
+BASE_CFLAGS := -std=gnu11 $(WARN) -I. -D_GNU_SOURCE -pthread \
+	-DATTESTFS_VERSION='"$(VERSION)"'
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -53,7 +56,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_OBJS := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRCS) $(FS_UNIT_SRCS))
 
-all: attestfs attestfs-ocr attestfs-run build/bench-client
+all: attestfs attestfs-ocr attestfs-run build/bench-client build/man/attestfs.1
 
 attestfs: $(FS_OBJS) build/libattest.a
 	@echo "  LD      $@"
@@ -82,6 +85,9 @@ $(AGENT_BLOB): build/agent/attestfs-agent
 	  echo '};'; \
 	  echo 'const size_t shell_agent_blob_len = sizeof(shell_agent_blob);'; \
 	} > $@.tmp && mv $@.tmp $@
+
+# the version is compiled in (fs/main.c): a new one rebuilds it
+build/obj/fs/main.o: VERSION
 
 build/libattest.a: $(LIB_OBJS)
 	@echo "  AR      $@"
@@ -183,8 +189,14 @@ soak: deps
 	$(Q)$(MAKE) --no-print-directory all guest
 	$(Q)ATTESTFS_CACHE="$(CACHE)" tests/soak/soak.sh
 
-install: attestfs attestfs-ocr attestfs-run
-	install -d $(DESTDIR)$(PREFIX)/bin
+# the man page carries the version of the VERSION file
+build/man/attestfs.1: man/attestfs.1 VERSION
+	@mkdir -p $(dir $@)
+	$(Q)sed 's/@VERSION@/$(VERSION)/g' $< > $@
+
+install: attestfs attestfs-ocr attestfs-run build/man/attestfs.1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 build/man/attestfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/attestfs.1
 	install -m 0755 attestfs $(DESTDIR)$(PREFIX)/bin/attestfs
 	install -m 0755 attestfs-ocr $(DESTDIR)$(PREFIX)/bin/attestfs-ocr
 	install -m 0755 attestfs-run $(DESTDIR)$(PREFIX)/bin/attestfs-run

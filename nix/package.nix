@@ -17,7 +17,7 @@
 }:
 stdenv.mkDerivation {
   pname = "attestfs";
-  version = "0.1.0";
+  version = lib.fileContents ../VERSION;  # the one definition
   inherit src;
 
   nativeBuildInputs = [ pkg-config makeWrapper ];
