@@ -60,6 +60,8 @@ class Term:
 
 def main():
     shell_bin, machine = sys.argv[1], sys.argv[2]
+    if len(sys.argv) > 3:
+        return latency(shell_bin, machine, int(sys.argv[3]))
     script = '"$0" -c "exec sh" "$1"; echo "status=$?"; stty -a'
     t = Term(["sh", "-c", script, shell_bin, machine], 33, 111)
     t.send("PS1='P''S> '; export PS1\r")
@@ -95,6 +97,30 @@ def main():
     m = t.expect(rb"(-?)icanon.*?\s(-?)echo\s")
     print("restored", "yes" if not m.group(1) and not m.group(2) else "no")
     os.waitpid(t.pid, 0)
+
+
+def latency(shell_bin, machine, rounds):
+    """shell-drive.py SHELL_BIN MACHINE_DIR N: a key's echo and a command's
+    answer, N rounds each, as a user sees them (medians and maxima, ms)."""
+    t = Term([shell_bin, "-c", "exec sh", machine], 24, 80)
+    t.send("PS1='P''S> '; export PS1\r")
+    t.expect(rb"PS> ")
+    echo, answer = [], []
+    for i in range(rounds):
+        start = time.monotonic()
+        t.send("x")
+        t.expect(rb"x")
+        echo.append(time.monotonic() - start)
+        start = time.monotonic()
+        t.send("\x7f: %d\r" % i)
+        t.expect(rb"PS> ")
+        answer.append(time.monotonic() - start)
+    t.send("exit\r")
+    os.waitpid(t.pid, 0)
+    for name, v in (("key echo", echo), ("command answer", answer)):
+        v.sort()
+        print("%s: median %.1f ms, max %.1f ms (%d rounds)"
+              % (name, v[len(v) // 2] * 1000, v[-1] * 1000, len(v)))
 
 
 main()
