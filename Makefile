@@ -6,6 +6,8 @@ PKGS := fuse3 json-c libcurl
 # only in attestfs-ocr, the child behind screen.txt: the daemon stays small
 OCR_PKGS := tesseract lept
 LIB_PKGS := json-c libcurl
+# attestfs's own version: one definition, the VERSION file (--version, man page)
+VERSION := $(shell cat VERSION)
 
 ifeq ($(V),1)
 Q :=
@@ -15,7 +17,8 @@ endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
-BASE_CFLAGS := -std=gnu11 $(WARN) -I. -D_GNU_SOURCE -pthread
+BASE_CFLAGS := -std=gnu11 $(WARN) -I. -D_GNU_SOURCE -pthread \
+	-DATTESTFS_VERSION='"$(VERSION)"'
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -35,6 +38,9 @@ AGENT_FLAGS := -std=gnu11 $(WARN) -DAGENT_NOLIBC -Os -static -nostdlib \
 	-Wl,-z,norelro -Wl,--no-warn-rwx-segments -s
 AGENT_BLOB := build/agent/agent_blob.c
 LIB_SRCS += $(AGENT_BLOB)
+# the pty helper of jobs/<j>/ctl "tty" (machine/agent/pty.c), built the same way
+PTY_BLOB := build/agent/pty_blob.c
+LIB_SRCS += $(PTY_BLOB)
 
 LIB_OBJS := $(patsubst %.c,build/obj/%.o,$(LIB_SRCS))
 FS_OBJS := $(patsubst %.c,build/obj/%.o,$(FS_SRCS))
@@ -53,7 +59,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_OBJS := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRCS) $(FS_UNIT_SRCS))
 
-all: attestfs attestfs-ocr attestfs-run build/bench-client
+all: attestfs attestfs-ocr attestfs-run attestfs-shell build/bench-client build/man/attestfs.1
 
 attestfs: $(FS_OBJS) build/libattest.a
 	@echo "  LD      $@"
@@ -69,6 +75,11 @@ attestfs-run: run/attestfs-run.c build/obj/common/util.o
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^
 
+# a terminal in a guest through the mount's jobs: a client, no libraries
+attestfs-shell: run/attestfs-shell.c
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $<
+
 build/agent/attestfs-agent: machine/agent/agent.c
 	@mkdir -p $(dir $@)
 	@echo "  AGENT   $<"
@@ -81,6 +92,23 @@ $(AGENT_BLOB): build/agent/attestfs-agent
 	  od -An -v -tu1 $< | sed 's/ *\([0-9][0-9]*\)/\1,/g'; \
 	  echo '};'; \
 	  echo 'const size_t shell_agent_blob_len = sizeof(shell_agent_blob);'; \
+	} > $@.tmp && mv $@.tmp $@
+
+# the version is compiled in (fs/main.c): a new one rebuilds it
+build/obj/fs/main.o: VERSION
+
+build/agent/attestfs-pty: machine/agent/pty.c machine/agent/nolibc.h
+	@mkdir -p $(dir $@)
+	@echo "  AGENT   $<"
+	$(Q)$(AGENT_CC) $(AGENT_FLAGS) -o $@ $<
+
+$(PTY_BLOB): build/agent/attestfs-pty
+	@echo "  GEN     $@"
+	$(Q){ echo '#include "machine/jobs.h"'; \
+	  echo 'const unsigned char job_pty_blob[] = {'; \
+	  od -An -v -tu1 $< | sed 's/ *\([0-9][0-9]*\)/\1,/g'; \
+	  echo '};'; \
+	  echo 'const size_t job_pty_blob_len = sizeof(job_pty_blob);'; \
 	} > $@.tmp && mv $@.tmp $@
 
 build/libattest.a: $(LIB_OBJS)
@@ -188,17 +216,24 @@ soak: deps
 	$(Q)$(MAKE) --no-print-directory all guest
 	$(Q)ATTESTFS_CACHE="$(CACHE)" tests/soak/soak.sh
 
-install: attestfs attestfs-ocr attestfs-run
-	install -d $(DESTDIR)$(PREFIX)/bin
+# the man page carries the version of the VERSION file
+build/man/attestfs.1: man/attestfs.1 VERSION
+	@mkdir -p $(dir $@)
+	$(Q)sed 's/@VERSION@/$(VERSION)/g' $< > $@
+
+install: attestfs attestfs-ocr attestfs-run attestfs-shell build/man/attestfs.1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 build/man/attestfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/attestfs.1
 	install -m 0755 attestfs $(DESTDIR)$(PREFIX)/bin/attestfs
 	install -m 0755 attestfs-ocr $(DESTDIR)$(PREFIX)/bin/attestfs-ocr
 	install -m 0755 attestfs-run $(DESTDIR)$(PREFIX)/bin/attestfs-run
 	install -d $(DESTDIR)$(PREFIX)/lib/attestfs/python/attestfs_nixos
 	install -m 0644 python/attestfs_nixos/*.py $(DESTDIR)$(PREFIX)/lib/attestfs/python/attestfs_nixos/
 	install -m 0755 python/bin/attestfs-test-driver $(DESTDIR)$(PREFIX)/bin/attestfs-test-driver
+	install -m 0755 attestfs-shell $(DESTDIR)$(PREFIX)/bin/attestfs-shell
 
 clean:
-	rm -rf build attestfs attestfs-ocr attestfs-run
+	rm -rf build attestfs attestfs-ocr attestfs-run attestfs-shell
 
 .PHONY: all deps guest guest-debian unit fuzz contract pytest integration check demo bench soak install clean
 .SECONDARY:

@@ -126,6 +126,7 @@ usage(const char *prog)
 	       "    -d                      print every FUSE request "
 	       "(implies -f)\n"
 	       "    -h, --help              this text\n"
+	       "    -V, --version           attestfs's version (and FUSE's)\n"
 	       "\n",
 	       prog, DEFAULT_TIMEOUT, DEFAULT_GLOBAL_TIMEOUT);
 	fuse_cmdline_help();
@@ -412,8 +413,9 @@ parse_options(struct run *r, const char *prog)
 		return 1;
 	}
 	if (r->copts.show_version) {
-		printf("attestfs, FUSE library version %s\n",
-		       fuse_pkgversion());
+		printf("attestfs %s (FUSE library version %s)\n",
+		       ATTESTFS_VERSION, fuse_pkgversion());
+		fflush(stdout);  /* before fusermount3 -V prints its own */
 		fuse_lowlevel_version();
 		return 1;
 	}

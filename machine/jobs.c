@@ -279,6 +279,12 @@ job_call_update(struct cmd *c)
 		ret = c->err ? c->err : guest_errno(c);
 		if (!ret)
 			ret = (int)call->len;
+		/* What the input makes the job print: look soon (a terminal
+		 * echoes every key). */
+		if (ret > 0 && call->f == JOB_STDIN) {
+			job_wake_polling(j);
+			pthread_cond_broadcast(&m->cond);
+		}
 	}
 	if (call->r)
 		mreq_finish(m, call->r, ret);
@@ -341,13 +347,14 @@ static void
 job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 	  struct mreq *r)
 {
-	struct strbuf sb, inner;
+	struct strbuf sb, inner, run;
 	size_t taken = len;
 
 	while (len && cmd[len - 1] == '\n')
 		len--;
 	sb_init(&sb);
 	sb_init(&inner);
+	sb_init(&run);
 	if (j->env.len)
 		sb_add(&inner, j->env.data, j->env.len);
 	if (j->dir) {
@@ -360,14 +367,21 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 
 		sb_init(&q);
 		sb_add_shell_quoted(&q, cmd, len);
-		sb_adds(&inner, "exec su -s /bin/sh -c ");
-		sb_add(&inner, q.data, q.len);
-		sb_adds(&inner, " -- ");
-		sb_add_shell_quoted(&inner, j->user, strlen(j->user));
+		sb_adds(&run, "exec su -s /bin/sh -c ");
+		sb_add(&run, q.data, q.len);
+		sb_adds(&run, " -- ");
+		sb_add_shell_quoted(&run, j->user, strlen(j->user));
 		sb_free(&q);
 	} else {
-		sb_adds(&inner, "exec sh -c ");
-		sb_add_shell_quoted(&inner, cmd, len);
+		sb_adds(&run, "exec sh -c ");
+		sb_add_shell_quoted(&run, cmd, len);
+	}
+	if (j->tty_rows) {
+		/* The helper was uploaded into $d/x; $d/t gets the pty's name. */
+		sb_addf(&inner, "exec $d/x %d %d $d/t ", j->tty_rows, j->tty_cols);
+		sb_add_shell_quoted(&inner, run.data, run.len);
+	} else {
+		sb_add(&inner, run.data, run.len);
 	}
 	/*
 	 * The holder keeps the FIFO open for writing so that the job sees EOF
@@ -375,9 +389,13 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 	 * launching shell's own output files.
 	 */
 	sb_addf(&sb, "d=" JOB_DIR "%s; rm -rf $d; mkdir -p $d && mkfifo $d/i && "
-		": > $d/o && : > $d/e && "
-		"{ (sleep 2147483647 > $d/i) & echo $! > $d/h; "
-		"( (", j->name);
+		": > $d/o && : > $d/e && ", j->name);
+	if (j->tty_rows) {
+		sb_adds(&sb, "printf %s '");
+		shell_base64(&sb, job_pty_blob, job_pty_blob_len);
+		sb_adds(&sb, "' | base64 -d > $d/x && chmod 700 $d/x && ");
+	}
+	sb_adds(&sb, "{ (sleep 2147483647 > $d/i) & echo $! > $d/h; ( (");
 	sb_add(&sb, inner.data, inner.len);
 	sb_adds(&sb, ") < $d/i > $d/o 2> $d/e & echo $! > $d/p; wait $!; "
 		     "echo $? > $d/s.t; mv $d/s.t $d/s; kill $(cat $d/h) ) & "
@@ -388,6 +406,50 @@ job_start(struct machine *m, struct job *j, const char *cmd, size_t len,
 	job_call(j, JOB_CMD, sb.data, sb.len, taken, r);
 	sb_free(&sb);
 	sb_free(&inner);
+	sb_free(&run);
+}
+
+/* "ROWS COLS" of ctl tty and winsize: 0, or -EINVAL with the reason logged. */
+static int
+winsize_parse(struct job *j, const char *verb, const char *arg, int *rows,
+	      int *cols)
+{
+	char extra;
+
+	if (!arg || sscanf(arg, "%d %d %c", rows, cols, &extra) != 2 ||
+	    strspn(arg, "0123456789 ") != strlen(arg) || *rows < 1 ||
+	    *cols < 1 || *rows > 9999 || *cols > 9999) {
+		machine_logl(j->m, "job %s: %s: '%s' is not ROWS COLS (1..9999 "
+			     "each)", j->name, verb, arg ? arg : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ctl winsize: the guest resizes the pty; the kernel sends SIGWINCH. */
+static int
+job_winsize(struct machine *m, struct job *j, const char *arg, size_t len,
+	    struct mreq *r)
+{
+	int rows, cols, ret = winsize_parse(j, "winsize", arg, &rows, &cols);
+	char *text;
+
+	if (ret < 0)
+		return ret;
+	if (!j->tty_rows) {
+		machine_logl(m, "job %s: winsize: not a tty job (ctl tty ROWS "
+			     "COLS before cmd)", j->name);
+		return -EINVAL;
+	}
+	if (j->state != JOB_RUNNING) {
+		machine_logl(m, "job %s: winsize: it is not running", j->name);
+		return -ESRCH;
+	}
+	text = xasprintf("stty -F \"$(cat " JOB_DIR "%s/t)\" rows %d cols %d",
+			 j->name, rows, cols);
+	job_call(j, JOB_CTL, text, strlen(text), len, r);
+	free(text);
+	return 0;
 }
 
 static void
@@ -404,7 +466,15 @@ job_ctl(struct machine *m, struct job *j, const char *msg, size_t len,
 	arg = strchr(s, ' ');
 	if (arg)
 		*arg++ = '\0';
-	if (!strcmp(s, "kill")) {
+	if (!strcmp(s, "winsize")) {
+		/* ret: the whole write's length, which the guest's answer
+		 * returns */
+		ret = job_winsize(m, j, arg, (size_t)ret, r);
+		if (!ret) {
+			free(s);
+			return;   /* the guest command answers r */
+		}
+	} else if (!strcmp(s, "kill")) {
 		const char *sig = arg && *arg ? arg : "TERM";
 
 		if (j->state != JOB_RUNNING) {
@@ -444,9 +514,19 @@ job_ctl(struct machine *m, struct job *j, const char *msg, size_t len,
 		j->user = xstrdup(arg);
 	} else if (!strcmp(s, "timeout") && arg && secs_parse(arg, &secs) == 0) {
 		j->timeout = secs;
+	} else if (!strcmp(s, "tty")) {
+		int rows, cols;
+
+		if (winsize_parse(j, "tty", arg, &rows, &cols)) {
+			ret = -EINVAL;
+		} else {
+			j->tty_rows = rows;
+			j->tty_cols = cols;
+		}
 	} else {
 		machine_logl(m, "job %s: bad ctl '%s' (expected: env K=V | dir PATH "
-			     "| user NAME | timeout SECS | kill [SIG])", j->name, s);
+			     "| user NAME | timeout SECS | tty ROWS COLS | "
+			     "winsize ROWS COLS | kill [SIG])", j->name, s);
 		ret = -EINVAL;
 	}
 	free(s);

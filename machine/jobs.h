@@ -38,6 +38,7 @@ struct job {
 	char *dir;
 	char *user;
 	int timeout;
+	int tty_rows, tty_cols;   /* ctl "tty": on a pty (0: pipes) */
 	int64_t deadline;
 	int timed_out;
 	int status;
@@ -51,6 +52,10 @@ struct job {
 	int removed;              /* rmdir'ed: no name, freed at refs == 0 */
 	int refs;                 /* the name, calls, the poll */
 };
+
+/* machine/agent/pty.c, embedded: runs a "tty" job's command on a pty */
+extern const unsigned char job_pty_blob[];
+extern const size_t job_pty_blob_len;
 
 /* jobs.c, with the lock held: the job named so (NULL: none); let go of a
  * reference (the last one frees it). */

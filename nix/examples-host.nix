@@ -1,6 +1,6 @@
 # The examples as VM tests on the tiny test guest (the host flavour: the
 # guest comes from the stub's guests/), and a test that fails on purpose.
-{ makeTest, guests }:
+{ makeTest, runNixOSTest, guests }:
 let
   tiny = extra: {
     kernel = "${guests}/tiny/vmlinuz";
@@ -27,6 +27,22 @@ in
       };
       testScript = ../examples/web-db/test.sh;
     };
+  } // (if !builtins.pathExists ../python/bin/attestfs-test-driver then { } else {
+    # examples/hello as an existing NixOS test would say it (Python; with
+    # the Python driver in the source only)
+    hello-python = runNixOSTest {
+      name = "hello-python";
+      timeout = 120;
+      machines.hello = tiny { };
+      testScript = ''
+        start_all()
+        with subtest("run a command and check its output"):
+            t.assertIn("Linux", hello.succeed("uname -s"))
+            hello.wait_for_file("/proc/uptime")
+            print(hello.succeed("uname -a"))
+      '';
+    };
+  }) // {
     snapshots = makeTest {
       name = "snapshots";
       timeout = 120;

@@ -14,9 +14,16 @@
 #                         (without it attestfs runs the guests under TCG)
 #   attestfsOptions       more mount options (["accel=tcg"])
 #   skipLint              no shellcheck of the script (bash -n still runs)
+#   language              "shell", or "python": testScript is a NixOS test
+#                         script, run by attestfs-test-driver (lib.runNixOSTest,
+#                         nix/nixos-test-args.nix); linted with pyflakes
+#   extraPath             directories first on PATH (python with the test's
+#                         extraPythonPackages)
 # The result is the test derivation (its failure is the script's failure),
-# with .artifacts (logs, consoles, $ARTIFACTS; always builds), .interactive
-# (bin/attestfs-interactive-NAME) and .config (the attestfs config).
+# with .artifacts (logs, consoles, $ARTIFACTS, and junit.xml for Python;
+# always builds), .interactive (bin/attestfs-interactive-NAME) and .config
+# (the attestfs config); for Python also .driver and .driverInteractive
+# (bin/nixos-test-driver, as nixpkgs has them).
 { system, shell, path, attestfs }:
 { name
 , machines
@@ -26,6 +33,8 @@
 , requireKvm ? false
 , attestfsOptions ? [ ]
 , skipLint ? false
+, language ? "shell"
+, extraPath ? ""
 }:
 let
   config = { inherit machines; }
@@ -37,7 +46,8 @@ let
     inherit system mode attestfs;
     builder = shell;
     args = [ ./run-test.sh ];
-    PATH = "${attestfs}/bin:${path}";
+    PATH = "${extraPath}${if extraPath == "" then "" else ":"}${attestfs}/bin:${path}";
+    inherit language;
     testName = name;
     machinesJson = builtins.toJSON config;
     testScript = scriptText;
@@ -48,7 +58,7 @@ let
     # as nixpkgs' run.nix: nixos-test, kvm only when required; "fuse" is the
     # gate for builders whose sandbox has /dev/fuse (see README)
     requiredSystemFeatures =
-      if mode == "interactive" then [ ]
+      if mode == "interactive" || mode == "driver" then [ ]
       else [ "nixos-test" "fuse" ] ++ (if requireKvm then [ "kvm" ] else [ ]);
   };
 in
@@ -56,4 +66,7 @@ mk "run" "vm-test-run" // {
   artifacts = mk "artifacts" "vm-test-artifacts";
   interactive = mk "interactive" "vm-test-interactive";
   inherit config;
-}
+} // (if language == "python" then {
+  driver = mk "driver" "nixos-test-driver";
+  driverInteractive = mk "interactive" "nixos-test-driver-interactive";
+} else { })

@@ -5,7 +5,7 @@
 # built. Each node's run-<name>-vm becomes the machine's start_command, its
 # virtualisation.vlans the machine's vlans. attestfs numbers machines by name
 # from 1, as nixpkgs numbers nodes, so both agree on every address.
-{ pkgs, name, nodes, instrumentation, shells ? 4 }:
+{ pkgs, name, nodes, instrumentation, shells ? 4, defaults ? { } }:
 let
   inherit (pkgs) lib;
   testing = import (pkgs.path + "/nixos/lib/testing/default.nix") { inherit lib; };
@@ -14,7 +14,7 @@ let
     hostPkgs = pkgs;
     node.pkgs = pkgs;
     inherit nodes;
-    defaults = { imports = [ instrumentation ]; };
+    defaults = { imports = [ instrumentation defaults ]; };
     testScript = "";
   };
   machine = node:

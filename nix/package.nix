@@ -1,5 +1,5 @@
 # attestfs built with nixpkgs (the overlay's `attestfs`): the daemon, the
-# test wrapper attestfs-run and the OCR helper attestfs-ocr, with the tools
+# test wrapper attestfs-run, attestfs-shell (a terminal in a guest) and the OCR helper attestfs-ocr, with the tools
 # the daemon starts (QEMU, vde_switch) on its PATH.
 { lib
 , stdenv
@@ -17,7 +17,7 @@
 }:
 stdenv.mkDerivation {
   pname = "attestfs";
-  version = "0.1.0";
+  version = lib.fileContents ../VERSION;  # the one definition
   inherit src;
 
   nativeBuildInputs = [ pkg-config makeWrapper ];
@@ -25,7 +25,7 @@ stdenv.mkDerivation {
   nativeCheckInputs = [ cmocka ];
 
   makeFlags = [ "PREFIX=${placeholder "out"}" ];
-  buildFlags = [ "attestfs" "attestfs-ocr" "attestfs-run" ];
+  buildFlags = [ "attestfs" "attestfs-ocr" "attestfs-run" "attestfs-shell" ];
   # the unit tests (ASan/UBSan) are the flake's checks.unit
   doCheck = false;
 

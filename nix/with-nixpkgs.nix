@@ -25,12 +25,14 @@ let
     , nodes ? { }
     , machines ? { }
     , shells ? 4
+    , defaults ? { }
+    , testScript
     , ...
     }@args:
     let
       attestfs = pkgs.attestfs or (pkgs.callPackage ./package.nix { inherit src; });
       fromNodes = import ./nodes.nix {
-        inherit pkgs nodes shells;
+        inherit pkgs nodes shells defaults;
         inherit (args) name;
         instrumentation = self.nixosModules.testInstrumentation;
       };
@@ -43,11 +45,21 @@ let
           curl shellcheck
         ]);
       };
-      test = core (builtins.removeAttrs args [ "pkgs" "nodes" "shells" ] // {
+      test = core (builtins.removeAttrs args [ "pkgs" "nodes" "shells" "defaults" ] // {
         machines = fromNodes.machines // machines;
+        # as nixpkgs: testScript may be a function of the evaluated nodes
+        testScript = if builtins.isFunction testScript
+          then testScript { inherit (fromNodes) nodes; } else testScript;
       });
     in
     test // { inherit (fromNodes) nodes; };
+
+  # lib.runNixOSTest { pkgs, name, nodes, testScript (Python), ... }: an
+  # existing NixOS test, run by attestfs-test-driver (nix/nixos-test-args.nix)
+  runNixOSTest = { pkgs, ... }@args: makeTest (import ./nixos-test-args.nix {
+    python = extra:
+      "${pkgs.python3.withPackages (p: extra p ++ [ p.pyflakes ])}/bin";
+  } args);
 
   examples = pkgs: {
     hello = makeTest {
@@ -84,6 +96,8 @@ in
 {
   overlays.default = final: prev: {
     attestfs = final.callPackage ./package.nix { inherit src; };
+    # pkgs.testers.runNixOSTest { ... } -> pkgs.attestfsTesters.runNixOSTest { ... }
+    attestfsTesters.runNixOSTest = args: runNixOSTest (args // { pkgs = final; });
   };
 
   packages = forAll (pkgs: {
@@ -91,7 +105,10 @@ in
     inherit (pkgs) attestfs;
   });
 
-  lib = { inherit makeTest; };
+  lib = {
+    inherit makeTest runNixOSTest;
+    nixosTest = runNixOSTest;
+  };
 
   checks = forAll (pkgs: {
     inherit (pkgs) attestfs;
@@ -109,6 +126,18 @@ in
   } // examples pkgs);
 
   legacyPackages = forAll (pkgs: {
+    selfTests.python = runNixOSTest {
+      inherit pkgs;
+      name = "python";
+      nodes.hello = { };
+      extraPythonPackages = p: [ p.pyflakes ];
+      testScript = { nodes, ... }: ''
+        start_all()
+        machine.wait_for_unit("multi-user.target")
+        t.assertIn("Linux", machine.succeed("uname -s"))
+        # nodes, as nixpkgs passes them: ${nodes.hello.networking.hostName or "hello"}
+      '';
+    };
     selfTests.failing = makeTest {
       inherit pkgs;
       name = "failing";

@@ -12,6 +12,7 @@
  *	attestfs-run: global timeout: the test ran longer than 5 s, stopping it
  *	124
  *	$ attestfs-run -l daemon.log m.json bash -i     # an interactive shell
+ *	$ attestfs-run -i m.json     # the same, plus the Python API: PYTHONPATH
  *
  * Made for the Nix build sandbox, where the builder has no capabilities and
  * setuid fusermount3 cannot work: as root of its own user namespace the
@@ -63,11 +64,14 @@ struct run_opts {
 	const char *ro_log;            /* the daemon's output, else stderr */
 	const char *ro_machines;
 	char **ro_test_argv;
+	int ro_interactive;            /* -i: a shell, the daemon's log aside */
 };
 
 struct run {
 	struct run_opts *r_opts;
 	char *r_daemon_bin;
+	char *r_python;                /* the Python API's directory, or NULL */
+	char *r_bindir;                /* ours, with attestfs-shell */
 	char *r_work;                  /* ours: the mount point, maybe state */
 	char *r_mountpoint;
 	char *r_state;
@@ -87,6 +91,8 @@ run_usage(FILE *f)
 	fprintf(f,
 		"usage: attestfs-run [-o OPTS] [-l LOG] MACHINES.json TEST "
 		"[ARGS...]\n"
+		"       attestfs-run -i [-o OPTS] [-l LOG] MACHINES.json "
+		"[SHELL [ARGS...]]\n"
 		"\n"
 		"Mounts attestfs with MACHINES.json in a private user, mount "
 		"and pid namespace,\n"
@@ -101,6 +107,12 @@ run_usage(FILE *f)
 		"repeated\n"
 		"    -l LOG    the daemon's output (console lines) to LOG "
 		"instead of stderr\n"
+		"    -i        interactive: boots nothing, runs SHELL (default "
+		"$SHELL -i) with\n"
+		"              VMS set and the Python API (attestfs_nixos) on "
+		"PYTHONPATH;\n"
+		"              the daemon's output goes to LOG, else to the "
+		"file $ATTESTFS_LOG\n"
 		"    -h        this text\n");
 }
 
@@ -158,7 +170,7 @@ run_parse_args(int argc, char **argv, struct run_opts *o)
 
 	sb_init(&o->ro_daemon_opts);
 	o->ro_global_timeout = RUN_DEFAULT_GLOBAL_TIMEOUT;
-	while ((c = getopt(argc, argv, "+o:l:h")) != -1) {
+	while ((c = getopt(argc, argv, "+o:l:ih")) != -1) {
 		switch (c) {
 		case 'o':
 			if (run_add_daemon_opts(o, optarg) < 0)
@@ -166,6 +178,9 @@ run_parse_args(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'l':
 			o->ro_log = optarg;
+			break;
+		case 'i':
+			o->ro_interactive = 1;
 			break;
 		case 'h':
 			run_usage(stdout);
@@ -175,12 +190,19 @@ run_parse_args(int argc, char **argv, struct run_opts *o)
 			return -EINVAL;
 		}
 	}
-	if (argc - optind < 2) {
+	if (argc - optind < 2 - o->ro_interactive) {
 		run_usage(stderr);
 		return -EINVAL;
 	}
 	o->ro_machines = argv[optind];
 	o->ro_test_argv = argv + optind + 1;
+	if (o->ro_interactive && !o->ro_test_argv[0]) {
+		static char *sh[3] = { NULL, "-i", NULL };
+
+		sh[0] = getenv("SHELL") && *getenv("SHELL") ? getenv("SHELL") :
+							     "/bin/sh";
+		o->ro_test_argv = sh;
+	}
 	return 0;
 }
 
@@ -220,6 +242,22 @@ run_check_fuse(void)
 	return -errno;
 }
 
+/* The Python API (attestfs_nixos): python/ in the source tree we were
+ * built in, or where make install puts it. */
+static void
+run_find_python(struct run *r, const char *bindir)
+{
+	char *dirs[2] = { xasprintf("%s/python", bindir),
+			  xasprintf("%s/../lib/attestfs/python", bindir) };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (!r->r_python && access(dirs[i], R_OK | X_OK) == 0)
+			r->r_python = realpath(dirs[i], NULL);
+		free(dirs[i]);
+	}
+}
+
 /* `attestfs` is installed beside us. */
 static int
 run_find_daemon(struct run *r)
@@ -234,7 +272,8 @@ run_find_daemon(struct run *r)
 	slash = strrchr(self, '/');
 	*slash = '\0';
 	r->r_daemon_bin = xasprintf("%s/attestfs", self);
-	free(self);
+	run_find_python(r, self);
+	r->r_bindir = self;
 	if (access(r->r_daemon_bin, X_OK) < 0) {
 		fprintf(stderr, "attestfs-run: %s: %s (attestfs must be "
 				"installed beside attestfs-run)\n",
@@ -476,6 +515,44 @@ run_spawn_daemon(struct run *r)
 	return 0;
 }
 
+/* -i: the Python API importable, and a word on what there is. */
+static void
+run_interactive_env(struct run *r)
+{
+	const char *old = getenv("PYTHONPATH"), *path = getenv("PATH");
+	char *shell = xasprintf("%s/attestfs-shell", r->r_bindir);
+
+	if (access(shell, X_OK) == 0) {
+		char *p = xasprintf("%s:%s", r->r_bindir, path ? path : "");
+
+		setenv("PATH", p, 1);
+		free(p);
+	}
+	free(shell);
+	if (r->r_python) {
+		char *pp = old && *old ? xasprintf("%s:%s", r->r_python, old) :
+					 xstrdup(r->r_python);
+
+		setenv("PYTHONPATH", pp, 1);
+		free(pp);
+	}
+	setenv("ATTESTFS_LOG", r->r_opts->ro_log, 1);
+	fprintf(stderr,
+		"attestfs-run: interactive. The machines are in $VMS (%s), "
+		"none booted:\n"
+		"  echo start > $VMS/NAME/ctl      boot one (a command boots "
+		"it too)\n"
+		"  attestfs-shell NAME             a terminal in it\n"
+		"  . $VMS/attest.sh                the shell API (succeed NAME "
+		"CMD, ...)\n"
+		"  python3 -m attestfs_nixos --repl   the NixOS driver's "
+		"Python API%s\n"
+		"The daemon's output: $ATTESTFS_LOG (%s). Leaving the shell "
+		"halts them all.\n",
+		r->r_mountpoint, r->r_python ? "" : " (not found here)",
+		r->r_opts->ro_log);
+}
+
 /* The test in its own process group, in the terminal's foreground if
  * there is one, so that an interactive shell gets its keys and Ctrl-C. */
 static int
@@ -499,6 +576,8 @@ run_spawn_test(struct run *r)
 			tcsetpgrp(STDIN_FILENO, getpid());
 		setenv("VMS", r->r_mountpoint, 1);
 		setenv("ATTESTFS_STATE", r->r_state, 1);
+		if (r->r_opts->ro_interactive)
+			run_interactive_env(r);
 		sigprocmask(SIG_SETMASK, &r->r_old_sigs, NULL);
 		execvp(argv[0], argv);
 		fprintf(stderr, "attestfs-run: %s: %s\n", argv[0],
@@ -579,6 +658,9 @@ run_make_dirs(struct run *r)
 		r->r_state = xstrdup(r->r_opts->ro_state_dir);
 	else
 		r->r_state = xasprintf("%s/state", r->r_work);
+	/* console lines would write over the interactive shell */
+	if (r->r_opts->ro_interactive && !r->r_opts->ro_log)
+		r->r_opts->ro_log = xasprintf("%s/attestfs.log", r->r_work);
 	return 0;
 }
 

@@ -195,3 +195,80 @@ forget() { # ATTR
 	run grep 'attestfs: mounted 1 machines' "$N/inter.log"
 	assert_success
 }
+
+# ---- lib.runNixOSTest: nixpkgs' arguments, a Python testScript ----
+
+need_python_driver() {
+	[ -e "$TOP/python/bin/attestfs-test-driver" ] ||
+		skip "the Python driver (python/, issue 14 item 1) is not in this tree"
+}
+
+@test "runNixOSTest with nixpkgs (a fake one) evaluates: nodes become machines, testScript takes the nodes, .driverInteractive" {
+	fake=(--override-input nixpkgs "path:$N/src/nix/tests/fake-nixpkgs")
+	t="path:$N/src#legacyPackages.x86_64-linux.selfTests.python"
+	run nix eval --json "${fake[@]}" "$t.config"
+	assert_success
+	assert_output --regexp '"hello":\{"shells":4,"start_command":"/nix/store/[^"]*/bin/run-hello-vm"'
+	run nix eval --raw "${fake[@]}" "$t.drvAttrs.testScript"
+	assert_output --partial 'machine.wait_for_unit("multi-user.target")'
+	assert_output --partial 'nodes, as nixpkgs passes them: hello'
+	run nix eval --raw "${fake[@]}" "$t.drvAttrs.language"
+	assert_line python
+	run nix eval --raw "${fake[@]}" "$t.driverInteractive.name"
+	assert_line nixos-test-driver-interactive-python
+	run nix eval --raw "${fake[@]}" "$t.driver.name"
+	assert_line nixos-test-driver-python
+}
+
+@test "runNixOSTest: a Python testScript runs in the sandbox (attestfs-test-driver, a mock machine); .artifacts has junit.xml" {
+	need_python_driver
+	forget legacyPackages.x86_64-linux.selfTests.python-mock
+	run nixf build "#legacyPackages.x86_64-linux.selfTests.python-mock" -L --no-link
+	assert_success
+	assert_output --partial 'subtest: the mock answers'
+	assert_output --partial 'python-mock: passed'
+	forget legacyPackages.x86_64-linux.selfTests.python-mock.artifacts
+	run nixf build "#legacyPackages.x86_64-linux.selfTests.python-mock.artifacts" -o "$N/pyart"
+	assert_success
+	run cat "$N/pyart/status"
+	assert_output 0
+	run grep -c '<testcase name="the mock answers"' "$N/pyart/junit.xml"
+	assert_output 1
+}
+
+@test "runNixOSTest: a failing Python script fails its build; an undefined name fails pyflakes before anything boots" {
+	need_python_driver
+	run nixf build "#legacyPackages.x86_64-linux.selfTests.python-failing" -L --no-link
+	assert_failure
+	assert_output --partial 'the guest answers'
+	refute_output --partial 'not reached'
+	assert_output --partial 'python-failing: the test script failed (exit status'
+	command -v pyflakes3 >/dev/null || /usr/bin/python3 -c 'import pyflakes' ||
+		skip "no pyflakes on the host (python3-pyflakes)"
+	run nixf build "#legacyPackages.x86_64-linux.selfTests.python-lint" -L --no-link
+	assert_failure
+	assert_output --partial "undefined name 'no_such_name'"
+	assert_output --partial 'python-lint: testScript: pyflakes found problems'
+	refute_output --partial 'm: starting'
+}
+
+@test "runNixOSTest: .driverInteractive opens the driver's REPL on the test's machines outside Nix" {
+	need_python_driver
+	run nixf build "#legacyPackages.x86_64-linux.selfTests.python-mock.driverInteractive" -o "$N/pyi"
+	assert_success
+	run bash -c "printf 'print(\"answer:\", machine.succeed(\"echo 42\").strip())\n' |
+		ATTESTFS_LOG='$N/pyi.log' timeout $TEST_TIMEOUT '$N/pyi/bin/nixos-test-driver'"
+	assert_success
+	assert_output --partial 'answer: 42'
+}
+
+@test "runNixOSTest: hello-python, the hello example as a NixOS Python test, boots the tiny guest in the sandbox" {
+	need_python_driver
+	forget checks.x86_64-linux.hello-python
+	run nixf build "#checks.x86_64-linux.hello-python" -L --no-link
+	assert_success
+	assert_output --partial 'hello # '
+	assert_output --partial 'subtest: run a command and check its output'
+	assert_output --regexp 'Linux [^ ]+ 6\.'
+	assert_output --partial 'hello-python: passed'
+}

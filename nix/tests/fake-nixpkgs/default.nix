@@ -29,6 +29,9 @@ let
     mkShell = attrs: fake "shell" { };
     writeShellScript = name: text: fake name { inherit text; };
     writeText = name: text: fake name { inherit text; };
+    python3 = tool "python3" // {
+      withPackages = f: tool "python3-env";
+    };
   } // lib.genAttrs [
     "bash" "bashInteractive" "coreutils" "findutils" "gnugrep" "gnused" "gawk"
     "util-linux" "procps" "curl" "shellcheck" "qemu" "vde2" "busybox" "cmocka"
