@@ -451,9 +451,12 @@ qemu_make_cmd(struct backend *b, const struct backend_launch *l,
 	if (l->incoming) {
 		/* Same devices, then wait for the state (migrate-incoming). */
 		b->cmd.argv = xrealloc(b->cmd.argv,
-				       (b->cmd.argc + 3) * sizeof(char *));
+				       (b->cmd.argc + 4) * sizeof(char *));
 		b->cmd.argv[b->cmd.argc++] = xstrdup("-incoming");
 		b->cmd.argv[b->cmd.argc++] = xstrdup("defer");
+		/* A pre-started VMM loads the state long before it may run. */
+		if (l->defer_incoming)
+			b->cmd.argv[b->cmd.argc++] = xstrdup("-S");
 		b->cmd.argv[b->cmd.argc] = NULL;
 	}
 	if (b->cmd.opts_quoted)
@@ -579,8 +582,10 @@ qemu_launch_done(struct backend *b, const struct backend_launch *l,
 		b->incoming_ram = l->incoming_ram != NULL;
 		/* Both ends must agree to leave RAM out of the stream. */
 		ret = b->incoming_ram ? qemu_set_ignore_shared(b, true, err) : 0;
-		if (ret == 0 && !l->defer_incoming)
-			ret = qemu_incoming(b, err);
+		/* Deferred: loaded now, run when put to use. */
+		if (ret == 0)
+			ret = l->defer_incoming ? qemu_incoming_load(b, err) :
+						  qemu_incoming(b, err);
 		if (ret < 0)
 			return ret;
 	}

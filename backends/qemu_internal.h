@@ -88,6 +88,8 @@ struct backend {
 	bool ram_shared;             /* ours, share=on: snapshots copy it */
 	char *incoming;              /* state still to load, or NULL */
 	bool incoming_ram;           /* ... saved without RAM (x-ignore-shared) */
+	bool loaded;                 /* the state is in, the guest paused */
+	bool loaded_running;         /* ... or running (autostart) */
 };
 
 /* qemu_argv.c: a growing NULL-terminated vector of malloc'd strings. */
@@ -133,6 +135,7 @@ json_object *qemu_obj1(const char *key, json_object *value);
 int qemu_set_ignore_shared(struct backend *b, bool on, struct aerr *err);
 /* backend_ops.incoming and .save. */
 int qemu_incoming(struct backend *b, struct aerr *err);
+int qemu_incoming_load(struct backend *b, struct aerr *err);
 int qemu_save(struct backend *b, const char *dir, const char *ram_out,
 	      int *ram_saved, struct aerr *err);
 

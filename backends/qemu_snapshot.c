@@ -119,14 +119,21 @@ qemu_pass_file(struct backend *b, const char *path, int flags,
 	return ret;
 }
 
-/* -incoming defer: load the saved state, then run. */
+/*
+ * -incoming defer: load the saved state; the guest stays paused (the state
+ * carries the run state it was saved in, after stop) unless it was saved
+ * running and QEMU autostarts. A pre-started VMM loads ahead of the
+ * restore, which then only needs cont.
+ */
 int
-qemu_incoming(struct backend *b, struct aerr *err)
+qemu_incoming_load(struct backend *b, struct aerr *err)
 {
 	static const char *const busy[] = { "inmigrate", NULL };
 	char *st = NULL;
 	int ret;
 
+	if (b->loaded)
+		return 0;
 	if (!b->incoming) {
 		aerr_set(err, "qemu: no saved state to load");
 		return -EINVAL;
@@ -137,20 +144,29 @@ qemu_incoming(struct backend *b, struct aerr *err)
 				    qemu_obj1("uri",
 					      json_object_new_string("fd:incoming")),
 				    QEMU_OP_TIMEOUT_MS, NULL, err);
+	if (ret == 0)
+		ret = qemu_poll_status(b, "query-status", busy, &st, err);
 	if (ret < 0)
 		return ret;
-	ret = qemu_poll_status(b, "query-status", busy, &st, err);
-	if (ret < 0)
-		return ret;
-	/* The state carries the saved run state (paused: saved after stop). */
-	if (strcmp(st, "running"))
-		ret = qemu_qmp_args(b, "cont", NULL, QEMU_OP_TIMEOUT_MS, NULL,
-				    err);
+	b->loaded = true;
+	b->loaded_running = !strcmp(st, "running");
 	free(st);
-	if (ret == 0) {
-		free(b->incoming);
-		b->incoming = NULL;
-	}
+	free(b->incoming);
+	b->incoming = NULL;
+	return 0;
+}
+
+/* Load the saved state unless that was done, then run. */
+int
+qemu_incoming(struct backend *b, struct aerr *err)
+{
+	int ret = qemu_incoming_load(b, err);
+
+	if (ret < 0 || b->loaded_running)
+		return ret;
+	ret = qemu_qmp_args(b, "cont", NULL, QEMU_OP_TIMEOUT_MS, NULL, err);
+	if (ret == 0)
+		b->loaded_running = true;
 	return ret;
 }
 

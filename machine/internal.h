@@ -208,6 +208,9 @@ struct machine {
 	char *spare_want;            /* the snapshot a spare should wait for */
 	int spare_dead;              /* the spare's VMM exited */
 	unsigned spare_seq;
+	int64_t spare_hold_until;    /* a restore's first command first... */
+	unsigned long spare_hold_cmds; /* ...unless one ended since then */
+	unsigned long cmds_ended;    /* commands this machine answered */
 	int screen_threads;          /* screen.c's, still running */
 	int boot_restored;           /* this boot continues a snapshot */
 	char *boot_snapshot;         /* ...this one: it is busy */
@@ -421,6 +424,8 @@ void snapshot_prepare_launch(struct machine *target, const char *dir,
  */
 void spare_want(struct machine *m, const char *dir);
 int spare_needed(struct machine *m);
+void spare_hold(struct machine *m);
+void spare_deadline(struct machine *m, int64_t now, int64_t *next);
 void spare_run(struct machine *m);
 struct backend *spare_take(struct machine *m, const char *dir);
 void spare_drop(struct machine *m, int forget);

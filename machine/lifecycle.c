@@ -483,6 +483,7 @@ machine_supervisor(void *arg)
 		start_deadlines(m, now, &next);
 		bootstrap_check(m, now, &next);
 		shutdown_deadline(m, now, &next);
+		spare_deadline(m, now, &next);
 		waiters_check(m, now, &next);
 		jobs_check(m, now, &next);
 		if (m->done_list) {

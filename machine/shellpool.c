@@ -153,6 +153,7 @@ cmd_end(struct cmd *c, int err)
 	if (err && !c->err)
 		c->err = err;
 	c->state = CMD_DONE;
+	c->m->cmds_ended++;
 	notify(c);
 }
 

@@ -333,6 +333,7 @@ run_restore(struct machine *m, struct mop *op)
 	}
 	/* The next restore of it is as quick. */
 	spare_want(m, dir);
+	spare_hold(m);
 	free(dir);
 }
 
@@ -360,11 +361,14 @@ snapshot_resume_script(struct machine *m, struct strbuf *sb)
 		sb_adds(sb, "' >/dev/urandom 2>/dev/null; ");
 	}
 	if (m->is_clone) {
-		/* Its own name and identity; names are [A-Za-z0-9_.-]. */
+		/* Its own name and identity; names are [A-Za-z0-9_.-]. The
+		 * uuid loses its dashes in read, not in a tr process. */
 		sb_addf(sb, "echo '%s' >/proc/sys/kernel/hostname; "
 			"echo '%s' >/etc/hostname 2>/dev/null; "
-			"if [ -w /etc/machine-id ]; then tr -d - "
-			"</proc/sys/kernel/random/uuid >/etc/machine-id; fi; ",
+			"if [ -w /etc/machine-id ]; then IFS=- read -r _at1 _at2 "
+			"_at3 _at4 _at5 </proc/sys/kernel/random/uuid && "
+			"echo \"$_at1$_at2$_at3$_at4$_at5\" >/etc/machine-id; "
+			"fi; ",
 			m->cfg.name, m->cfg.name);
 	}
 }

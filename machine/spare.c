@@ -14,6 +14,9 @@
 
 #include "machine/internal.h"
 
+/* After a restore, the next spare waits for the first command this long. */
+#define SPARE_HOLD_MS 1000
+
 static void
 on_spare_exited(void *owner, int status)
 {
@@ -57,6 +60,37 @@ spare_want(struct machine *m, const char *dir)
 	pthread_cond_broadcast(&m->cond);
 }
 
+/*
+ * After a restore the next spare waits until the first command has ended
+ * (or SPARE_HOLD_MS passed): starting a VMM, copying the RAM and loading
+ * the state take more CPU than that command, which runs while TCG
+ * translates the guest afresh, and this host may have only two cores.
+ */
+void
+spare_hold(struct machine *m)
+{
+	m->spare_hold_until = now_mono_ms() + SPARE_HOLD_MS;
+	m->spare_hold_cmds = m->cmds_ended;
+}
+
+static int
+spare_held(struct machine *m, int64_t now)
+{
+	if (m->spare_hold_until && (now >= m->spare_hold_until ||
+				    m->cmds_ended != m->spare_hold_cmds))
+		m->spare_hold_until = 0;
+	return m->spare_hold_until != 0;
+}
+
+/* The supervisor's wake-up for a held spare. */
+void
+spare_deadline(struct machine *m, int64_t now, int64_t *next)
+{
+	if (m->spare_want && !m->spare && spare_held(m, now) &&
+	    m->spare_hold_until < *next)
+		*next = m->spare_hold_until;
+}
+
 int
 spare_needed(struct machine *m)
 {
@@ -67,7 +101,8 @@ spare_needed(struct machine *m)
 		       strcmp(m->spare_snapshot, m->spare_want);
 	/* Not while a boot or restore finishes: it would compete for CPU.
 	 * (The supervisor asks only once its queue is empty.) */
-	return m->spare_want != NULL && m->state != MS_STARTING;
+	return m->spare_want != NULL && m->state != MS_STARTING &&
+	       !spare_held(m, now_mono_ms());
 }
 
 void

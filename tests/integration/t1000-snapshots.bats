@@ -86,6 +86,20 @@ teardown_file() { umount_attestfs; }
 	assert_success
 }
 
+@test "a clone gets a new machine-id of 32 hex digits (written without a process)" {
+	tx "$VMS/a/exec" 'echo 0123456789abcdef0123456789abcdef > /etc/machine-id'
+	echo 'snapshot with-id' >"$VMS/a/ctl"
+	echo 'clone i1 with-id' >"$VMS/a/ctl"
+	id=$(tx "$VMS/i1/exec" 'cat /etc/machine-id')
+	[[ $id =~ ^[0-9a-f]{32}$ ]]
+	[ "$id" != 0123456789abcdef0123456789abcdef ]
+	assert_equal "$(tx "$VMS/a/exec" 'cat /etc/machine-id')" 0123456789abcdef0123456789abcdef
+	echo halt >"$VMS/i1/ctl"
+	rmdir "$VMS/i1"
+	tx "$VMS/a/exec" 'rm /etc/machine-id'
+	rm "$VMS/a/snapshots/with-id"
+}
+
 @test "without a snapshot name, clone takes one; a clone goes with halt and rmdir" {
 	echo 'clone c3' >"$VMS/a/ctl"
 	assert_equal "$(cat "$VMS/c3/status")" running
