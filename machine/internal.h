@@ -68,6 +68,9 @@ struct cmd {
 	uint64_t out_dropped;
 	size_t out_peak;           /* the most of stdout held at once */
 	int64_t deadline;          /* monotonic ms, 0 = none */
+	/* Its on_update does all there is to do when it moves: its progress
+	 * and end wake no other thread (the supervisor would find nothing). */
+	int quiet;
 	int cancelled;             /* the guest process is to be killed */
 	int kill_queued;
 	int shell;                 /* which shell runs it, -1 before */
@@ -188,6 +191,7 @@ struct machine {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;       /* broadcast on every change */
 	int64_t sup_wake_ms;       /* the supervisor sleeps until then (0: awake) */
+	unsigned long long sup_wakes; /* times it woke before then (tests) */
 	enum mstate state;
 	int timeout;               /* seconds */
 	int64_t started_ms;

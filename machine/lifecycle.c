@@ -562,6 +562,8 @@ machine_supervisor(void *arg)
 		mono_deadline(&ts, next);
 		m->sup_wake_ms = now_mono_ms() + next;
 		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+		if (now_mono_ms() < m->sup_wake_ms)
+			m->sup_wakes++;
 		m->sup_wake_ms = 0;
 	}
 	machine_unlock(m);

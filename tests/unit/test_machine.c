@@ -280,6 +280,37 @@ test_deadline_wakes_the_supervisor(void **state)
 	assert_int_equal(run(f->m, "sleep 20", NULL), -ETIMEDOUT);
 }
 
+/* An exec's output and end are answered by the shell's worker: the
+ * sleeping supervisor is not woken for them (a context switch per command
+ * and per read, which the guest's vCPU pays for on a busy host). */
+static void
+test_exec_wakes_no_supervisor(void **state)
+{
+	struct fixture *f = *state;
+	unsigned long long before, after;
+	struct strbuf out;
+	int i;
+
+	assert_int_equal(ctl(f->m, "start"), 0);
+	assert_int_equal(wait_for(f->m, "console mock: booted", NULL), 0);
+	/* Deadlines past its longest sleep (a minute), as the default's are:
+	 * an earlier one wakes it, rightly. */
+	assert_int_equal(ctl(f->m, "timeout 100"), 0);
+	supervisor_asleep(f->m);
+	machine_lock(f->m);
+	before = f->m->sup_wakes;
+	machine_unlock(f->m);
+	sb_init(&out);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(run(f->m, "echo quiet", &out), 0);
+	machine_lock(f->m);
+	after = f->m->sup_wakes;
+	machine_unlock(f->m);
+	assert_int_equal(out.len, 5 * 6);
+	sb_free(&out);
+	assert_int_equal(after - before, 0);
+}
+
 /* Every shell answered its prelude and runs nothing. */
 static void
 shells_idle(struct machine *m)
@@ -1183,6 +1214,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_fails_with_etimedout,
 						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_deadline_wakes_the_supervisor,
+						setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_exec_wakes_no_supervisor,
 						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_sends_to_an_idle_shell,
 						setup, fixture_teardown),
