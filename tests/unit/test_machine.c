@@ -301,14 +301,19 @@ test_exec_wakes_no_supervisor(void **state)
 	before = f->m->sup_wakes;
 	machine_unlock(f->m);
 	sb_init(&out);
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 10; i++)
 		assert_int_equal(run(f->m, "echo quiet", &out), 0);
 	machine_lock(f->m);
 	after = f->m->sup_wakes;
 	machine_unlock(f->m);
-	assert_int_equal(out.len, 5 * 6);
+	assert_int_equal(out.len, 10 * 6);
 	sb_free(&out);
-	assert_int_equal(after - before, 0);
+	/* Woken for them it was twice per command (the read's answer, the
+	 * end); a stray wake-up (a console line, a spurious return) may come
+	 * on a loaded host. */
+	if (after - before > 2)
+		fail_msg("the supervisor woke %llu times for 10 execs",
+			 after - before);
 }
 
 /* Every shell answered its prelude and runs nothing. */
