@@ -84,6 +84,21 @@ nixos_true() {
 	bench_ms_pairs <"$times" | bench_stats
 }
 
+# nixos_host_floor: the same rounds on the host alone, no guest and no
+# mount (/dev/null for exec): what the client's subshell and cat cost here.
+# "MEDIAN P99 MAX N" in ms.
+nixos_host_floor() {
+	local i t0 out times=$ROW_DIR/floor.times
+	: >"$times"
+	for ((i = 0; i < WARMUP + ROUNDS; i++)); do
+		t0=$EPOCHREALTIME
+		# shellcheck disable=SC2034 # read, as the rounds above read it
+		out=$(exec 3<>/dev/null && printf true >&3 && cat </dev/null)
+		[ $i -lt "$WARMUP" ] || echo "$t0 $EPOCHREALTIME" >>"$times"
+	done
+	bench_ms_pairs <"$times" | bench_stats
+}
+
 # nixos_machine M: boot it, time `true`, halt it; "BOOT_MS MEDIAN P99 MAX N".
 nixos_machine() {
 	local m=$1 t0 boot stats
@@ -106,11 +121,21 @@ nixos_machine() {
 	echo "$boot $stats"
 }
 
+# nixos_floor_row MEDIAN P99 MAX N: after the rows it is the floor of
+nixos_floor_row() {
+	bench_row id=true_nixos_host_floor unit=ms rounds="$4" median="$1" p99="$2" max="$3" \
+		figure="the host's own bash subshell + cat, no guest, no mount: the floor of the stock-NixOS-guest rows on this host"
+}
+
 nixos_rows() {
-	local script=$GUESTS/debian/run-nixos-vm pool hvc0 ch
+	local script=$GUESTS/debian/run-nixos-vm pool hvc0 ch floor
+	say "the host alone: $ROUNDS x the same subshell + cat on /dev/null"
+	floor=$(nixos_host_floor) || return 1
 	if [ "$BACKEND" = mock ] || [ ! -x "$script" ]; then
 		bench_row id=true_nixos result=skip \
 			figure='`true` from bash (subshell + cat), stock NixOS-style guest: no debian guest (make guest-debian)'
+		# shellcheck disable=SC2086 # four numbers
+		nixos_floor_row $floor
 		return 0
 	fi
 	mkdir -p "$NIXOS_VMS"
@@ -150,6 +175,8 @@ nixos_rows() {
 			reference="hvc0 alone: median $(field "$ROW_DIR/hvc0.nofork" true_ms 1 2>/dev/null || echo '?') ms" \
 			figure="the same from a C client (open, write, read, close; no fork): the row above less the client's subshell and cat"
 	fi
+	# shellcheck disable=SC2086 # four numbers
+	nixos_floor_row $floor
 	[ "${ch#virtserialport}" != "$ch" ] || { say "the pool did not come up: channel $ch"; return 1; }
 }
 
@@ -157,7 +184,7 @@ nixos_rows || exit 1
 if [ -n "$NIXOS_STANDALONE" ]; then
 	echo "| figure | measured | reference | target |"
 	echo "| --- | --- | --- | --- |"
-	jq -r '"| \(.figure) | " + (if .median then "median \(.median) \(.unit), p99 \(.p99) \(.unit) (\(.rounds) rounds, \(.errors) failed; start -> running \(.boot_ms) ms)" else .result end) + " | \(.reference // "") | \(.target // "") |"' \
+	jq -r '"| \(.figure) | " + (if .median then "median \(.median) \(.unit), p99 \(.p99) \(.unit) (\(.rounds) rounds" + (if .errors != null then ", \(.errors) failed" else "" end) + (if .boot_ms != null then "; start -> running \(.boot_ms) ms" else "" end) + ")" else .result end) + " | \(.reference // "") | \(.target // "") |"' \
 		"$ROWS"
 	echo
 	cat "$ROWS"
