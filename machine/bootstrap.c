@@ -81,26 +81,10 @@ bootstrap_slots(const struct machine *m, size_t *lo, size_t *n)
 	}
 }
 
-static void
-forget_cmd(struct machine *m)
-{
-	struct cmd *c = m->bs_cmd;
-
-	if (!c)
-		return;
-	/* Whatever it still does belongs to the boot that ended. */
-	m->bs_cmd = NULL;
-	c->on_update = NULL;
-	c->ctx = NULL;
-	if (c->state == CMD_QUEUED)
-		cmd_cancel(c, -ECANCELED);
-	cmd_put(c);
-}
-
 void
 bootstrap_reset(struct machine *m)
 {
-	forget_cmd(m);
+	hold_cmd_forget(&m->bs_cmd);
 	m->bs_state = BS_WAIT;
 	m->bs_deadline = 0;
 	free(m->bs_why);
@@ -112,7 +96,7 @@ bootstrap_reset(struct machine *m)
 static void
 decided(struct machine *m, const char *why)
 {
-	forget_cmd(m);
+	hold_cmd_forget(&m->bs_cmd);
 	m->bs_deadline = 0;
 	shellpool_kick(m);
 	if (m->state == MS_STARTING && m->shells[0].ready)
@@ -159,7 +143,7 @@ bootstrap_update(struct cmd *c)
 	else
 		shell_bootstrap_reply(c->out.data, c->out.len, n_ports(m),
 				      &why);
-	forget_cmd(m);
+	hold_cmd_forget(&m->bs_cmd);
 	if (m->bs_state != BS_WAIT) {
 		sb_free(&why);
 		return;
@@ -180,17 +164,11 @@ static void
 submit(struct machine *m)
 {
 	struct strbuf sb;
-	struct cmd *c;
 
 	sb_init(&sb);
 	shell_bootstrap(&sb, n_ports(m));
-	c = cmd_new(m, sb.data, sb.len, 1);
+	hold_cmd_submit(m, &m->bs_cmd, &sb, m->bs_deadline, bootstrap_update);
 	sb_free(&sb);
-	c->deadline = m->bs_deadline;
-	c->on_update = bootstrap_update;
-	c->ctx = m;
-	m->bs_cmd = c;
-	cmd_submit(c);
 }
 
 int

@@ -68,6 +68,9 @@ struct cmd {
 	uint64_t out_dropped;
 	size_t out_peak;           /* the most of stdout held at once */
 	int64_t deadline;          /* monotonic ms, 0 = none */
+	/* Its on_update does all there is to do when it moves: its progress
+	 * and end wake no other thread (the supervisor would find nothing). */
+	int quiet;
 	int cancelled;             /* the guest process is to be killed */
 	int kill_queued;
 	int shell;                 /* which shell runs it, -1 before */
@@ -188,6 +191,7 @@ struct machine {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;       /* broadcast on every change */
 	int64_t sup_wake_ms;       /* the supervisor sleeps until then (0: awake) */
+	unsigned long long sup_wakes; /* times it woke before then (tests) */
 	enum mstate state;
 	int timeout;               /* seconds */
 	int64_t started_ms;
@@ -451,11 +455,31 @@ void jobs_check(struct machine *m, int64_t now, int64_t *next);
 void jobs_free(struct machine *m);
 
 /*
+ * Setup steps that hold a starting machine short of `running` once its
+ * backdoor answered (lifecycle.c runs them in order: the console machine's
+ * port shells, bootstrap.c, then the guest's networks, net.c). hold: 1 =
+ * not yet (its guest command runs, and the step sets running itself when
+ * it ends), 0 = done or not wanted; reset: a boot begins or ends; check
+ * (or NULL): the supervisor's look at the step's own deadline.
+ * hold_cmd_submit runs a step's script in the guest as a setup command
+ * (*slot holds it until it ends); hold_cmd_forget lets go of it: whatever
+ * it still does belongs to a boot that ended.
+ */
+struct hold_step {
+	int (*hold)(struct machine *m);
+	void (*reset)(struct machine *m);
+	void (*check)(struct machine *m, int64_t now, int64_t *next);
+};
+void hold_cmd_submit(struct machine *m, struct cmd **slot,
+		     const struct strbuf *script, int64_t deadline,
+		     void (*on_update)(struct cmd *c));
+void hold_cmd_forget(struct cmd **slot);
+
+/*
  * Networks (net.c). net_start: after the machines exist, one vde_switch per
  * VLAN and each machine's NICs; net_stop: after the machines are gone. The
- * rest with the machine lock held. net_hold_start: on the way from starting
- * to running; 1 = not yet, the guest set-up runs and sets running itself.
- * net_reset: a new boot (or none) begins. net_launched: a new VMM runs.
+ * rest with the machine lock held. net_hold_start and net_reset: its hold
+ * step (above). net_launched: a new VMM runs.
  */
 int net_start(struct vmset *s, struct aerr *err);
 int net_machine_init(struct vmset *s, struct machine *m, struct aerr *err);

@@ -22,21 +22,84 @@ cancel_start_waiter(struct mreq *r)
 	mreq_finish(m, r, -EINTR);
 }
 
+/* In order: the pool serves (or hvc0 alone), then the networks are set up
+ * (their script runs on the pool). */
+static const struct hold_step hold_steps[] = {
+	{ bootstrap_hold_start, bootstrap_reset, bootstrap_check },
+	{ net_hold_start, net_reset, NULL },
+};
+
+#define N_HOLD_STEPS (sizeof(hold_steps) / sizeof(hold_steps[0]))
+
+static int
+holds_running(struct machine *m)
+{
+	size_t i;
+
+	for (i = 0; i < N_HOLD_STEPS; i++)
+		if (hold_steps[i].hold(m))
+			return 1;
+	return 0;
+}
+
+static void
+holds_reset(struct machine *m)
+{
+	size_t i;
+
+	for (i = N_HOLD_STEPS; i-- > 0;)
+		hold_steps[i].reset(m);
+}
+
+static void
+holds_check(struct machine *m, int64_t now, int64_t *next)
+{
+	size_t i;
+
+	for (i = 0; i < N_HOLD_STEPS; i++)
+		if (hold_steps[i].check)
+			hold_steps[i].check(m, now, next);
+}
+
+void
+hold_cmd_submit(struct machine *m, struct cmd **slot,
+		const struct strbuf *script, int64_t deadline,
+		void (*on_update)(struct cmd *c))
+{
+	struct cmd *c = cmd_new(m, script->data, script->len, 1);
+
+	c->deadline = deadline;
+	c->on_update = on_update;
+	c->ctx = m;
+	*slot = c;
+	cmd_submit(c);
+}
+
+void
+hold_cmd_forget(struct cmd **slot)
+{
+	struct cmd *c = *slot;
+
+	if (!c)
+		return;
+	*slot = NULL;
+	c->on_update = NULL;
+	c->ctx = NULL;
+	if (c->state == CMD_QUEUED)
+		cmd_cancel(c, -ECANCELED);
+	cmd_put(c);
+}
+
 void
 machine_set_state(struct machine *m, enum mstate st, const char *why)
 {
 	if (m->state == st)
 		return;
-	/* The boot hooks: a console machine's pool is up (or hvc0 serves
-	 * alone), a machine on VLANs has them set up. */
-	if (st == MS_RUNNING && m->state == MS_STARTING &&
-	    (bootstrap_hold_start(m) || net_hold_start(m)))
+	if (st == MS_RUNNING && m->state == MS_STARTING && holds_running(m))
 		return;
 	m->state = st;
-	if (st == MS_STARTING || st == MS_STOPPED || st == MS_CRASHED) {
-		net_reset(m);
-		bootstrap_reset(m);
-	}
+	if (st == MS_STARTING || st == MS_STOPPED || st == MS_CRASHED)
+		holds_reset(m);
 	if (st == MS_RUNNING) {
 		/* Commands held while it started may go now. */
 		shellpool_kick(m);
@@ -126,7 +189,7 @@ start_begin(struct machine *m, enum start_how how)
 {
 	m->state = MS_STARTING;
 	m->started_ms = now_mono_ms();
-	bootstrap_reset(m);
+	holds_reset(m);
 	vmset_event(m->set, m->cfg.name, "starting", NULL);
 	machine_log_line(m, "starting");
 	if (how == START_LAST)
@@ -481,7 +544,7 @@ machine_supervisor(void *arg)
 		}
 		cmd_deadlines(m, now, &next);
 		start_deadlines(m, now, &next);
-		bootstrap_check(m, now, &next);
+		holds_check(m, now, &next);
 		shutdown_deadline(m, now, &next);
 		spare_deadline(m, now, &next);
 		waiters_check(m, now, &next);
@@ -500,6 +563,8 @@ machine_supervisor(void *arg)
 		mono_deadline(&ts, next);
 		m->sup_wake_ms = now_mono_ms() + next;
 		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+		if (now_mono_ms() < m->sup_wake_ms)
+			m->sup_wakes++;
 		m->sup_wake_ms = 0;
 	}
 	machine_unlock(m);

@@ -35,6 +35,7 @@ struct mreq {
 	void (*priv_cancel)(struct mreq *r); /* called with the machine lock */
 	void *priv_data;
 	int priv_cancelled;
+	int priv_quiet;  /* finished: wake no waiter (machine_unlock answers) */
 };
 
 /* From any thread, while r is not yet done (fs/ guarantees that). */

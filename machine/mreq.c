@@ -71,7 +71,11 @@ mreq_finish(struct machine *m, struct mreq *r, int result)
 	r->result = result;
 	r->priv_next = m->done_list;
 	m->done_list = r;
-	pthread_cond_broadcast(&m->cond);
+	/* Whoever unlocks next answers it; a thread that waits on the
+	 * condition with the lock held needs the supervisor to. */
+	if (!r->priv_quiet)
+		pthread_cond_broadcast(&m->cond);
+	r->priv_quiet = 0;
 }
 
 /*

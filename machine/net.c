@@ -487,17 +487,12 @@ static void
 setup_submit(struct machine *m)
 {
 	struct strbuf sb;
-	struct cmd *c;
 
 	sb_init(&sb);
 	setup_script(m, &sb);
-	c = cmd_new(m, sb.data, sb.len, 1);
+	hold_cmd_submit(m, &m->net_cmd, &sb,
+			now_mono_ms() + (int64_t)m->timeout * 1000, setup_update);
 	sb_free(&sb);
-	c->deadline = now_mono_ms() + (int64_t)m->timeout * 1000;
-	c->on_update = setup_update;
-	c->ctx = m;
-	m->net_cmd = c;
-	cmd_submit(c);
 }
 
 int
@@ -515,16 +510,8 @@ net_hold_start(struct machine *m)
 void
 net_reset(struct machine *m)
 {
-	struct cmd *c = m->net_cmd;
-
 	m->net_ready = 0;
-	if (c) {
-		/* Whatever it still does belongs to the boot that ended. */
-		m->net_cmd = NULL;
-		c->on_update = NULL;
-		c->ctx = NULL;
-		cmd_put(c);
-	}
+	hold_cmd_forget(&m->net_cmd);
 	finish_net_waiters(m, -EIO);
 }
 

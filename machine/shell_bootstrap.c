@@ -17,18 +17,20 @@
 #include <string.h>
 
 /*
- * One port's respawn loop, run as `sh -c LOOP attestfs-shell DEV`: the port
+ * One port's respawn loop, run as `sh -c LOOP attestfs-shell DEV SHELL`: the port
  * opens once, read-write, and the loop keeps it open (fd 3), so a second
  * loop on the same port (a bootstrap run again, after a restore say) fails
  * to open it (EBUSY) and leaves. Each shell greets, then reads the port; at
  * EOF (the host went away) it exits and the next one greets, which blocks
- * until the host is back, as tests/guest/backdoor does. No single quotes:
+ * until the host is back, as tests/guest/backdoor does. SHELL is the hvc0
+ * backdoor's own shell when that is bash (NixOS's: a command there and on a
+ * port means the same, bashisms included), else /bin/sh. No single quotes:
  * the whole command is quoted once more when it is sent.
  */
 static const char port_loop[] =
 	"exec 3<>\"$1\" || exit 1; cd /tmp 2>/dev/null || cd /; "
 	"while :; do ( exec 0<&3 1>&3 3>&-; "
-	"echo \"" SHELL_BANNER "\"; exec /bin/sh ); sleep 0.05; done";
+	"echo \"" SHELL_BANNER "\"; exec \"$2\" ); sleep 0.05; done";
 
 /*
  * POSIX sh for bash and busybox ash (it runs in the hvc0 shell, whatever
@@ -61,6 +63,8 @@ shell_bootstrap(struct strbuf *out, unsigned n_ports)
 	sb_adds(out,
 		"if [ $_atbn = 0 ]; then echo \"none no virtserialport is "
 		"named attestfs.shell.N in the guest\"; exit 0; fi; "
+		"_atbh=/bin/sh; [ -n \"${BASH:-}\" ] && [ -x \"$BASH\" ] && "
+		"_atbh=$BASH; "
 		"_atbe=/dev/null; { true >/dev/ttyS0; } 2>/dev/null && "
 		"_atbe=/dev/ttyS0; _atbz=; command -v setsid >/dev/null "
 		"2>&1 && _atbz=setsid; "
@@ -68,7 +72,7 @@ shell_bootstrap(struct strbuf *out, unsigned n_ports)
 		"if [ ! -c $_atbd ]; then echo \"nodev ${_atbx#*:} $_atbd\"; "
 		"continue; fi; $_atbz /bin/sh -c ");
 	sb_add(out, loop.data, loop.len);
-	sb_adds(out, " attestfs-shell $_atbd </dev/null >/dev/null "
+	sb_adds(out, " attestfs-shell $_atbd \"$_atbh\" </dev/null >/dev/null "
 		"2>$_atbe & echo \"port ${_atbx#*:} $_atbd\"; done");
 	sb_free(&loop);
 }

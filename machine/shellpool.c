@@ -105,7 +105,8 @@ notify(struct cmd *c)
 {
 	if (c->on_update)
 		c->on_update(c);
-	pthread_cond_broadcast(&c->m->cond);
+	if (!c->quiet)
+		pthread_cond_broadcast(&c->m->cond);
 }
 
 static void submit_now(struct machine *m);

@@ -9,8 +9,8 @@
 # Run by itself (under the VM lock), it prints the rows as markdown and then
 # as JSON, one object a line:
 #   flock /tmp/attestfs-vm.lock tests/bench/nixos.sh
-# Sourced by tests/bench/bench.sh as a rows.d script (ROW_DIR set), it uses
-# bench.sh's say, bench_stats and bench_row instead (rows.d/README).
+# Either way say, bench_stats and bench_row come from tests/bench/lib.sh
+# (sourced by bench.sh when this is a rows.d script: ROW_DIR set).
 # Knobs: BENCH_NIXOS_ROUNDS (standalone: 100; sourced: bench.sh's ROUNDS),
 # ATTESTFS_CACHE (the guests), BENCH_KEEP=1 keeps the work directory.
 set -u
@@ -24,22 +24,11 @@ if [ -z "${ROW_DIR:-}" ]; then
 	ROUNDS=${BENCH_NIXOS_ROUNDS:-100}
 	WARMUP=10
 	BACKEND=tiny
+	make -s --no-print-directory attestfs build/bench-mount-client >&2 || exit 2
 	ROW_DIR=$(mktemp -d /tmp/attestfs-bench-nixos.XXXXXX) || exit 2
-	say() { printf '# %s\n' "$*" >&2; }
-	bench_stats() {
-		sort -g | awk '
-		function rank(p,   k) { k = int(p * n); if (k < p * n) k++; if (k < 1) k = 1; return v[k] }
-		{ v[++n] = $1 }
-		END { if (!n) exit 1; print rank(0.5), rank(0.99), v[n], n }'
-	}
-	bench_row() {
-		local args=() kv
-		for kv in "$@"; do
-			args+=(--arg "${kv%%=*}" "${kv#*=}")
-		done
-		jq -nc "${args[@]}" '$ARGS.named | with_entries(.value = (.value as $v | ($v | tonumber?) // $v))' \
-			>>"$ROW_DIR/rows.jsonl"
-	}
+	ROWS=$ROW_DIR/rows.jsonl
+	# shellcheck source=tests/bench/lib.sh
+	. "$TOP/tests/bench/lib.sh"
 else
 	NIXOS_STANDALONE=
 	ROUNDS=${BENCH_NIXOS_ROUNDS:-$ROUNDS}
@@ -92,7 +81,22 @@ nixos_true() {
 		[ $i -lt "$WARMUP" ] || echo "$t0 $EPOCHREALTIME" >>"$times"
 	done
 	echo "$errs" >"$ROW_DIR/$m.errors"
-	awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' "$times" | bench_stats
+	bench_ms_pairs <"$times" | bench_stats
+}
+
+# nixos_host_floor: the same rounds on the host alone, no guest and no
+# mount (/dev/null for exec): what the client's subshell and cat cost here.
+# "MEDIAN P99 MAX N" in ms.
+nixos_host_floor() {
+	local i t0 out times=$ROW_DIR/floor.times
+	: >"$times"
+	for ((i = 0; i < WARMUP + ROUNDS; i++)); do
+		t0=$EPOCHREALTIME
+		# shellcheck disable=SC2034 # read, as the rounds above read it
+		out=$(exec 3<>/dev/null && printf true >&3 && cat </dev/null)
+		[ $i -lt "$WARMUP" ] || echo "$t0 $EPOCHREALTIME" >>"$times"
+	done
+	bench_ms_pairs <"$times" | bench_stats
 }
 
 # nixos_machine M: boot it, time `true`, halt it; "BOOT_MS MEDIAN P99 MAX N".
@@ -108,16 +112,30 @@ nixos_machine() {
 	(exec 3<>"$NIXOS_VMS/$m/wait" && printf 'timeout=300 succeeds systemctl is-system-running --wait; true' >&3 &&
 		cat <&3) >/dev/null || say "$m: the guest did not settle; timing it all the same"
 	stats=$(nixos_true "$m") || return 1
+	# The same rounds from one process that forks nothing: what the row
+	# above pays for the client's subshell and cat on this host.
+	"$TOP/build/bench-mount-client" true "$NIXOS_VMS/$m/exec" "$ROUNDS" "$WARMUP" \
+		>"$ROW_DIR/$m.nofork" || say "$m: the C client failed; no fork-free figure"
 	sed -n 's/^channel //p' "$NIXOS_VMS/$m/info" >"$ROW_DIR/$m.channel"
 	echo halt >"$NIXOS_VMS/$m/ctl"
 	echo "$boot $stats"
 }
 
+# nixos_floor_row MEDIAN P99 MAX N: after the rows it is the floor of
+nixos_floor_row() {
+	bench_row id=true_nixos_host_floor unit=ms rounds="$4" median="$1" p99="$2" max="$3" \
+		figure="the host's own bash subshell + cat, no guest, no mount: the floor of the stock-NixOS-guest rows on this host"
+}
+
 nixos_rows() {
-	local script=$GUESTS/debian/run-nixos-vm pool hvc0 ch
+	local script=$GUESTS/debian/run-nixos-vm pool hvc0 ch floor
+	say "the host alone: $ROUNDS x the same subshell + cat on /dev/null"
+	floor=$(nixos_host_floor) || return 1
 	if [ "$BACKEND" = mock ] || [ ! -x "$script" ]; then
 		bench_row id=true_nixos result=skip \
 			figure='`true` from bash (subshell + cat), stock NixOS-style guest: no debian guest (make guest-debian)'
+		# shellcheck disable=SC2086 # four numbers
+		nixos_floor_row $floor
 		return 0
 	fi
 	mkdir -p "$NIXOS_VMS"
@@ -150,6 +168,15 @@ nixos_rows() {
 		max="$hvc0_max" boot_ms="$hvc0_boot" errors="$(cat "$ROW_DIR/hvc0.errors")" \
 		reference="the pool: median $pool_med ms" \
 		figure="the same on hvc0 alone (\"shells\": 1: one shell, commands one at a time)"
+	if field "$ROW_DIR/pool.nofork" true_ms 1 >/dev/null 2>&1; then
+		bench_row id=true_nixos_c unit=ms rounds="$ROUNDS" \
+			median="$(field "$ROW_DIR/pool.nofork" true_ms 1)" \
+			p99="$(field "$ROW_DIR/pool.nofork" true_ms 2)" \
+			reference="hvc0 alone: median $(field "$ROW_DIR/hvc0.nofork" true_ms 1 2>/dev/null || echo '?') ms" \
+			figure="the same from a C client (open, write, read, close; no fork): the row above less the client's subshell and cat"
+	fi
+	# shellcheck disable=SC2086 # four numbers
+	nixos_floor_row $floor
 	[ "${ch#virtserialport}" != "$ch" ] || { say "the pool did not come up: channel $ch"; return 1; }
 }
 
@@ -157,8 +184,8 @@ nixos_rows || exit 1
 if [ -n "$NIXOS_STANDALONE" ]; then
 	echo "| figure | measured | reference | target |"
 	echo "| --- | --- | --- | --- |"
-	jq -r '"| \(.figure) | " + (if .median then "median \(.median) \(.unit), p99 \(.p99) \(.unit) (\(.rounds) rounds, \(.errors) failed; start -> running \(.boot_ms) ms)" else .result end) + " | \(.reference // "") | \(.target // "") |"' \
-		"$ROW_DIR/rows.jsonl"
+	jq -r '"| \(.figure) | " + (if .median then "median \(.median) \(.unit), p99 \(.p99) \(.unit) (\(.rounds) rounds" + (if .errors != null then ", \(.errors) failed" else "" end) + (if .boot_ms != null then "; start -> running \(.boot_ms) ms" else "" end) + ")" else .result end) + " | \(.reference // "") | \(.target // "") |"' \
+		"$ROWS"
 	echo
-	cat "$ROW_DIR/rows.jsonl"
+	cat "$ROWS"
 fi

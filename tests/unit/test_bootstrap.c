@@ -303,6 +303,12 @@ bootstrap_in(const char *shell)
 	assert_true(read_until(master, SHELL_BANNER));
 	assert_int_equal(write_all(master, "echo $((6 * 7))\n", 16), 0);
 	assert_true(read_until(master, "42\n"));
+	/* the port runs the bootstrapping shell when that is bash (NixOS's
+	 * backdoor), else /bin/sh */
+	assert_int_equal(write_all(master, "echo sh-${BASH_VERSION:+bash}\n", 30),
+			 0);
+	assert_true(read_until(master, strstr(shell, "bash") ? "sh-bash\n" :
+								"sh-\n"));
 	assert_int_equal(write_all(master, "exit\n", 5), 0);
 	assert_true(read_until(master, SHELL_BANNER));
 	assert_int_equal(write_all(master, "echo again\n", 11), 0);

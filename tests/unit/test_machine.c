@@ -3,6 +3,7 @@
  * backend, whose "guest" is the host's own /bin/sh.
  */
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -277,6 +278,117 @@ test_deadline_wakes_the_supervisor(void **state)
 	assert_int_equal(ctl(f->m, "timeout 1"), 0);
 	supervisor_asleep(f->m);
 	assert_int_equal(run(f->m, "sleep 20", NULL), -ETIMEDOUT);
+}
+
+/* An exec's output and end are answered by the shell's worker: the
+ * sleeping supervisor is not woken for them (a context switch per command
+ * and per read, which the guest's vCPU pays for on a busy host). */
+static void
+test_exec_wakes_no_supervisor(void **state)
+{
+	struct fixture *f = *state;
+	unsigned long long before, after;
+	struct strbuf out;
+	int i;
+
+	assert_int_equal(ctl(f->m, "start"), 0);
+	assert_int_equal(wait_for(f->m, "console mock: booted", NULL), 0);
+	/* Deadlines past its longest sleep (a minute), as the default's are:
+	 * an earlier one wakes it, rightly. */
+	assert_int_equal(ctl(f->m, "timeout 100"), 0);
+	supervisor_asleep(f->m);
+	machine_lock(f->m);
+	before = f->m->sup_wakes;
+	machine_unlock(f->m);
+	sb_init(&out);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(run(f->m, "echo quiet", &out), 0);
+	machine_lock(f->m);
+	after = f->m->sup_wakes;
+	machine_unlock(f->m);
+	assert_int_equal(out.len, 10 * 6);
+	sb_free(&out);
+	/* Woken for them it was twice per command (the read's answer, the
+	 * end); a stray wake-up (a console line, a spurious return) may come
+	 * on a loaded host. */
+	if (after - before > 2)
+		fail_msg("the supervisor woke %llu times for 10 execs",
+			 after - before);
+}
+
+/* Every shell answered its prelude and runs nothing. */
+static void
+shells_idle(struct machine *m)
+{
+	int64_t end = now_mono_ms() + 10000;
+	size_t i;
+
+	machine_lock(m);
+	for (;;) {
+		for (i = 0; i < m->n_shells; i++)
+			if (!m->shells[i].ready || m->shells[i].cur)
+				break;
+		if (i == m->n_shells || now_mono_ms() > end)
+			break;
+		machine_unlock(m);
+		usleep(1000);
+		machine_lock(m);
+	}
+	machine_unlock(m);
+	assert_int_equal(i, m->n_shells);
+}
+
+/*
+ * A command submitted while a shell idles goes out on that shell's socket
+ * from the submitting thread, and no shell's worker is woken for it (a
+ * hand-off and a context switch per command, ac72172). The test holds the
+ * machine lock across the submit, so no worker can have sent it; each
+ * slot's wake_fd is swapped for a fresh eventfd no worker polls, so a
+ * wake-up stays counted there.
+ */
+static void
+test_submit_sends_to_an_idle_shell(void **state)
+{
+	struct fixture *f = *state;
+	struct machine *m = f->m;
+	int old_fd[8], woken = 0, shell;
+	enum cmd_state st;
+	size_t i, unsent;
+	struct cmd *c;
+
+	assert_int_equal(ctl(m, "start"), 0);
+	shells_idle(m);
+	assert_true(m->n_shells > 1 && m->n_shells <= 8);
+	machine_lock(m);
+	for (i = 0; i < m->n_shells; i++) {
+		old_fd[i] = m->shells[i].wake_fd;
+		m->shells[i].wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	}
+	c = cmd_new(m, "echo direct", 11, 0);
+	cmd_submit(c);
+	st = c->state;
+	shell = c->shell;
+	unsent = shell >= 0 ? m->shells[shell].outq.len : 1;
+	for (i = 0; i < m->n_shells; i++) {
+		uint64_t v = 0;
+
+		woken += read(m->shells[i].wake_fd, &v, sizeof(v)) > 0 && v;
+		close(m->shells[i].wake_fd);
+		m->shells[i].wake_fd = old_fd[i];
+	}
+	/* Without the direct send it is still queued: let a worker take it. */
+	shellpool_kick(m);
+	while (c->state != CMD_DONE)
+		pthread_cond_wait(&m->cond, &m->lock);
+	machine_unlock(m);
+	assert_int_equal(st, CMD_RUNNING);
+	assert_true(shell >= 0);
+	assert_int_equal(unsent, 0);
+	assert_int_equal(woken, 0);
+	assert_int_equal(c->err, 0);
+	assert_int_equal(c->status, 0);
+	assert_string_equal(c->out.data, "direct\n");
+	cmd_put(c);
 }
 
 static void
@@ -1107,6 +1219,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_fails_with_etimedout,
 						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_deadline_wakes_the_supervisor,
+						setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_exec_wakes_no_supervisor,
+						setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_submit_sends_to_an_idle_shell,
 						setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_crash_then_eio_and_other_machine_served, setup,

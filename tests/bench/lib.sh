@@ -1,0 +1,47 @@
+# shellcheck shell=bash
+# tests/bench/lib.sh: what every part of `make bench` shares, sourced by
+# tests/bench/bench.sh and by a rows.d script run by itself
+# (tests/bench/nixos.sh), so a figure is computed, rounded and written one
+# way only. The caller sets ROWS (the JSON-lines file bench_row appends to).
+
+# say TEXT: progress to stderr.
+say() { printf '# %s\n' "$*" >&2; }
+
+# field FILE KEY N: the Nth value of the line "KEY v1 v2 ..." of FILE.
+field() {
+	awk -v k="$2" -v n="$3" '$1 == k { v = $(n + 1) } END { if (v == "") exit 1; print v }' "$1"
+}
+
+# bench_stats < NUMBERS: "MEDIAN P99 MAX N" of one number a line, by the
+# nearest-rank rule of tests/bench/stats.h (the p-quantile of n sorted values
+# is the ceil(p * n)-th), printed as they came in.
+bench_stats() {
+	sort -g | awk '
+	function rank(p,   k) { k = int(p * n); if (k < p * n) k++; if (k < 1) k = 1; return v[k] }
+	{ v[++n] = $1 }
+	END { if (!n) exit 1; print rank(0.5), rank(0.99), v[n], n }'
+}
+
+# bench_ms_pairs < "T0 T1" lines (seconds, as $EPOCHREALTIME gives them):
+# one duration in ms a line, to 3 decimals as the C clients print them.
+bench_ms_pairs() {
+	awk '{ printf "%.3f\n", ($2 - $1) * 1000 }'
+}
+
+# bench_row KEY=VALUE...: one row of the table and the JSON. Keys: id,
+# figure, unit, rounds, median, p99 (the figures), target ("median <= 5",
+# clauses joined by ", ", each FIELD OP NUMBER on this row's fields; none:
+# an information row), reference (text), and any other figure (numbers
+# stay numbers). result=skip|error overrides the verdict. A row that cannot
+# be written ends the bench (exit 2).
+bench_row() {
+	local args=() kv
+	for kv in "$@"; do
+		args+=(--arg "${kv%%=*}" "${kv#*=}")
+	done
+	jq -nc "${args[@]}" '$ARGS.named | with_entries(.value = (.value as $v | ($v | tonumber?) // $v))' \
+		>>"$ROWS" || { say "bench failed: bench_row $*"; exit 2; }
+}
+
+# calc EXPR: awk arithmetic, one decimal.
+calc() { awk "BEGIN { printf \"%.1f\", $1 }"; }
