@@ -4,8 +4,11 @@
 
 load helpers
 
-# the guest agent streams the output (machine/agent/; off by default for now)
-setup_file() { export ATTESTFS_GUEST_AGENT=1; mount_tiny_a; }
+# the guest agent streams the output (machine/agent/; the guest_agent key)
+setup_file() {
+	mount_attestfs "{\"machines\": {$(tiny_machine a '"guest_agent": true')}}"
+	echo start >"$VMS/a/ctl"
+}
 teardown_file() { umount_attestfs; }
 
 @test "start returns when the machine is running" {

@@ -11,12 +11,12 @@ load helpers
 RSS_LIMIT_KIB=16384
 
 setup_file() {
-	# the guest agent streams the output (machine/agent/; off by default for now)
-	export ATTESTFS_GUEST_AGENT=1
+	# the guest agent streams the output (machine/agent/; the guest_agent key)
 	mount_attestfs "{\"machines\": {
-		$(tiny_machine a),
+		$(tiny_machine a '"guest_agent": true'),
 		\"h\": {\"kernel\": \"$GUESTS/tiny-hvc0/vmlinuz\", \"initrd\": \"$GUESTS/tiny-hvc0/initrd.gz\",
-			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\", \"shells\": 1}}}" \
+			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\", \"shells\": 1,
+			\"guest_agent\": true}}}" \
 		log_max=64K
 }
 
