@@ -455,7 +455,12 @@ static const char prelude_common[] =
  * and open their FIFOs read-write, which never blocks, agent or not.
  * Should the agent or its FIFOs be gone, _aty says so and runs the command
  * as before; should the agent die during a command, _aty ends the frame
- * with byte counts that cannot match, so the host resynchronises.
+ * with byte counts that cannot match (_atgone), so the host resynchronises.
+ * On a lossless channel ($_atl 0) the shell does not wait for the agent's
+ * answer: the agent renews its FIFOs before it sends the end, and the host
+ * sends the next command only after that, so the shell is free at once;
+ * on hvc0 it waits, as it must not read the channel while the agent reads
+ * the host's answers there.
  */
 static const char prelude_agent[] =
 	"_atx() { if [ -n \"$_atg\" ]; then _aty \"$@\"; else _atx0 \"$@\"; fi; }; "
@@ -465,8 +470,10 @@ static const char prelude_agent[] =
 	"( exec 5<&- 6<&- 7>&- 9<&-; eval \"$2\" ) <\"${3:-/dev/null}\" "
 	"1<>$_atd/ao 2<>$_atd/ae & "
 	"echo \"$1 $! ${4:-0}\" >&7; wait $!; echo $? >&7; "
-	"read -r _atq <&5 || { _atg=; printf '\\001X %s 0 -1 -1\\n' \"$1\"; }; }; "
-	"_atup() { _atg=; _atq=$_atr/agent-$1; if [ ! -x $_atq ]; then "
+	"if [ \"$_atl\" = 1 ]; then read -r _atq <&5 || _atgone \"$1\"; "
+	"elif ! kill -0 $_atg 2>/dev/null; then _atgone \"$1\"; fi; }; "
+	"_atgone() { _atg=; printf '\\001X %s 0 -1 -1\\n' \"$1\"; }; "
+	"_atup() { _atg=; _atl=$2; _atq=$_atr/agent-$1; if [ ! -x $_atq ]; then "
 	"{ printf %s \"$4\" | base64 -d >$_atq.$$ && chmod 700 $_atq.$$ && "
 	"mv -f $_atq.$$ $_atq; } 2>/dev/null || { rm -f $_atq.$$; "
 	"printf '\\001A 0 %s\\n' \"cannot write $_atq\"; return 0; }; fi; "
