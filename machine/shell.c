@@ -388,7 +388,10 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
  * 4th argument a watchdog kills the command after that many seconds: on a
  * single shell (hvc0) nothing else could, and the shell would stay busy.
  * It waits in a builtin read on a FIFO nobody writes: one process, which a
- * plain kill ends (a sleep child would outlive it). An output file that is
+ * kill ends (a sleep child would outlive it). That kill is SIGKILL: bash
+ * runs its EXIT trap on a SIGTERM, and a watchdog not yet scheduled since
+ * its fork (a quick command on a busy host) still has the shell's trap,
+ * which removed $_atd and so the next output files ('!': EIO). An output file that is
  * gone (something emptied /tmp meanwhile) is sent as "!", which is not
  * base64: the host reports the output lost instead of returning none.
  * _atsig SIG PID signals one (a job's kill). Both walk /proc/PID/task/TID/children.
@@ -429,7 +432,7 @@ static const char prelude_common[] =
 	"read -r -u 8 _atq 2>/dev/null 8</proc/$_atp/stat || break; "
 	"case $_atq in *\") Z \"*) break;; esac; _atso \"$1\"; done; "
 	"[ -z \"$_att\" ] || exec 9<&-; wait $_atp; _ats=$?; "
-	"[ -z \"$_atw\" ] || kill $_atw 2>/dev/null; "
+	"[ -z \"$_atw\" ] || kill -9 $_atw 2>/dev/null; "
 	"_atdr \"$1\"; printf '\\001S %s %s\\n' \"$1\" $_ats; _atfo; "
 	"_atf $_atd/e; }; "
 	"_atso() { _atn=$(stat -c %s $_atd/o); [ $_atn -gt $_ato ] || return 0; "
