@@ -601,7 +601,7 @@ parse_machine(struct ctx *c, const char *name, struct json_object *obj,
 	mc->memory_mib = 256;
 	mc->shells = 4;
 	mc->shell_channel = SHELL_CHANNEL_PORTS;
-	mc->guest_agent = 0;
+	mc->guest_agent = 1;
 
 	if (config_name_is_valid(name, &why) < 0) {
 		ret = fail(c, NULL, "%s", why.msg);

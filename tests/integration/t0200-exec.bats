@@ -4,11 +4,8 @@
 
 load helpers
 
-# the guest agent streams the output (machine/agent/; the guest_agent key)
-setup_file() {
-	mount_attestfs "{\"machines\": {$(tiny_machine a '"guest_agent": true')}}"
-	echo start >"$VMS/a/ctl"
-}
+# the guest agent streams the output (machine/agent/; guest_agent, the default)
+setup_file() { mount_tiny_a; }
 teardown_file() { umount_attestfs; }
 
 @test "start returns when the machine is running" {

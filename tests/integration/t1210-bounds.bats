@@ -11,12 +11,11 @@ load helpers
 RSS_LIMIT_KIB=16384
 
 setup_file() {
-	# the guest agent streams the output (machine/agent/; the guest_agent key)
+	# the guest agent streams the output (machine/agent/; guest_agent, the default)
 	mount_attestfs "{\"machines\": {
-		$(tiny_machine a '"guest_agent": true'),
+		$(tiny_machine a),
 		\"h\": {\"kernel\": \"$GUESTS/tiny-hvc0/vmlinuz\", \"initrd\": \"$GUESTS/tiny-hvc0/initrd.gz\",
-			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\", \"shells\": 1,
-			\"guest_agent\": true}}}" \
+			\"append\": \"console=ttyS0 quiet panic=-1\", \"shell_channel\": \"virtconsole\", \"shells\": 1}}}" \
 		log_max=64K
 }
 
