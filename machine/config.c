@@ -27,7 +27,7 @@ static const char *const top_keys[] = { "timeout", "machines", NULL };
 static const char *const machine_keys[] = {
 	"backend", "cpus", "memory_mib", "kernel", "initrd", "append",
 	"disks", "accel", "start_command", "shells", "shell_channel",
-	"timeout", "vlans", NULL,
+	"timeout", "vlans", "guest_agent", NULL,
 };
 
 static const char *const accel_names[] = { "auto", "kvm", "tcg", NULL };
@@ -224,6 +224,16 @@ get_int(struct ctx *c, const char *key, struct json_object *v,
 			    (long long)min, (long long)max,
 			    json_object_to_json_string(v));
 	*out = (int)n;
+	return 0;
+}
+
+static int
+get_bool(struct ctx *c, const char *key, struct json_object *v, int *out)
+{
+	if (!json_object_is_type(v, json_type_boolean))
+		return fail(c, key, "expected true or false, got %s",
+			    backend_json_type(v));
+	*out = json_object_get_boolean(v) ? 1 : 0;
 	return 0;
 }
 
@@ -540,6 +550,8 @@ parse_machine_key(struct ctx *c, struct machine_config *mc,
 		return get_int(c, key, v, 1, INT_MAX, &mc->timeout);
 	if (!strcmp(key, "vlans"))
 		return get_vlans(c, key, v, &mc->vlans, &mc->n_vlans);
+	if (!strcmp(key, "guest_agent"))
+		return get_bool(c, key, v, &mc->guest_agent);
 	if (ops->config_keys && in_list(key, ops->config_keys))
 		return 0; /* the backend's: check_backend() */
 	return fail_unknown_key(c, key, machine_keys, ops->config_keys);
@@ -589,6 +601,7 @@ parse_machine(struct ctx *c, const char *name, struct json_object *obj,
 	mc->memory_mib = 256;
 	mc->shells = 4;
 	mc->shell_channel = SHELL_CHANNEL_PORTS;
+	mc->guest_agent = 1;
 
 	if (config_name_is_valid(name, &why) < 0) {
 		ret = fail(c, NULL, "%s", why.msg);

@@ -29,6 +29,8 @@ struct machine_config {
 	int shells;              /* pool size (default 4; 1 on the console) */
 	enum shell_channel shell_channel;
 	int timeout;             /* seconds; 0 = the mount's */
+	int guest_agent;         /* output streams through the guest agent
+				  * (default 1); 0 is the old staged path */
 	unsigned *vlans;         /* VLANs joined (1..255, distinct), in order */
 	size_t n_vlans;
 	char *json;              /* the effective configuration, pretty JSON */

@@ -171,6 +171,8 @@ machine_config_render_json(struct machine_config *mc)
 		json_object_object_add(o, "timeout",
 				       json_object_new_int(mc->timeout));
 	add_vlans(o, mc->vlans, mc->n_vlans);
+	json_object_object_add(o, "guest_agent",
+			       json_object_new_boolean(mc->guest_agent));
 	/* Paths are the point of this file: "\/nix\/store" helps nobody. */
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 					   JSON_C_TO_STRING_SPACED |

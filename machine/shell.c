@@ -388,7 +388,10 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
  * 4th argument a watchdog kills the command after that many seconds: on a
  * single shell (hvc0) nothing else could, and the shell would stay busy.
  * It waits in a builtin read on a FIFO nobody writes: one process, which a
- * plain kill ends (a sleep child would outlive it). An output file that is
+ * kill ends (a sleep child would outlive it). That kill is SIGKILL: bash
+ * runs its EXIT trap on a SIGTERM, and a watchdog not yet scheduled since
+ * its fork (a quick command on a busy host) still has the shell's trap,
+ * which removed $_atd and so the next output files ('!': EIO). An output file that is
  * gone (something emptied /tmp meanwhile) is sent as "!", which is not
  * base64: the host reports the output lost instead of returning none.
  * _atsig SIG PID signals one (a job's kill). Both walk /proc/PID/task/TID/children.
@@ -429,7 +432,7 @@ static const char prelude_common[] =
 	"read -r -u 8 _atq 2>/dev/null 8</proc/$_atp/stat || break; "
 	"case $_atq in *\") Z \"*) break;; esac; _atso \"$1\"; done; "
 	"[ -z \"$_att\" ] || exec 9<&-; wait $_atp; _ats=$?; "
-	"[ -z \"$_atw\" ] || kill $_atw 2>/dev/null; "
+	"[ -z \"$_atw\" ] || kill -9 $_atw 2>/dev/null; "
 	"_atdr \"$1\"; printf '\\001S %s %s\\n' \"$1\" $_ats; _atfo; "
 	"_atf $_atd/e; }; "
 	"_atso() { _atn=$(stat -c %s $_atd/o); [ $_atn -gt $_ato ] || return 0; "
@@ -455,7 +458,12 @@ static const char prelude_common[] =
  * and open their FIFOs read-write, which never blocks, agent or not.
  * Should the agent or its FIFOs be gone, _aty says so and runs the command
  * as before; should the agent die during a command, _aty ends the frame
- * with byte counts that cannot match, so the host resynchronises.
+ * with byte counts that cannot match (_atgone), so the host resynchronises.
+ * On a lossless channel ($_atl 0) the shell does not wait for the agent's
+ * answer: the agent renews its FIFOs before it sends the end, and the host
+ * sends the next command only after that, so the shell is free at once;
+ * on hvc0 it waits, as it must not read the channel while the agent reads
+ * the host's answers there.
  */
 static const char prelude_agent[] =
 	"_atx() { if [ -n \"$_atg\" ]; then _aty \"$@\"; else _atx0 \"$@\"; fi; }; "
@@ -465,8 +473,10 @@ static const char prelude_agent[] =
 	"( exec 5<&- 6<&- 7>&- 9<&-; eval \"$2\" ) <\"${3:-/dev/null}\" "
 	"1<>$_atd/ao 2<>$_atd/ae & "
 	"echo \"$1 $! ${4:-0}\" >&7; wait $!; echo $? >&7; "
-	"read -r _atq <&5 || { _atg=; printf '\\001X %s 0 -1 -1\\n' \"$1\"; }; }; "
-	"_atup() { _atg=; _atq=$_atr/agent-$1; if [ ! -x $_atq ]; then "
+	"if [ \"$_atl\" = 1 ]; then read -r _atq <&5 || _atgone \"$1\"; "
+	"elif ! kill -0 $_atg 2>/dev/null; then _atgone \"$1\"; fi; }; "
+	"_atgone() { _atg=; printf '\\001X %s 0 -1 -1\\n' \"$1\"; }; "
+	"_atup() { _atg=; _atl=$2; _atq=$_atr/agent-$1; if [ ! -x $_atq ]; then "
 	"{ printf %s \"$4\" | base64 -d >$_atq.$$ && chmod 700 $_atq.$$ && "
 	"mv -f $_atq.$$ $_atq; } 2>/dev/null || { rm -f $_atq.$$; "
 	"printf '\\001A 0 %s\\n' \"cannot write $_atq\"; return 0; }; fi; "

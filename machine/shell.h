@@ -10,7 +10,9 @@
  *
  * Guest -> host, with the agent (machine/agent/agent.c), per command:
  *   \001A 1 PID | \001A 0 WHY   (after _atup, or when _atx loses the agent)
- *   \001P TAG PID              the command runs (its process, for kills)
+ *   \001P TAG PID              the command runs (its process, for kills);
+ *                              held until output or the end comes, at most
+ *                              20 ms: a quick command's P and X are one write
  *   \001o TAG LEN\n + LEN bytes  stdout as it comes (virtio ports, vsock:
  *   \001e TAG LEN\n + LEN bytes  lossless; stderr likewise)
  *   \001O TAG LEN\n BASE64\n    the same on a lossy channel (hvc0), where
@@ -20,8 +22,8 @@
  *   \001X TAG STATUS NOUT NERR  the end: 128+signal when killed; the byte
  *                              counts must match what came, or it is a loss
  *
- * Without the agent (it cannot run: another architecture, noexec), per
- * command:
+ * Without the agent (the machine's "guest_agent": false, or it cannot run:
+ * another architecture, noexec), per command:
  *   \001P TAG PID
  *   \001O TAG LEN\n BASE64\n    stdout so far, while it runs (any number)
  *                          (lossy channel: each waits for the host's line

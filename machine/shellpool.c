@@ -281,15 +281,12 @@ acks_due(struct shell_slot *s)
 	}
 }
 
-/* ATTESTFS_GUEST_AGENT=1 streams output through the guest agent; without
- * it output stays in guest files until the exit (the old path) while the
- * agent's `true` round trip is slower on TCG (5.0-9.2 ms against 4.9-5.3). */
+/* The machine's guest_agent key: output streams through the guest agent;
+ * false keeps it in guest files until the exit (the old staged path). */
 static int
-agent_window(void)
+agent_window(const struct machine *m)
 {
-	const char *v = getenv("ATTESTFS_GUEST_AGENT");
-
-	return v && !strcmp(v, "1") ? SHELL_AGENT_WINDOW : 0;
+	return m->cfg.guest_agent ? SHELL_AGENT_WINDOW : 0;
 }
 
 /* The guest shell (re)started: it gets the prelude, then is ready. */
@@ -306,7 +303,7 @@ on_banner(struct shell_slot *s)
 	shell_release_cur(s, -EIO);
 	s->ready = 0;
 	s->sync_tag = ++m->next_tag;
-	shell_prelude(&s->outq, s->console, agent_window(), s->sync_tag);
+	shell_prelude(&s->outq, s->console, agent_window(m), s->sync_tag);
 }
 
 static void

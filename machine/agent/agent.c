@@ -13,10 +13,12 @@
  * forks the command's subshell with stdout and stderr on ao/ae, as before
  * (so the command keeps the shell's functions), writes "TAG PID TIMEOUT" to
  * ac, waits for the pid (never for EOF: a background child holding stdout
- * cannot hang the frame), writes the status to ac and reads one line from ar
- * before it reads its next command. The agent meanwhile writes the frames to
- * its stdout, the channel (see machine/shell.h):
- *   \001P TAG PID
+ * cannot hang the frame) and writes the status to ac; on the lossy channel
+ * it then reads one line from ar before it reads its next command. The agent
+ * meanwhile writes the frames to its stdout, the channel (see
+ * machine/shell.h):
+ *   \001P TAG PID                             with the first output or the
+ *                                            end, at most AG_PEND_MS late
  *   \001o TAG LEN \n + LEN raw bytes          stdout (lossless channels)
  *   \001e TAG LEN \n + LEN raw bytes          stderr
  *   \001O TAG LEN \n + base64 \n              stdout on a lossy channel (hvc0)
@@ -41,6 +43,10 @@
 #define AG_HDR 192              /* room for frame headers before the data */
 #define AG_ORPHANS 8
 #define AG_IN_FD 6              /* the channel, for the host's answers */
+/* The P line waits this long for the end: a quick command then costs the
+ * channel one write (one wake-up of the host), whichever of the shell and
+ * the agent the guest runs first. Only a kill on the host needs the pid. */
+#define AG_PEND_MS 20
 
 enum {
 	SYS_read = 0, SYS_write = 1, SYS_open = 2, SYS_close = 3, SYS_poll = 7,
@@ -185,6 +191,7 @@ static struct {
 	int pid, running, unacked, deaf, killed;
 	char pend[AG_HDR / 2];  /* the P line, until output or the end comes */
 	size_t pend_len;
+	long long pend_at;      /* ... or until then */
 	char buf[AG_HDR + AG_CHUNK];
 	char out[AG_HDR + AG_CHUNK / 3 * 4 + 8];
 } ag;
@@ -357,6 +364,24 @@ flush_pend(void)
 	ag.pend_len = 0;
 }
 
+/* Milliseconds until the next thing due without input: the P line, the
+ * command's deadline; -1 for none. */
+static int
+poll_timeout(void)
+{
+	long long due = 0, left;
+
+	if (ag.pend_len)
+		due = ag.pend_at;
+	if (ag.running && ag.deadline && !ag.killed &&
+	    (!due || ag.deadline < due))
+		due = ag.deadline;
+	if (!due)
+		return -1;
+	left = due - now_ms();
+	return left < 0 ? 0 : (int)left;
+}
+
 /* Frame n bytes that sit at ag.buf + AG_HDR. */
 static void
 send_chunk(struct stream *st, size_t n)
@@ -426,7 +451,8 @@ open_fifo(const char *path)
 }
 
 /*
- * After the command: a FIFO whose writers are gone is opened afresh (its
+ * After the command, before its end line goes out (the host sends the next
+ * command only after that line, so its writers find these): a FIFO whose writers are gone is opened afresh (its
  * hang-up would otherwise show before the next command's writer came); one
  * that a leftover process still holds is kept to be drained and discarded,
  * and a new FIFO takes its name.
@@ -454,9 +480,16 @@ renew(struct stream *st)
 	st->sent = 0;
 }
 
+/*
+ * The end: "\001X" with what each stream sent, after the P line if that
+ * still waits. On the lossy channel the shell then waits for a line on ar,
+ * since it must not read the channel while the agent reads answers there;
+ * on a lossless one it does not wait, and the FIFOs are new before the end.
+ */
 static void
 finish(int status)
 {
+	long long sent[2];
 	char *h;
 	int i;
 
@@ -464,20 +497,21 @@ finish(int status)
 		while (!ag.s[i].eof && pump(&ag.s[i]) > 0)
 			;
 	wait_window(1);
-	h = header(ag.buf + AG_HDR, 'X', ag.tag, status, 4, ag.s[0].sent,
-		   ag.s[1].sent);
+	for (i = 0; i < 2; i++) {
+		sent[i] = ag.s[i].sent;
+		renew(&ag.s[i]);
+	}
+	h = header(ag.buf + AG_HDR, 'X', ag.tag, status, 4, sent[0], sent[1]);
 	h -= ag.pend_len;
 	ag_copy(h, ag.pend, ag.pend_len);
 	ag.pend_len = 0;
 	if (write_all(1, h, (size_t)(ag.buf + AG_HDR - h)) < 0)
 		ag_exit(0);
-	for (i = 0; i < 2; i++)
-		renew(&ag.s[i]);
 	ag.running = 0;
 	ag.deaf = 0;
 	ag.killed = 0;
 	ag.unacked = 0;
-	if (write_all(ag.rep, "\n", 1) < 0)
+	if (ag.lossy && write_all(ag.rep, "\n", 1) < 0)
 		ag_exit(0);
 }
 
@@ -498,6 +532,7 @@ on_ctl_line(const char *line)
 			   0);
 		ag.pend_len = (size_t)(ag.pend + sizeof(ag.pend) - h);
 		ag_copy(ag.pend, h, ag.pend_len);
+		ag.pend_at = now_ms() + AG_PEND_MS;
 		return;
 	}
 	finish((int)parse_num(&line));
@@ -524,8 +559,6 @@ read_ctl(void)
 		ag.clen = 0;
 		on_ctl_line(ag.cline);
 	}
-	/* still running after all the shell said: the pid goes now */
-	flush_pend();
 }
 
 static void
@@ -543,7 +576,7 @@ static void
 loop(void)
 {
 	struct ag_pollfd pfd[4 + AG_ORPHANS];
-	int idx[2], in_idx, n, i, timeout;
+	int idx[2], in_idx, n, i;
 
 	for (;;) {
 		n = 0;
@@ -562,17 +595,14 @@ loop(void)
 		}
 		for (i = 0; i < ag.n_orphans; i++)
 			pfd[n + i] = (struct ag_pollfd){ ag.orphan[i], AG_POLLIN, 0 };
-		timeout = -1;
-		if (ag.running && ag.deadline && !ag.killed) {
-			long long left = ag.deadline - now_ms();
-
-			timeout = left < 0 ? 0 : (int)left;
-		}
-		if (sc(SYS_poll, (long)pfd, n + ag.n_orphans, timeout) < 0)
+		if (sc(SYS_poll, (long)pfd, n + ag.n_orphans,
+		       poll_timeout()) < 0)
 			continue;
 		if (ag.running && ag.deadline && !ag.killed &&
 		    now_ms() >= ag.deadline)
 			kill_command();
+		if (ag.pend_len && now_ms() >= ag.pend_at)
+			flush_pend();
 		for (i = ag.n_orphans - 1; i >= 0; i--)
 			if (pfd[n + i].revents)
 				drain_orphan(i);

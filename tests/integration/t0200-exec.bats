@@ -4,8 +4,8 @@
 
 load helpers
 
-# the guest agent streams the output (machine/agent/; off by default for now)
-setup_file() { export ATTESTFS_GUEST_AGENT=1; mount_tiny_a; }
+# the guest agent streams the output (machine/agent/; guest_agent, the default)
+setup_file() { mount_tiny_a; }
 teardown_file() { umount_attestfs; }
 
 @test "start returns when the machine is running" {

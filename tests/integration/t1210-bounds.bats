@@ -11,8 +11,7 @@ load helpers
 RSS_LIMIT_KIB=16384
 
 setup_file() {
-	# the guest agent streams the output (machine/agent/; off by default for now)
-	export ATTESTFS_GUEST_AGENT=1
+	# the guest agent streams the output (machine/agent/; guest_agent, the default)
 	mount_attestfs "{\"machines\": {
 		$(tiny_machine a),
 		\"h\": {\"kernel\": \"$GUESTS/tiny-hvc0/vmlinuz\", \"initrd\": \"$GUESTS/tiny-hvc0/initrd.gz\",

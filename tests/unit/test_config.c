@@ -216,6 +216,7 @@ test_defaults(void **state)
 	assert_int_equal(m->shells, 4);
 	assert_int_equal(m->shell_channel, SHELL_CHANNEL_PORTS);
 	assert_int_equal(m->timeout, 0);
+	assert_int_equal(m->guest_agent, 1);
 	assert_non_null(m->json);
 	config_free(&cfg);
 	config_free(&cfg);	/* idempotent */
@@ -241,7 +242,7 @@ test_full(void **state)
 		"      \"accel\": \"tcg\",\n"
 		"      \"qemu_args\": [\"-device\", \"virtio-rng-pci\", \"x/y\"],\n"
 		"      \"shells\": 16, \"shell_channel\": \"virtserialport\",\n"
-		"      \"timeout\": 600\n"
+		"      \"timeout\": 600, \"guest_agent\": false\n"
 		"    }\n"
 		"  }\n"
 		"}\n", abs_disk);
@@ -267,6 +268,7 @@ test_full(void **state)
 	assert_string_equal(arg_at(qemu_args_of(m), 2), "x/y");
 	assert_int_equal(m->shells, 16);
 	assert_int_equal(m->timeout, 600);
+	assert_int_equal(m->guest_agent, 0);
 	config_free(&cfg);
 	free(text);
 	free(abs_disk);
@@ -324,6 +326,9 @@ test_effective_json(void **state)
 	assert_int_equal(json_object_get_int(v), 4);
 	assert_true(json_object_object_get_ex(o, "shell_channel", &v));
 	assert_string_equal(json_object_get_string(v), "virtserialport");
+	assert_true(json_object_object_get_ex(o, "guest_agent", &v));
+	assert_true(json_object_is_type(v, json_type_boolean));
+	assert_true(json_object_get_boolean(v));
 	assert_true(json_object_object_get_ex(o, "kernel", &v));
 	assert_string_equal(json_object_get_string(v), kernel);
 	assert_true(json_object_object_get_ex(o, "disks", &v));
@@ -797,6 +802,12 @@ test_bad_types(void **state)
 	expect_machine_error(f, "{\"shells\": null}",
 			     ": machines.db.shells: expected an integer, got null",
 			     NULL);
+	expect_machine_error(f, "{\"guest_agent\": 1}",
+			     ": machines.db.guest_agent: expected true or "
+			     "false, got integer", NULL);
+	expect_machine_error(f, "{\"guest_agent\": \"yes\"}",
+			     ": machines.db.guest_agent: expected true or "
+			     "false, got string", NULL);
 	expect_machine_error(f, "{\"timeout\": {}}",
 			     ": machines.db.timeout: expected an integer, got object",
 			     NULL);
