@@ -45,3 +45,27 @@ bench_row() {
 
 # calc EXPR: awk arithmetic, one decimal.
 calc() { awk "BEGIN { printf \"%.1f\", $1 }"; }
+
+# bench_stop_mount VMS DAEMON STATE: what a row script started, gone: its
+# mount at VMS, its daemon (pid DAEMON, may be empty; it halts its machines
+# on the unmount, given 10 s), then any QEMU left behind, by the pidfiles
+# under STATE/*/ (only a pid that still is a QEMU).
+bench_stop_mount() {
+	local vms=$1 daemon=$2 state=$3 f pid
+	if awk -v d="$vms" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+		fusermount3 -u "$vms" 2>/dev/null || fusermount3 -uz "$vms" 2>/dev/null
+	fi
+	if [ -n "$daemon" ]; then
+		for _ in $(seq 100); do
+			kill -0 "$daemon" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$daemon" 2>/dev/null
+	fi
+	for f in "$state"/*/qemu*.pid; do
+		[ -e "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null)
+		[ -n "$pid" ] && grep -qs qemu "/proc/$pid/cmdline" && kill -9 "$pid" 2>/dev/null
+	done
+	return 0
+}

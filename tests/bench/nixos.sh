@@ -39,23 +39,7 @@ NIXOS_STATE=$ROW_DIR/state
 NIXOS_DAEMON=
 
 nixos_cleanup() {
-	local f pid
-	if awk -v d="$NIXOS_VMS" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; then
-		fusermount3 -u "$NIXOS_VMS" 2>/dev/null || fusermount3 -uz "$NIXOS_VMS" 2>/dev/null
-	fi
-	if [ -n "$NIXOS_DAEMON" ]; then
-		for _ in $(seq 100); do
-			kill -0 "$NIXOS_DAEMON" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$NIXOS_DAEMON" 2>/dev/null
-	fi
-	# QEMUs the daemon could not stop, by their pidfiles
-	for f in "$NIXOS_STATE"/*/qemu*.pid; do
-		[ -e "$f" ] || continue
-		pid=$(cat "$f" 2>/dev/null)
-		[ -n "$pid" ] && grep -qs qemu "/proc/$pid/cmdline" && kill -9 "$pid" 2>/dev/null
-	done
+	bench_stop_mount "$NIXOS_VMS" "$NIXOS_DAEMON" "$NIXOS_STATE"
 	if [ -n "$NIXOS_STANDALONE" ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
 		rm -rf "$ROW_DIR"
 	fi

@@ -8,22 +8,7 @@ FB_VMS=$ROW_DIR/vms
 FB_DAEMON=
 
 fb_cleanup() {
-	local f pid
-	if awk -v d="$FB_VMS" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; then
-		fusermount3 -u "$FB_VMS" 2>/dev/null || fusermount3 -uz "$FB_VMS" 2>/dev/null
-	fi
-	if [ -n "$FB_DAEMON" ]; then
-		for _ in $(seq 100); do
-			kill -0 "$FB_DAEMON" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$FB_DAEMON" 2>/dev/null
-	fi
-	for f in "$ROW_DIR"/state/*/qemu*.pid; do
-		[ -e "$f" ] || continue
-		pid=$(cat "$f" 2>/dev/null)
-		[ -n "$pid" ] && grep -qs qemu "/proc/$pid/cmdline" && kill -9 "$pid" 2>/dev/null
-	done
+	bench_stop_mount "$FB_VMS" "$FB_DAEMON" "$ROW_DIR/state"
 }
 trap fb_cleanup EXIT
 
