@@ -43,7 +43,9 @@ teardown() {
 	mkdir -p "$p/bin" "$p/lib/attestfs/python/attestfs_nixos"
 	cp "$TOP/attestfs" "$TOP/attestfs-run" "$TOP/attestfs-shell" "$p/bin/"
 	echo 'HERE = "installed"' >"$p/lib/attestfs/python/attestfs_nixos/__init__.py"
-	PYTHONPATH=/elsewhere run "$p/bin/attestfs-run" -i "$D/mock.json" <<-'EOF'
+	# a shell named explicitly and not interactive: $SHELL differs between
+	# machines, and an interactive one's prompt would share the output's lines
+	PYTHONPATH=/elsewhere run "$p/bin/attestfs-run" -i "$D/mock.json" sh <<-'EOF'
 		echo "PP=$PYTHONPATH"
 		python3 -c 'import attestfs_nixos; print("api", attestfs_nixos.HERE)'
 	EOF
