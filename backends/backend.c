@@ -10,7 +10,8 @@
 static const struct backend_ops *const backend_table[] = {
 	&qemu_backend_ops,
 	&mock_backend_ops,
-	/* firecracker, cloud-hypervisor: later */
+	&firecracker_backend_ops,
+	/* cloud-hypervisor: later */
 };
 
 const struct backend_ops *
