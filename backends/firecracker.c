@@ -29,13 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/vsock.h"
 #include "common/proc.h"
 #include "common/sock.h"
-
-#if __has_include("backends/vsock.h")
-#include "backends/vsock.h"
-#define FC_HAVE_VSOCK 1
-#endif
 
 struct backend {
 	/* Guards what the forking thread and the callers share: events and
@@ -433,10 +429,7 @@ fc_free(struct backend *b)
 static void
 fc_dialer_stop(struct backend *b)
 {
-#ifdef FC_HAVE_VSOCK
-	if (b->dialer)
-		vsock_dialer_stop(b->dialer);
-#endif
+	vsock_dialer_stop(b->dialer);
 	b->dialer = NULL;
 }
 
@@ -533,7 +526,6 @@ fc_prepare(struct backend *b, const struct backend_launch *l,
 static int
 fc_dial(struct backend *b, struct aerr *err)
 {
-#ifdef FC_HAVE_VSOCK
 	const struct backend_events *ev;
 	void *owner;
 
@@ -543,11 +535,6 @@ fc_dial(struct backend *b, struct aerr *err)
 	pthread_mutex_unlock(&b->lock);
 	return vsock_dialer_start(b->vsock_path, ATTESTFS_VSOCK_PORT,
 				  b->n_shells, ev, owner, &b->dialer, err);
-#else
-	fc_log(b, "firecracker: this build has no vsock dialer: the guest's "
-	       "shells cannot connect");
-	return 0;
-#endif
 }
 
 /* Load the snapshot into a fresh process, run it, dial its shells. */
@@ -785,10 +772,8 @@ fc_save(struct backend *b, const char *dir, const char *ram_out,
 	}
 	if (ret == 0 && ram_out)
 		*ram_saved = 1;
-#ifdef FC_HAVE_VSOCK
 	if (b->dialer)
 		vsock_dialer_redial(b->dialer);
-#endif
 	free(state);
 	free(mem);
 	return ret;
@@ -809,6 +794,9 @@ fc_set_owner(struct backend *b, const struct backend_events *ev, void *owner)
 	b->events = ev;
 	b->owner = owner;
 	pthread_mutex_unlock(&b->lock);
+	/* A spare dials only once it is put to use (fc_incoming). */
+	if (b->dialer)
+		vsock_dialer_set_owner(b->dialer, ev, owner);
 }
 
 static void

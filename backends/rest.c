@@ -271,7 +271,8 @@ rest_call_timeout(struct rest_client *c, const char *method, const char *path,
 		  json_object **reply, struct aerr *err)
 {
 	const char *text = body ?
-		json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) :
+		json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+				       JSON_C_TO_STRING_NOSLASHESCAPE) :
 		NULL;
 	char *url = xasprintf("%s%s", c->base, path);
 	char *what = xasprintf("%s %s", method, path);

@@ -1,0 +1,209 @@
+#!/usr/bin/env bats
+# The firecracker backend on the tiny guest: boot, exec, waits, files,
+# console, pause, snapshot/restore, clone, halt, crash, its config keys
+# refused at mount, and a VMM error body in <m>/log.
+#
+# Here (t1500) against tests/fakes/fake-firecracker, which checks every
+# request against Firecracker's published API and runs the guest under
+# QEMU/TCG. t1501-firecracker-real.bats is this file again (a link): it
+# runs against a real firecracker when FC_BINARY is set and /dev/kvm
+# works, and skips with that reason otherwise.
+
+load helpers
+
+real_run() { [[ $BATS_TEST_FILENAME == *-real.bats ]]; }
+
+# Why a real run cannot happen here, or nothing.
+real_missing() {
+	if [ -z "${FC_BINARY:-}" ]; then
+		echo "a real firecracker run needs FC_BINARY (the firecracker binary)"
+	elif ! [ -x "$FC_BINARY" ] && ! command -v "$FC_BINARY" >/dev/null; then
+		echo "FC_BINARY=$FC_BINARY is not executable"
+	elif ! { exec 9<>/dev/kvm; } 2>/dev/null; then
+		echo "a real firecracker run needs a working /dev/kvm (cannot open it)"
+	fi
+	exec 9>&- 2>/dev/null || true
+}
+
+# fc_machine NAME [extra JSON members]: the tiny guest on firecracker.
+fc_machine() {
+	printf '"%s": {"backend": "firecracker", %s"kernel": "%s", "initrd": "%s", "append": "console=ttyS0 quiet panic=-1"%s}' \
+		"$1" "$FC_KEYS" "${3:-$KERNEL}" "$GUESTS/tiny/initrd.gz" "${2:+, $2}"
+}
+
+setup_file() {
+	if real_run; then
+		why=$(real_missing)
+		[ -z "$why" ] || skip "$why"
+		export FC_KEYS=''
+	else
+		export FC_KEYS="\"firecracker\": {\"binary\": \"$TOP/tests/fakes/fake-firecracker\"}, "
+	fi
+	# Firecracker boots an ELF vmlinux, not the guests' bzImage.
+	export KERNEL=$GUESTS/tiny/vmlinux
+	if ! [ -e "$KERNEL" ]; then
+		KERNEL=$BATS_FILE_TMPDIR/vmlinux
+		"$TOP/tests/guest/extract-vmlinux" "$GUESTS/tiny/vmlinuz" "$KERNEL"
+	fi
+	# e's kernel becomes a bzImage after the mount checked it
+	cp "$KERNEL" "$BATS_FILE_TMPDIR/e-kernel"
+	mount_attestfs "{\"machines\": {$(fc_machine a), $(fc_machine e '' "$BATS_FILE_TMPDIR/e-kernel")}}"
+	echo start >"$VMS/a/ctl"
+}
+
+kill_leftover_fcs() {
+	local f pid
+	for f in "$STATE"/*/firecracker*.pid; do
+		[ -e "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null) || continue
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			echo "# leftover firecracker $pid from $f" >&3
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+	done
+}
+
+teardown_file() {
+	umount_attestfs
+	kill_leftover_fcs
+}
+
+fc_pid() { sed -n 's/^pid //p' "$VMS/$1/info"; }
+
+@test "the tiny guest boots on firecracker; info names the VMM and its capabilities" {
+	assert_equal "$(cat "$VMS/a/status")" running
+	run cat "$VMS/a/info"
+	assert_line 'backend firecracker'
+	assert_line 'capabilities pause,snapshot'
+	assert_line --regexp '^vmm firecracker [0-9]+\.[0-9]+'
+	assert_line --regexp '^shells [1-9]/[1-9]'
+	pid=$(fc_pid a)
+	kill -0 "$pid"
+	# its requests were all accepted: nothing refused in the log
+	run grep -i 'firecracker:' "$VMS/a/log"
+	assert_failure
+}
+
+@test "exec: stdout, stderr to the log, the exit status" {
+	run tx "$VMS/a/exec" 'echo hello; uname -s'
+	assert_output $'hello\nLinux'
+	run tx "$VMS/a/exec" 'echo to-stderr-1500 >&2; echo out'
+	assert_output out
+	run grep -c 'to-stderr-1500' "$VMS/a/log"
+	assert_output 1
+	run bash -c 'out=$( (exec 3<>"$0/a/exec"; printf "echo partial; exit 3" >&3; cat <&3) ); echo "rc=$? out=$out"' "$VMS"
+	assert_output --partial 'Remote I/O error'
+	assert_output --partial 'rc=1 out=partial'
+	run grep 'exit status 3' "$VMS/a/log"
+	assert_success
+}
+
+@test "a wait blocks until the guest makes it true" {
+	tx "$VMS/a/exec" 'rm -f /tmp/flag'
+	(sleep 1; tx "$VMS/a/exec" 'touch /tmp/flag') &
+	run tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT file /tmp/flag"
+	assert_success
+	wait
+}
+
+@test "files/: a file written from the host is read back in the guest and the host" {
+	printf 'fc-file-1500\n' >"$VMS/a/files/tmp/from-host"
+	run tx "$VMS/a/exec" 'cat /tmp/from-host'
+	assert_output fc-file-1500
+	tx "$VMS/a/exec" 'echo from-guest > /tmp/from-guest'
+	run cat "$VMS/a/files/tmp/from-guest"
+	assert_output from-guest
+}
+
+@test "the serial console is the guest's ttyS0" {
+	run grep -a 'Linux version' "$STATE/a/console.log"
+	assert_success
+	tx "$VMS/a/exec" 'echo console-marker-1500 > /dev/ttyS0'
+	run tx "$VMS/a/wait" "timeout=$TEST_TIMEOUT console console-marker-1500"
+	assert_success
+}
+
+@test "pause and resume (PATCH /vm)" {
+	echo pause >"$VMS/a/ctl"
+	assert_equal "$(cat "$VMS/a/status")" paused
+	echo resume >"$VMS/a/ctl"
+	assert_equal "$(cat "$VMS/a/status")" running
+	run tx "$VMS/a/exec" 'echo after-resume'
+	assert_output after-resume
+}
+
+@test "snapshot and restore: Firecracker's own files, a new process" {
+	tx "$VMS/a/exec" 'echo before > /tmp/before'
+	pid=$(fc_pid a)
+	echo 'snapshot s1' >"$VMS/a/ctl"
+	[ -s "$STATE/a/snapshots/s1/state" ]
+	# the shells came back after the vsock reset of the snapshot
+	tx "$VMS/a/exec" 'echo after > /tmp/after'
+	echo 'restore s1' >"$VMS/a/ctl"
+	assert_equal "$(cat "$VMS/a/status")" running
+	run tx "$VMS/a/exec" 'cat /tmp/before; test -e /tmp/after && echo after-survived || echo after-gone'
+	assert_output $'before\nafter-gone'
+	[ "$(fc_pid a)" != "$pid" ]
+	run kill -0 "$pid"
+	assert_failure
+}
+
+@test "a clone continues the snapshot with its own name" {
+	echo 'clone c1 s1' >"$VMS/a/ctl"
+	assert_equal "$(cat "$VMS/c1/status")" running
+	run tx "$VMS/c1/exec" 'cat /tmp/before; hostname'
+	assert_output $'before\nc1'
+	run tx "$VMS/a/exec" 'hostname'
+	refute_output c1
+	echo halt >"$VMS/c1/ctl"
+}
+
+@test "a VMM error body goes to <m>/log and the start fails with EIO" {
+	cp "$GUESTS/tiny/vmlinuz" "$BATS_FILE_TMPDIR/e-kernel"
+	run bash -c 'echo start > "$0/e/ctl"' "$VMS"
+	assert_failure
+	assert_output --partial 'Input/output error'
+	run grep 'firecracker: PUT /actions: ' "$VMS/e/log"
+	assert_success
+	assert_output --partial 'kernel'
+	assert_equal "$(cat "$VMS/e/status")" stopped
+}
+
+@test "crash: status crashed, exec fails with EIO; it starts again" {
+	echo crash >"$VMS/a/ctl"
+	assert_equal "$(cat "$VMS/a/status")" crashed
+	run tx "$VMS/a/exec" 'echo hi'
+	assert_failure
+	assert_output --partial 'Input/output error'
+	echo start >"$VMS/a/ctl"
+	run tx "$VMS/a/exec" 'echo back'
+	assert_output back
+}
+
+@test "halt: SendCtrlAltDel, and the process is gone" {
+	pid=$(fc_pid a)
+	echo halt >"$VMS/a/ctl"
+	assert_equal "$(cat "$VMS/a/status")" stopped
+	run kill -0 "$pid"
+	assert_failure
+	# the guest reset (not a kill after the wait)
+	run grep 'did not reset' "$VMS/a/log"
+	assert_failure
+}
+
+@test "bad firecracker keys are refused before mounting, with the key path" {
+	dir=$BATS_TEST_TMPDIR
+	mkdir -p "$dir/mnt"
+	bad() {
+		printf '{"machines": {%s}}\n' "$1" >"$dir/bad.json"
+		run timeout 60 "$ATTESTFS" -f -o "config=$dir/bad.json,state_dir=$dir/state" "$dir/mnt"
+		assert_failure
+	}
+	bad "$(printf '"x": {"backend": "firecracker", "firecracker": {"bogus": 1}, "kernel": "%s"}' "$KERNEL")"
+	assert_output --partial 'machines.x.firecracker.bogus: unknown key'
+	bad "$(fc_machine x '"vlans": [1]')"
+	assert_output --partial 'machines.x.vlans: networks are not supported on firecracker'
+	bad "$(fc_machine x '' "$GUESTS/tiny/vmlinuz")"
+	assert_output --partial 'machines.x.kernel: '
+	assert_output --partial 'is a bzImage'
+}

@@ -1,0 +1,1 @@
+t1500-firecracker.bats
