@@ -171,12 +171,12 @@ build/bench-mount-client: tests/bench/mount-client.c tests/bench/stats.h tests/b
 deps:
 	$(Q)scripts/install-deps.sh
 
-guest: deps
+guest: deps build/agent/attestfs-vsock-listen
 	$(Q)tests/guest/build.sh "$(CACHE)/guests"
 	$(Q)mkdir -p build && ln -sfn "$(CACHE)/guests" build/guests
 
 # the debian systemd guest (mmdebstrap, needs root; about 40 s from scratch, cached afterwards)
-guest-debian: deps
+guest-debian: deps build/agent/attestfs-vsock-listen
 	$(Q)tests/guest/build.sh "$(CACHE)/guests" debian
 	$(Q)mkdir -p build && ln -sfn "$(CACHE)/guests" build/guests
 
