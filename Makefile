@@ -59,7 +59,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_OBJS := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRCS) $(FS_UNIT_SRCS))
 
-all: attestfs attestfs-ocr attestfs-run attestfs-shell build/bench-client build/man/attestfs.1
+all: attestfs attestfs-ocr attestfs-run attestfs-shell build/bench-client build/man/attestfs.1 \
+	build/agent/attestfs-vsock-listen
 
 attestfs: $(FS_OBJS) build/libattest.a
 	@echo "  LD      $@"
@@ -101,6 +102,15 @@ build/agent/attestfs-pty: machine/agent/pty.c machine/agent/nolibc.h
 	@mkdir -p $(dir $@)
 	@echo "  AGENT   $<"
 	$(Q)$(AGENT_CC) $(AGENT_FLAGS) -o $@ $<
+
+# the guest's vsock listener (machine/agent/vsock-listen.c): not embedded, the
+# guest builders (tests/guest/build.sh) put it into the guests
+build/agent/attestfs-vsock-listen: machine/agent/vsock-listen.c machine/agent/nolibc.h
+	@mkdir -p $(dir $@)
+	@echo "  AGENT   $<"
+	$(Q)$(AGENT_CC) $(AGENT_FLAGS) -o $@ $<
+
+build/unit/test_vsock: build/agent/attestfs-vsock-listen
 
 $(PTY_BLOB): build/agent/attestfs-pty
 	@echo "  GEN     $@"
@@ -161,12 +171,12 @@ build/bench-mount-client: tests/bench/mount-client.c tests/bench/stats.h tests/b
 deps:
 	$(Q)scripts/install-deps.sh
 
-guest: deps
+guest: deps build/agent/attestfs-vsock-listen
 	$(Q)tests/guest/build.sh "$(CACHE)/guests"
 	$(Q)mkdir -p build && ln -sfn "$(CACHE)/guests" build/guests
 
 # the debian systemd guest (mmdebstrap, needs root; about 40 s from scratch, cached afterwards)
-guest-debian: deps
+guest-debian: deps build/agent/attestfs-vsock-listen
 	$(Q)tests/guest/build.sh "$(CACHE)/guests" debian
 	$(Q)mkdir -p build && ln -sfn "$(CACHE)/guests" build/guests
 

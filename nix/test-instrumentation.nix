@@ -11,6 +11,12 @@
 # sysinit.target, so commands run while the guest still boots; a test waits
 # for what it needs (wait_for_unit).
 #
+# Over vsock (Firecracker, Cloud Hypervisor: a virtio vsock device, virtio
+# id 0x0013) it serves a root shell per connection on vsock port 1024
+# (ATTESTFS_VSOCK_PORT), greeting the same way: the host dials one connection
+# per shell, and again after a snapshot (the VMM resets them). Without such a
+# device (QEMU) that service ends at once.
+#
 # nixpkgs' hvc0 backdoor stays for machines started with one shell on the
 # virtconsole (shell_channel "virtconsole", as the NixOS driver does); it no
 # longer waits for an hvc0 that a machine with the pool does not have.
@@ -62,6 +68,32 @@ let
     echo "attestfs: backdoor shells on$ports" >&2
     wait
   '';
+  # one vsock connection's shell (stdin and stdout are the connection)
+  vsockShell = pkgs.writeShellScript "attestfs-backdoor-vsock" ''
+    export USER=root HOME=/root DISPLAY=:0.0 PAGER=
+    if [[ -e /etc/profile ]]; then
+      source /etc/profile
+    fi
+    export PAGER=
+    cd /tmp || exit 1
+    exec 2>/dev/ttyS0 || true
+    echo "Spawning backdoor root shell..."
+    PS1="" exec ${pkgs.bashInteractive}/bin/bash --norc
+  '';
+  vsockBackdoors = pkgs.writeShellScript "attestfs-vsock-backdoors" ''
+    # only with a virtio vsock device; udev may not have loaded its
+    # transport yet this early
+    for d in /sys/bus/virtio/devices/virtio*; do
+      id=
+      [[ -r $d/device ]] && read -r id <"$d/device"
+      if [[ $id == 0x0013 ]]; then
+        modprobe vmw_vsock_virtio_transport 2>/dev/null
+        exec ${pkgs.socat}/bin/socat VSOCK-LISTEN:1024,fork,reuseaddr \
+          EXEC:${vsockShell},nofork
+      fi
+    done
+    echo "attestfs: no vsock device, no vsock shells" >&2
+  '';
 in
 {
   options.testing.attestfs = {
@@ -89,6 +121,26 @@ in
       path = [ pkgs.coreutils pkgs.bashInteractive ];
       serviceConfig = {
         ExecStart = backdoors;
+        KillSignal = "SIGHUP";
+        Restart = "on-failure";
+        RestartSec = 1;
+      };
+    };
+
+    # Firecracker, Cloud Hypervisor: a shell per vsock connection
+    systemd.services.attestfs-vsock-backdoor = {
+      description = "attestfs backdoor shells on vsock port 1024";
+      wantedBy = [ "sysinit.target" ];
+      after = [ "systemd-tmpfiles-setup.service" ];
+      before = [ "sysinit.target" "shutdown.target" ];
+      conflicts = [ "shutdown.target" ];
+      unitConfig = {
+        DefaultDependencies = false;
+        IgnoreOnIsolate = true;
+      };
+      path = [ pkgs.coreutils pkgs.bashInteractive pkgs.kmod ];
+      serviceConfig = {
+        ExecStart = vsockBackdoors;
         KillSignal = "SIGHUP";
         Restart = "on-failure";
         RestartSec = 1;

@@ -44,7 +44,7 @@ NIXOS_PARAMS="attestfs.backdoor=nixos systemd.hostname=nixos"
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console
 failover net_failover virtio_net virtio_blk virtio_rng crc32c_generic ext4"
 # the image gets those plus these (modprobe works for them in the guest)
-MODULES_EXTRA="autofs4 fuse overlay 9p 9pnet_virtio tun"
+MODULES_EXTRA="autofs4 fuse overlay 9p 9pnet_virtio tun vmw_vsock_virtio_transport"
 PACKAGES="systemd,systemd-sysv,postgresql,nginx,procps,iproute2,curl,kmod"
 
 log() { echo "guest: debian: $*"; }
@@ -74,7 +74,7 @@ INITRD_HASH=$({
 	echo "$KPKG $KVERSION $KREL busybox-static $BBVERSION $MODULES"
 } | hash_of)
 ROOTFS_HASH=$({
-	cat "$HERE/build-debian.sh" "$HERE/backdoor"
+	cat "$HERE/build-debian.sh" "$HERE/backdoor" "$HERE/backdoor-vsock" "$ATTESTFS_VSOCK_LISTEN"
 	find "$HERE/debian" -type f ! -name init | LC_ALL=C sort | while read -r f; do
 		echo "${f#"$HERE"/}"
 		cat "$f"
@@ -154,7 +154,7 @@ else
 	mkdir -p "$CACHE/debs"
 	# shellcheck disable=SC2086 # lists of module names
 	modorder $MODULES $MODULES_EXTRA >"$W/rootfs-modules"
-	hook="sh $(q "$HERE/debian/customize.sh") \"\$1\" $(q "$HERE") $(q "$KREL") $(q "$W/rootfs-modules")"
+	hook="sh $(q "$HERE/debian/customize.sh") \"\$1\" $(q "$HERE") $(q "$KREL") $(q "$W/rootfs-modules") $(q "$ATTESTFS_VSOCK_LISTEN")"
 	log "mmdebstrap $SUITE ($PACKAGES)"
 	# shellcheck disable=SC2016 # "$1" in the hooks is mmdebstrap's chroot directory
 	mmdebstrap --mode=root --format=directory --variant=minbase --include="$PACKAGES" \

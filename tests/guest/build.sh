@@ -30,6 +30,15 @@ mkdir -p "$1"
 CACHE=$(cd "$1" && pwd)
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console
 failover net_failover virtio_net virtio_blk virtio_rng"
+# loaded by /init only when the VM has a vsock device (Firecracker, Cloud Hypervisor)
+VSOCK_MODULES="vmw_vsock_virtio_transport"
+# the guest's vsock listener (machine/agent/vsock-listen.c), built by make
+VSOCK_LISTEN=${ATTESTFS_VSOCK_LISTEN:-$HERE/../../build/agent/attestfs-vsock-listen}
+if [ ! -x "$VSOCK_LISTEN" ]; then
+	make -C "$HERE/../.." build/agent/attestfs-vsock-listen >&2
+fi
+VSOCK_LISTEN=$(cd "$(dirname "$VSOCK_LISTEN")" && pwd)/${VSOCK_LISTEN##*/}
+export ATTESTFS_VSOCK_LISTEN="$VSOCK_LISTEN"
 VARIANTS='' DEBIAN=''
 shift
 [ $# -gt 0 ] || set -- tiny tiny-hvc0
@@ -196,9 +205,11 @@ log "busybox-static $BBVERSION: $bbstate ($(since "$t0"))"
 
 # ---------------------------------------------------------------- 3. guests
 # Module load order: the dependency closure, deps first, each module once.
-modorder() {
+modorder() { # [MODULE...]: $MODULES by default
 	: >"$TMP/deps"
-	for m in $MODULES; do
+	# shellcheck disable=SC2086 # a list of module names
+	[ $# -gt 0 ] || set -- $MODULES
+	for m in "$@"; do
 		modprobe -d "$KDIR" -S "$KREL" --show-depends "$m" >>"$TMP/deps" ||
 			die "module $m not found in $MODDIR"
 	done
@@ -206,8 +217,9 @@ modorder() {
 }
 
 HASH=$({
-	cat "$HERE/build.sh" "$HERE/init" "$HERE/backdoor" "$HERE/backdoor-hvc0"
-	echo "$KPKG $KVERSION $KREL busybox-static $BBVERSION $MODULES $CMDLINE"
+	cat "$HERE/build.sh" "$HERE/init" "$HERE/backdoor" "$HERE/backdoor-hvc0" \
+		"$HERE/backdoor-vsock" "$VSOCK_LISTEN"
+	echo "$KPKG $KVERSION $KREL busybox-static $BBVERSION $MODULES $VSOCK_MODULES $CMDLINE"
 } | sha256sum | cut -d' ' -f1)
 
 build_initrd() { # VARIANT OUT
@@ -235,11 +247,23 @@ build_initrd() { # VARIANT OUT
 		cp "$ko" "$st/lib/modules/$KREL/$rel"
 		echo "/lib/modules/$KREL/$rel" >>"$st/etc/attestfs/modules"
 	done <"$TMP/modorder"
+	# the vsock modules (those not loaded already), for /init to load when there is a device
+	# shellcheck disable=SC2086 # a list of module names
+	modorder $VSOCK_MODULES | grep -vxF -f "$TMP/modorder" >"$TMP/vsockorder" || true
+	: >"$st/etc/attestfs/vsock-modules"
+	while read -r ko; do
+		rel=${ko#"$MODDIR"/}
+		mkdir -p "$st/lib/modules/$KREL/$(dirname "$rel")"
+		cp "$ko" "$st/lib/modules/$KREL/$rel"
+		echo "/lib/modules/$KREL/$rel" >>"$st/etc/attestfs/vsock-modules"
+	done <"$TMP/vsockorder"
 	cp "$MODDIR/modules.builtin" "$MODDIR/modules.builtin.modinfo" "$st/lib/modules/$KREL/"
 	depmod -b "$st" "$KREL" 2>/dev/null || true # so `modprobe` works in the guest
 	install -m 0755 "$HERE/init" "$st/init"
 	install -m 0755 "$HERE/backdoor" "$st/bin/attestfs-backdoor"
 	install -m 0755 "$HERE/backdoor-hvc0" "$st/bin/attestfs-backdoor-hvc0"
+	install -m 0755 "$HERE/backdoor-vsock" "$st/bin/attestfs-backdoor-vsock"
+	install -m 0755 "$VSOCK_LISTEN" "$st/bin/attestfs-vsock-listen"
 	echo "$1" >"$st/etc/attestfs/variant"
 	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$st/etc/passwd"
 	printf 'root:x:0:\ntty:x:5:\n' >"$st/etc/group"

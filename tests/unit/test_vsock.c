@@ -15,8 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -467,6 +470,140 @@ test_bad_arguments(void **state)
 	vsock_dialer_stop(NULL);
 }
 
+/* ---- the guest's listener (machine/agent/vsock-listen.c), on AF_UNIX --- */
+
+#define LISTENER "build/agent/attestfs-vsock-listen"
+
+static pid_t
+listener_start(const char *path)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(LISTENER, LISTENER, "-u", path, "/bin/sh", "-c",
+		      "echo 'Spawning backdoor root shell...'; exec /bin/sh",
+		      (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* The listener's socket, once it listens (polled: it is another process). */
+static int
+listener_connect(const char *path)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	int i, fd = -ENOENT;
+
+	for (i = 0; i < HANG_SECS * 100; i++) {
+		fd = sock_unix_connect(path);
+		if (fd >= 0)
+			return fd;
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("the listener did not listen on %s: %s", path, strerror(-fd));
+	return -1;
+}
+
+/* A line from a shell, up to its newline. */
+static void
+read_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (n + 1 < size) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		assert_int_equal(poll(&p, 1, HANG_SECS * 1000), 1);
+		assert_int_equal(recv(fd, buf + n, 1, 0), 1);
+		if (buf[n] == '\n')
+			break;
+		n++;
+	}
+	buf[n] = '\0';
+}
+
+static void
+say(int fd, const char *text)
+{
+	assert_int_equal(write_all(fd, text, strlen(text)), 0);
+}
+
+/* A new shell per connection, greeting first; a connection that ends
+ * ends its shell, the others go on. */
+static void
+test_listener_runs_a_shell_per_connection(void **state)
+{
+	char dir[] = "/tmp/attestfs-vlisten.XXXXXX", path[64], line[128];
+	char pid1[32], pid2[32], cmd[160];
+	int a, b, status;
+	pid_t lp;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/l.sock", dir);
+	lp = listener_start(path);
+	a = listener_connect(path);
+	b = listener_connect(path);
+	read_line(a, line, sizeof(line));
+	assert_string_equal(line, "Spawning backdoor root shell...");
+	read_line(b, line, sizeof(line));
+	assert_string_equal(line, "Spawning backdoor root shell...");
+	say(a, "echo $$\n");
+	say(b, "echo $$\n");
+	read_line(a, pid1, sizeof(pid1));
+	read_line(b, pid2, sizeof(pid2));
+	assert_true(atoi(pid1) > 0 && atoi(pid2) > 0);
+	assert_string_not_equal(pid1, pid2);
+	/* Its own session: the host's end of a connection kills no other. */
+	snprintf(cmd, sizeof(cmd), "[ \"$(cut -d' ' -f6 /proc/$$/stat)\" = $$ ] "
+		 "&& echo leader\n");
+	say(b, cmd);
+	read_line(b, line, sizeof(line));
+	assert_string_equal(line, "leader");
+	close(a);
+	snprintf(cmd, sizeof(cmd), "while kill -0 %s 2>/dev/null; do sleep "
+		 "0.05; done; echo gone\n", pid1);
+	say(b, cmd);
+	read_line(b, line, sizeof(line));
+	assert_string_equal(line, "gone");
+	close(b);
+	kill(lp, SIGKILL);
+	assert_int_equal(waitpid(lp, &status, 0), lp);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void
+test_listener_refuses_bad_arguments(void **state)
+{
+	static const char *const bad[][5] = {
+		{ "1024", "sh", NULL },        /* not an absolute path */
+		{ "port", "/bin/sh", NULL },
+		{ "99999999999", "/bin/sh", NULL },
+		{ "1024", NULL },
+	};
+	size_t i;
+	int status;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			int null = open("/dev/null", O_WRONLY);
+
+			dup2(null, 2);
+			execl(LISTENER, LISTENER, bad[i][0], bad[i][1],
+			      (char *)NULL);
+			_exit(127);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 2);
+	}
+}
+
 int
 main(void)
 {
@@ -479,6 +616,8 @@ main(void)
 		cmocka_unit_test(test_stop_while_retrying),
 		cmocka_unit_test(test_owner_hangup_redials),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_listener_runs_a_shell_per_connection),
+		cmocka_unit_test(test_listener_refuses_bad_arguments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,10 @@
 #!/bin/sh
-# tests/guest/debian/customize.sh ROOT GUEST_DIR KERNEL_RELEASE MODULE_LIST
+# tests/guest/debian/customize.sh ROOT GUEST_DIR KERNEL_RELEASE MODULE_LIST VSOCK_LISTEN
 # mmdebstrap --customize-hook of the debian guest (build-debian.sh): runs on the build host as root
 # after all packages are installed into ROOT. GUEST_DIR is tests/guest; MODULE_LIST holds the .ko
 # files (absolute paths in the unpacked kernel package, dependency order) to copy into the image.
 set -eu
-R=$1 G=$2 KREL=$3 MODLIST=$4
+R=$1 G=$2 KREL=$3 MODLIST=$4 VSOCK_LISTEN=$5
 D=$G/debian
 ETC=$R/etc/systemd/system
 
@@ -35,6 +35,10 @@ depmod -b "$R" "$KREL"
 # ---- the backdoor (early, no udev), our units, drop-ins
 install -m 0755 "$G/backdoor" "$R/usr/local/sbin/attestfs-backdoor"
 install -m 0755 "$D/attestfs-backdoors" "$R/usr/local/sbin/attestfs-backdoors"
+# over vsock (Firecracker, Cloud Hypervisor): attestfs-vsock-backdoor.service
+install -m 0755 "$G/backdoor-vsock" "$R/usr/local/sbin/attestfs-backdoor-vsock"
+install -m 0755 "$D/attestfs-vsock-backdoors" "$R/usr/local/sbin/attestfs-vsock-backdoors"
+install -m 0755 "$VSOCK_LISTEN" "$R/usr/local/sbin/attestfs-vsock-listen"
 # NixOS's stock backdoor on hvc0, for a boot with attestfs.backdoor=nixos (run-nixos-vm)
 install -m 0755 "$D/nixos-backdoor" "$R/usr/local/sbin/attestfs-nixos-backdoor"
 for u in "$D"/units/*; do
@@ -74,7 +78,8 @@ rm -f "$PG/pg_hba.conf.new"
 printf 'attestfs        root                    postgres\nattestfs        postgres                postgres\n' \
 	>>"$PG/pg_ident.conf"
 
-systemctl --root="$R" --quiet enable attestfs-backdoor.service backdoor.service attestfs-network.service \
+systemctl --root="$R" --quiet enable attestfs-backdoor.service attestfs-vsock-backdoor.service \
+	backdoor.service attestfs-network.service \
 	postgresql.service nginx.service
 
 # ---- a user with a user unit; no lingering at boot (its manager starts when a test asks:
