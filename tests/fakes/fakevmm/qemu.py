@@ -148,6 +148,7 @@ class Guest:
         self.proc = subprocess.Popen(a, stdin=stdin, stdout=stdout, stderr=errlog,
                                      preexec_fn=_pdeathsig, close_fds=True)
         errlog.close()
+        self.log("qemu: pid %d" % self.proc.pid)
         self.qmp = self._connect("qmp.sock", 30)
         self.rfile = self.qmp.makefile("rb")
         greeting = self.rfile.readline()

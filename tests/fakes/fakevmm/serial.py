@@ -5,6 +5,7 @@ Guest output produced while no client is connected goes into a ring buffer that 
 to the next client. Here the guest's ttyS0 is QEMU's chardev ser0.sock, which this relay holds
 open for the VM's lifetime (so QEMU never drops output).
 """
+import os
 import socket
 import threading
 
@@ -99,6 +100,10 @@ class Relay:
 
     def close(self):
         self.sock.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
         with self.lock:
             c, self.client = self.client, None
         if c:
