@@ -25,7 +25,7 @@ fake_pid() { cat "$T/$1.pid"; }
 fake_exited() {
 	local pid
 	pid=$(fake_pid "$1")
-	[ ! -e "/proc/$pid" ] || grep -q '^[0-9]* (.*) Z' "/proc/$pid/stat"
+	[ ! -e "/proc/$pid" ] || grep -q '^[0-9]* (.*) Z' "/proc/$pid/stat" 2>/dev/null
 }
 
 # fake_wait_exit NAME: waits for the fake to exit by itself; its exit status in $FAKE_RC.
@@ -48,7 +48,7 @@ fake_stop_all() {
 		wait_until 30 fake_exited "$name" || kill -9 "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 		for q in $(sed -n 's/.*qemu: pid \([0-9]*\)$/\1/p' "$T/$name.log"); do
-			if kill -0 "$q" 2>/dev/null && ! grep -q '^[0-9]* (.*) Z' "/proc/$q/stat"; then
+			if kill -0 "$q" 2>/dev/null && ! grep -q '^[0-9]* (.*) Z' "/proc/$q/stat" 2>/dev/null; then
 				kill -9 "$q"
 				fail "$name left its QEMU $q running"
 			fi
