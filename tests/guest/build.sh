@@ -29,7 +29,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1"
 CACHE=$(cd "$1" && pwd)
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console
-failover net_failover virtio_net virtio_blk virtio_rng"
+failover net_failover virtio_net virtio_blk virtio_rng button evdev"
 # loaded by /init only when the VM has a vsock device (Firecracker, Cloud Hypervisor)
 VSOCK_MODULES="vmw_vsock_virtio_transport"
 # the guest's vsock listener (machine/agent/vsock-listen.c), built by make

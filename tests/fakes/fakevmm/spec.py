@@ -36,7 +36,7 @@ class Schemas:
 
     def __init__(self, filename, deny_unknown):
         with open(spec_path(filename)) as f:
-            self.doc = yaml.safe_load(f)
+            self.doc = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         if "definitions" in self.doc:             # Swagger 2.0 (Firecracker)
             self.root = {"definitions": copy.deepcopy(self.doc["definitions"])}
             self.prefix = "#/definitions/"

@@ -17,9 +17,12 @@ CONNECT_TIMEOUT = 2.0   # CH's; FC waits for the first read the same way
 
 
 class Mux:
-    def __init__(self, uds_path, vmm, partial):
-        """Binds uds_path (OSError when it exists: the VMMs do not unlink a stale one)."""
+    def __init__(self, uds_path, vmm, partial, unlink=False):
+        """Binds uds_path (OSError when it exists: the VMMs do not unlink a stale one).
+        unlink: remove it on close (CH, whose devices go with a VM that may boot again;
+        Firecracker leaves it behind when it exits)."""
         self.path = uds_path
+        self.unlink = unlink
         self.vmm = vmm
         self.partial = partial
         self.lock = threading.Lock()      # guards conns, busy, next_host_port
@@ -137,3 +140,8 @@ class Mux:
     def close(self):
         self.reset()
         self.sock.close()
+        if self.unlink:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
