@@ -204,7 +204,6 @@ static int
 fc_check_generic(struct backend_check *c)
 {
 	const struct backend_config *cfg = c->cfg;
-	json_object *v;
 
 	if (cfg->start_command)
 		return backend_check_fail(c, "start_command", "a firecracker "
@@ -222,12 +221,6 @@ fc_check_generic(struct backend_check *c)
 		return backend_check_fail(c, "shell_channel", "virtconsole is "
 					  "the qemu backend's; a firecracker "
 					  "guest's shells run over vsock");
-	if (json_object_object_get_ex(c->obj, "vlans", &v) &&
-	    json_object_is_type(v, json_type_array) &&
-	    json_object_array_length(v) > 0)
-		return backend_check_fail(c, "vlans", "networks are not "
-					  "supported on firecracker machines "
-					  "yet");
 	return 0;
 }
 
@@ -378,9 +371,27 @@ fc_put_drive(struct rest_client *api, size_t i, struct aerr *err)
 	return ret;
 }
 
+static int
+fc_put_nic(struct rest_client *api, size_t i, const struct backend_nic *nic,
+	   struct aerr *err)
+{
+	json_object *o = json_object_new_object();
+	char *id = xasprintf("eth%zu", i);
+	char *path = xasprintf("/network-interfaces/%s", id);
+	int ret;
+
+	fc_obj_str(o, "iface_id", id);
+	fc_obj_str(o, "host_dev_name", nic->tap);
+	fc_obj_str(o, "guest_mac", nic->mac);
+	ret = fc_call(api, "PUT", path, o, 0, NULL, err);
+	free(id);
+	free(path);
+	return ret;
+}
+
 int
 fc_api_boot(struct rest_client *api, const struct backend_config *cfg,
-	    struct aerr *err)
+	    const struct backend_nic *nics, size_t n_nics, struct aerr *err)
 {
 	json_object *o = json_object_new_object();
 	size_t i;
@@ -395,6 +406,8 @@ fc_api_boot(struct rest_client *api, const struct backend_config *cfg,
 			      0, NULL, err);
 	for (i = 0; ret == 0 && i < cfg->n_disks; i++)
 		ret = fc_put_drive(api, i, err);
+	for (i = 0; ret == 0 && i < n_nics; i++)
+		ret = fc_put_nic(api, i, &nics[i], err);
 	if (ret == 0) {
 		o = json_object_new_object();
 		json_object_object_add(o, "guest_cid",
@@ -412,15 +425,30 @@ fc_api_boot(struct rest_client *api, const struct backend_config *cfg,
 
 int
 fc_api_load(struct rest_client *api, const char *state, const char *mem,
-	    struct aerr *err)
+	    const struct backend_nic *nics, size_t n_nics, struct aerr *err)
 {
 	json_object *o = json_object_new_object();
 	json_object *backend = json_object_new_object();
+	json_object *ovr;
+	size_t i;
 
 	fc_obj_str(backend, "backend_type", "File");
 	fc_obj_str(backend, "backend_path", mem);
 	fc_obj_str(o, "snapshot_path", state);
 	json_object_object_add(o, "mem_backend", backend);
+	if (n_nics) {
+		ovr = json_object_new_array();
+		for (i = 0; i < n_nics; i++) {
+			json_object *n = json_object_new_object();
+			char *id = xasprintf("eth%zu", i);
+
+			fc_obj_str(n, "iface_id", id);
+			fc_obj_str(n, "host_dev_name", nics[i].tap);
+			json_object_array_add(ovr, n);
+			free(id);
+		}
+		json_object_object_add(o, "network_overrides", ovr);
+	}
 	json_object_object_add(o, "resume_vm", json_object_new_boolean(1));
 	return fc_call(api, "PUT", "/snapshot/load", o, FC_LONG_TIMEOUT_MS,
 		       NULL, err);

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/tapnet.h"
 #include "backends/vsock.h"
 #include "common/proc.h"
 #include "common/sock.h"
@@ -54,6 +55,9 @@ struct backend {
 	void *owner;
 	size_t n_shells;
 	size_t n_disks;
+	struct backend_nic *nics;    /* the VLAN NICs: TAPs in tapnet */
+	size_t n_nics;
+	struct tapnet *tapnet;       /* machine/'s; NULL without NICs */
 	int console_fd;              /* for the child; closed once it forked */
 	off_t log_offset;
 
@@ -122,6 +126,9 @@ fc_child(struct backend *b, pid_t parent, int log_fd)
 			   open("/dev/null", O_WRONLY);
 	if (con < 0 || lg < 0)
 		_exit(127);
+	/* The TAPs are in the mount's network namespace. */
+	if (b->n_nics && tapnet_enter(b->tapnet) < 0)
+		_exit(126);
 	dup2(con, 0);
 	dup2(con, 1);
 	dup2(lg, 2);
@@ -420,6 +427,7 @@ fc_free(struct backend *b)
 	free(b->version);
 	free(b->incoming);
 	free(b->incoming_mem);
+	free(b->nics);
 	fc_argv_free(b->argv);
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->cond);
@@ -480,6 +488,11 @@ fc_new(const struct backend_launch *l)
 	b->owner = l->owner;
 	b->n_shells = l->n_shells;
 	b->n_disks = l->cfg.n_disks;
+	b->n_nics = l->tapnet ? l->n_nics : 0;
+	b->nics = xcalloc(b->n_nics + 1, sizeof(*b->nics));
+	if (b->n_nics)
+		memcpy(b->nics, l->nics, b->n_nics * sizeof(*b->nics));
+	b->tapnet = l->tapnet;
 	return b;
 }
 
@@ -547,7 +560,8 @@ fc_load(struct backend *b, struct aerr *err)
 		aerr_set(err, "firecracker: the snapshot has no memory file");
 		return -EINVAL;
 	}
-	ret = fc_api_load(b->api, b->incoming, b->incoming_mem, err);
+	ret = fc_api_load(b->api, b->incoming, b->incoming_mem, b->nics,
+			  b->n_nics, err);
 	/* Firecracker exits when a load fails: say so with its log. */
 	if (ret < 0)
 		fc_exited_within(b, 500, err);
@@ -573,7 +587,7 @@ fc_start(struct backend *b, const struct backend_launch *l, struct aerr *err)
 		/* A pre-started VMM waits for incoming(). */
 		ret = l->defer_incoming ? 0 : fc_load(b, err);
 	} else {
-		ret = fc_api_boot(b->api, &l->cfg, err);
+		ret = fc_api_boot(b->api, &l->cfg, b->nics, b->n_nics, err);
 		if (ret < 0)
 			fc_exited_within(b, 500, err);
 		if (ret == 0)
@@ -688,6 +702,18 @@ static int
 fc_resume(struct backend *b)
 {
 	return fc_set_paused(b, false);
+}
+
+/* block/unblock: every VLAN NIC's TAP down or up. */
+static int
+fc_set_links(struct backend *b, int up, struct aerr *err)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; ret == 0 && i < b->n_nics; i++)
+		ret = tapnet_set_link(b->tapnet, b->nics[i].tap, up, err);
+	return ret;
 }
 
 static int
@@ -830,7 +856,8 @@ fc_destroy(struct backend *b)
 
 const struct backend_ops firecracker_backend_ops = {
 	.name = "firecracker",
-	.caps = BACKEND_CAP_PAUSE | BACKEND_CAP_SNAPSHOT,
+	.caps = BACKEND_CAP_PAUSE | BACKEND_CAP_SNAPSHOT | BACKEND_CAP_LINKS |
+		BACKEND_CAP_TAPNET,
 	.config_keys = fc_config_keys,
 	.check_config = fc_check_config,
 	.launch = fc_launch,
@@ -839,6 +866,7 @@ const struct backend_ops firecracker_backend_ops = {
 	.pause = fc_pause,
 	.resume = fc_resume,
 	.command = fc_command,
+	.set_links = fc_set_links,
 	.save = fc_save,
 	.incoming = fc_incoming,
 	.screenshot = fc_screenshot,

@@ -55,13 +55,16 @@ char *fc_drive_name(size_t i);
 
 /*
  * A fresh boot: PUT /machine-config, /boot-source, /drives/diskI (one per
- * disk, relative names), /vsock, then InstanceStart. 0, or -errno with
+ * disk, relative names), /network-interfaces/ethI (one per VLAN NIC: its
+ * TAP and MAC), /vsock, then InstanceStart. 0, or -errno with
  * "firecracker: PUT /...: reason" in err.
  */
 int fc_api_boot(struct rest_client *api, const struct backend_config *cfg,
-		struct aerr *err);
-/* PUT /snapshot/load of state with RAM from mem, resumed. */
+		const struct backend_nic *nics, size_t n_nics, struct aerr *err);
+/* PUT /snapshot/load of state with RAM from mem, resumed; NIC i ("ethI")
+ * on nics[i].tap (a clone's TAPs are not its source's). */
 int fc_api_load(struct rest_client *api, const char *state, const char *mem,
+		const struct backend_nic *nics, size_t n_nics,
 		struct aerr *err);
 /* PATCH /vm {"state": "Paused"} or "Resumed". */
 int fc_api_set_state(struct rest_client *api, bool paused, struct aerr *err);

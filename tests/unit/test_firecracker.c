@@ -210,9 +210,6 @@ test_config_generic(void **state)
 	struct aerr err;
 
 	setenv("FC_BINARY", f->path[P_BIN], 1);
-	assert_int_equal(check(f, "{\"vlans\": [1]}", &err), -EINVAL);
-	assert_string_equal(err.msg, "m.json: machines.a.vlans: networks are "
-			    "not supported on firecracker machines yet");
 	f->cfg.shell_console = true;
 	assert_int_equal(check(f, "{}", &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "machines.a.shell_channel: "));
@@ -305,7 +302,7 @@ test_boot_requests(void **state)
 
 	f->disks[1] = f->path[P_DISK];
 	f->cfg.n_disks = 2;
-	assert_int_equal(fc_api_boot(c, &f->cfg, &err), 0);
+	assert_int_equal(fc_api_boot(c, &f->cfg, NULL, 0, &err), 0);
 	assert_int_equal(f->h.n_reqs, 6);
 	assert_req(f, 0, "PUT", "/machine-config",
 		   "{\"vcpu_count\":2,\"mem_size_mib\":256}");
@@ -328,6 +325,38 @@ test_boot_requests(void **state)
 }
 
 static void
+test_nic_requests(void **state)
+{
+	struct ffix *f = *state;
+	struct rest_client *c = client(f);
+	struct backend_nic nics[2] = {
+		{ .vlan = 1, .mac = "52:54:00:12:01:02", .tap = "at2-1" },
+		{ .vlan = 7, .mac = "52:54:00:12:07:02", .tap = "at2-7" },
+	};
+	struct aerr err = { "" };
+
+	f->cfg.n_disks = 0;
+	assert_int_equal(fc_api_boot(c, &f->cfg, nics, 2, &err), 0);
+	assert_int_equal(f->h.n_reqs, 6);
+	assert_req(f, 2, "PUT", "/network-interfaces/eth0",
+		   "{\"iface_id\":\"eth0\",\"host_dev_name\":\"at2-1\","
+		   "\"guest_mac\":\"52:54:00:12:01:02\"}");
+	assert_req(f, 3, "PUT", "/network-interfaces/eth1",
+		   "{\"iface_id\":\"eth1\",\"host_dev_name\":\"at2-7\","
+		   "\"guest_mac\":\"52:54:00:12:07:02\"}");
+	assert_req(f, 4, "PUT", "/vsock", f->h.reqs[4].body);
+	/* a restore (a clone's TAPs are its own): network_overrides */
+	assert_int_equal(fc_api_load(c, "/s/state", "/s/ram", nics, 1, &err),
+			 0);
+	assert_req(f, 6, "PUT", "/snapshot/load",
+		   "{\"snapshot_path\":\"/s/state\",\"mem_backend\":"
+		   "{\"backend_type\":\"File\",\"backend_path\":\"/s/ram\"},"
+		   "\"network_overrides\":[{\"iface_id\":\"eth0\","
+		   "\"host_dev_name\":\"at2-1\"}],\"resume_vm\":true}");
+	rest_close(c);
+}
+
+static void
 test_boot_fault(void **state)
 {
 	struct ffix *f = *state;
@@ -337,7 +366,7 @@ test_boot_fault(void **state)
 	httpd_push(&f->h, httpd_resp(204, NULL));
 	httpd_push(&f->h, httpd_resp(400, "{\"fault_message\":\"Invalid Elf "
 					  "magic number.\"}"));
-	assert_int_equal(fc_api_boot(c, &f->cfg, &err), -EINVAL);
+	assert_int_equal(fc_api_boot(c, &f->cfg, NULL, 0, &err), -EINVAL);
 	assert_string_equal(err.msg, "firecracker: PUT /boot-source: Invalid "
 			    "Elf magic number.");
 	/* Nothing after the failed step. */
@@ -356,7 +385,7 @@ test_snapshot_requests(void **state)
 	assert_int_equal(fc_api_set_state(c, true, &err), 0);
 	assert_int_equal(fc_api_snapshot(c, "/s/state", "/r/ram", &err), 0);
 	assert_int_equal(fc_api_set_state(c, false, &err), 0);
-	assert_int_equal(fc_api_load(c, "/s/state", "/s/ram", &err), 0);
+	assert_int_equal(fc_api_load(c, "/s/state", "/s/ram", NULL, 0, &err), 0);
 	assert_int_equal(fc_api_ctrl_alt_del(c, &err), 0);
 	httpd_push(&f->h, httpd_resp(200, "{\"firecracker_version\":"
 					  "\"1.16.1\"}"));
@@ -661,6 +690,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_argv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_requests, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_nic_requests, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_boot_fault, setup,
 						teardown),
