@@ -47,7 +47,8 @@ struct backend {
 	char *run_dir;               /* this process's launch directory */
 	char *api_path;
 	char *pid_path;
-	char *log_path;
+	char *log_path;              /* its stderr (appended) */
+	char *vmm_log;               /* its --log-path, one per launch */
 	char *vsock_path;            /* absolute: run_dir/v.sock */
 	char **argv;
 	struct fc_keys keys;
@@ -244,12 +245,35 @@ fc_spawn(struct backend *b, struct aerr *err)
 	return 0;
 }
 
-/* "firecracker exited (exit status 1): <its log's last lines>" */
-static void
-fc_exit_reason(struct backend *b, struct strbuf *sb)
+/* ": " and the last lines of path after offset, newlines as " | ";
+ * false when there are none. */
+static bool
+fc_add_tail(struct strbuf *sb, const char *path, off_t offset)
 {
 	char *text = NULL;
 	size_t len = 0, start, i;
+	bool some = false;
+
+	if (read_file(path, &text, &len) == 0 && (off_t)len > offset) {
+		start = len - (size_t)offset > 400 ? len - 400 : (size_t)offset;
+		while (len > start && strchr("\n\r ", text[len - 1]))
+			len--;
+		some = len > start;
+		if (some)
+			sb_adds(sb, ": ");
+		for (i = start; i < len; i++)
+			sb_add(sb, text[i] == '\n' ? " | " : text + i,
+			       text[i] == '\n' ? 3 : 1);
+	}
+	free(text);
+	return some;
+}
+
+/* "firecracker exited (exit status 1): <its stderr's, else its log's last
+ * lines>" */
+static void
+fc_exit_reason(struct backend *b, struct strbuf *sb)
+{
 	int st = b->status;
 
 	sb_adds(sb, "firecracker exited (");
@@ -258,18 +282,8 @@ fc_exit_reason(struct backend *b, struct strbuf *sb)
 	else if (WIFSIGNALED(st))
 		sb_addf(sb, "killed by signal %d", WTERMSIG(st));
 	sb_adds(sb, ")");
-	if (read_file(b->log_path, &text, &len) == 0 &&
-	    (off_t)len > b->log_offset) {
-		start = len - (size_t)b->log_offset > 400 ? len - 400 :
-			(size_t)b->log_offset;
-		while (len > start && strchr("\n\r ", text[len - 1]))
-			len--;
-		sb_adds(sb, ": ");
-		for (i = start; i < len; i++)
-			sb_add(sb, text[i] == '\n' ? " | " : text + i,
-			       text[i] == '\n' ? 3 : 1);
-	}
-	free(text);
+	if (!fc_add_tail(sb, b->log_path, b->log_offset) && b->vmm_log)
+		fc_add_tail(sb, b->vmm_log, 0);
 }
 
 /* Exited within ms? Then say why in err, after what it holds. */
@@ -423,6 +437,7 @@ fc_free(struct backend *b)
 	free(b->api_path);
 	free(b->pid_path);
 	free(b->log_path);
+	free(b->vmm_log);
 	free(b->vsock_path);
 	free(b->version);
 	free(b->incoming);
@@ -503,7 +518,7 @@ fc_prepare(struct backend *b, const struct backend_launch *l,
 {
 	struct stat st;
 	size_t i;
-	int ret;
+	int ret, fd;
 
 	ret = mkdir_p(l->state_dir, 0700);
 	if (ret < 0) {
@@ -514,6 +529,17 @@ fc_prepare(struct backend *b, const struct backend_launch *l,
 	if (ret < 0)
 		return ret;
 	b->vsock_path = xasprintf("%s/%s", b->run_dir, FC_VSOCK_NAME);
+	/* Its logger writes from the start of an existing file (not to
+	 * stdout: that is the serial console), so one file per launch. */
+	b->vmm_log = xasprintf("%s.log", b->run_dir);
+	fd = open(b->vmm_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		aerr_set(err, "firecracker: %s: %s", b->vmm_log,
+			 strerror(-ret));
+		return ret;
+	}
+	close(fd);
 	unlink(b->api_path);
 	/* A restore takes the snapshot's disks, a boot the config's. */
 	for (i = 0; ret == 0 && i < l->cfg.n_disks; i++)
@@ -529,7 +555,7 @@ fc_prepare(struct backend *b, const struct backend_launch *l,
 			return b->console_fd;
 		}
 	}
-	b->argv = fc_argv(&b->keys, b->api_path, l->cfg.name, NULL);
+	b->argv = fc_argv(&b->keys, b->api_path, l->cfg.name, b->vmm_log);
 	b->log_offset = stat(b->log_path, &st) == 0 ? st.st_size : 0;
 	return rest_open(b->api_path, "http://localhost", b->keys.api_timeout_ms,
 			 &b->api, err);

@@ -10,73 +10,17 @@
 # works, and skips with that reason otherwise.
 
 load helpers
-
-real_run() { [[ $BATS_TEST_FILENAME == *-real.bats ]]; }
-
-# Why a real run cannot happen here, or nothing.
-real_missing() {
-	if [ -z "${FC_BINARY:-}" ]; then
-		echo "a real firecracker run needs FC_BINARY (the firecracker binary)"
-	elif ! [ -x "$FC_BINARY" ] && ! command -v "$FC_BINARY" >/dev/null; then
-		echo "FC_BINARY=$FC_BINARY is not executable"
-	elif ! { exec 9<>/dev/kvm; } 2>/dev/null; then
-		echo "a real firecracker run needs a working /dev/kvm (cannot open it)"
-	fi
-	exec 9>&- 2>/dev/null || true
-}
-
-# fc_machine NAME [extra JSON members]: the tiny guest on firecracker.
-fc_machine() {
-	printf '"%s": {"backend": "firecracker", %s"kernel": "%s", "initrd": "%s", "append": "console=ttyS0 quiet panic=-1"%s}' \
-		"$1" "$FC_KEYS" "${3:-$KERNEL}" "$GUESTS/tiny/initrd.gz" "${2:+, $2}"
-}
+load firecracker
 
 setup_file() {
-	export FC_SKIP=
-	if real_run; then
-		# (bats 1.8 cannot skip in setup_file: each test's setup does)
-		FC_SKIP=$(real_missing)
-		[ -z "$FC_SKIP" ] || return 0
-		export FC_KEYS=''
-	else
-		export FC_KEYS="\"firecracker\": {\"binary\": \"$TOP/tests/fakes/fake-firecracker\"}, "
-	fi
-	# Firecracker boots an ELF vmlinux, not the guests' bzImage.
-	export KERNEL=$GUESTS/tiny/vmlinux
-	if ! [ -e "$KERNEL" ]; then
-		KERNEL=$BATS_FILE_TMPDIR/vmlinux
-		"$TOP/tests/guest/extract-vmlinux" "$GUESTS/tiny/vmlinuz" "$KERNEL"
-	fi
+	fc_setup || return 0
 	# e's kernel becomes a bzImage after the mount checked it
 	cp "$KERNEL" "$BATS_FILE_TMPDIR/e-kernel"
 	mount_attestfs "{\"machines\": {$(fc_machine a), $(fc_machine e '' "$BATS_FILE_TMPDIR/e-kernel")}}"
 	echo start >"$VMS/a/ctl"
 }
 
-kill_leftover_fcs() {
-	local f pid
-	for f in "$STATE"/*/firecracker*.pid; do
-		[ -e "$f" ] || continue
-		pid=$(cat "$f" 2>/dev/null) || continue
-		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-			echo "# leftover firecracker $pid from $f" >&3
-			kill -9 "$pid" 2>/dev/null || true
-		fi
-	done
-	return 0
-}
-
-teardown_file() {
-	[ -z "$FC_SKIP" ] || return 0
-	umount_attestfs
-	kill_leftover_fcs
-}
-
-setup() {
-	[ -z "$FC_SKIP" ] || skip "$FC_SKIP"
-}
-
-fc_pid() { sed -n 's/^pid //p' "$VMS/$1/info"; }
+teardown_file() { fc_teardown_file; }
 
 @test "the tiny guest boots on firecracker; info names the VMM and its capabilities" {
 	assert_equal "$(cat "$VMS/a/status")" running

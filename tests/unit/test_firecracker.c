@@ -532,7 +532,10 @@ test_launch_boot(void **state)
 	assert_file(p, "a raw disk");
 	free(p);
 	p = state_file(f, "firecracker.sock");
-	want = xasprintf("--api-sock\n%s\n--id\nvm-1\n--level\nWarning\n", p);
+	p2 = state_file(f, "fc.0.log");
+	want = xasprintf("--api-sock\n%s\n--id\nvm-1\n--level\nWarning\n"
+			 "--log-path\n%s\n", p, p2);
+	free(p2);
 	free(p);
 	p = fpath(f, "args");
 	assert_file(p, want);
