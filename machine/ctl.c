@@ -116,6 +116,7 @@ ctl_reboot(struct machine *m, char **argv, struct mreq *r)
 		return;
 	}
 	shellpool_send_raw(m, "reboot\n");
+	m->reboot_asked = 1;
 	shellpool_reset(m);
 	machine_set_state(m, MS_STARTING, "reboot");
 	m->started_ms = now_mono_ms();

@@ -224,6 +224,9 @@ struct machine {
 	unsigned clone_source_index; /* its source's node number */
 	int removed;                 /* rmdir'ed: hidden until unmount */
 	int vmm_exited;            /* since the last launch */
+	/* ctl reboot is under way: a VMM that ends on the guest's reset
+	 * (Firecracker) is started again instead of the machine crashing. */
+	int reboot_asked;
 
 	struct shell_slot *shells;
 	size_t n_shells;

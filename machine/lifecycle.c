@@ -98,6 +98,8 @@ machine_set_state(struct machine *m, enum mstate st, const char *why)
 	if (st == MS_RUNNING && m->state == MS_STARTING && holds_running(m))
 		return;
 	m->state = st;
+	if (st != MS_STARTING)
+		m->reboot_asked = 0;
 	if (st == MS_STARTING || st == MS_STOPPED || st == MS_CRASHED)
 		holds_reset(m);
 	if (st == MS_RUNNING) {
@@ -122,6 +124,26 @@ machine_set_state(struct machine *m, enum mstate st, const char *why)
 
 /* ---- backend callbacks (backend threads, no lock held) --------------- */
 
+static void run_launch(struct machine *m, struct mop *op);
+
+/* A reboot whose VMM ended cleanly with the guest's reset, as Firecracker
+ * does: the reboot goes on in a new VMM. With the lock. */
+static int
+reboot_relaunch(struct machine *m, int status)
+{
+	int asked = m->reboot_asked;
+
+	m->reboot_asked = 0;
+	if (!asked || m->state != MS_STARTING || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return 0;
+	machine_log_line(m, "the VMM ended with the guest's reset: starting "
+			 "a new one");
+	mop_push_front(m, mop_new("launch", run_launch, NULL));
+	pthread_cond_broadcast(&m->cond);
+	return 1;
+}
+
 static void
 on_exited(void *owner, int status)
 {
@@ -142,8 +164,9 @@ on_exited(void *owner, int status)
 		m->dead_be = m->be;
 	m->be = NULL;
 	shellpool_vmm_gone(m);
-	machine_set_state(m, m->state == MS_STOPPING ? MS_STOPPED : MS_CRASHED,
-			  why);
+	if (!reboot_relaunch(m, status))
+		machine_set_state(m, m->state == MS_STOPPING ? MS_STOPPED :
+				  MS_CRASHED, why);
 	machine_unlock(m);
 }
 
@@ -188,8 +211,6 @@ static const struct backend_events events = {
 };
 
 /* ---- lifecycle --------------------------------------------------------- */
-
-static void run_launch(struct machine *m, struct mop *op);
 
 /* How a stopped machine starts: its launch queued last or next, or none
  * (a VMM is there already). */

@@ -133,6 +133,27 @@ teardown_file() { fc_teardown_file; }
 	assert_output back
 }
 
+@test "reboot: the guest's reset ends Firecracker, and a new one boots it" {
+	tx "$VMS/a/exec" 'touch /tmp/before-reboot'
+	pid=$(fc_pid a)
+	echo reboot >"$VMS/a/ctl"
+	assert_equal "$(cat "$VMS/a/status")" running
+	run tx "$VMS/a/exec" 'test -e /tmp/before-reboot && echo survived || echo fresh'
+	assert_output fresh
+	[ "$(fc_pid a)" != "$pid" ]
+	run grep "the VMM ended with the guest's reset" "$VMS/a/log"
+	assert_success
+}
+
+@test "shutdown: the guest powers off and Firecracker exits" {
+	pid=$(fc_pid a)
+	echo shutdown >"$VMS/a/ctl"
+	assert_equal "$(cat "$VMS/a/status")" stopped
+	run kill -0 "$pid"
+	assert_failure
+	echo start >"$VMS/a/ctl"
+}
+
 @test "halt: SendCtrlAltDel, and the process is gone" {
 	pid=$(fc_pid a)
 	echo halt >"$VMS/a/ctl"
