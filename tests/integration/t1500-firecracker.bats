@@ -16,7 +16,10 @@ setup_file() {
 	fc_setup || return 0
 	# e's kernel becomes a bzImage after the mount checked it
 	cp "$KERNEL" "$BATS_FILE_TMPDIR/e-kernel"
-	mount_attestfs "{\"machines\": {$(fc_machine a), $(fc_machine e '' "$BATS_FILE_TMPDIR/e-kernel")}}"
+	# a raw data disk: the guest's /dev/vda
+	printf 'fc-disk-1500' >"$BATS_FILE_TMPDIR/base.raw"
+	truncate -s 1M "$BATS_FILE_TMPDIR/base.raw"
+	mount_attestfs "{\"machines\": {$(fc_machine a "\"disks\": [\"$BATS_FILE_TMPDIR/base.raw\"]"), $(fc_machine e '' "$BATS_FILE_TMPDIR/e-kernel")}}"
 	echo start >"$VMS/a/ctl"
 }
 
@@ -48,6 +51,16 @@ teardown_file() { fc_teardown_file; }
 	assert_output --partial 'rc=1 out=partial'
 	run grep 'exit status 3' "$VMS/a/log"
 	assert_success
+}
+
+@test "the disk is a fresh writable copy of the raw base, which is never written" {
+	run tx "$VMS/a/exec" 'head -c 12 /dev/vda'
+	assert_output fc-disk-1500
+	tx "$VMS/a/exec" 'printf guest-wrote-1 | dd of=/dev/vda conv=notrunc 2>/dev/null; sync'
+	run tx "$VMS/a/exec" 'echo 3 >/proc/sys/vm/drop_caches; head -c 13 /dev/vda'
+	assert_output guest-wrote-1
+	run head -c 12 "$BATS_FILE_TMPDIR/base.raw"
+	assert_output fc-disk-1500
 }
 
 @test "a wait blocks until the guest makes it true" {
@@ -91,11 +104,14 @@ teardown_file() { fc_teardown_file; }
 	echo 'snapshot s1' >"$VMS/a/ctl"
 	[ -s "$STATE/a/snapshots/s1/state" ]
 	# the shells came back after the vsock reset of the snapshot
-	tx "$VMS/a/exec" 'echo after > /tmp/after'
+	tx "$VMS/a/exec" 'echo after > /tmp/after; printf after-snap-2 | dd of=/dev/vda conv=notrunc 2>/dev/null; sync'
 	echo 'restore s1' >"$VMS/a/ctl"
 	assert_equal "$(cat "$VMS/a/status")" running
 	run tx "$VMS/a/exec" 'cat /tmp/before; test -e /tmp/after && echo after-survived || echo after-gone'
 	assert_output $'before\nafter-gone'
+	# the disk as it was at the snapshot
+	run tx "$VMS/a/exec" 'echo 3 >/proc/sys/vm/drop_caches; head -c 13 /dev/vda'
+	assert_output guest-wrote-1
 	[ "$(fc_pid a)" != "$pid" ]
 	run kill -0 "$pid"
 	assert_failure
@@ -131,6 +147,9 @@ teardown_file() { fc_teardown_file; }
 	echo start >"$VMS/a/ctl"
 	run tx "$VMS/a/exec" 'echo back'
 	assert_output back
+	# a new boot, a new copy of the base
+	run tx "$VMS/a/exec" 'head -c 12 /dev/vda'
+	assert_output fc-disk-1500
 }
 
 @test "reboot: the guest's reset ends Firecracker, and a new one boots it" {
