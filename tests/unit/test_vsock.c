@@ -43,6 +43,7 @@ struct fake {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int refuse;             /* close this many without a reply */
+	int hangup;             /* answer, then close at once */
 	int attempts;           /* connections accepted */
 	int bad_connect;        /* a CONNECT line not whole in one read */
 	int conns[MAX_CONNS];   /* the answered ones, our side */
@@ -134,7 +135,8 @@ fake_serve_one(struct fake *f, int fd)
 			f->refuse--;
 	}
 	if (!refuse && f->n_conns < MAX_CONNS &&
-	    write(fd, ok, sizeof(ok) - 1) == (ssize_t)sizeof(ok) - 1)
+	    write(fd, ok, sizeof(ok) - 1) == (ssize_t)sizeof(ok) - 1 &&
+	    !f->hangup)
 		f->conns[f->n_conns++] = fd;
 	else
 		close(fd);
@@ -458,6 +460,35 @@ test_owner_hangup_redials(void **state)
 	fake_fini(&f);
 }
 
+/* A guest shell that ends as soon as it is connected: dialed again and
+ * again (after a back-off), each connection handed over; stop ends it. */
+static void
+test_short_lived_connections_are_dialed_again(void **state)
+{
+	struct vsock_dialer *d;
+	struct aerr err = { "" };
+	struct fake f;
+	struct got g;
+
+	fake_init(&f);
+	got_init(&g);
+	f.hangup = 1;
+	fake_listen(&f, 0);
+	assert_int_equal(vsock_dialer_start(f.path, ATTESTFS_VSOCK_PORT, 1,
+					    &events, &g, &d, &err), 0);
+	wait_count(&g.lock, &g.cond, &g.n, 4);
+	vsock_dialer_stop(d);
+	pthread_mutex_lock(&g.lock);
+	for (int i = 0; i < g.n; i++) {
+		assert_int_equal(g.index[i], 0);
+		assert_banner(g.fds[i]);
+		assert_eof(g.fds[i]);
+	}
+	pthread_mutex_unlock(&g.lock);
+	got_close(&g);
+	fake_fini(&f);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -715,6 +746,7 @@ main(void)
 		cmocka_unit_test(test_redial_replaces_the_connections),
 		cmocka_unit_test(test_stop_while_retrying),
 		cmocka_unit_test(test_owner_hangup_redials),
+		cmocka_unit_test(test_short_lived_connections_are_dialed_again),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_listener_runs_a_shell_per_connection),
 		cmocka_unit_test(test_listener_refuses_bad_arguments),
