@@ -84,6 +84,33 @@ fc_started() {
 	assert_output --partial '400 {"fault_message": "Unable to create the block device: '
 }
 
+@test "fake-firecracker: a network interface needs an existing TAP" {
+	fake_start fc a
+	run api a PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "attestfs-notap", "guest_mac": "52:54:00:00:00:01"}'
+	assert_output '400 {"fault_message": "Could not create the network device: Open tap device failed: No such device (os error 19) Invalid TUN/TAP Backend provided by attestfs-notap. Check our documentation on setting up the network devices."}'
+	run api a PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "mtu": 20}'
+	assert_output --partial '400 {"fault_message": '
+	run api a GET /vm/config
+	assert_output --partial '"network-interfaces": [],'
+}
+
+@test "fake-firecracker: its parent gone, the fake exits and takes its QEMU with it" {
+	local qpid
+	sh -c 'cd "$1" && exec "$2" --api-sock "$1/p.sock" </dev/null >/dev/null 2>"$1/p.log" & echo $! >"$1/p.fakepid"; exec sleep 600' \
+		sh "$T" "$FAKES/fake-firecracker" &
+	echo $! >"$T/parent.pid"
+	wait_until 30 test -S "$T/p.sock"
+	api p PUT /boot-source "{\"kernel_image_path\": \"$T/vmlinux\"}"
+	api p PUT /actions '{"action_type": "InstanceStart"}'
+	qpid=$(sed -n 's/.*qemu: pid \([0-9]*\)$/\1/p' "$T/p.log")
+	kill -0 "$qpid"
+	kill "$(cat "$T/parent.pid")"
+	wait_until 30 bash -c "! kill -0 $(cat "$T/p.fakepid") 2>/dev/null"
+	wait_until 30 bash -c "! kill -0 $qpid 2>/dev/null"
+	test ! -e "$T/p.sock"
+	grep -q 'parent [0-9]* is gone' "$T/p.log"
+}
+
 @test "fake-firecracker: before InstanceStart, the post-boot calls are refused" {
 	fake_start fc a
 	run api a PATCH /vm '{"state": "Paused"}'
