@@ -231,6 +231,18 @@ fc_started() {
 	assert_output --partial '{"error": "Request payload with size 60009 is larger than the limit of 51200'
 }
 
+@test "fake-firecracker: the headers: Server, keep-alive, Deprecation on a deprecated field" {
+	fake_start fc a
+	run curl -s -i --unix-socket "$T/a.sock" -X PUT -H 'Content-Type: application/json' \
+		--data-binary '{"guest_cid": 3, "uds_path": "v.sock", "vsock_id": "vsock0"}' http://localhost/vsock
+	assert_line --index 0 --partial 'HTTP/1.1 204 '
+	assert_output --partial $'Server: Firecracker API\r'
+	assert_output --partial $'Connection: keep-alive\r'
+	assert_output --partial $'Deprecation: true\r'
+	run curl -s -i --unix-socket "$T/a.sock" http://localhost/version
+	refute_output --partial 'Deprecation'
+}
+
 @test "fake-firecracker: keep-alive, and Expect: 100-continue is answered before the body" {
 	fake_start fc a
 	run curl -s -o /dev/null -o /dev/null -w '%{num_connects} ' --unix-socket "$T/a.sock" http://localhost/ http://localhost/version

@@ -97,10 +97,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reply(e.status, e.body)
             return
         with self.server.lock:
+            self.server.vmm.deprecated = False
             try:
                 status, obj = self.route(self.command, self.path, body)
             except HttpError as e:
                 status, obj = e.status, e.body
+            if self.server.vmm.deprecated and status < 300:
+                self.extra_headers["Deprecation"] = "true"
         self.server.vmm.log("api: %s %s -> %d %s" % (self.command, self.path, status,
                                                      "" if obj is None else json.dumps(obj)))
         self._reply(status, obj)
