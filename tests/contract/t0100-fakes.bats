@@ -81,13 +81,13 @@ fc_started() {
 	run api a PUT /drives/rootfs '{"drive_id": "rootfs", "is_root_device": true, "path_on_host": "disk", "is_read_only": false}'
 	assert_output '204 '
 	run api a PUT /drives/missing '{"drive_id": "missing", "is_root_device": false, "path_on_host": "nope", "is_read_only": true}'
-	assert_output --partial '400 {"fault_message": "Unable to create the block device: '
+	assert_output --partial '400 {"fault_message": "Drive config error: Unable to create the block device: '
 }
 
 @test "fake-firecracker: a network interface needs an existing TAP" {
 	fake_start fc a
 	run api a PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "attestfs-notap", "guest_mac": "52:54:00:00:00:01"}'
-	assert_output '400 {"fault_message": "Could not create the network device: Open tap device failed: No such device (os error 19) Invalid TUN/TAP Backend provided by attestfs-notap. Check our documentation on setting up the network devices."}'
+	assert_output '400 {"fault_message": "Network config error: Could not create the network device: Open tap device failed: No such device (os error 19) Invalid TUN/TAP Backend provided by attestfs-notap. Check our documentation on setting up the network devices."}'
 	run api a PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "mtu": 20}'
 	assert_output --partial '400 {"fault_message": '
 	run api a GET /vm/config
@@ -133,7 +133,7 @@ fc_started() {
 	run api a GET /
 	assert_output --partial '"state": "Not started"'
 	run api a PUT /boot-source '{"kernel_image_path": "/nonexistent/vmlinux"}'
-	assert_output '400 {"fault_message": "The kernel file cannot be opened: No such file or directory (os error 2)"}'
+	assert_output '400 {"fault_message": "Boot source error: The kernel file cannot be opened: No such file or directory (os error 2)"}'
 }
 
 @test "fake-firecracker: InstanceStart once; after it, pre-boot calls are refused" {
@@ -153,7 +153,7 @@ fc_started() {
 @test "fake-firecracker: snapshot/create only when Paused; pause and resume are idempotent" {
 	fc_started a
 	run api a PUT /snapshot/create '{"snapshot_path": "snap", "mem_file_path": "mem"}'
-	assert_output --partial '400 {"fault_message": "Create snapshot error: '
+	assert_output '400 {"fault_message": "Create snapshot error: Cannot save the microVM state: Operation not allowed: save/restore unavailable while running"}'
 	test ! -e "$T/snap"
 	run api a PATCH /vm '{"state": "Paused"}'
 	assert_output '204 '
@@ -176,10 +176,10 @@ fc_started() {
 	api a PATCH /vm '{"state": "Paused"}'
 	api a PUT /snapshot/create '{"snapshot_path": "snap", "mem_file_path": "mem"}'
 	fake_start fc b
-	run api b PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
-	assert_output '204 '
+	run api b PUT /drives/rootfs '{"drive_id": "rootfs", "is_root_device": true, "path_on_host": "nope", "is_read_only": true}'
+	assert_output --partial '400 {"fault_message": "Drive config error: '
 	run api b PUT /snapshot/load '{"snapshot_path": "snap", "mem_backend": {"backend_type": "File", "backend_path": "mem"}}'
-	assert_output '400 {"fault_message": "Loading a microVM snapshot not allowed after configuring boot-specific resources."}'
+	assert_output '400 {"fault_message": "Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources."}'
 	fake_start fc c
 	run api c PUT /snapshot/load '{"snapshot_path": "snap", "mem_file_path": "mem", "mem_backend": {"backend_type": "File", "backend_path": "mem"}}'
 	assert_output --partial "400 {\"fault_message\": \"${SERDE}either \`mem_backend\` or \`mem_file_path\`"
@@ -212,7 +212,7 @@ fc_started() {
 	assert_output --partial '400 {"fault_message": "Logger error: '
 	touch "$T/stale.sock"
 	run api a PUT /vsock '{"guest_cid": 3, "uds_path": "stale.sock"}'
-	assert_output '400 {"fault_message": "Cannot create backend for vsock device: Error binding to the host-side Unix socket: Address already in use (os error 98)"}'
+	assert_output '400 {"fault_message": "Vsock config error: Cannot create backend for vsock device: Error binding to the host-side Unix socket: Address already in use (os error 98)"}'
 }
 
 @test "fake-firecracker: micro_http's own errors, an unknown path, a body-less PUT, a GET with a body" {
