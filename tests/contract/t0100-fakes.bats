@@ -364,6 +364,15 @@ ch_config() { # the VmConfig the ch backend sends
 	assert_output --partial '"state": "Paused"'
 }
 
+@test "fake-cloud-hypervisor: a Pty console's path shows in vm.info, as CH reports it" {
+	fake_start ch a
+	ch a PUT vm.create "{\"payload\": {\"kernel\": \"$T/vmlinux\"}, \"serial\": {\"mode\": \"Null\"}, \"console\": {\"mode\": \"Pty\"}}"
+	run ch a PUT vm.boot
+	assert_output '204 '
+	run ch a GET vm.info
+	assert_output --partial '"console": {"mode": "Pty", "file": "/dev/pts/stub-con0"}'
+}
+
 @test "fake-cloud-hypervisor: a bzImage or a stale vsock socket fails vm.boot with 500; the VM stays Created" {
 	fake_bzimage "$T/bzImage"
 	fake_start ch a
