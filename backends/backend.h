@@ -22,6 +22,10 @@ struct backend_events {
 	void (*vm_event)(void *owner, const char *name, const char *detail);
 	/* A line of progress for <m>/log ("accel tcg: kvm probe failed"). */
 	void (*log)(void *owner, const char *text);
+	/* A guest channel the backend connected (vsock.h): fd is shell
+	 * `index`'s connection from now on, the owner's to close; a later one
+	 * for the same index replaces it. NULL: the backend closes it. */
+	void (*channel)(void *owner, size_t index, int fd);
 };
 
 /* A NIC on a virtual network: a port of that VLAN's vde_switch. */
