@@ -5,7 +5,8 @@ set -eu
 pkgs="build-essential pkg-config libfuse3-dev fuse3 libjson-c-dev libcurl4-openssl-dev
 libtesseract-dev tesseract-ocr tesseract-ocr-eng libcmocka-dev bats bats-assert bats-support
 qemu-system-x86 qemu-utils busybox-static cpio kmod vde2 socat curl mmdebstrap e2fsprogs
-libleptonica-dev procps nix-bin shellcheck clang libclang-rt-dev jq python3 mandoc python3-pyflakes"
+libleptonica-dev procps nix-bin shellcheck clang libclang-rt-dev jq python3 mandoc python3-pyflakes
+python3-yaml python3-jsonschema"
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
 

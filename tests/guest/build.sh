@@ -6,6 +6,8 @@
 #   CACHE_DIR/kernel/<abi>_<pkgversion>/     the unpacked kernel package (boot/, lib/modules/<abi>/, depmod run)
 #   CACHE_DIR/kernel/vmlinuz                 -> <abi>_<pkgversion>/boot/vmlinuz-<abi>
 #   CACHE_DIR/kernel/modules                 -> <abi>_<pkgversion>/lib/modules/<abi>
+#   CACHE_DIR/kernel/vmlinux                 -> <abi>_<pkgversion>/boot/vmlinux-<abi> (extract-vmlinux: the ELF
+#                                            kernel Firecracker and Cloud Hypervisor boot; <guest>/vmlinux links to it)
 #   CACHE_DIR/kernel/env                     KERNEL_PACKAGE= KERNEL_VERSION= KERNEL_RELEASE= VMLINUZ= MODULES_DIR=
 #   CACHE_DIR/tiny/{vmlinuz,initrd.gz,cmdline,stamp}        busybox initramfs, shells on virtserialports
 #   CACHE_DIR/tiny-hvc0/{vmlinuz,initrd.gz,cmdline,stamp}   same, NixOS-style single shell on /dev/hvc0
@@ -274,3 +276,7 @@ if [ -n "$DEBIAN" ]; then
 	ATTESTFS_GUEST_BUILD=1 CACHE=$CACHE TMP=$TMP KPKG=$KPKG KVERSION=$KVERSION KREL=$KREL \
 		KDIR=$KDIR BB=$BB BBVERSION=$BBVERSION sh "$HERE/build-debian.sh"
 fi
+
+# ---------------------------------------------------------------- vmlinux (Firecracker, Cloud Hypervisor)
+# The uncompressed ELF kernel the microVMs boot (PVH), beside every vmlinuz; once per kernel.
+"$HERE/extract-vmlinux" "$CACHE"

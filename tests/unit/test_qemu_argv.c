@@ -638,7 +638,8 @@ test_caps(void **state)
 	sb_free(&sb);
 	assert_ptr_equal(backend_find("qemu"), &qemu_backend_ops);
 	assert_ptr_equal(backend_find("mock"), &mock_backend_ops);
-	assert_null(backend_find("firecracker"));
+	assert_ptr_equal(backend_find("firecracker"),
+			 &firecracker_backend_ops);
 	assert_ptr_equal(backend_find("cloud-hypervisor"),
 			 &cloud_hypervisor_backend_ops);
 	assert_null(backend_find(NULL));

@@ -1,0 +1,118 @@
+"""HTTP/1.1 on a unix socket, as the VMMs' micro_http serves it (http.server does the parsing).
+
+Both Firecracker and Cloud Hypervisor use micro_http: keep-alive, `Expect: 100-continue`
+answered with an interim 100 (http.server's handle_expect_100), a body only with
+Content-Length (chunked bodies read as empty), and parse errors answered with
+400 {"error": "<reason>\\nAll previous unanswered requests will be dropped."}, after which
+the connection is closed. Requests are handled one at a time (the VMMs run them serially on
+their API thread): Server.lock is held around each route.
+"""
+import http.server
+import json
+import os
+import socketserver
+import threading
+
+DROPPED = "\nAll previous unanswered requests will be dropped."
+
+
+class HttpError(Exception):
+    """A reply other than success: status and the VMM-specific body (already JSON-able)."""
+
+    def __init__(self, status, body):
+        Exception.__init__(self, "%d %s" % (status, body))
+        self.status = status
+        self.body = body
+
+
+class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, path, handler_cls, vmm, max_payload):
+        self.vmm = vmm
+        self.max_payload = max_payload
+        self.lock = threading.Lock()
+        socketserver.UnixStreamServer.__init__(self, path, handler_cls)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """Subclasses set server_name and implement route(method, path, body) -> (status, obj)."""
+
+    protocol_version = "HTTP/1.1"
+    server_name = "VMM API"
+
+    def version_string(self):
+        return self.server_name
+
+    def address_string(self):
+        return "api"
+
+    def log_request(self, code="-", size="-"):
+        pass  # _handle logs each request with its reply
+
+    def log_message(self, fmt, *args):
+        self.server.vmm.log("api: " + (fmt % args))
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own parse errors: micro_http's {"error": ...} shape, always 400."""
+        self.close_connection = True
+        self._reply(400, {"error": (message or "Invalid request") + DROPPED})
+
+    def _reply(self, status, obj):
+        body = b"" if obj is None else json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Connection", "close" if self.close_connection else "keep-alive")
+        if obj is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in getattr(self, "extra_headers", {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def _body(self):
+        """The body by Content-Length (micro_http reads none without it), or None."""
+        cl = self.headers.get("Content-Length")
+        if cl is None:
+            return None
+        if not cl.strip().isdigit():
+            raise HttpError(400, {"error": "Invalid header. Reason: Invalid value. Key: "
+                                           "Content-Length; Value: %s" % cl.strip() + DROPPED})
+        n = int(cl)
+        if n > self.server.max_payload:
+            raise HttpError(400, {"error": "Request payload with size %d is larger than "
+                                           "the limit of %d allowed by server." %
+                                           (n, self.server.max_payload) + DROPPED})
+        return self.rfile.read(n) if n else b""
+
+    def _handle(self):
+        self.extra_headers = {}
+        try:
+            body = self._body()
+        except HttpError as e:
+            self.close_connection = True
+            self._reply(e.status, e.body)
+            return
+        with self.server.lock:
+            try:
+                status, obj = self.route(self.command, self.path, body)
+            except HttpError as e:
+                status, obj = e.status, e.body
+        self.server.vmm.log("api: %s %s -> %d %s" % (self.command, self.path, status,
+                                                     "" if obj is None else json.dumps(obj)))
+        self._reply(status, obj)
+        after = getattr(self.server.vmm, "after_reply", None)
+        if after:
+            after()
+
+    do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = do_HEAD = _handle
+
+
+def bind(path, handler_cls, vmm, max_payload):
+    """Binds the API socket; an existing path is an error, as in the VMMs."""
+    if os.path.exists(path):
+        raise OSError("%s: the API socket path already exists" % path)
+    return Server(path, handler_cls, vmm, max_payload)

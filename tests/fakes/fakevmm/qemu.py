@@ -1,0 +1,238 @@
+"""The real guest behind a fake VMM: one qemu-system-x86_64 -accel tcg, driven over QMP.
+
+A Guest is built from a machine description (dict, JSON-serialisable so that a snapshot
+file can carry it and a new fake process can rebuild the identical QEMU command line):
+
+    {"kernel": PATH, "initrd": PATH|None, "cmdline": STR, "mem_mib": N, "vcpus": N,
+     "drives": [{"id": ID, "path": PATH, "read_only": BOOL}],     # vda, vdb, ... in order
+     "nets": [{"id": ID, "tap": NAME, "mac": MAC|None}],
+     "channels": N,                                                 # attestfs.shell.0..N-1
+     "serial": "stdio" | "socket" | "off"}
+
+QEMU listens on private sockets in the fake's work directory: qmp.sock, shell.K.sock (one
+virtserialport attestfs.shell.K each) and serial.sock ("socket" mode: the fake relays it).
+It is started with -S; the caller connects what it needs, then resumes. QEMU dies with the
+fake: PR_SET_PDEATHSIG(SIGKILL) is set in the child, and the Popen happens on the fake's main
+thread (the death signal follows the spawning thread, not the process).
+"""
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+PR_SET_PDEATHSIG = 1
+QEMU = os.environ.get("FAKE_VMM_QEMU", "qemu-system-x86_64")
+
+
+class QmpError(Exception):
+    pass
+
+
+def _pdeathsig():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.setpgid(0, 0)  # a terminal's ^C goes to the fake, which then stops QEMU itself
+
+
+def argv(m, workdir, incoming=None):
+    """The QEMU command line for machine description m (same m -> same devices, so a
+    migration stream saved from one loads into the other)."""
+    a = [QEMU, "-accel", "tcg", "-machine", "pc", "-cpu", "max", "-nodefaults",
+         "-no-user-config", "-display", "none", "-no-reboot", "-S",
+         "-m", str(m["mem_mib"]), "-smp", str(m["vcpus"]),
+         "-kernel", m["kernel"], "-append", m["cmdline"],
+         "-qmp", "unix:%s/qmp.sock,server=on,wait=off" % workdir,
+         "-device", "virtio-serial-pci,id=vser0"]
+    if m.get("initrd"):
+        a += ["-initrd", m["initrd"]]
+    serial = m.get("serial", "off")
+    if serial == "stdio":
+        a += ["-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0"]
+    elif serial == "socket":
+        a += ["-chardev", "socket,id=ser0,path=%s/serial.sock,server=on,wait=off" % workdir,
+              "-serial", "chardev:ser0"]
+    elif serial.startswith("file:"):
+        a += ["-chardev", "file,id=ser0,path=%s" % serial[5:].replace(",", ",,"),
+              "-serial", "chardev:ser0"]
+    if m.get("rng"):
+        a += ["-object", "rng-random,id=rng0,filename=/dev/urandom",
+              "-device", "virtio-rng-pci,rng=rng0,id=rngdev0"]
+    for k in range(m["channels"]):
+        a += ["-chardev", "socket,id=shell%d,path=%s/shell.%d.sock,server=on,wait=off"
+              % (k, workdir, k),
+              "-device", "virtserialport,bus=vser0.0,chardev=shell%d,id=port%d,"
+              "name=attestfs.shell.%d" % (k, k, k)]
+    for i, d in enumerate(m["drives"]):
+        a += ["-drive", "file=%s,format=raw,if=none,id=drive%d,cache=unsafe,file.locking=off,readonly=%s"
+              % (d["path"].replace(",", ",,"), i, "on" if d.get("read_only") else "off"),
+              "-device", "virtio-blk-pci,drive=drive%d,id=blk%d" % (i, i)]
+    for i, n in enumerate(m.get("nets", [])):
+        a += ["-netdev", "tap,id=net%d,ifname=%s,script=no,downscript=no" % (i, n["tap"])]
+        dev = "virtio-net-pci,netdev=net%d,id=nic%d" % (i, i)
+        if n.get("mac"):
+            dev += ",mac=" + n["mac"]
+        a += ["-device", dev]
+    if incoming:
+        a += ["-incoming", "exec:cat %s" % _shq(incoming)]
+    return a
+
+
+def _shq(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+class Guest:
+    """One QEMU process. on_exit(rc) is called (from the QMP reader thread) when it is gone."""
+
+    def __init__(self, machine, workdir, log, on_exit=None):
+        self.m = machine
+        self.workdir = workdir
+        self.log = log
+        self.on_exit = on_exit
+        self.proc = None
+        self.qmp = None
+        self.lock = threading.Lock()        # guards port_open, replies, next_id
+        self.cond = threading.Condition(self.lock)
+        self.port_open = [False] * machine["channels"]
+        self.replies = {}
+        self.next_id = 0
+        self.shutdown_reason = None
+        self.exited = threading.Event()
+
+    def start(self, incoming=None):
+        """Runs QEMU (paused: -S) and connects QMP. Must run on the fake's main thread."""
+        a = argv(self.m, self.workdir, incoming)
+        self.log("qemu: %s" % " ".join(a))
+        errlog = open(os.path.join(self.workdir, "qemu.err"), "wb")
+        stdin = 0 if self.m.get("serial") == "stdio" else subprocess.DEVNULL
+        stdout = 1 if self.m.get("serial") == "stdio" else subprocess.DEVNULL
+        self.proc = subprocess.Popen(a, stdin=stdin, stdout=stdout, stderr=errlog,
+                                     preexec_fn=_pdeathsig, close_fds=True)
+        errlog.close()
+        self.qmp = self._connect("qmp.sock", 30)
+        self.rfile = self.qmp.makefile("rb")
+        greeting = self.rfile.readline()
+        if not greeting:
+            raise QmpError("qemu exited: %s" % self.stderr_tail())
+        threading.Thread(target=self._reader, daemon=True).start()
+        self.cmd("qmp_capabilities")
+
+    def stderr_tail(self):
+        try:
+            with open(os.path.join(self.workdir, "qemu.err"), "rb") as f:
+                return f.read()[-2000:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def _connect(self, name, timeout):
+        path = os.path.join(self.workdir, name)
+        deadline = time.monotonic() + timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                return s
+            except OSError:
+                s.close()
+                if self.proc.poll() is not None:
+                    raise QmpError("qemu exited (%d): %s" % (self.proc.returncode,
+                                                            self.stderr_tail()))
+                if time.monotonic() > deadline:
+                    raise QmpError("no QMP socket after %d s" % timeout)
+                time.sleep(0.01)
+
+    def connect_channel(self, k):
+        """A new host-side connection to virtserialport attestfs.shell.k."""
+        return self._connect("shell.%d.sock" % k, 5)
+
+    def connect_serial(self):
+        return self._connect("serial.sock", 5)
+
+    def _reader(self):
+        for line in self.rfile:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            with self.lock:
+                if "event" in msg:
+                    self._event(msg)
+                elif "id" in msg:
+                    self.replies[msg["id"]] = msg
+                self.cond.notify_all()
+        rc = self.proc.wait()
+        self.log("qemu: exited %d (%s)" % (rc, self.shutdown_reason))
+        with self.lock:
+            self.exited.set()
+            self.cond.notify_all()
+        if self.on_exit:
+            self.on_exit(rc)
+
+    def _event(self, msg):
+        ev, data = msg["event"], msg.get("data", {})
+        if ev == "VSERPORT_CHANGE" and data.get("id", "").startswith("port"):
+            self.port_open[int(data["id"][4:])] = data["open"]
+        elif ev == "SHUTDOWN":
+            self.shutdown_reason = data.get("reason")
+        if ev != "VSERPORT_CHANGE":
+            self.log("qmp: event %s %s" % (ev, json.dumps(data)))
+
+    def cmd(self, name, args=None, timeout=60):
+        with self.lock:
+            self.next_id += 1
+            rid = self.next_id
+        req = {"execute": name, "id": rid}
+        if args:
+            req["arguments"] = args
+        self.qmp.sendall(json.dumps(req).encode() + b"\n")
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while rid not in self.replies:
+                left = deadline - time.monotonic()
+                if self.exited.is_set() or left <= 0:
+                    raise QmpError("%s: no reply (qemu %s)" % (
+                        name, "exited" if self.exited.is_set() else "timed out"))
+                self.cond.wait(left)
+            r = self.replies.pop(rid)
+        if "error" in r:
+            raise QmpError("%s: %s" % (name, r["error"].get("desc")))
+        return r.get("return")
+
+    def status(self):
+        return self.cmd("query-status")["status"]
+
+    def save(self, path):
+        """The whole machine state (RAM included) into path; the VM must be stopped."""
+        self.cmd("migrate-set-parameters", {"max-bandwidth": 10 << 30})
+        self.cmd("migrate", {"uri": "exec:cat > %s" % _shq(path)})
+        while True:
+            st = self.cmd("query-migrate").get("status")
+            if st == "completed":
+                return
+            if st in ("failed", "cancelled"):
+                raise QmpError("migration %s" % st)
+            time.sleep(0.01)
+
+    def wait_loaded(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        while self.status() == "inmigrate":
+            if time.monotonic() > deadline:
+                raise QmpError("incoming migration did not finish in %d s" % timeout)
+            time.sleep(0.005)
+
+    def free_port(self, busy):
+        """The lowest attestfs.shell.K whose guest side is open and not in busy."""
+        with self.lock:
+            for k, is_open in enumerate(self.port_open):
+                if is_open and k not in busy:
+                    return k
+        return None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
