@@ -11,6 +11,9 @@
  * (stderr to the console), again after the shell exits, until the host hangs
  * up. All children share one process group, so signals reach every one.
  * When the main child dies, the rest are killed and exited() is called once.
+ * With "mock.vsock" in the kernel command line it plays a vsock VMM
+ * instead: each shell runs on a socket pair whose host end the monitor
+ * thread hands over (events->channel), as backends/vsock.c does.
  */
 #include "backends/backend.h"
 
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,6 +57,7 @@ struct backend {
 	char *console_path;
 	char **shell_paths;
 	size_t n_shells;
+	int *handover;              /* mock.vsock: host ends, until handed over */
 	const struct backend_events *events;
 	void *owner;
 
@@ -303,7 +308,16 @@ mock_spawn(struct backend *b)
 	for (i = 0; i < b->n_shells; i++)
 		socks[i] = -1;
 	for (i = 0; i < b->n_shells; i++) {
-		socks[i] = mock_connect(b->shell_paths[i]);
+		int sv[2];
+
+		if (b->handover && socketpair(AF_UNIX, SOCK_STREAM |
+					      SOCK_CLOEXEC, 0, sv) == 0) {
+			b->handover[i] = sv[0];
+			socks[i] = sv[1];
+		} else {
+			socks[i] = b->handover ? -errno :
+						 mock_connect(b->shell_paths[i]);
+		}
 		if (socks[i] < 0) {
 			ret = socks[i];
 			aerr_set(&b->spawn_msg, "mock: connect shell %zu %s: %s",
@@ -421,6 +435,23 @@ mock_forget_shell_dirs(const char *shells_path, pid_t group)
 	fclose(f);
 }
 
+/* mock.vsock: the host ends go to machine/ now, as a dialer's would. */
+static void
+mock_hand_over(struct backend *b)
+{
+	size_t i;
+
+	for (i = 0; b->handover && i < b->n_shells; i++) {
+		int fd = b->handover[i];
+
+		b->handover[i] = -1;
+		if (b->events && b->events->channel)
+			b->events->channel(b->owner, i, fd);
+		else
+			close(fd);
+	}
+}
+
 static void *
 mock_thread_main(void *arg)
 {
@@ -443,6 +474,7 @@ mock_thread_main(void *arg)
 	pthread_mutex_unlock(&b->lock);
 	if (ret < 0)
 		return NULL;
+	mock_hand_over(b);
 
 	for (;;) {
 		siginfo_t si;
@@ -515,6 +547,10 @@ mock_free(struct backend *b)
 	for (i = 0; i < b->n_shells; i++)
 		free(b->shell_paths[i]);
 	free(b->shell_paths);
+	for (i = 0; b->handover && i < b->n_shells; i++)
+		if (b->handover[i] >= 0)
+			close(b->handover[i]);
+	free(b->handover);
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->cond);
 	free(b);
@@ -567,6 +603,11 @@ mock_launch(const struct backend_launch *l, struct backend **out,
 	b->shell_paths = xcalloc(l->n_shells + 1, sizeof(char *));
 	for (i = 0; i < l->n_shells; i++)
 		b->shell_paths[i] = xstrdup(l->shell_paths[i]);
+	if (cfg->append && strstr(cfg->append, "mock.vsock")) {
+		b->handover = xcalloc(l->n_shells + 1, sizeof(int));
+		for (i = 0; i < l->n_shells; i++)
+			b->handover[i] = -1;
+	}
 	b->events = l->events;
 	b->owner = l->owner;
 	b->ev_tail = &b->ev_head;

@@ -111,6 +111,8 @@ struct shell_slot {
 	int index;
 	int listen_fd;
 	int conn_fd;               /* -1 when no VMM is connected */
+	int pending_fd;            /* handed over by the backend, not yet taken */
+	int adopted;               /* conn_fd was handed over (vsock) */
 	int wake_fd;               /* eventfd: something for this worker */
 	char *path;
 	pthread_t thread;
@@ -363,6 +365,9 @@ void shellpool_disconnect(struct machine *m); /* before the VMM is gone */
 void shellpool_kick(struct machine *m);
 int shellpool_ready(struct machine *m);
 void shellpool_send_raw(struct machine *m, const char *line);
+/* A connection the backend made (backend_events.channel): shell index's
+ * from now on, as if accepted; it replaces the current one. */
+void shellpool_adopt(struct machine *m, size_t index, int fd);
 
 /* Waits (wait_parse.c, wait.c), with the lock held. */
 struct wait_spec {

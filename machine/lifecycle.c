@@ -170,10 +170,21 @@ on_backend_log(void *owner, const char *text)
 	machine_log(owner, "%s", text);
 }
 
+static void
+on_channel(void *owner, size_t index, int fd)
+{
+	struct machine *m = owner;
+
+	machine_lock(m);
+	shellpool_adopt(m, index, fd);
+	machine_unlock(m);
+}
+
 static const struct backend_events events = {
 	.exited = on_exited,
 	.vm_event = on_vm_event,
 	.log = on_backend_log,
+	.channel = on_channel,
 };
 
 /* ---- lifecycle --------------------------------------------------------- */

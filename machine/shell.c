@@ -137,6 +137,9 @@ handle_line(struct shell_parser *p, shell_event_fn fn, void *ctx)
 	} else if (!strncmp(line, "SYNC", 4) && line[4] >= '0' &&
 		   line[4] <= '9') {
 		fn(ctx, SHELL_EV_SYNC, 0, strtoll(line + 4, NULL, 10), NULL, 0);
+	} else if (!strncmp(line, "BARE", 4) && line[4] >= '0' &&
+		   line[4] <= '9') {
+		fn(ctx, SHELL_EV_BARE, 0, strtoll(line + 4, NULL, 10), NULL, 0);
 	} else if (frame_line(p, fn, ctx, line)) {
 		;
 	} else if (p->line_len) {
@@ -554,6 +557,13 @@ void
 shell_sync(struct strbuf *out, long long sync_tag)
 {
 	sb_addf(out, "echo SYNC%lld\n", sync_tag);
+}
+
+void
+shell_probe(struct strbuf *out, long long tag)
+{
+	sb_addf(out, "if command -v _atx >/dev/null 2>&1; then echo SYNC%lld; "
+		"else echo BARE%lld; fi\n", tag, tag);
 }
 
 void

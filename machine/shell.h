@@ -62,6 +62,8 @@ enum shell_event {
 			   * now waits for the host's go-ahead line */
 	SHELL_EV_AGENT,   /* num: 1 the guest agent runs, 0 it does not; data:
 			   * why (a line of text) */
+	SHELL_EV_BARE,    /* num = the probe's tag: a shell without the
+			   * prelude answered it (shell_probe) */
 };
 
 /* A chunk is at most this long (the agent sends 64 KiB). */
@@ -99,6 +101,10 @@ void shell_prelude(struct strbuf *out, int lossy, int agent_window,
 		   long long sync_tag);
 /* "echo SYNC<tag>\n" alone (after a banner). */
 void shell_sync(struct strbuf *out, long long sync_tag);
+/* A connection that may reach a living shell or a new one (vsock, after a
+ * reset): "SYNC<tag>" from a shell that has the prelude, "BARE<tag>" from
+ * one that does not (its banner may have gone to nobody). */
+void shell_probe(struct strbuf *out, long long tag);
 /* "_atx TAG 'cmd' [stdin [watchdog_s]]\n"; watchdog_s 0: none. */
 void shell_command(struct strbuf *out, long long tag, const char *cmd,
 		   size_t cmd_len, const char *stdin_path, unsigned watchdog_s);

@@ -1,6 +1,8 @@
 /*
  * The machine's pool of guest shells: one worker thread per shell socket.
- * The daemon listens; the VMM connects at launch. A worker waits for the
+ * The daemon listens; the VMM connects at launch (QEMU), or the backend
+ * connects to the VMM and hands the connection over (vsock: a probe then
+ * finds whether the shell behind it is new or lives on). A worker waits for the
  * banner, sends the prelude, and then runs one command at a time, streaming
  * its output into the command's buffer. While that buffer is full the worker
  * stops reading (virtserialport is flow-controlled, so the guest waits); on
@@ -365,6 +367,12 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 	case SHELL_EV_SYNC:
 		on_sync(s, num);
 		break;
+	case SHELL_EV_BARE:
+		/* The probe met a shell without the prelude whose banner went
+		 * to nobody: greet it as if it had. */
+		if (s->sync_tag && num == s->sync_tag)
+			on_banner(s);
+		break;
 	case SHELL_EV_PID:
 		if (c && tag == c->tag)
 			c->guest_pid = (pid_t)num;
@@ -511,7 +519,8 @@ serve(struct shell_slot *s, int fd)
 		};
 
 		machine_lock(m);
-		if (m->stopping) {
+		/* A connection handed over replaces this one. */
+		if (m->stopping || s->pending_fd >= 0) {
 			machine_unlock(m);
 			return;
 		}
@@ -575,63 +584,108 @@ queue_resume_sync(struct shell_slot *s)
 	shell_sync(&s->outq, s->sync_tag);
 }
 
+/*
+ * The first words to a handed-over connection: the shell behind it may be
+ * new (a banner comes, or went to nobody: BARE) or live on with its prelude
+ * (the VMM reset the connection: SYNC). A continued guest's control shell
+ * gets its clock and seed first, as after a QEMU restore.
+ */
+static void
+queue_probe(struct shell_slot *s)
+{
+	s->sync_tag = ++s->m->next_tag;
+	if (s->index == 0 && s->m->boot_restored)
+		snapshot_resume_script(s->m, &s->outq);
+	shell_probe(&s->outq, s->sync_tag);
+}
+
+/* The next connection: one handed over, else one accepted; -1 when
+ * stopping or woken for nothing, -2 when poll fails. */
+static int
+next_conn(struct shell_slot *s, int *adopted)
+{
+	struct machine *m = s->m;
+	struct pollfd pfd[2] = {
+		{ .fd = s->listen_fd, .events = POLLIN },
+		{ .fd = s->wake_fd, .events = POLLIN },
+	};
+	int fd;
+
+	machine_lock(m);
+	fd = m->stopping ? -1 : s->pending_fd;
+	s->pending_fd = -1;
+	machine_unlock(m);
+	*adopted = fd >= 0;
+	if (fd >= 0)
+		return fd;
+	if (poll(pfd, 2, -1) < 0)
+		return errno == EINTR ? -1 : -2;
+	if (pfd[1].revents & POLLIN) {
+		uint64_t v;
+		ssize_t n = read(s->wake_fd, &v, sizeof(v));
+
+		(void)n;
+	}
+	if (!(pfd[0].revents & POLLIN))
+		return -1;
+	return accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+static void
+conn_begin(struct shell_slot *s, int fd, int adopted)
+{
+	struct machine *m = s->m;
+
+	if (s->console) {
+		/* QEMU drops console bytes whenever this socket is full:
+		 * a deep buffer rides out a busy host. FORCE works as
+		 * root, the plain one up to rmem_max otherwise. */
+		int size = 8 << 20;
+
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+			       sizeof(size)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size,
+				   sizeof(size));
+	}
+	machine_lock(m);
+	s->conn_fd = fd;
+	s->adopted = adopted;
+	s->ready = 0;
+	s->sync_tag = 0;
+	s->acks_owed = 0;
+	s->resync_at = 0;
+	sb_free(&s->outq);
+	shell_parser_init(&s->parser, s->console);
+	if (adopted) {
+		queue_probe(s);
+	} else if (m->boot_restored) {
+		/* The saved shell lives on with its prelude: no banner
+		 * comes, so ask it to answer at once. */
+		queue_resume_sync(s);
+	}
+	machine_unlock(m);
+}
+
 static void *
 worker(void *arg)
 {
 	struct shell_slot *s = arg;
 	struct machine *m = s->m;
+	int fd, adopted;
 
 	for (;;) {
-		struct pollfd pfd[2] = {
-			{ .fd = s->listen_fd, .events = POLLIN },
-			{ .fd = s->wake_fd, .events = POLLIN },
-		};
-		int fd;
-
 		machine_lock(m);
 		if (m->stopping) {
 			machine_unlock(m);
 			break;
 		}
 		machine_unlock(m);
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+		fd = next_conn(s, &adopted);
+		if (fd == -2)
 			break;
-		if (pfd[1].revents & POLLIN) {
-			uint64_t v;
-			ssize_t n = read(s->wake_fd, &v, sizeof(v));
-
-			(void)n;
-		}
-		if (!(pfd[0].revents & POLLIN))
-			continue;
-		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (s->console) {
-			/* QEMU drops console bytes whenever this socket is full:
-			 * a deep buffer rides out a busy host. FORCE works as
-			 * root, the plain one up to rmem_max otherwise. */
-			int size = 8 << 20;
-
-			if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
-				       sizeof(size)) < 0)
-				setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size,
-					   sizeof(size));
-		}
-		machine_lock(m);
-		s->conn_fd = fd;
-		s->ready = 0;
-		s->sync_tag = 0;
-		s->acks_owed = 0;
-		s->resync_at = 0;
-		sb_free(&s->outq);
-		shell_parser_init(&s->parser, s->console);
-		if (m->boot_restored) {
-			/* The saved shell lives on with its prelude: no banner
-			 * comes, so ask it to answer at once. */
-			queue_resume_sync(s);
-		}
-		machine_unlock(m);
+		conn_begin(s, fd, adopted);
 
 		serve(s, fd);
 
@@ -640,9 +694,13 @@ worker(void *arg)
 		s->ready = 0;
 		s->sync_tag = 0;
 		s->conn_fd = -1;
+		s->adopted = 0;
 		sb_free(&s->outq);
 		pthread_cond_broadcast(&m->cond);
 		machine_unlock(m);
+		/* A handed-over fd has a twin in the backend, which redials
+		 * once it sees the end. */
+		shutdown(fd, SHUT_RDWR);
 		close(fd);
 	}
 	return NULL;
@@ -663,6 +721,7 @@ shellpool_init(struct machine *m, struct aerr *err)
 		s->console = i == 0 &&
 			     m->cfg.shell_channel == SHELL_CHANNEL_CONSOLE;
 		s->conn_fd = -1;
+		s->pending_fd = -1;
 		s->listen_fd = -1;
 		s->wake_fd = -1;
 		sb_init(&s->outq);
@@ -705,6 +764,8 @@ shellpool_stop(struct machine *m)
 		}
 		if (s->listen_fd >= 0)
 			close(s->listen_fd);
+		if (s->pending_fd >= 0)
+			close(s->pending_fd);
 		unlink(s->path);
 		free(s->path);
 		sb_free(&s->outq);
@@ -791,4 +852,25 @@ shellpool_send_raw(struct machine *m, const char *line)
 		return;
 	sb_adds(&m->shells[0].outq, line);
 	wake(&m->shells[0]);
+}
+
+/* With the lock: the backend connected shell index (vsock); its worker
+ * takes the fd as if it had accepted it. */
+void
+shellpool_adopt(struct machine *m, size_t index, int fd)
+{
+	struct shell_slot *s;
+
+	if (m->stopping || index >= m->n_shells) {
+		if (!m->stopping)
+			machine_logl(m, "shell %zu: the backend connected a "
+				     "shell this machine does not have", index);
+		close(fd);
+		return;
+	}
+	s = &m->shells[index];
+	if (s->pending_fd >= 0)
+		close(s->pending_fd);
+	s->pending_fd = fd;
+	wake(s);
 }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -66,6 +67,9 @@ record(void *ctx, enum shell_event ev, long long tag, long long num,
 	case SHELL_EV_AGENT:
 		sb_addf(&s->log, "A%lld", num);
 		sb_add(&s->err, data, len);
+		break;
+	case SHELL_EV_BARE:
+		sb_addf(&s->log, "R%lld", num);
 		break;
 	}
 }
@@ -528,6 +532,56 @@ test_base64_matches_known_vectors(void **state)
 	}
 }
 
+/* The probe of a handed-over connection, in the shells a guest may run:
+ * BARE without the prelude, SYNC with it; and what the parser makes of
+ * the answers. */
+static void
+test_probe_tells_a_new_shell_from_a_living_one(void **state)
+{
+	static const char *const shells[] = { "sh", "bash", "dash",
+					      "busybox ash" };
+	struct shell_parser p;
+	struct seen s = { 0 };
+	size_t i;
+	int ran = 0, with;
+
+	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+		char have[128], out[64];
+
+		snprintf(have, sizeof(have), "command -v %.*s >/dev/null 2>&1",
+			 (int)strcspn(shells[i], " "), shells[i]);
+		if (system(have) != 0)
+			continue;
+		for (with = 0; with < 2; with++) {
+			struct strbuf script, cmd;
+			FILE *f;
+			size_t n;
+
+			sb_init(&script);
+			sb_init(&cmd);
+			if (with)
+				sb_adds(&script, "_atx() { :; }\n");
+			shell_probe(&script, 12);
+			sb_addf(&cmd, "%s -c ", shells[i]);
+			sb_add_shell_quoted(&cmd, script.data, script.len);
+			f = popen(cmd.data, "r");
+			assert_non_null(f);
+			n = fread(out, 1, sizeof(out) - 1, f);
+			out[n] = '\0';
+			assert_int_equal(pclose(f), 0);
+			assert_string_equal(out, with ? "SYNC12\n" : "BARE12\n");
+			sb_free(&script);
+			sb_free(&cmd);
+		}
+		ran++;
+	}
+	assert_true(ran > 0);
+	shell_parser_init(&p, 0);
+	shell_parse(&p, "BARE12\nSYNC12\nBARE\n", 19, record, &s);
+	assert_string_equal(s.log.data, "R12YJ");
+	seen_free(&s);
+}
+
 int
 main(void)
 {
@@ -548,6 +602,7 @@ main(void)
 		cmocka_unit_test(test_agent_lossy_frames),
 		cmocka_unit_test(test_command_quoting),
 		cmocka_unit_test(test_base64_matches_known_vectors),
+		cmocka_unit_test(test_probe_tells_a_new_shell_from_a_living_one),
 	};
 
 	return cmocka_run_group_tests_name("shell", tests, NULL, NULL);
