@@ -29,7 +29,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1"
 CACHE=$(cd "$1" && pwd)
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console
-failover net_failover virtio_net virtio_blk virtio_rng"
+failover net_failover virtio_net virtio_blk virtio_rng button evdev"
 VARIANTS='' DEBIAN=''
 shift
 [ $# -gt 0 ] || set -- tiny tiny-hvc0

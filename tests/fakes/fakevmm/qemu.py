@@ -7,10 +7,12 @@ file can carry it and a new fake process can rebuild the identical QEMU command 
      "drives": [{"id": ID, "path": PATH, "read_only": BOOL}],     # vda, vdb, ... in order
      "nets": [{"id": ID, "tap": NAME, "mac": MAC|None}],
      "channels": N,                                                 # attestfs.shell.0..N-1
-     "serial": "stdio" | "socket" | "off"}
+     "serial": "stdio" | "socket" | "file:PATH" | "pty" | "null" | "off",   # ttyS0
+     "console": the same kinds, "off" by default,                   # virtconsole hvc0
+     "on_reset": "exit" (-no-reboot: a guest reboot ends QEMU) | "reset", "rng": BOOL}
 
 QEMU listens on private sockets in the fake's work directory: qmp.sock, shell.K.sock (one
-virtserialport attestfs.shell.K each) and serial.sock ("socket" mode: the fake relays it).
+virtserialport attestfs.shell.K each) and ser0.sock ("socket" mode: the fake relays it).
 It is started with -S; the caller connects what it needs, then resumes. QEMU dies with the
 fake: PR_SET_PDEATHSIG(SIGKILL) is set in the child, and the Popen happens on the fake's main
 thread (the death signal follows the spawning thread, not the process).
@@ -42,22 +44,16 @@ def argv(m, workdir, incoming=None):
     """The QEMU command line for machine description m (same m -> same devices, so a
     migration stream saved from one loads into the other)."""
     a = [QEMU, "-accel", "tcg", "-machine", "pc", "-cpu", "max", "-nodefaults",
-         "-no-user-config", "-display", "none", "-no-reboot", "-S",
+         "-no-user-config", "-display", "none", "-S",
          "-m", str(m["mem_mib"]), "-smp", str(m["vcpus"]),
          "-kernel", m["kernel"], "-append", m["cmdline"],
          "-qmp", "unix:%s/qmp.sock,server=on,wait=off" % workdir,
          "-device", "virtio-serial-pci,id=vser0"]
     if m.get("initrd"):
         a += ["-initrd", m["initrd"]]
-    serial = m.get("serial", "off")
-    if serial == "stdio":
-        a += ["-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0"]
-    elif serial == "socket":
-        a += ["-chardev", "socket,id=ser0,path=%s/serial.sock,server=on,wait=off" % workdir,
-              "-serial", "chardev:ser0"]
-    elif serial.startswith("file:"):
-        a += ["-chardev", "file,id=ser0,path=%s" % serial[5:].replace(",", ",,"),
-              "-serial", "chardev:ser0"]
+    if m.get("on_reset", "exit") == "exit":
+        a += ["-no-reboot"]  # Firecracker exits on a guest reset; CH reboots in-process
+    a += _console_args(m, workdir)
     if m.get("rng"):
         a += ["-object", "rng-random,id=rng0,filename=/dev/urandom",
               "-device", "virtio-rng-pci,rng=rng0,id=rngdev0"]
@@ -67,8 +63,10 @@ def argv(m, workdir, incoming=None):
               "-device", "virtserialport,bus=vser0.0,chardev=shell%d,id=port%d,"
               "name=attestfs.shell.%d" % (k, k, k)]
     for i, d in enumerate(m["drives"]):
-        a += ["-drive", "file=%s,format=raw,if=none,id=drive%d,cache=unsafe,file.locking=off,readonly=%s"
-              % (d["path"].replace(",", ",,"), i, "on" if d.get("read_only") else "off"),
+        # no image locking: the VMMs take none, and a snapshot's clone may share a base
+        a += ["-drive", "file=%s,format=%s,if=none,id=drive%d,cache=unsafe,file.locking=off,"
+              "readonly=%s" % (d["path"].replace(",", ",,"), d.get("format", "raw"), i,
+                               "on" if d.get("read_only") else "off"),
               "-device", "virtio-blk-pci,drive=drive%d,id=blk%d" % (i, i)]
     for i, n in enumerate(m.get("nets", [])):
         a += ["-netdev", "tap,id=net%d,ifname=%s,script=no,downscript=no" % (i, n["tap"])]
@@ -81,6 +79,40 @@ def argv(m, workdir, incoming=None):
     return a
 
 
+def _chardev(kind, cid, workdir):
+    """-chardev for a console kind: stdio, socket (serial.sock, relayed by the fake),
+    file:PATH, pty, null."""
+    if kind == "stdio":
+        return "stdio,id=%s,signal=off" % cid
+    if kind == "socket":
+        return "socket,id=%s,path=%s/%s.sock,server=on,wait=off" % (cid, workdir, cid)
+    if kind.startswith("file:"):
+        return "file,id=%s,path=%s" % (cid, kind[5:].replace(",", ",,"))
+    if kind in ("pty", "null"):
+        return "%s,id=%s" % (kind, cid)
+    return None
+
+
+def _console_args(m, workdir):
+    """The legacy serial port (ttyS0) and the virtio console (hvc0), when configured."""
+    serial, console = m.get("serial", "off"), m.get("console", "off")
+    a = []
+    if serial == "stdio" and console == "stdio":  # one stdio chardev, multiplexed
+        a += ["-chardev", "stdio,id=ser0,mux=on,signal=off"]
+        serial_dev, console_dev = "ser0", "ser0"
+    else:
+        serial_dev, console_dev = "ser0", "con0"
+        for kind, cid in ((serial, "ser0"), (console, "con0")):
+            cd = _chardev(kind, cid, workdir)
+            if cd:
+                a += ["-chardev", cd]
+    if serial != "off":
+        a += ["-serial", "chardev:" + serial_dev]
+    if console != "off":
+        a += ["-device", "virtconsole,bus=vser0.0,chardev=%s,id=hvc0" % console_dev]
+    return a
+
+
 def _shq(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
@@ -88,11 +120,13 @@ def _shq(s):
 class Guest:
     """One QEMU process. on_exit(rc) is called (from the QMP reader thread) when it is gone."""
 
-    def __init__(self, machine, workdir, log, on_exit=None):
+    def __init__(self, machine, workdir, log, on_exit=None, on_reset=None):
+        """on_exit(rc) and on_reset() are called on QMP reader threads."""
         self.m = machine
         self.workdir = workdir
         self.log = log
         self.on_exit = on_exit
+        self.on_reset = on_reset
         self.proc = None
         self.qmp = None
         self.lock = threading.Lock()        # guards port_open, replies, next_id
@@ -108,8 +142,9 @@ class Guest:
         a = argv(self.m, self.workdir, incoming)
         self.log("qemu: %s" % " ".join(a))
         errlog = open(os.path.join(self.workdir, "qemu.err"), "wb")
-        stdin = 0 if self.m.get("serial") == "stdio" else subprocess.DEVNULL
-        stdout = 1 if self.m.get("serial") == "stdio" else subprocess.DEVNULL
+        tty = "stdio" in (self.m.get("serial"), self.m.get("console"))
+        stdin = 0 if tty else subprocess.DEVNULL
+        stdout = 1 if tty else subprocess.DEVNULL
         self.proc = subprocess.Popen(a, stdin=stdin, stdout=stdout, stderr=errlog,
                                      preexec_fn=_pdeathsig, close_fds=True)
         errlog.close()
@@ -150,7 +185,7 @@ class Guest:
         return self._connect("shell.%d.sock" % k, 5)
 
     def connect_serial(self):
-        return self._connect("serial.sock", 5)
+        return self._connect("ser0.sock", 5)
 
     def _reader(self):
         for line in self.rfile:
@@ -178,6 +213,11 @@ class Guest:
             self.port_open[int(data["id"][4:])] = data["open"]
         elif ev == "SHUTDOWN":
             self.shutdown_reason = data.get("reason")
+        elif ev == "RESET":
+            # a reboot: the guest reopens its ports when it is up again
+            self.port_open = [False] * len(self.port_open)
+            if self.on_reset:
+                threading.Thread(target=self.on_reset, daemon=True).start()
         if ev != "VSERPORT_CHANGE":
             self.log("qmp: event %s %s" % (ev, json.dumps(data)))
 

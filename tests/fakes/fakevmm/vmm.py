@@ -108,8 +108,9 @@ class Vmm:
     def cleanup(self):
         if self.guest:
             self.guest.kill()
-        if self.vsock:
-            self.vsock.close()
+        for dev in (self.vsock, getattr(self, "relay", None)):
+            if dev:
+                dev.close()
         if self.api_path:
             try:
                 os.unlink(self.api_path)
@@ -120,9 +121,16 @@ class Vmm:
 
     # ------------------------------------------------------------ the guest
     def start_guest(self, machine, incoming=None):
-        """QEMU for machine (paused, -S); replaces self.guest. Raises qemu.QmpError."""
+        """QEMU for machine (paused, -S) in a fresh directory; becomes self.guest.
+        Raises qemu.QmpError."""
+        self.n_guests = getattr(self, "n_guests", 0) + 1
+        gdir = os.path.join(self.workdir, "g%d" % self.n_guests)
+        os.mkdir(gdir)
+
         def start():
-            g = qemu.Guest(machine, self.workdir, self.log, self.guest_exited)
+            g = qemu.Guest(machine, gdir, self.log)
+            g.on_exit = lambda rc: self.guest_exited(g, rc)
+            g.on_reset = self.guest_reset
             try:
                 g.start(incoming)
             except Exception:
@@ -132,9 +140,22 @@ class Vmm:
         self.guest = self.on_main(start)
         return self.guest
 
-    def guest_exited(self, rc):
-        """The guest powered off or reset (-no-reboot): the VMM process exits, as FC and CH do."""
-        self.exit(0)
+    def stop_guest(self):
+        """Ends the current QEMU on purpose (the VMM process lives on)."""
+        g, self.guest = self.guest, None
+        if g:
+            g.kill()
+
+    def guest_exited(self, g, rc):
+        """The guest powered off, or reset under -no-reboot: the VMM process exits, as FC
+        and CH do. A QEMU ended by stop_guest() is no longer self.guest."""
+        if g is self.guest:
+            self.exit(0)
+
+    def guest_reset(self):
+        """A guest reboot inside the same QEMU (CH): the VMMs reset vsock with the devices."""
+        if self.vsock:
+            self.vsock.reset()
 
     def running(self):
         return self.guest is not None and not self.guest.exited.is_set()
