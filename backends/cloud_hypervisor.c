@@ -977,8 +977,10 @@ chv_save_state(struct backend *b, const char *dir, struct aerr *err)
 /*
  * A snapshot in dir: ch/ (CH's vm.snapshot: config.json, state.json,
  * memory-ranges), disk.N.raw, and state. CH snapshots only a paused VM;
- * the guest runs again afterwards, whatever happened, and its vsock
- * connections were reset: the dialer dials them again.
+ * the guest runs again afterwards, whatever happened. The vsock channels
+ * are not cut here: where the VMM resets them, the dialer sees the ends
+ * and dials again; where it keeps them, a command running meanwhile goes
+ * on.
  */
 static int
 chv_save(struct backend *b, const char *dir, const char *ram_out,
@@ -1008,8 +1010,6 @@ chv_save(struct backend *b, const char *dir, const char *ram_out,
 		       ret < 0 ? &ignored : err);
 	if (ret == 0)
 		ret = ret2;
-	if (b->dialer)
-		vsock_dialer_redial(b->dialer);
 out:
 	json_object_put(sc);
 	free(ch);
