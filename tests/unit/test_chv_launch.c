@@ -213,19 +213,26 @@ fake_main(int argc, char **argv)
 {
 	static struct httpd h;
 	const char *create = getenv("FAKE_CH_CREATE");
+	char *tmp;
 
 	if (argc > 3 && !strcmp(argv[3], "--fail")) {
 		fprintf(stderr, "error: unexpected argument '--fail' found\n");
 		return 1;
 	}
-	if (argc < 3 || strncmp(argv[2], "path=", 5) ||
-	    httpd_start(&h, argv[2] + 5) < 0)
+	if (argc < 3 || strncmp(argv[2], "path=", 5))
+		return 2;
+	/* Served under another name until the answers are queued: the
+	 * backend connects as soon as the path exists. */
+	tmp = xasprintf("%s.tmp", argv[2] + 5);
+	if (httpd_start(&h, tmp) < 0)
 		return 2;
 	h.on_request = fake_on_request;
 	httpd_push(&h, httpd_resp(200, "{\"version\":\"v53.0-fake\","
 				  "\"pid\":1}"));
 	if (create)
 		httpd_push(&h, httpd_resp(400, create));
+	if (rename(tmp, argv[2] + 5) < 0)
+		return 3;
 	for (;;)
 		pause();
 }
