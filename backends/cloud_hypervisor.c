@@ -8,7 +8,9 @@
  * Socket: the virtio console cannot be a socket, and a Tty serial would
  * need a terminal on its stdin): a console thread connects to it and to
  * machine/'s console socket and carries bytes both ways. The shells are
- * vsock channels (vsock.h) on the VMM's hybrid-vsock socket.
+ * vsock channels (vsock.h) on the VMM's hybrid-vsock socket. VLAN NICs
+ * are TAPs machine/ made in the mount's network namespace (tapnet.h): CH
+ * enters it before it execs.
  *
  * CH has no event stream here: the process's exit is the only event (the
  * guest's power-off ends it), reported once by the thread.
@@ -38,6 +40,7 @@
 #include <json-c/json.h>
 
 #include "backends/rest.h"
+#include "backends/tapnet.h"
 #include "backends/vsock.h"
 #include "common/proc.h"
 #include "common/sock.h"
@@ -68,6 +71,9 @@ struct backend {
 	char **disks;                /* this launch's raw copies */
 	size_t n_disks;
 	size_t n_shells;
+	struct backend_nic *nics;    /* VLAN NICs: TAPs in tapnet */
+	size_t n_nics;
+	struct tapnet *tapnet;       /* the mount's (machine/'s) */
 	char **argv;
 	int power_button_ms;
 	const struct backend_events *events;
@@ -146,6 +152,9 @@ chv_thread_main(void *arg)
 		proc_child_init(parent);
 		setsid(); /* terminal Ctrl-C goes to the daemon only */
 		if (chdir(b->state_dir) < 0)
+			_exit(127);
+		/* Its TAPs are in the mount's network namespace. */
+		if (b->n_nics && tapnet_enter(b->tapnet) < 0)
 			_exit(127);
 		proc_child_stdio(b->log_path);
 		execvp(b->argv[0], b->argv);
@@ -528,6 +537,8 @@ chv_params(struct backend *b, const struct backend_config *cfg)
 		.n_disks = b->n_disks,
 		.serial_socket = b->serial_path,
 		.vsock_socket = b->vsock_path,
+		.nics = b->nics,
+		.n_nics = b->n_nics,
 	};
 
 	return p;
@@ -641,6 +652,7 @@ chv_free(struct backend *b)
 	free(b->vsock_path);
 	free(b->console_path);
 	free(b->restore_dir);
+	free(b->nics);
 	for (i = 0; b->argv && b->argv[i]; i++)
 		free(b->argv[i]);
 	free(b->argv);
@@ -735,6 +747,11 @@ chv_new(const struct backend_launch *l)
 	for (i = 0; i < b->n_disks; i++)
 		b->disks[i] = xasprintf("%s/disk.%zu.%u.raw", dir, i, seq);
 	b->n_shells = l->n_shells;
+	b->n_nics = l->n_nics;
+	b->nics = xcalloc(l->n_nics + 1, sizeof(*b->nics));
+	if (l->n_nics)
+		memcpy(b->nics, l->nics, l->n_nics * sizeof(*b->nics));
+	b->tapnet = l->tapnet;
 	b->argv = chv_argv(&l->cfg, b->api_path, &b->power_button_ms);
 	b->events = l->events;
 	b->owner = l->owner;
@@ -907,6 +924,18 @@ chv_resume(struct backend *b)
 	return chv_simple(b, "/vm.resume");
 }
 
+/* block/unblock: every VLAN NIC's TAP down or up. */
+static int
+chv_set_links(struct backend *b, int up, struct aerr *err)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; ret == 0 && i < b->n_nics; i++)
+		ret = tapnet_set_link(b->tapnet, b->nics[i].tap, up, err);
+	return ret;
+}
+
 static int
 chv_command(struct backend *b, const char *json, char **reply,
 	    struct aerr *err)
@@ -1064,7 +1093,8 @@ chv_destroy(struct backend *b)
 
 const struct backend_ops cloud_hypervisor_backend_ops = {
 	.name = "cloud-hypervisor",
-	.caps = BACKEND_CAP_PAUSE | BACKEND_CAP_SNAPSHOT,
+	.caps = BACKEND_CAP_PAUSE | BACKEND_CAP_SNAPSHOT | BACKEND_CAP_LINKS |
+		BACKEND_CAP_TAPNET,
 	.config_keys = chv_config_keys,
 	.check_config = chv_check_config,
 	.launch = chv_launch,
@@ -1073,6 +1103,7 @@ const struct backend_ops cloud_hypervisor_backend_ops = {
 	.pause = chv_pause,
 	.resume = chv_resume,
 	.command = chv_command,
+	.set_links = chv_set_links,
 	.save = chv_save,
 	.screenshot = chv_screenshot,
 	.send_keys = chv_send_keys,

@@ -44,6 +44,8 @@ struct chv_vm_params {
 	size_t n_disks;
 	const char *serial_socket; /* CH listens, the backend connects */
 	const char *vsock_socket;  /* the hybrid vsock's unix socket */
+	const struct backend_nic *nics; /* TAPs in the mount's namespace */
+	size_t n_nics;
 };
 
 /* The body of PUT /vm.create (the caller's: json_object_put). */
@@ -51,8 +53,9 @@ struct json_object *chv_vm_config(const struct chv_vm_params *p);
 
 /*
  * A snapshot's config.json (a VmConfig CH wrote) made this launch's: each
- * disk's path, the serial and vsock sockets replaced by p's. The other
- * fields stay as saved. 0, or -EINVAL with the reason (the disks differ).
+ * disk's path, each NIC's TAP and MAC (a clone's are its own), the serial
+ * and vsock sockets replaced by p's. The other fields stay as saved. 0, or
+ * -EINVAL with the reason (the disks or NICs differ).
  */
 int chv_restore_config(struct json_object *vmcfg,
 		       const struct chv_vm_params *p, struct aerr *err);

@@ -4,7 +4,8 @@
  * Pure but for the files the checks look at: no process, no socket.
  *
  * A CH machine boots an uncompressed ELF vmlinux (PVH) with its initrd and
- * raw disks, copied fresh for every boot; its shells are vsock channels.
+ * raw disks, copied fresh for every boot; its shells are vsock channels;
+ * its VLAN NICs are TAPs in the mount's network namespace (tapnet.h).
  * What it cannot have is refused here, with the key and the reason, rather
  * than at its first boot.
  */
@@ -53,12 +54,6 @@ chv_check_generic(struct backend_check *c)
 					  "cloud-hypervisor machine are vsock "
 					  "channels (\"virtserialport\"), not "
 					  "its console");
-	if (json_object_object_get_ex(c->obj, "vlans", &v) &&
-	    json_object_array_length(v) > 0)
-		return backend_check_fail(c, "vlans", "cloud-hypervisor machines "
-					  "cannot join VLANs yet (TAP networks "
-					  "for microVMs are not implemented); "
-					  "use the qemu backend");
 	return 0;
 }
 
@@ -352,6 +347,17 @@ chv_serial(const char *socket)
 	return o;
 }
 
+/* A VLAN NIC: the TAP machine/ made for it, the guest's MAC. */
+static struct json_object *
+chv_net(const struct backend_nic *n)
+{
+	struct json_object *o = json_object_new_object();
+
+	chv_add_str(o, "tap", n->tap);
+	chv_add_str(o, "mac", n->mac);
+	return o;
+}
+
 static struct json_object *
 chv_disk(const char *path)
 {
@@ -393,6 +399,12 @@ chv_vm_config(const struct chv_vm_params *p)
 			json_object_array_add(a, chv_disk(p->disks[i]));
 		json_object_object_add(vm, "disks", a);
 	}
+	if (p->n_nics) {
+		a = json_object_new_array();
+		for (i = 0; i < p->n_nics; i++)
+			json_object_array_add(a, chv_net(&p->nics[i]));
+		json_object_object_add(vm, "net", a);
+	}
 	/* The legacy serial port (ttyS0) is the machine's console; the
 	 * virtio console cannot be a socket, and the shells are vsock. */
 	json_object_object_add(vm, "serial", chv_serial(p->serial_socket));
@@ -404,6 +416,36 @@ chv_vm_config(const struct chv_vm_params *p)
 	chv_add_str(o, "socket", p->vsock_socket);
 	json_object_object_add(vm, "vsock", o);
 	return vm;
+}
+
+/* Each saved NIC gets this launch's TAP and MAC (all of them, in order). */
+static int
+chv_restore_nets(struct json_object *vmcfg, const struct chv_vm_params *p,
+		 struct aerr *err)
+{
+	struct json_object *nets = NULL;
+	size_t i, n = 0;
+
+	if (json_object_object_get_ex(vmcfg, "net", &nets) &&
+	    json_object_is_type(nets, json_type_array))
+		n = json_object_array_length(nets);
+	if (n != p->n_nics) {
+		aerr_set(err, "the snapshot's config.json has %zu NICs, the "
+			 "machine %zu", n, p->n_nics);
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(nets, i);
+
+		if (!json_object_is_type(o, json_type_object)) {
+			aerr_set(err, "the snapshot's config.json: net[%zu] is "
+				 "not an object", i);
+			return -EINVAL;
+		}
+		chv_add_str(o, "tap", p->nics[i].tap);
+		chv_add_str(o, "mac", p->nics[i].mac);
+	}
+	return 0;
 }
 
 int
@@ -442,5 +484,5 @@ chv_restore_config(struct json_object *vmcfg, const struct chv_vm_params *p,
 	}
 	chv_add_str(vsock, "socket", p->vsock_socket);
 	json_object_object_add(vmcfg, "serial", chv_serial(p->serial_socket));
-	return 0;
+	return chv_restore_nets(vmcfg, p, err);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # The cloud-hypervisor backend on the tiny guest: boot, exec, jobs, waits,
-# files/, the console, pause, snapshot/restore/clone, halt, crash, a bad key
-# at mount and a VMM error. This file runs them against
+# files/, the console, pause, a VLAN (TAPs), snapshot/restore/clone, halt,
+# crash, a bad key at mount and a VMM error. This file runs them against
 # tests/fakes/fake-cloud-hypervisor (CH's API checked against its spec, a
 # QEMU/TCG guest behind it); t1511-cloud-hypervisor-real.bats, a link to
 # it, runs the same tests against a real cloud-hypervisor ($CH_BINARY) on
@@ -71,7 +71,7 @@ setup_file() {
 	truncate -s 1M "$DISK"
 	# k's kernel is spoiled after the mount: the VMM refuses it at boot.
 	cp "$KERNEL" "$BATS_FILE_TMPDIR/vmlinux-k"
-	mount_attestfs "{\"machines\": {$(ch_machine c "$KERNEL" "\"disks\": [\"$DISK\"]"), $(ch_machine k "$BATS_FILE_TMPDIR/vmlinux-k")}}"
+	mount_attestfs "{\"machines\": {$(ch_machine c "$KERNEL" "\"disks\": [\"$DISK\"], \"vlans\": [1]"), $(ch_machine k "$BATS_FILE_TMPDIR/vmlinux-k"), $(ch_machine n "$KERNEL" "\"vlans\": [1]")}}"
 	echo start >"$VMS/c/ctl"
 }
 
@@ -85,7 +85,7 @@ setup() {
 	assert_equal "$(cat "$VMS/c/status")" running
 	run cat "$VMS/c/info"
 	assert_line 'backend cloud-hypervisor'
-	assert_line 'capabilities pause,snapshot'
+	assert_line 'capabilities pause,snapshot,links,tapnet'
 	assert_line --regexp '^vmm cloud-hypervisor .+'
 	assert_line --regexp '^pid [1-9][0-9]*$'
 	assert_line --regexp '^shells [1-9]/4$'
@@ -176,6 +176,21 @@ setup() {
 	assert_output after-resume
 }
 
+@test "a VLAN: TAPs in the mount's namespace, traffic by name, block and unblock" {
+	echo start >"$VMS/n/ctl"
+	run grep -F 'TAP at1-1 on bridge atbr1' "$VMS/c/log"
+	assert_success
+	run tx "$VMS/n/exec" 'ping -c 1 -W 5 c >/dev/null && echo reached'
+	assert_output reached
+	echo block >"$VMS/c/ctl"
+	run tx "$VMS/n/exec" 'ping -c 1 -W 2 c'
+	assert_failure
+	echo unblock >"$VMS/c/ctl"
+	run tx "$VMS/n/wait" "timeout=$TEST_TIMEOUT "'succeeds ping -c 1 -W 2 c'
+	assert_success
+	echo halt >"$VMS/n/ctl"
+}
+
 @test "snapshot and restore: the guest returns to the saved state" {
 	tx "$VMS/c/exec" 'echo before > /tmp/before'
 	echo 'snapshot s1' >"$VMS/c/ctl"
@@ -246,11 +261,11 @@ setup() {
 	run "$ATTESTFS" -f -o "config=$w/bad.json,state_dir=$w/state" "$w/vms"
 	assert_failure
 	assert_output --partial "$w/bad.json: machines.x.cloud-hypervisor.binary: /nonexistent/ch (from this key): No such file or directory"
-	printf '{"machines": {"x": {"backend": "cloud-hypervisor", "kernel": "%s", "vlans": [1]}}}\n' \
+	printf '{"machines": {"x": {"backend": "cloud-hypervisor", "kernel": "%s", "accel": "tcg"}}}\n' \
 		"$KERNEL" >"$w/bad.json"
 	run "$ATTESTFS" -f -o "config=$w/bad.json,state_dir=$w/state" "$w/vms"
 	assert_failure
-	assert_output --partial "machines.x.vlans: cloud-hypervisor machines cannot join VLANs yet"
+	assert_output --partial "machines.x.accel: cloud-hypervisor runs guests on KVM only"
 	printf '{"machines": {"x": {"backend": "cloud-hypervisor", "kernel": "%s"}}}\n' \
 		"$GUESTS/tiny/vmlinuz" >"$w/bad.json"
 	run "$ATTESTFS" -f -o "config=$w/bad.json,state_dir=$w/state" "$w/vms"

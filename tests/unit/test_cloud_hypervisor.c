@@ -301,9 +301,6 @@ test_bad_generic_keys(void **state)
 		       "\"virtconsole\"",
 		       ".shell_channel: the shells of a cloud-hypervisor "
 		       "machine are vsock channels");
-	expect_refused(f, "\"kernel\": \"vmlinux\", \"vlans\": [1]",
-		       ".vlans: cloud-hypervisor machines cannot join VLANs "
-		       "yet");
 }
 
 /* The reasons in full where they name a file. */
@@ -359,7 +356,7 @@ static void
 test_vm_config(void **state)
 {
 	static const char *const top[] = { "payload", "cpus", "memory",
-					   "disks", "serial", "console",
+					   "disks", "net", "serial", "console",
 					   "vsock", NULL };
 	static const char *const payload[] = { "kernel", "initramfs",
 					       "cmdline", NULL };
@@ -369,10 +366,15 @@ test_vm_config(void **state)
 		.append = "console=ttyS0 quiet",
 	};
 	const char *disks[] = { "/s/disk.0.1.raw", "/s/disk.1.1.raw" };
+	const struct backend_nic nics[] = {
+		{ .vlan = 1, .mac = "52:54:00:12:01:03", .tap = "at3-1" },
+		{ .vlan = 7, .mac = "52:54:00:12:07:03", .tap = "at3-7" },
+	};
 	struct chv_vm_params p = {
 		.cfg = &cfg, .disks = disks, .n_disks = 2,
 		.serial_socket = "/s/ch.1.serial",
 		.vsock_socket = "/s/ch.1.vsock",
+		.nics = nics, .n_nics = 2,
 	};
 	struct json_object *vm = chv_vm_config(&p), *o, *d;
 	size_t i;
@@ -400,6 +402,15 @@ test_vm_config(void **state)
 		assert_false(json_object_get_boolean(get(d, "readonly")));
 		assert_string_equal(str_at(d, "image_type"), "Raw");
 		assert_int_equal(json_object_object_length(d), 3);
+	}
+	/* The TAPs machine/ made, in the order of "vlans": eth0, eth1. */
+	o = get(vm, "net");
+	assert_int_equal(json_object_array_length(o), 2);
+	for (i = 0; i < 2; i++) {
+		d = json_object_array_get_idx(o, i);
+		assert_string_equal(str_at(d, "tap"), nics[i].tap);
+		assert_string_equal(str_at(d, "mac"), nics[i].mac);
+		assert_int_equal(json_object_object_length(d), 2);
 	}
 	o = get(vm, "serial");
 	assert_string_equal(str_at(o, "mode"), "Socket");
@@ -450,17 +461,23 @@ static const char saved_config[] =
 	" \"serial\": {\"mode\": \"Socket\", \"socket\": \"/old/ch.7.serial\"},"
 	" \"console\": {\"mode\": \"Off\"},"
 	" \"vsock\": {\"cid\": 3, \"socket\": \"/old/ch.7.vsock\","
-	"   \"id\": \"_vsock0\"}}";
+	"   \"id\": \"_vsock0\"},"
+	" \"net\": [{\"tap\": \"at1-1\", \"mac\": \"52:54:00:12:01:01\","
+	"   \"id\": \"_net0\", \"num_queues\": 2}]}";
 
 static void
 test_restore_config(void **state)
 {
 	struct backend_config cfg = { .name = "c", .cpus = 1 };
 	const char *disks[] = { "/new/disk.0.9.raw" };
+	const struct backend_nic nics[] = {
+		{ .vlan = 1, .mac = "52:54:00:12:01:04", .tap = "at4-1" },
+	};
 	struct chv_vm_params p = {
 		.cfg = &cfg, .disks = disks, .n_disks = 1,
 		.serial_socket = "/new/ch.9.serial",
 		.vsock_socket = "/new/ch.9.vsock",
+		.nics = nics, .n_nics = 1,
 	};
 	struct json_object *vm = json_tokener_parse(saved_config), *d, *o;
 	struct aerr err = { "" };
@@ -480,7 +497,21 @@ test_restore_config(void **state)
 	assert_string_equal(str_at(o, "socket"), "/new/ch.9.serial");
 	assert_true(json_object_get_int64(get(get(vm, "memory"), "size")) ==
 		    268435456LL);
+	/* A clone's NIC: its own TAP and MAC, the device as saved. */
+	d = json_object_array_get_idx(get(vm, "net"), 0);
+	assert_string_equal(str_at(d, "tap"), "at4-1");
+	assert_string_equal(str_at(d, "mac"), "52:54:00:12:01:04");
+	assert_string_equal(str_at(d, "id"), "_net0");
 	json_object_put(vm);
+
+	/* A machine on other VLANs than the snapshot's. */
+	vm = json_tokener_parse(saved_config);
+	p.n_nics = 0;
+	assert_int_equal(chv_restore_config(vm, &p, &err), -EINVAL);
+	assert_string_equal(err.msg, "the snapshot's config.json has 1 NICs, "
+			    "the machine 0");
+	json_object_put(vm);
+	p.n_nics = 1;
 
 	/* A machine whose disks are not the snapshot's. */
 	vm = json_tokener_parse(saved_config);
