@@ -371,17 +371,40 @@ chv_wait_api(struct backend *b, struct aerr *err)
 
 /* ---- the console ------------------------------------------------------- */
 
-/* Carry bytes from one fd to the other: false at EOF or an error. */
+/* Guest output to machine/'s console, which is always drained: false at
+ * EOF or an error. */
 static bool
-chv_pump(int from, int to)
+chv_pump_out(int ser, int con)
 {
 	char buf[CHV_CONSOLE_BUF];
 	ssize_t n;
 
 	do
-		n = read(from, buf, sizeof(buf));
+		n = read(ser, buf, sizeof(buf));
 	while (n < 0 && errno == EINTR);
-	return n > 0 && write_all(to, buf, (size_t)n) == 0;
+	return n > 0 && write_all(con, buf, (size_t)n) == 0;
+}
+
+/* Console input waiting for the guest to take it. */
+struct chv_input {
+	char buf[CHV_CONSOLE_BUF];
+	size_t off, len;
+};
+
+/* Input to the guest without blocking: a guest that does not read its
+ * serial port must not stop its output. False on an error. */
+static bool
+chv_push_in(int ser, struct chv_input *in)
+{
+	ssize_t n = send(ser, in->buf + in->off, in->len - in->off,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	in->off += (size_t)n;
+	if (in->off == in->len)
+		in->off = in->len = 0;
+	return true;
 }
 
 /* Connect to CH's serial socket, which appears while it boots: fd, or
@@ -403,24 +426,21 @@ chv_console_dial(struct backend *b)
 	}
 }
 
-static void *
-chv_console_main(void *arg)
+/* Bytes both ways until CH's end closes (it exits, or takes another
+ * client) or the thread is told to end. */
+static void
+chv_console_splice(struct backend *b, int ser, int con)
 {
-	struct backend *b = arg;
+	struct chv_input *in = xcalloc(1, sizeof(*in));
 	struct pollfd p[3];
-	sigset_t all;
-	int ser, con;
+	ssize_t n;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	con = sock_unix_connect(b->console_path);
-	ser = con >= 0 ? chv_console_dial(b) : -1;
-	if (con < 0 || ser < 0)
-		goto out;
-	p[0] = (struct pollfd){ .fd = ser, .events = POLLIN };
-	p[1] = (struct pollfd){ .fd = con, .events = POLLIN };
 	p[2] = (struct pollfd){ .fd = b->con_wake[0], .events = POLLIN };
 	for (;;) {
+		p[0] = (struct pollfd){ .fd = ser, .events = POLLIN |
+					(in->len ? POLLOUT : 0) };
+		p[1] = (struct pollfd){ .fd = con, .events = in->len ? 0 :
+								    POLLIN };
 		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -428,14 +448,33 @@ chv_console_main(void *arg)
 		}
 		if (p[2].revents)
 			break;
-		/* CH's end closes when it exits (or takes another client). */
-		if (p[0].revents && !chv_pump(ser, con))
+		if ((p[0].revents & POLLOUT) && !chv_push_in(ser, in))
 			break;
-		/* machine/ stops reading a console only when it goes. */
-		if (p[1].revents && !chv_pump(con, ser))
+		if ((p[0].revents & ~POLLOUT) && !chv_pump_out(ser, con))
 			break;
+		if (p[1].revents) {
+			n = read(con, in->buf, sizeof(in->buf));
+			if (n <= 0 && !(n < 0 && errno == EINTR))
+				break; /* machine/ went */
+			in->len = n > 0 ? (size_t)n : 0;
+		}
 	}
-out:
+	free(in);
+}
+
+static void *
+chv_console_main(void *arg)
+{
+	struct backend *b = arg;
+	sigset_t all;
+	int ser, con;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	con = sock_unix_connect(b->console_path);
+	ser = con >= 0 ? chv_console_dial(b) : -1;
+	if (con >= 0 && ser >= 0)
+		chv_console_splice(b, ser, con);
 	if (ser >= 0)
 		close(ser);
 	if (con >= 0)

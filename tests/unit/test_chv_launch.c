@@ -63,7 +63,9 @@ fake_record(const struct httpd_req *r)
 	json_object_put(o);
 }
 
-/* serial: a banner to each client, then whatever it sends, back. */
+/* serial: a banner to each client, then whatever it sends, back; with
+ * $FAKE_CH_SERIAL_DEAF a guest that never reads its input and prints
+ * "tick" every 20 ms. */
 static void *
 fake_serial_main(void *arg)
 {
@@ -76,6 +78,9 @@ fake_serial_main(void *arg)
 			close(fd);
 			continue;
 		}
+		while (getenv("FAKE_CH_SERIAL_DEAF") &&
+		       write_all(fd, "tick\n", 5) == 0)
+			usleep(20000);
 		while ((n = read(fd, buf, sizeof(buf))) > 0)
 			if (write_all(fd, buf, (size_t)n) < 0)
 				break;
@@ -328,6 +333,7 @@ setup(void **state)
 	setenv("FAKE_CH_RECORD", f->record, 1);
 	unsetenv("FAKE_CH_CREATE");
 	unsetenv("FAKE_CH_POWEROFF");
+	unsetenv("FAKE_CH_SERIAL_DEAF");
 	*state = f;
 	return 0;
 }
@@ -638,6 +644,62 @@ test_exits_at_start(void **state)
 			    "error: unexpected argument '--fail' found");
 }
 
+/*
+ * A guest that does not read its serial port: console input piles up, its
+ * output still reaches the console (the splice never blocks on the guest's
+ * side; it did, and a full input then stopped the output for good).
+ */
+static void
+test_console_input_not_read(void **state)
+{
+	const struct backend_ops *ops = &cloud_hypervisor_backend_ops;
+	struct lfix *f = *state;
+	struct backend_launch l;
+	const char *disks[1];
+	struct backend *b;
+	char buf[65536];
+	size_t total = 0;
+	int con, ticks = 0;
+
+	setenv("FAKE_CH_SERIAL_DEAF", "1", 1);
+	launch_params(f, &l, disks);
+	b = launch_ok(f, &l);
+	con = accept(f->console_fd, NULL, NULL);
+	assert_true(con >= 0);
+	expect_bytes(con, "fake-ch: serial up\n");
+	memset(buf, 'x', sizeof(buf));
+	/* Until the console socket takes no more: the splice stopped
+	 * reading it (at most 256 MiB, in case it never does). */
+	while (total < (256u << 20)) {
+		ssize_t n = send(con, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n < 0 && errno == EAGAIN)
+			break;
+		assert_true(n > 0);
+		total += (size_t)n;
+	}
+	assert_true(total < (256u << 20));
+	/* What came meanwhile, then new output. */
+	while (recv(con, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	while (ticks < 5) {
+		struct pollfd p = { .fd = con, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 5000) != 1)
+			fail_msg("the guest's output stopped after %d ticks",
+				 ticks);
+		n = read(con, buf, sizeof(buf) - 1);
+		assert_true(n > 0);
+		buf[n] = 0;
+		for (char *t = buf; (t = strstr(t, "tick")); t += 4)
+			ticks++;
+	}
+	ops->destroy(b);
+	close(con);
+	unsetenv("FAKE_CH_SERIAL_DEAF");
+}
+
 static void
 test_snapshot_restore(void **state)
 {
@@ -735,6 +797,8 @@ main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_exits_at_start, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_console_input_not_read,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_restore, setup,
 						teardown),
 	};
