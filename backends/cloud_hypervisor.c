@@ -561,12 +561,6 @@ chv_snap_disk(const char *dir, size_t i)
 	return xasprintf("%s/disk.%zu.raw", dir, i);
 }
 
-static char *
-chv_snap_ch(const char *dir)
-{
-	return xasprintf("%s/ch", dir);
-}
-
 static struct chv_vm_params
 chv_params(struct backend *b, const struct backend_config *cfg)
 {
@@ -583,7 +577,8 @@ chv_params(struct backend *b, const struct backend_config *cfg)
 	return p;
 }
 
-/* Every entry of the snapshot's CH directory but config.json, linked. */
+/* Every entry of the snapshot but config.json, linked (CH reads its own
+ * files; the others are of no interest to it). */
 static int
 chv_link_snapshot(const char *from, const char *to, struct aerr *err)
 {
@@ -625,7 +620,8 @@ chv_make_restore_dir(struct backend *b, const struct backend_launch *l,
 		     const char *snap, struct aerr *err)
 {
 	struct chv_vm_params p = chv_params(b, &l->cfg);
-	char *from = chv_snap_ch(snap), *cfgpath = NULL;
+	const char *from = snap;
+	char *cfgpath = NULL;
 	struct json_object *vm = NULL;
 	const char *text;
 	int ret;
@@ -661,7 +657,6 @@ chv_make_restore_dir(struct backend *b, const struct backend_launch *l,
 out:
 	json_object_put(vm);
 	free(cfgpath);
-	free(from);
 	return ret;
 }
 
@@ -1031,7 +1026,6 @@ chv_save_state(struct backend *b, const char *dir, struct aerr *err)
 			       json_object_new_string("cloud-hypervisor"));
 	json_object_object_add(o, "version", json_object_new_string(
 						     b->version ? b->version : ""));
-	json_object_object_add(o, "snapshot", json_object_new_string("ch"));
 	json_object_object_add(o, "disks", json_object_new_int((int)b->n_disks));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	ret = write_file_atomic(path, text, strlen(text));
@@ -1043,8 +1037,9 @@ chv_save_state(struct backend *b, const char *dir, struct aerr *err)
 }
 
 /*
- * A snapshot in dir: ch/ (CH's vm.snapshot: config.json, state.json,
- * memory-ranges), disk.N.raw, and state. CH snapshots only a paused VM;
+ * A snapshot in dir: CH's vm.snapshot (config.json, state.json,
+ * memory-ranges; its size is the snapshot's), disk.N.raw, and state,
+ * attestfs's note. CH snapshots only a paused VM;
  * the guest runs again afterwards, whatever happened. The vsock channels
  * are not cut here: where the VMM resets them, the dialer sees the ends
  * and dials again; where it keeps them, a command running meanwhile goes
@@ -1055,7 +1050,7 @@ chv_save(struct backend *b, const char *dir, const char *ram_out,
 	 int *ram_saved, struct aerr *err)
 {
 	struct json_object *sc = json_object_new_object();
-	char *ch = chv_snap_ch(dir), *url = xasprintf("file://%s", ch);
+	char *url = xasprintf("file://%s", dir);
 	struct aerr ignored;
 	int ret, ret2;
 
@@ -1066,10 +1061,6 @@ chv_save(struct backend *b, const char *dir, const char *ram_out,
 	if (ret < 0)
 		goto out;
 	ret = chv_save_disks(b, dir, err);
-	if (ret == 0 && mkdir(ch, 0700) < 0) {
-		ret = -errno;
-		aerr_set(err, "cloud-hypervisor: %s: %s", ch, strerror(errno));
-	}
 	if (ret == 0)
 		ret = chv_put(b, "/vm.snapshot", sc, CHV_SNAPSHOT_MS, err);
 	if (ret == 0)
@@ -1080,7 +1071,6 @@ chv_save(struct backend *b, const char *dir, const char *ram_out,
 		ret = ret2;
 out:
 	json_object_put(sc);
-	free(ch);
 	free(url);
 	return ret;
 }

@@ -727,7 +727,7 @@ test_snapshot_restore(void **state)
 	assert_req(rec, 4, "PUT", "/api/v1/vm.snapshot");
 	assert_req(rec, 5, "PUT", "/api/v1/vm.resume");
 	o = rec_body(rec, 4);
-	want = xasprintf("file://%s/ch", snap);
+	want = xasprintf("file://%s", snap);
 	assert_string_equal(jstr(o, "destination_url", NULL), want);
 	free(want);
 	json_object_put(o);
