@@ -203,6 +203,9 @@ setup() {
 	assert_output $'before\nafter-gone'
 	run grep -E 'restored_from s1' "$VMS/c/info"
 	assert_success
+	# its size counts the saved RAM (CH's memory-ranges)
+	size=$(stat -c %s "$VMS/c/snapshots/s1")
+	[ "$size" -gt 1000000 ]
 }
 
 @test "a clone continues the snapshot with its own name and disk" {
