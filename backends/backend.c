@@ -11,7 +11,7 @@ static const struct backend_ops *const backend_table[] = {
 	&qemu_backend_ops,
 	&mock_backend_ops,
 	&firecracker_backend_ops,
-	/* cloud-hypervisor: later */
+	&cloud_hypervisor_backend_ops,
 };
 
 const struct backend_ops *

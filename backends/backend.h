@@ -145,5 +145,6 @@ void backend_caps_render(unsigned caps, struct strbuf *out);
 extern const struct backend_ops qemu_backend_ops;
 extern const struct backend_ops mock_backend_ops;
 extern const struct backend_ops firecracker_backend_ops;
+extern const struct backend_ops cloud_hypervisor_backend_ops;
 
 #endif

@@ -640,7 +640,8 @@ test_caps(void **state)
 	assert_ptr_equal(backend_find("mock"), &mock_backend_ops);
 	assert_ptr_equal(backend_find("firecracker"),
 			 &firecracker_backend_ops);
-	assert_null(backend_find("cloud-hypervisor"));
+	assert_ptr_equal(backend_find("cloud-hypervisor"),
+			 &cloud_hypervisor_backend_ops);
 	assert_null(backend_find(NULL));
 }
 

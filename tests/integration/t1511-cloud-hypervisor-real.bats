@@ -1,0 +1,1 @@
+t1510-cloud-hypervisor.bats
