@@ -443,8 +443,10 @@ machine_snapshot_remove(struct machine *m, const char *name)
 	if ((m->spare_want && !strcmp(m->spare_want, dir)) ||
 	    (m->spare_snapshot && !strcmp(m->spare_snapshot, dir)))
 		spare_forget(m);
+	clone_spare_forget(m, dir);
 	/* ...and gone when rm returns: the supervisor destroys it. */
-	while (m->spare_old && !m->stopping)
+	while ((m->spare_old || (m->cspare && !m->cspare_want)) &&
+	       !m->stopping)
 		pthread_cond_wait(&m->cond, &m->lock);
 	machine_unlock(m);
 	ram = snapshot_ram_path(m, name);
