@@ -186,9 +186,11 @@ clone_spare_drop(struct machine *m, int forget)
 	m->cspare_dead = 0;
 	if (!cs)
 		return;
+	m->cspare_busy++;
 	machine_unlock(m);
 	cs_destroy(m, cs);
 	machine_lock(m);
+	m->cspare_busy--;
 	pthread_cond_broadcast(&m->cond);
 }
 
@@ -289,6 +291,7 @@ clone_spare_run(struct machine *m)
 			    m->cfg.name, m->cspare_seq);
 	machine_launch_params(m, &l, paths);
 	m->cspare_dead = 0;
+	m->cspare_busy++;
 	machine_unlock(m);
 	ret = cs_launch(m, cs, &l, &err);
 	if (ret < 0) {
@@ -296,6 +299,8 @@ clone_spare_run(struct machine *m)
 		cs = NULL;
 	}
 	machine_lock(m);
+	m->cspare_busy--;
+	pthread_cond_broadcast(&m->cond);
 	if (ret < 0) {
 		/* No retry loop: the next clone asks again. */
 		machine_logl(m, "pre-starting a VMM for a clone failed: %s",
@@ -355,8 +360,9 @@ clone_spare_take(struct machine *m, const char *dir, const char *name,
 	return be;
 }
 
-/* With the lock, from any thread: none for the snapshot in dir any more;
- * the supervisor destroys it. */
+/* With the lock, from any thread but the supervisor: none for the
+ * snapshot in dir any more; returns once the supervisor destroyed it (or
+ * the machine's threads end). */
 void
 clone_spare_forget(struct machine *m, const char *dir)
 {
@@ -366,6 +372,10 @@ clone_spare_forget(struct machine *m, const char *dir)
 		m->cspare_want = NULL;
 		pthread_cond_broadcast(&m->cond);
 	}
+	/* One being started may be of dir too: it goes right after. */
+	while ((m->cspare_busy || (m->cspare && !m->cspare_want)) &&
+	       !m->stopping)
+		pthread_cond_wait(&m->cond, &m->lock);
 }
 
 /* For info: the snapshot a clone spare waits with, or NULL. */

@@ -220,6 +220,7 @@ struct machine {
 	struct clone_spare *cspare;  /* pre-started for the next clone... */
 	char *cspare_want;           /* ...of this snapshot directory */
 	int cspare_dead;             /* its VMM exited */
+	int cspare_busy;             /* one is being started or destroyed */
 	unsigned cspare_seq;
 	struct machine *cspare_hold; /* a clone's first command first... */
 	unsigned long cspare_hold_cmds;
@@ -470,6 +471,7 @@ int clone_spare_needed(struct machine *m);
 void clone_spare_deadline(struct machine *m, int64_t now, int64_t *next);
 void clone_spare_run(struct machine *m);
 void clone_spare_drop(struct machine *m, int forget);
+/* From any thread but m's supervisor: returns once it is gone. */
 void clone_spare_forget(struct machine *m, const char *dir);
 struct backend *clone_spare_take(struct machine *m, const char *dir,
 				 const char *name, struct machine_listeners *ls,
