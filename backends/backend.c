@@ -44,6 +44,7 @@ static const struct {
 	{ BACKEND_CAP_LINKS, "links" },
 	{ BACKEND_CAP_FORWARD, "forward" },
 	{ BACKEND_CAP_QMP, "qmp" },
+	{ BACKEND_CAP_TAPNET, "tapnet" },
 };
 
 void

@@ -24,12 +24,16 @@ struct backend_events {
 	void (*log)(void *owner, const char *text);
 };
 
-/* A NIC on a virtual network: a port of that VLAN's vde_switch. */
+/* A NIC on a virtual network: a port of that VLAN's vde_switch, or with
+ * BACKEND_CAP_TAPNET a TAP on that VLAN's bridge in launch->tapnet. */
 struct backend_nic {
 	unsigned vlan;             /* 1..255; QEMU's netdev id is "vlanN" */
 	const char *switch_path;   /* the vde_switch's control directory */
+	char tap[16];              /* BACKEND_CAP_TAPNET: "at<node>-<vlan>" */
 	char mac[18];              /* 52:54:00:12:<vlan>:<node>, hex */
 };
+
+struct tapnet;
 
 struct backend_launch {
 	struct backend_config cfg; /* machine_backend_config() */
@@ -43,6 +47,10 @@ struct backend_launch {
 	unsigned node;             /* machine number (name order from 1), 0 = none */
 	const struct backend_nic *nics; /* after the user-mode NIC, in order */
 	size_t n_nics;
+	/* BACKEND_CAP_TAPNET with NICs: the namespace their TAPs are in; the
+	 * VMM enters it before it execs (tapnet_enter) and set_links takes
+	 * the TAPs down and up (tapnet_set_link). */
+	struct tapnet *tapnet;
 	/* Restore (BACKEND_CAP_SNAPSHOT): the saved state to load, and the
 	 * snapshot's frozen disks (cfg.n_disks of them) to overlay instead
 	 * of cfg.disks. The guest continues paused-then-running from there. */

@@ -15,6 +15,9 @@ enum backend_cap {
 	BACKEND_CAP_FORWARD = 1 << 4,
 	BACKEND_CAP_LINKS = 1 << 5,
 	BACKEND_CAP_QMP = 1 << 6, /* raw control-plane passthrough */
+	/* Its VLAN NICs are TAP devices in the mount's network namespace
+	 * (backends/tapnet.h), not ports of a vde_switch. */
+	BACKEND_CAP_TAPNET = 1 << 7,
 };
 
 #endif

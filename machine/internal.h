@@ -293,6 +293,8 @@ struct vmset {
 	int stopping;
 	struct vde_switch *switches;
 	size_t n_switches;
+	/* The TAP NICs' network namespace, made on first use (machine/net.c) */
+	struct tapnet *tapnet;
 };
 
 /* Lock helpers: machine_unlock() calls done() of what completed meanwhile. */

@@ -315,6 +315,7 @@ machine_launch_params(struct machine *m, struct backend_launch *l,
 	l->node = m->index;
 	l->nics = m->nics;
 	l->n_nics = m->n_nics;
+	l->tapnet = m->set->tapnet;
 	l->events = &events;
 	l->owner = m;
 	l->incoming = m->launch_incoming;

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backends/tapnet.h"
 #include "common/proc.h"
 #include "machine/internal.h"
 
@@ -208,13 +209,53 @@ switch_get(struct vmset *s, unsigned v, struct aerr *err)
 	return sw;
 }
 
-/* One machine's VLAN NICs (its switches exist or are started now). */
+/* A TAP NIC in the mount's network namespace, made on first use. */
+static int
+nic_tap(struct vmset *s, struct machine *m, struct backend_nic *n,
+	struct aerr *err)
+{
+	int ret;
+
+	if (!s->tapnet) {
+		ret = tapnet_open(&s->tapnet, err);
+		if (ret < 0)
+			return ret;
+	}
+	snprintf(n->tap, sizeof(n->tap), "at%u-%u", m->index, n->vlan);
+	ret = tapnet_add_nic(s->tapnet, n->vlan, n->tap, err);
+	if (ret < 0)
+		return ret;
+	machine_log(m, "vlan %u: 192.168.%u.%u/24 2001:db8:%u::%u/64 mac %s, "
+		    "TAP %s on bridge atbr%u in the mount's network "
+		    "namespace", n->vlan, n->vlan, m->index, n->vlan,
+		    m->index, n->mac, n->tap, n->vlan);
+	return 0;
+}
+
+/* A port of the VLAN's vde_switch (started now if it is the first). */
+static int
+nic_switch(struct vmset *s, struct machine *m, struct backend_nic *n,
+	   struct aerr *err)
+{
+	struct vde_switch *sw = switch_get(s, n->vlan, err);
+
+	if (!sw)
+		return -EIO;
+	n->switch_path = sw->path;
+	machine_log(m, "vlan %u: 192.168.%u.%u/24 2001:db8:%u::%u/64 mac %s, "
+		    "vde_switch %s (pid %d)", n->vlan, n->vlan, m->index,
+		    n->vlan, m->index, n->mac, sw->path, (int)sw->pid);
+	return 0;
+}
+
+/* One machine's VLAN NICs: TAPs or switch ports, as its backend takes. */
 int
 net_machine_init(struct vmset *s, struct machine *m, struct aerr *err)
 {
 	const struct machine_config *c = &m->cfg;
 	struct backend_nic *nics;
 	size_t j;
+	int ret;
 
 	if (!c->n_vlans)
 		return 0;
@@ -231,22 +272,17 @@ net_machine_init(struct vmset *s, struct machine *m, struct aerr *err)
 	}
 	nics = xcalloc(c->n_vlans, sizeof(*nics));
 	for (j = 0; j < c->n_vlans; j++) {
-		struct vde_switch *sw = switch_get(s, c->vlans[j], err);
-
-		if (!sw) {
-			free(nics);
-			return -EIO;
-		}
 		nics[j].vlan = c->vlans[j];
-		nics[j].switch_path = sw->path;
 		snprintf(nics[j].mac, sizeof(nics[j].mac),
 			 "52:54:00:12:%02x:%02x", c->vlans[j] & 0xff,
 			 m->index & 0xff);
-		machine_log(m, "vlan %u: 192.168.%u.%u/24 "
-			    "2001:db8:%u::%u/64 mac %s, vde_switch %s "
-			    "(pid %d)", c->vlans[j], c->vlans[j],
-			    m->index, c->vlans[j], m->index,
-			    nics[j].mac, sw->path, (int)sw->pid);
+		ret = m->ops->caps & BACKEND_CAP_TAPNET ?
+		      nic_tap(s, m, &nics[j], err) :
+		      nic_switch(s, m, &nics[j], err);
+		if (ret < 0) {
+			free(nics);
+			return ret;
+		}
 	}
 	machine_lock(m);
 	m->nics = nics;
@@ -286,6 +322,8 @@ net_stop(struct vmset *s)
 	free(s->switches);
 	s->switches = NULL;
 	s->n_switches = 0;
+	tapnet_close(s->tapnet);
+	s->tapnet = NULL;
 }
 
 void
