@@ -121,6 +121,9 @@ clone_spare_want(struct machine *m, const char *dir, struct machine *nm)
 	if (!m->ops->incoming || !m->ops->set_owner || m->cfg.start_command ||
 	    m->is_clone || m->set->opt.no_spares)
 		return;
+	/* Its NICs would be the source's: a TAP is one VMM's. */
+	if ((m->ops->caps & BACKEND_CAP_TAPNET) && m->n_nics)
+		return;
 	if (!m->cspare_want || strcmp(m->cspare_want, dir)) {
 		free(m->cspare_want);
 		m->cspare_want = xstrdup(dir);
