@@ -601,41 +601,23 @@ qemu_launch_done(struct backend *b, const struct backend_launch *l,
 	return 0;
 }
 
-/* DEBUG-TIMES */
-static void
-qemu_dbg(const struct backend_launch *l, const char *what, int64_t t0)
-{
-	char *s;
-
-	if (!getenv("ATTESTFS_DEBUG_TIMES"))
-		return;
-	s = xasprintf("debug: %s +%lld ms", what, (long long)(now_mono_ms() - t0));
-	qemu_log(l, s);
-	free(s);
-}
-
 static int
 qemu_launch(const struct backend_launch *l, struct backend **out,
 	    struct aerr *err)
 {
 	struct backend *b = qemu_new(l);
-	int64_t t0 = now_mono_ms();
 	int ret;
 
 	*out = NULL;
 	ret = qemu_prepare(b, l, err);
-	qemu_dbg(l, "prepared", t0);
 	if (ret == 0)
 		ret = qemu_make_cmd(b, l, err);
 	if (ret == 0)
 		ret = qemu_spawn(b, err);
-	qemu_dbg(l, "spawned", t0);
 	if (ret == 0)
 		ret = qemu_open_qmp(b, err);
-	qemu_dbg(l, "qmp open", t0);
 	if (ret == 0)
 		ret = qemu_launch_done(b, l, err);
-	qemu_dbg(l, "launch done", t0);
 	if (ret < 0) {
 		qemu_abandon(b);
 		return ret;

@@ -124,8 +124,6 @@ run_clone(struct machine *m, struct mop *op)
 	struct aerr err = { "" };
 	int ret;
 
-	if (getenv("ATTESTFS_DEBUG_TIMES")) /* DEBUG-TIMES */
-		machine_logl(m, "debug: clone %s: run", op->mo_arg);
 	if (!snapshot_present(m, snap)) {
 		machine_log_line(m, "clone: the snapshot could not be taken");
 		mop_finish(m, op, -EIO);
@@ -139,6 +137,16 @@ run_clone(struct machine *m, struct mop *op)
 	dir = snapshot_path(m, snap);
 	be = clone_spare_take(m, dir, op->mo_arg, &ls, &alias);
 	machine_unlock(m);
+	/* Its guest runs while the machine is made: nothing reaches it before
+	 * the shells are accepted, and its own wake-up overlaps. */
+	if (be && m->ops->incoming(be, &err) < 0) {
+		machine_log(m, "clone %s: the pre-started VMM did not run (%s); "
+			    "starting a new one", op->mo_arg, err.msg);
+		m->ops->destroy(be);
+		be = NULL;
+		machine_listeners_close(&ls);
+		err.msg[0] = '\0';
+	}
 	ret = vmset_add(m->set, &cfg, be ? &ls : NULL, &nm, &err);
 	if (ret == 0) {
 		/* Its own MACs and addresses on the source's VLANs. */
@@ -194,8 +202,6 @@ clone_ctl(struct machine *m, char **argv, struct mreq *r)
 	struct aerr err = { "" };
 	struct mop *op;
 
-	if (getenv("ATTESTFS_DEBUG_TIMES")) /* DEBUG-TIMES */
-		machine_logl(m, "debug: clone %s: asked", argv[1]);
 	if (!(m->ops->caps & BACKEND_CAP_SNAPSHOT)) {
 		machine_logl(m, "clone: the %s backend has no snapshots",
 			     m->ops->name);

@@ -149,6 +149,10 @@ machine_create(struct vmset *s, struct machine_config *cfg, unsigned index,
 	rotfile_open(&m->console_file, path, s->opt.log_max);
 	free(path);
 	m->console_path = xasprintf("%s/console.sock", m->dir);
+	/* A clone's pre-started VMM was made for the same config: all or
+	 * none of its sockets. */
+	if (pre && pre->n_shells != bootstrap_n_slots(m))
+		pre = NULL;
 	if (pre && pre->console >= 0) {
 		ret = pre->console;
 		pre->console = -1;

@@ -155,8 +155,6 @@ cmd_end(struct cmd *c, int err)
 		c->err = err;
 	c->state = CMD_DONE;
 	c->m->cmds_ended++;
-	if (getenv("ATTESTFS_DEBUG_TIMES")) /* DEBUG-TIMES */
-		machine_logl(c->m, "debug: a command ended");
 	notify(c);
 }
 
@@ -318,8 +316,6 @@ on_sync(struct shell_slot *s, long long num)
 	s->sync_tag = 0;
 	s->resync_at = 0;
 	s->ready = 1;
-	if (getenv("ATTESTFS_DEBUG_TIMES")) /* DEBUG-TIMES */
-		machine_logl(m, "debug: shell %d synced", s->index);
 	bootstrap_shell_ready(m, s);
 	if (s->index == 0 && m->state == MS_STARTING)
 		machine_set_state(m, MS_RUNNING, "the backdoor answered");
@@ -673,9 +669,6 @@ shellpool_init(struct machine *m, struct machine_listeners *pre,
 		sb_init(&s->outq);
 		s->path = xasprintf("%s/shell.%zu.sock", m->dir, i);
 	}
-	/* Those of a clone's pre-started VMM, made for the same config. */
-	if (pre && pre->n_shells != m->n_shells)
-		pre = NULL;
 	for (i = 0; i < m->n_shells; i++) {
 		struct shell_slot *s = &m->shells[i];
 		int fd;
