@@ -3,14 +3,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "machine/internal.h"
 
 /* ---- clones ------------------------------------------------------------ */
 
-/* A new machine in the set; cfg is taken. */
+/* A new machine in the set; cfg is taken, and what it uses of pre. */
 static int
-vmset_add(struct vmset *s, struct machine_config *cfg, struct machine **out,
+vmset_add(struct vmset *s, struct machine_config *cfg,
+	  struct machine_listeners *pre, struct machine **out,
 	  struct aerr *err)
 {
 	struct machine *nm = NULL;
@@ -30,7 +32,7 @@ vmset_add(struct vmset *s, struct machine_config *cfg, struct machine **out,
 	for (i = 0; i < n; i++)
 		if (s->machines[i]->index > index)
 			index = s->machines[i]->index;
-	ret = machine_create(s, cfg, index + 1, &nm, err);
+	ret = machine_create(s, cfg, index + 1, pre, &nm, err);
 	if (ret < 0) {
 		machine_destroy(nm);
 		goto out;
@@ -89,15 +91,23 @@ clone_snapshot(struct machine *m, struct mop *op)
  */
 static void
 clone_boot(struct machine *m, struct mop *op, struct machine *nm,
-	   const char *dir)
+	   const char *dir, struct backend *be, char *alias)
 {
 	pthread_mutex_lock(&nm->lock);
 	nm->is_clone = 1;
 	nm->clone_source_index = m->index;
-	/* Every clone maps the snapshot's RAM copy-on-write. */
-	snapshot_prepare_launch(nm, dir, 1);
-	machine_log_line(nm, "a clone of the snapshot");
-	machine_start_locked(nm, mop_take_req(op));
+	nm->alias_dir = alias;
+	clone_spare_want(m, dir, nm);
+	if (be) {
+		machine_log_line(nm, "a clone of the snapshot (its VMM was "
+				 "pre-started)");
+		machine_adopt_vmm(nm, be, dir, mop_take_req(op));
+	} else {
+		/* Every clone maps the snapshot's RAM copy-on-write. */
+		snapshot_prepare_launch(nm, dir, 1);
+		machine_log_line(nm, "a clone of the snapshot");
+		machine_start_locked(nm, mop_take_req(op));
+	}
 	pthread_cond_broadcast(&nm->cond);
 	pthread_mutex_unlock(&nm->lock);
 }
@@ -106,9 +116,11 @@ clone_boot(struct machine *m, struct mop *op, struct machine *nm,
 static void
 run_clone(struct machine *m, struct mop *op)
 {
-	char *snap = clone_snapshot(m, op), *dir;
+	char *snap = clone_snapshot(m, op), *dir, *alias = NULL;
+	struct machine_listeners ls;
 	struct machine_config cfg;
 	struct machine *nm = NULL;
+	struct backend *be;
 	struct aerr err = { "" };
 	int ret;
 
@@ -123,20 +135,41 @@ run_clone(struct machine *m, struct mop *op)
 	cfg.name = xstrdup(op->mo_arg);
 	machine_config_render_json(&cfg);
 	dir = snapshot_path(m, snap);
+	be = clone_spare_take(m, dir, op->mo_arg, &ls, &alias);
 	machine_unlock(m);
-	ret = vmset_add(m->set, &cfg, &nm, &err);
+	/* Its guest runs while the machine is made: nothing reaches it before
+	 * the shells are accepted, and its own wake-up overlaps. */
+	if (be && m->ops->incoming(be, &err) < 0) {
+		machine_log(m, "clone %s: the pre-started VMM did not run (%s); "
+			    "starting a new one", op->mo_arg, err.msg);
+		m->ops->destroy(be);
+		be = NULL;
+		machine_listeners_close(&ls);
+		err.msg[0] = '\0';
+	}
+	ret = vmset_add(m->set, &cfg, be ? &ls : NULL, &nm, &err);
 	if (ret == 0) {
 		/* Its own MACs and addresses on the source's VLANs. */
 		ret = net_machine_init(m->set, nm, &err);
 		if (ret < 0)
 			__atomic_store_n(&nm->removed, 1, __ATOMIC_RELEASE);
 	}
+	if (be) {
+		machine_listeners_close(&ls);
+		if (ret < 0) {
+			m->ops->destroy(be);
+			be = NULL;
+		}
+	}
 	machine_lock(m);
 	if (ret < 0) {
 		machine_log_line(m, err.msg[0] ? err.msg : "clone failed");
 		mop_finish(m, op, ret);
+		if (alias)
+			unlink(alias);
+		free(alias);
 	} else {
-		clone_boot(m, op, nm, dir);
+		clone_boot(m, op, nm, dir, be, alias);
 		machine_logl(m, "clone %s of snapshot %s", op->mo_arg, snap);
 		vmset_event(m->set, op->mo_arg, "clone", m->cfg.name);
 	}

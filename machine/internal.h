@@ -177,6 +177,8 @@ struct vde_switch {
 };
 
 /* A machine's threads hold m->lock for state; I/O happens without it. */
+struct clone_spare;
+
 struct machine {
 	struct vmset *set;
 	struct machine_config cfg;
@@ -217,6 +219,15 @@ struct machine {
 	int64_t spare_hold_until;    /* a restore's first command first... */
 	unsigned long spare_hold_cmds; /* ...unless one ended since then */
 	unsigned long cmds_ended;    /* commands this machine answered */
+	struct clone_spare *cspare;  /* pre-started for the next clone... */
+	char *cspare_want;           /* ...of this snapshot directory */
+	int cspare_dead;             /* its VMM exited */
+	int cspare_busy;             /* one is being started or destroyed */
+	unsigned cspare_seq;
+	struct machine *cspare_hold; /* a clone's first command first... */
+	unsigned long cspare_hold_cmds;
+	int64_t cspare_hold_until;   /* ...or until then */
+	char *alias_dir;             /* a clone's old directory name (link) */
 	int screen_threads;          /* screen.c's, still running */
 	int boot_restored;           /* this boot continues a snapshot */
 	char *boot_snapshot;         /* ...this one: it is busy */
@@ -314,8 +325,20 @@ int mreq_unlink(struct mreq **list, struct mreq *r);
 /* A machine's threads (lifecycle.c, console.c) and its life (machine.c). */
 void *machine_supervisor(void *arg);
 void *machine_console_reader(void *arg);
+/* At most this many shells: launch parameters have room for so many. */
+#define MACHINE_MAX_SHELLS 16
+/* Listening sockets a new machine takes over instead of binding its own
+ * (a clone's pre-started VMM connected to them already); -1: none. */
+struct machine_listeners {
+	int console;
+	int shells[MACHINE_MAX_SHELLS];
+	size_t n_shells;
+};
+void machine_listeners_close(struct machine_listeners *ls);
+/* pre may be NULL; the sockets taken from it are -1 there afterwards. */
 int machine_create(struct vmset *s, struct machine_config *cfg,
-		   unsigned index, struct machine **out, struct aerr *err);
+		   unsigned index, struct machine_listeners *pre,
+		   struct machine **out, struct aerr *err);
 void machine_destroy(struct machine *m);
 /* The snapshot files of a launch: used (or not), let go. */
 void machine_launch_files_forget(struct machine *m);
@@ -361,7 +384,8 @@ void cmd_cancel(struct cmd *c, int err);
 void cmd_abandon(struct cmd *c, int err);
 void cmd_put(struct cmd *c);
 void cmd_took_output(struct cmd *c);
-int shellpool_init(struct machine *m, struct aerr *err);
+int shellpool_init(struct machine *m, struct machine_listeners *pre,
+		   struct aerr *err);
 void shellpool_stop(struct machine *m);   /* without the lock */
 void shellpool_vmm_gone(struct machine *m);
 void shellpool_reset(struct machine *m);  /* the guest rebooted */
@@ -444,6 +468,25 @@ void spare_run(struct machine *m);
 struct backend *spare_take(struct machine *m, const char *dir);
 void spare_drop(struct machine *m, int forget);
 void spare_forget(struct machine *m);
+/*
+ * A pre-started VMM for the next clone (clone_spare.c), all with the lock
+ * held, as the spare_ functions. clone_spare_want: m was cloned from dir,
+ * its clone nm (locked too) runs its first command before the next spare
+ * starts. clone_spare_take: the spare becomes the VMM of clone `name`; its
+ * directory is renamed to name's, *ls gets its listening sockets and
+ * *alias the old directory name (a symlink now), or NULL: none.
+ */
+void clone_spare_want(struct machine *m, const char *dir, struct machine *nm);
+int clone_spare_needed(struct machine *m);
+void clone_spare_deadline(struct machine *m, int64_t now, int64_t *next);
+void clone_spare_run(struct machine *m);
+void clone_spare_drop(struct machine *m, int forget);
+/* From any thread but m's supervisor: returns once it is gone. */
+void clone_spare_forget(struct machine *m, const char *dir);
+struct backend *clone_spare_take(struct machine *m, const char *dir,
+				 const char *name, struct machine_listeners *ls,
+				 char **alias);
+const char *clone_spare_snapshot(struct machine *m);
 /* screen.c: wait until no screenshot or OCR thread uses m. */
 void screen_wait_idle(struct machine *m);
 /* With the lock: machine_screen_read without taking it. */

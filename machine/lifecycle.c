@@ -575,11 +575,16 @@ machine_supervisor(void *arg)
 			spare_run(m);
 			continue;
 		}
+		if (clone_spare_needed(m)) {
+			clone_spare_run(m);
+			continue;
+		}
 		cmd_deadlines(m, now, &next);
 		start_deadlines(m, now, &next);
 		holds_check(m, now, &next);
 		shutdown_deadline(m, now, &next);
 		spare_deadline(m, now, &next);
+		clone_spare_deadline(m, now, &next);
 		waiters_check(m, now, &next);
 		jobs_check(m, now, &next);
 		if (m->done_list) {

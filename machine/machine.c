@@ -73,6 +73,9 @@ machine_render(struct machine *m, enum machine_view v, size_t *len)
 		if (m->spare && !m->spare_dead)
 			sb_addf(&sb, "spare %s\n",
 				strrchr(m->spare_snapshot, '/') + 1);
+		if (clone_spare_snapshot(m))
+			sb_addf(&sb, "clone_spare %s\n",
+				clone_spare_snapshot(m));
 		net_render_info(m, &sb);
 		break;
 	case MACHINE_VIEW_LOG: {
@@ -99,7 +102,8 @@ machine_render(struct machine *m, enum machine_view v, size_t *len)
 
 int
 machine_create(struct vmset *s, struct machine_config *cfg, unsigned index,
-	       struct machine **out, struct aerr *err)
+	       struct machine_listeners *pre, struct machine **out,
+	       struct aerr *err)
 {
 	struct machine *m = xcalloc(1, sizeof(*m));
 	pthread_condattr_t ca;
@@ -145,11 +149,20 @@ machine_create(struct vmset *s, struct machine_config *cfg, unsigned index,
 	rotfile_open(&m->console_file, path, s->opt.log_max);
 	free(path);
 	m->console_path = xasprintf("%s/console.sock", m->dir);
-	ret = sock_listen_unix(m->console_path, err);
+	/* A clone's pre-started VMM was made for the same config: all or
+	 * none of its sockets. */
+	if (pre && pre->n_shells != bootstrap_n_slots(m))
+		pre = NULL;
+	if (pre && pre->console >= 0) {
+		ret = pre->console;
+		pre->console = -1;
+	} else {
+		ret = sock_listen_unix(m->console_path, err);
+	}
 	if (ret < 0)
 		return ret;
 	m->console_listen = ret;
-	ret = shellpool_init(m, err);
+	ret = shellpool_init(m, pre, err);
 	if (ret < 0)
 		return ret;
 	if (pthread_create(&m->console_thread, NULL, machine_console_reader, m) != 0) {
@@ -195,6 +208,7 @@ machine_stop_vmm(struct machine *m)
 	mreq_finish_all(m, &m->start_waiters, -EIO);
 	mreq_finish_all(m, &m->stop_waiters, 0);
 	spare_drop(m, 1);
+	clone_spare_drop(m, 1);
 	pthread_cond_broadcast(&m->cond);
 	machine_unlock(m);
 }
@@ -235,6 +249,10 @@ machine_destroy(struct machine *m)
 	machine_launch_files_forget(m);
 	free(m->spare_snapshot);
 	free(m->spare_want);
+	free(m->cspare_want);
+	if (m->alias_dir)
+		unlink(m->alias_dir);
+	free(m->alias_dir);
 	free(m->boot_snapshot);
 	free(m->dir);
 	tailbuf_free(&m->log);

@@ -707,7 +707,8 @@ worker(void *arg)
 }
 
 int
-shellpool_init(struct machine *m, struct aerr *err)
+shellpool_init(struct machine *m, struct machine_listeners *pre,
+	       struct aerr *err)
 {
 	size_t i;
 
@@ -729,8 +730,14 @@ shellpool_init(struct machine *m, struct aerr *err)
 	}
 	for (i = 0; i < m->n_shells; i++) {
 		struct shell_slot *s = &m->shells[i];
-		int fd = sock_listen_unix(s->path, err);
+		int fd;
 
+		if (pre && pre->shells[i] >= 0) {
+			fd = pre->shells[i];
+			pre->shells[i] = -1;
+		} else {
+			fd = sock_listen_unix(s->path, err);
+		}
 		if (fd < 0)
 			return fd;
 		s->listen_fd = fd;

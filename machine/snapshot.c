@@ -346,9 +346,10 @@ run_restore(struct machine *m, struct mop *op)
 void
 snapshot_resume_script(struct machine *m, struct strbuf *sb)
 {
-	unsigned char seed[64];
+	unsigned char seed[64], id[16];
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd >= 0 ? read(fd, seed, sizeof(seed)) : -1;
+	ssize_t nid = fd >= 0 ? read(fd, id, sizeof(id)) : -1;
 
 	if (fd >= 0)
 		close(fd);
@@ -362,14 +363,22 @@ snapshot_resume_script(struct machine *m, struct strbuf *sb)
 	}
 	if (m->is_clone) {
 		/* Its own name and identity; names are [A-Za-z0-9_.-]. The
-		 * uuid loses its dashes in read, not in a tr process. */
+		 * machine-id is the host's random number: the guest's own
+		 * (/proc/sys/kernel/random/uuid) comes from the saved random
+		 * state, which the seed above does not reseed at once, so
+		 * every clone of one snapshot read the same. */
 		sb_addf(sb, "echo '%s' >/proc/sys/kernel/hostname; "
-			"echo '%s' >/etc/hostname 2>/dev/null; "
-			"if [ -w /etc/machine-id ]; then IFS=- read -r _at1 _at2 "
-			"_at3 _at4 _at5 </proc/sys/kernel/random/uuid && "
-			"echo \"$_at1$_at2$_at3$_at4$_at5\" >/etc/machine-id; "
-			"fi; ",
+			"echo '%s' >/etc/hostname 2>/dev/null; ",
 			m->cfg.name, m->cfg.name);
+		if (nid == (ssize_t)sizeof(id)) {
+			/* A version 4 UUID, as systemd makes them. */
+			id[6] = (id[6] & 0x0f) | 0x40;
+			id[8] = (id[8] & 0x3f) | 0x80;
+			sb_adds(sb, "if [ -w /etc/machine-id ]; then echo ");
+			for (size_t i = 0; i < sizeof(id); i++)
+				sb_addf(sb, "%02x", id[i]);
+			sb_adds(sb, " >/etc/machine-id; fi; ");
+		}
 	}
 }
 
@@ -446,6 +455,7 @@ machine_snapshot_remove(struct machine *m, const char *name)
 	/* ...and gone when rm returns: the supervisor destroys it. */
 	while (m->spare_old && !m->stopping)
 		pthread_cond_wait(&m->cond, &m->lock);
+	clone_spare_forget(m, dir);
 	machine_unlock(m);
 	ram = snapshot_ram_path(m, name);
 	ret = remove_tree(dir);

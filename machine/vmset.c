@@ -213,7 +213,7 @@ vmset_create(const struct vmset_options *opt, struct attest_config *cfg,
 	s->machines = xcalloc(s->machines_cap, sizeof(*s->machines));
 	for (i = 0; i < s->cfg.n_machines; i++) {
 		ret = machine_create(s, &s->cfg.machines[i], (unsigned)i + 1,
-				     &s->machines[i], err);
+				     NULL, &s->machines[i], err);
 		s->n_machines = i + 1;
 		if (ret < 0)
 			return ret;

@@ -86,6 +86,20 @@ teardown_file() { umount_attestfs; }
 	assert_success
 }
 
+# The pid of the VMM pre-started for $1's next clone, of snapshot $2.
+clone_spare_pid() {
+	local f pid
+	grep -qx "clone_spare $2" "$VMS/$1/info" || return 1
+	for f in "$STATE/$1"+clone.*/qemu.pid; do
+		# a clone took the one behind a link
+		[ -L "${f%/qemu.pid}" ] && continue
+		pid=$(cat "$f" 2>/dev/null) || continue
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+			{ echo "$pid"; return 0; }
+	done
+	return 1
+}
+
 @test "a clone gets a new machine-id of 32 hex digits (written without a process)" {
 	tx "$VMS/a/exec" 'echo 0123456789abcdef0123456789abcdef > /etc/machine-id'
 	echo 'snapshot with-id' >"$VMS/a/ctl"
@@ -94,8 +108,17 @@ teardown_file() { umount_attestfs; }
 	[[ $id =~ ^[0-9a-f]{32}$ ]]
 	[ "$id" != 0123456789abcdef0123456789abcdef ]
 	assert_equal "$(tx "$VMS/a/exec" 'cat /etc/machine-id')" 0123456789abcdef0123456789abcdef
-	echo halt >"$VMS/i1/ctl"
-	rmdir "$VMS/i1"
+	# the next clone continues in a VMM pre-started for it: its own too
+	wait_until "$TEST_TIMEOUT" clone_spare_pid a with-id
+	echo 'clone i2 with-id' >"$VMS/a/ctl"
+	grep -qF 'its VMM was pre-started' "$VMS/i2/log"
+	id2=$(tx "$VMS/i2/exec" 'cat /etc/machine-id')
+	[[ $id2 =~ ^[0-9a-f]{32}$ ]]
+	[ "$id2" != 0123456789abcdef0123456789abcdef ] && [ "$id2" != "$id" ]
+	for c in i1 i2; do
+		echo halt >"$VMS/$c/ctl"
+		rmdir "$VMS/$c"
+	done
 	tx "$VMS/a/exec" 'rm /etc/machine-id'
 	rm "$VMS/a/snapshots/with-id"
 }
@@ -215,6 +238,71 @@ spare_pid() {
 		echo halt >"$VMS/$c/ctl"
 		rmdir "$VMS/$c"
 	done
+}
+
+@test "the next clone continues in a VMM pre-started for it, under its own name" {
+	echo 'clone q1 s1' >"$VMS/a/ctl"
+	tx "$VMS/q1/exec" true
+	wait_until "$TEST_TIMEOUT" clone_spare_pid a s1
+	waiting=$(clone_spare_pid a s1)
+	echo 'clone q2 s1' >"$VMS/a/ctl"
+	assert_equal "$(vmm_pid q2)" "$waiting"
+	assert_equal "$(tx "$VMS/q2/exec" 'cat /tmp/before; hostname; cat /etc/hostname')" \
+		$'before\nq2\nq2'
+	run grep -F 'a clone of the snapshot (its VMM was pre-started)' "$VMS/q2/log"
+	assert_success
+	# its directory is its own, with the VMM's files and sockets in it
+	[ -d "$STATE/q2" ] && [ ! -L "$STATE/q2" ]
+	[ -S "$STATE/q2/console.sock" ] && [ -S "$STATE/q2/shell.3.sock" ]
+	assert_equal "$(cat "$STATE/q2/qemu.pid")" "$waiting"
+	# every shell it connected before q2 existed serves q2
+	wait_until "$TEST_TIMEOUT" grep -qx 'shells 4/4' "$VMS/q2/info"
+	for i in 1 2 3 4 5 6; do
+		(tx "$VMS/q2/exec" "echo id-$i" >"$BATS_TEST_TMPDIR/o.$i") &
+	done
+	wait
+	for i in 1 2 3 4 5 6; do
+		assert_equal "$(cat "$BATS_TEST_TMPDIR/o.$i")" "id-$i"
+	done
+	# its writes are its own
+	tx "$VMS/q2/exec" 'echo q2 > /tmp/who'
+	assert_equal "$(tx "$VMS/q1/exec" 'cat /tmp/who 2>/dev/null || echo none')" none
+	# and another waits for the clone after it
+	wait_until "$TEST_TIMEOUT" clone_spare_pid a s1
+	[ "$(clone_spare_pid a s1)" != "$waiting" ]
+	for c in q1 q2; do
+		echo halt >"$VMS/$c/ctl"
+		rmdir "$VMS/$c"
+	done
+}
+
+@test "a clone named like a removed one starts a VMM of its own; the pre-started one waits on" {
+	wait_until "$TEST_TIMEOUT" clone_spare_pid a s1
+	waiting=$(clone_spare_pid a s1)
+	# q2's directory is still there (rmdir hides the machine until unmount)
+	echo 'clone q2 s1' >"$VMS/a/ctl"
+	[ "$(vmm_pid q2)" != "$waiting" ]
+	assert_equal "$(tx "$VMS/q2/exec" hostname)" q2
+	assert_equal "$(clone_spare_pid a s1)" "$waiting"
+	echo halt >"$VMS/q2/ctl"
+	rmdir "$VMS/q2"
+}
+
+@test "deleting a snapshot ends the VMM pre-started for a clone of it" {
+	echo 'snapshot cs' >"$VMS/a/ctl"
+	echo 'clone r1 cs' >"$VMS/a/ctl"
+	tx "$VMS/r1/exec" true
+	wait_until "$TEST_TIMEOUT" clone_spare_pid a cs
+	waiting=$(clone_spare_pid a cs)
+	dir=$(dirname "$(grep -lx "$waiting" "$STATE"/a+clone.*/qemu.pid)")
+	echo halt >"$VMS/r1/ctl"
+	rmdir "$VMS/r1"
+	rm "$VMS/a/snapshots/cs"
+	run kill -0 "$waiting"
+	assert_failure
+	run grep -x 'clone_spare cs' "$VMS/a/info"
+	assert_failure
+	[ ! -e "$dir" ]
 }
 
 @test "clones asked for together all start; a clone's own snapshot restores" {

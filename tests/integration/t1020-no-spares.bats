@@ -31,3 +31,20 @@ teardown_file() {
 	run ls "$STATE/a/qemu.spare"*.pid
 	assert_failure
 }
+
+@test "without spares no VMM is pre-started for a clone either" {
+	echo 'clone c1 s1' >"$VMS/a/ctl"
+	tx "$VMS/c1/exec" true
+	echo 'clone c2 s1' >"$VMS/a/ctl"
+	assert_equal "$(tx "$VMS/c2/exec" hostname)" c2
+	run grep -F 'pre-started' "$VMS/c2/log" "$VMS/a/log"
+	assert_failure
+	run grep '^clone_spare ' "$VMS/a/info"
+	assert_failure
+	run ls -d "$STATE/a+clone."*
+	assert_failure
+	for c in c1 c2; do
+		echo halt >"$VMS/$c/ctl"
+		rmdir "$VMS/$c"
+	done
+}
