@@ -31,6 +31,9 @@
 /* Back-off while the guest boots: from MIN, doubling, at most MAX. */
 #define VSOCK_BACKOFF_MIN_MS 10
 #define VSOCK_BACKOFF_MAX_MS 200
+/* A connection that ends sooner than this after it was made (a guest
+ * shell that cannot start) is dialed again after a back-off, not at once. */
+#define VSOCK_SHORT_LIFE_MS 1000
 /* The VMMs give up on a guest that does not answer after 2 s. */
 #define VSOCK_HANDSHAKE_MS 5000
 /* "OK 4294967295\n" fits; FC caps the line at 32 bytes. */
@@ -333,6 +336,15 @@ chan_watch(struct vsock_chan *c, int watch)
 	return what;
 }
 
+static int
+next_delay(int delay)
+{
+	if (!delay)
+		return VSOCK_BACKOFF_MIN_MS;
+	return delay * 2 > VSOCK_BACKOFF_MAX_MS ? VSOCK_BACKOFF_MAX_MS :
+						  delay * 2;
+}
+
 static void *
 chan_main(void *arg)
 {
@@ -340,6 +352,7 @@ chan_main(void *arg)
 	struct vsock_dialer *d = c->d;
 	char why[160];
 	int delay = 0, tries = 0, logged = 0, what, fd, watch;
+	int64_t since;
 
 	for (;;) {
 		what = chan_orders(c);
@@ -359,9 +372,7 @@ chan_main(void *arg)
 				chan_log(c, "vsock: channel %zu: %s; retrying",
 					 c->index, why);
 			}
-			delay = !delay ? VSOCK_BACKOFF_MIN_MS :
-				delay * 2 > VSOCK_BACKOFF_MAX_MS ?
-					     VSOCK_BACKOFF_MAX_MS : delay * 2;
+			delay = next_delay(delay);
 			continue;
 		}
 		chan_log(c, "vsock: channel %zu connected to port %u (%d "
@@ -369,10 +380,16 @@ chan_main(void *arg)
 			 tries ? "s" : "");
 		tries = 0;
 		logged = 0;
-		delay = 0;
+		since = now_mono_ms();
 		chan_hand_over(c, fd, &watch);
-		if (chan_watch(c, watch) == 1)
+		what = chan_watch(c, watch);
+		if (what == 1)
 			break;
+		/* Ordered, or after a long life (a reset): at once. */
+		if (what == 2 || now_mono_ms() - since >= VSOCK_SHORT_LIFE_MS)
+			delay = 0;
+		else
+			delay = next_delay(delay);
 	}
 	return NULL;
 }

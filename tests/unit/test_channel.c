@@ -8,9 +8,14 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "backends/vsock.h"
+#include "common/sock.h"
 #include "machine/internal.h"
 #include "tests/unit/harness.h"
 
@@ -256,6 +261,301 @@ test_new_shell_with_banner_gets_one_prelude(void **state)
 	close(fd);
 }
 
+/*
+ * ---- end to end: the dialer, machine/ and a VMM's hybrid vsock ---------
+ * The relay plays the VMM and its guest: one /bin/sh per channel on a
+ * socket pair (greeting first, as the guests' shells do), joined to a host
+ * connection that sent "CONNECT 1024\n" (one read) while it has none. A
+ * reset closes the host connections: the shells live on (the fakes: port
+ * shells), or are replaced by new ones (real Firecracker: a shell per
+ * connection), whose banner may have gone to nobody.
+ */
+enum relay_reset { RESET_LIVING, RESET_NEW, RESET_NEW_SILENT };
+
+struct relay {
+	char dir[64], path[96];
+	int lfd, wake_fd;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	int stop, reset;
+	enum relay_reset how;
+	pid_t pid;                 /* the guest shell */
+	int gfd;                   /* its end of the pair, ours */
+	int hfd;                   /* the host's connection, -1: none */
+};
+
+static void
+relay_spawn(struct relay *r, int silent)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	r->pid = fork();
+	assert_true(r->pid >= 0);
+	if (r->pid == 0) {
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		execl("/bin/sh", "sh", "-c", "echo 'Spawning backdoor root "
+		      "shell...'; exec /bin/sh", (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	r->gfd = sv[0];
+	if (silent) {
+		/* Its banner went to nobody. */
+		char buf[64];
+		size_t n = 0;
+
+		while (n < sizeof(SHELL_BANNER) &&
+		       read(r->gfd, buf, 1) == 1 && buf[0] != '\n')
+			n++;
+	}
+}
+
+static void
+relay_kill(struct relay *r)
+{
+	kill(r->pid, SIGKILL);
+	waitpid(r->pid, NULL, 0);
+	close(r->gfd);
+}
+
+/* With the lock: a reset as ordered. */
+static void
+relay_do_reset(struct relay *r)
+{
+	r->reset = 0;
+	if (r->hfd >= 0)
+		close(r->hfd);
+	r->hfd = -1;
+	if (r->how != RESET_LIVING) {
+		relay_kill(r);
+		relay_spawn(r, r->how == RESET_NEW_SILENT);
+	}
+}
+
+static void
+relay_accept(struct relay *r)
+{
+	static const char ok[] = "OK 1073741824\n";
+	struct pollfd p;
+	char buf[64];
+	ssize_t n;
+	int fd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	n = poll(&p, 1, HARNESS_CALL_SECS * 1000) == 1 ?
+		    recv(fd, buf, sizeof(buf), MSG_DONTWAIT) : -1;
+	if (n == 13 && !memcmp(buf, "CONNECT 1024\n", 13) && r->hfd < 0 &&
+	    write(fd, ok, sizeof(ok) - 1) == sizeof(ok) - 1)
+		r->hfd = fd;
+	else
+		close(fd);
+}
+
+/* Bytes from one end to the other; 0 at the end. */
+static int
+relay_copy(int from, int to)
+{
+	char buf[65536];
+	ssize_t n = read(from, buf, sizeof(buf));
+
+	if (n <= 0)
+		return 0;
+	return write_all(to, buf, (size_t)n) == 0;
+}
+
+static void *
+relay_main(void *arg)
+{
+	struct relay *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		struct pollfd p[4] = {
+			{ .fd = r->lfd, .events = POLLIN },
+			{ .fd = r->wake_fd, .events = POLLIN },
+			/* The guest's bytes wait while nobody is connected. */
+			{ .fd = r->hfd >= 0 ? r->gfd : -1, .events = POLLIN },
+			{ .fd = r->hfd, .events = POLLIN },
+		};
+
+		pthread_mutex_unlock(&r->lock);
+		poll(p, 4, -1);
+		pthread_mutex_lock(&r->lock);
+		if (p[1].revents) {
+			uint64_t v;
+
+			assert_int_equal(read(r->wake_fd, &v, sizeof(v)),
+					 sizeof(v));
+		}
+		if (r->reset) {
+			relay_do_reset(r);
+			continue;
+		}
+		if (p[0].revents)
+			relay_accept(r);
+		if (p[2].revents && r->hfd >= 0 && !relay_copy(r->gfd, r->hfd))
+			break;
+		if (p[3].revents && r->hfd >= 0 && !relay_copy(r->hfd, r->gfd)) {
+			/* The host hung up: the shell lives on. */
+			close(r->hfd);
+			r->hfd = -1;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+static void
+relay_poke(struct relay *r)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(r->wake_fd, &one, sizeof(one)), sizeof(one));
+}
+
+static void
+relay_start(struct relay *r)
+{
+	struct aerr err = { "" };
+
+	memset(r, 0, sizeof(*r));
+	strcpy(r->dir, "/tmp/attestfs-relay.XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->path, sizeof(r->path), "%s/v.sock", r->dir);
+	r->lfd = sock_listen_unix(r->path, &err);
+	assert_true(r->lfd >= 0);
+	r->wake_fd = eventfd(0, EFD_CLOEXEC);
+	r->hfd = -1;
+	pthread_mutex_init(&r->lock, NULL);
+	relay_spawn(r, 0);
+	assert_int_equal(pthread_create(&r->thread, NULL, relay_main, r), 0);
+}
+
+static void
+relay_reset(struct relay *r, enum relay_reset how)
+{
+	pthread_mutex_lock(&r->lock);
+	r->reset = 1;
+	r->how = how;
+	pthread_mutex_unlock(&r->lock);
+	relay_poke(r);
+}
+
+static void
+relay_stop(struct relay *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->stop = 1;
+	pthread_mutex_unlock(&r->lock);
+	relay_poke(r);
+	pthread_join(r->thread, NULL);
+	if (r->hfd >= 0)
+		close(r->hfd);
+	relay_kill(r);
+	close(r->lfd);
+	close(r->wake_fd);
+	unlink(r->path);
+	rmdir(r->dir);
+}
+
+/* The machine's channel callback, as lifecycle.c's, counting. */
+static int channels_handed;
+
+static void
+e2e_channel(void *owner, size_t index, int fd)
+{
+	struct machine *m = owner;
+
+	machine_lock(m);
+	channels_handed++;
+	shellpool_adopt(m, index, fd);
+	pthread_cond_broadcast(&m->cond);
+	machine_unlock(m);
+}
+
+static const struct backend_events e2e_events = {
+	.channel = e2e_channel,
+};
+
+/* Shell 0 is ready on the n-th connection handed over. */
+static void
+wait_ready_on(struct machine *m, int n)
+{
+	struct shell_slot *s = &m->shells[0];
+	struct timespec ts;
+
+	mono_deadline(&ts, HARNESS_CALL_SECS * 1000);
+	machine_lock(m);
+	while (channels_handed < n || s->pending_fd >= 0 || !s->ready ||
+	       !s->adopted)
+		assert_int_equal(pthread_cond_timedwait(&m->cond, &m->lock,
+							&ts), 0);
+	machine_unlock(m);
+}
+
+static pid_t
+shell_pid(struct machine *m)
+{
+	struct strbuf out;
+	pid_t pid;
+
+	sb_init(&out);
+	assert_int_equal(run(m, "echo $$", &out), 0);
+	pid = (pid_t)atoi(out.data);
+	sb_free(&out);
+	return pid;
+}
+
+/* Through the dialer, commands run in the relay's shell; after each
+ * reset the shell is ready again before it runs the next: the same one
+ * (SYNC), a new one that greets, a new one whose banner nobody read. */
+static void
+test_dialer_machine_resync_after_resets(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_dialer *d;
+	struct aerr err = { "" };
+	struct relay r;
+	pid_t first, again;
+	char *log;
+	size_t len;
+
+	assert_int_equal(run(f->m, "true", NULL), 0);
+	relay_start(&r);
+	channels_handed = 0;
+	assert_int_equal(vsock_dialer_start(r.path, ATTESTFS_VSOCK_PORT, 1,
+					    &e2e_events, f->m, &d, &err), 0);
+	wait_ready_on(f->m, 1);
+	first = shell_pid(f->m);
+	assert_int_equal(first, r.pid);
+
+	relay_reset(&r, RESET_LIVING);
+	wait_ready_on(f->m, 2);
+	assert_int_equal(shell_pid(f->m), first);
+
+	relay_reset(&r, RESET_NEW);
+	wait_ready_on(f->m, 3);
+	again = shell_pid(f->m);
+	assert_int_not_equal(again, first);
+	assert_int_equal(again, r.pid);
+
+	relay_reset(&r, RESET_NEW_SILENT);
+	wait_ready_on(f->m, 4);
+	assert_int_equal(shell_pid(f->m), r.pid);
+	assert_int_not_equal(r.pid, again);
+
+	vsock_dialer_stop(d);
+	relay_stop(&r);
+	log = machine_render(f->m, MACHINE_VIEW_LOG, &len);
+	assert_null(strstr(log, "restarted while running"));
+	free(log);
+}
+
 int
 main(void)
 {
@@ -270,6 +570,9 @@ main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_new_shell_with_banner_gets_one_prelude, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_dialer_machine_resync_after_resets, setup,
 			teardown),
 	};
 

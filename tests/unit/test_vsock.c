@@ -19,7 +19,9 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/vm_sockets.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -41,6 +43,7 @@ struct fake {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int refuse;             /* close this many without a reply */
+	int hangup;             /* answer, then close at once */
 	int attempts;           /* connections accepted */
 	int bad_connect;        /* a CONNECT line not whole in one read */
 	int conns[MAX_CONNS];   /* the answered ones, our side */
@@ -132,7 +135,8 @@ fake_serve_one(struct fake *f, int fd)
 			f->refuse--;
 	}
 	if (!refuse && f->n_conns < MAX_CONNS &&
-	    write(fd, ok, sizeof(ok) - 1) == (ssize_t)sizeof(ok) - 1)
+	    write(fd, ok, sizeof(ok) - 1) == (ssize_t)sizeof(ok) - 1 &&
+	    !f->hangup)
 		f->conns[f->n_conns++] = fd;
 	else
 		close(fd);
@@ -456,6 +460,35 @@ test_owner_hangup_redials(void **state)
 	fake_fini(&f);
 }
 
+/* A guest shell that ends as soon as it is connected: dialed again and
+ * again (after a back-off), each connection handed over; stop ends it. */
+static void
+test_short_lived_connections_are_dialed_again(void **state)
+{
+	struct vsock_dialer *d;
+	struct aerr err = { "" };
+	struct fake f;
+	struct got g;
+
+	fake_init(&f);
+	got_init(&g);
+	f.hangup = 1;
+	fake_listen(&f, 0);
+	assert_int_equal(vsock_dialer_start(f.path, ATTESTFS_VSOCK_PORT, 1,
+					    &events, &g, &d, &err), 0);
+	wait_count(&g.lock, &g.cond, &g.n, 4);
+	vsock_dialer_stop(d);
+	pthread_mutex_lock(&g.lock);
+	for (int i = 0; i < g.n; i++) {
+		assert_int_equal(g.index[i], 0);
+		assert_banner(g.fds[i]);
+		assert_eof(g.fds[i]);
+	}
+	pthread_mutex_unlock(&g.lock);
+	got_close(&g);
+	fake_fini(&f);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -604,6 +637,104 @@ test_listener_refuses_bad_arguments(void **state)
 	}
 }
 
+/* A vsock socket bound to port (any CID), listening; -errno. */
+static int
+vsock_bound(unsigned port)
+{
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_port = port,
+		.svm_cid = VMADDR_CID_ANY,
+	};
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0), ret;
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 1) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* Has process pid a listening AF_VSOCK socket on port? */
+static int
+listening_on(pid_t pid, unsigned port)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), fd, found = 0;
+
+	if (pidfd < 0)
+		return 0;
+	for (fd = 3; fd < 64 && !found; fd++) {
+		struct sockaddr_vm sa;
+		socklen_t len = sizeof(sa);
+		int dup = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0), on = 0;
+		socklen_t olen = sizeof(on);
+
+		if (dup < 0)
+			continue;
+		if (getsockname(dup, (struct sockaddr *)&sa, &len) == 0 &&
+		    sa.svm_family == AF_VSOCK && sa.svm_port == port &&
+		    getsockopt(dup, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen) == 0)
+			found = on;
+		close(dup);
+	}
+	close(pidfd);
+	return found;
+}
+
+/* On AF_VSOCK itself (where the host has it; no transport is needed to
+ * listen): the port is the one asked for, seen as taken both ways. */
+static void
+test_listener_binds_the_vsock_port(void **state)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	unsigned port = 40000 + (unsigned)getpid() % 20000;
+	char arg[16];
+	int fd, status, i;
+	pid_t pid;
+
+	fd = vsock_bound(port);
+	if (fd == -EAFNOSUPPORT || fd == -EACCES || fd == -EPERM)
+		skip();
+	assert_true(fd >= 0);
+	snprintf(arg, sizeof(arg), "%u", port);
+	/* Taken: it says so and exits 1. */
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 2);
+		execl(LISTENER, LISTENER, arg, "/bin/true", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < HANG_SECS * 100 && !waitpid(pid, &status, WNOHANG);
+	     i++)
+		nanosleep(&ts, NULL);
+	if (i == HANG_SECS * 100) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("it listens on another port than %u", port);
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 1);
+	close(fd);
+	/* Free: it listens on it (its socket, looked at through a pidfd:
+	 * binding the port to see would race with its own bind). */
+	pid = fork();
+	if (pid == 0) {
+		execl(LISTENER, LISTENER, arg, "/bin/true", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < HANG_SECS * 100 && !listening_on(pid, port); i++)
+		nanosleep(&ts, NULL);
+	assert_true(listening_on(pid, port));
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
 int
 main(void)
 {
@@ -615,9 +746,11 @@ main(void)
 		cmocka_unit_test(test_redial_replaces_the_connections),
 		cmocka_unit_test(test_stop_while_retrying),
 		cmocka_unit_test(test_owner_hangup_redials),
+		cmocka_unit_test(test_short_lived_connections_are_dialed_again),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_listener_runs_a_shell_per_connection),
 		cmocka_unit_test(test_listener_refuses_bad_arguments),
+		cmocka_unit_test(test_listener_binds_the_vsock_port),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
