@@ -111,6 +111,15 @@ fc_started() {
 	grep -q 'parent [0-9]* is gone' "$T/p.log"
 }
 
+@test "fake-firecracker: SIGKILLed, the fake still takes its QEMU with it (PR_SET_PDEATHSIG)" {
+	local qpid
+	fc_started a
+	qpid=$(sed -n 's/.*qemu: pid \([0-9]*\)$/\1/p' "$T/a.log")
+	kill -0 "$qpid"
+	kill -9 "$(fake_pid a)"
+	wait_until 30 bash -c "! kill -0 $qpid 2>/dev/null"
+}
+
 @test "fake-firecracker: before InstanceStart, the post-boot calls are refused" {
 	fake_start fc a
 	run api a PATCH /vm '{"state": "Paused"}'
