@@ -94,6 +94,22 @@ fc_started() {
 	assert_output --partial '"network-interfaces": [],'
 }
 
+@test "fake-firecracker: an existing TAP is taken (in a network namespace of its own)" {
+	unshare -n true 2>/dev/null || skip "no network namespace here (unshare -n)"
+	# the fake inside a fresh namespace with one persistent TAP, as tapnet's VMMs run
+	unshare -n sh -c 'ip tuntap add dev attap0 mode tap && cd "$1" &&
+		exec "$2" --api-sock "$1/a.sock" </dev/null >"$1/a.out" 2>"$1/a.log"' \
+		sh "$T" "$FAKES/fake-firecracker" &
+	echo $! >"$T/a.pid"
+	wait_until 30 test -S "$T/a.sock"
+	run api a PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "attap0", "guest_mac": "52:54:00:00:00:01"}'
+	assert_output '204 '
+	run api a PUT /network-interfaces/eth1 '{"iface_id": "eth1", "host_dev_name": "attap1"}'
+	assert_output --partial 'No such device (os error 19) Invalid TUN/TAP Backend provided by attap1.'
+	run api a GET /vm/config
+	assert_output --partial '"network-interfaces": [{"iface_id": "eth0", "host_dev_name": "attap0", "guest_mac": "52:54:00:00:00:01"}]'
+}
+
 @test "fake-firecracker: its parent gone, the fake exits and takes its QEMU with it" {
 	local qpid
 	sh -c 'cd "$1" && exec "$2" --api-sock "$1/p.sock" </dev/null >/dev/null 2>"$1/p.log" & echo $! >"$1/p.fakepid"; exec sleep 600' \
