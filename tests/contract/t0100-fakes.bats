@@ -226,13 +226,13 @@ fc_started() {
 	assert_output "400 {\"fault_message\": \"$AFTER\"}"
 }
 
-@test "fake-firecracker: the logger once (its file must exist); a stale vsock path is refused" {
+@test "fake-firecracker: the logger once (its directory must exist); a stale vsock path is refused" {
 	fake_start fc a
 	run api a PUT /logger "{\"log_path\": \"$T/none/fc.log\"}"
-	assert_output --partial '400 {"fault_message": "Logger error: '
-	touch "$T/fc.log"
+	assert_output '400 {"fault_message": "Logger error: Failed to open target file: No such file or directory (os error 2)"}'
 	run api a PUT /logger "{\"log_path\": \"$T/fc.log\", \"level\": \"Debug\"}"
 	assert_output '204 '
+	grep -q 'api: PUT /logger -> 204' "$T/fc.log"
 	run api a PUT /logger "{\"log_path\": \"$T/fc.log\"}"
 	assert_output --partial '400 {"fault_message": "Logger error: '
 	touch "$T/stale.sock"
