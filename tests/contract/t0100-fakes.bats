@@ -335,10 +335,10 @@ ch_config() { # the VmConfig the ch backend sends
 	run ch a GET vmm.ping
 	assert_output --regexp '^200 \{"build_version": "v53.0.0-fake", "version": "53.0.0", "pid": [0-9]+, "features": \["kvm"\]\}$'
 	run ch a GET vm.info
-	assert_output '404 ["Error from API", "The VM information could not be retrieved", "The VM is not created"]'
+	assert_output '404 ["Error from API", "The VM info is not available", "VM is not created"]'
 	for ep in vm.boot vm.pause vm.resume vm.shutdown vm.reboot vm.power-button; do
 		run ch a PUT $ep
-		assert_output --regexp '^404 \["Error from API", "The VM could not [a-z ]+", "The VM is not created"\]$'
+		assert_output --regexp '^404 \["Error from API", "(The VM could not [a-z ]+|Error triggering power button)", "VM is not created"\]$'
 	done
 	run ch a PUT vm.snapshot '{"destination_url": "file:///tmp"}'
 	assert_output --partial '404 ["Error from API", "The VM could not be snapshotted"'
@@ -359,7 +359,7 @@ ch_config() { # the VmConfig the ch backend sends
 	run ch a GET vm.info
 	assert_output --partial '"frobnicate": true}, "state": "Created"'
 	run ch a PUT vm.create "$(ch_config)"
-	assert_output '500 ["Error from API", "The VM could not be created", "The VM is already created"]'
+	assert_output '500 ["Error from API", "The VM could not be created", "VM is already created"]'
 	run ch a GET vm.create
 	assert_output '400 ["Bad Request"]'
 	run ch a GET vm.nothing
@@ -370,7 +370,7 @@ ch_config() { # the VmConfig the ch backend sends
 	fake_start ch a
 	ch a PUT vm.create "$(ch_config)"
 	run ch a PUT vm.pause
-	assert_output '500 ["Error from API", "The VM could not pause", "Invalid VM state transition from Created (expected Running)"]'
+	assert_output '500 ["Error from API", "The VM could not be paused", "Invalid VM state transition from Created (expected Running)"]'
 	run ch a PUT vm.boot
 	assert_output '204 '
 	test -S "$T/v.sock"
@@ -426,7 +426,7 @@ ch_config() { # the VmConfig the ch backend sends
 	assert_output '204 '
 	test -s "$T/snap/config.json" && test -s "$T/snap/memory-ranges" && test -s "$T/snap/state.json"
 	run ch a PUT vm.restore "{\"source_url\": \"file://$T/snap\"}"
-	assert_output '404 ["Error from API", "The VM could not restore", "The VM is already created"]'
+	assert_output '404 ["Error from API", "The VM could not be restored", "VM is already created"]'
 	# as the ch backend does: the paths rewritten in a copy of config.json, the rest linked
 	sed 's/v\.sock/v2.sock/; s/s\.sock/s2.sock/' "$T/snap/config.json" >"$T/rest/config.json"
 	ln -s ../snap/memory-ranges ../snap/state.json "$T/rest/"
