@@ -81,7 +81,59 @@ fc_started() {
 	run api a PUT /drives/rootfs '{"drive_id": "rootfs", "is_root_device": true, "path_on_host": "disk", "is_read_only": false}'
 	assert_output '204 '
 	run api a PUT /drives/missing '{"drive_id": "missing", "is_root_device": false, "path_on_host": "nope", "is_read_only": true}'
-	assert_output --partial '400 {"fault_message": "Unable to create the block device: '
+	assert_output --partial '400 {"fault_message": "Drive config error: Unable to create the block device: '
+}
+
+@test "fake-firecracker: a network interface needs an existing TAP" {
+	fake_start fc a
+	run api a PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "attestfs-notap", "guest_mac": "52:54:00:00:00:01"}'
+	assert_output '400 {"fault_message": "Network config error: Could not create the network device: Open tap device failed: No such device (os error 19) Invalid TUN/TAP Backend provided by attestfs-notap. Check our documentation on setting up the network devices."}'
+	run api a PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "mtu": 20}'
+	assert_output --partial '400 {"fault_message": '
+	run api a GET /vm/config
+	assert_output --partial '"network-interfaces": [],'
+}
+
+@test "fake-firecracker: an existing TAP is taken (in a network namespace of its own)" {
+	unshare -n true 2>/dev/null || skip "no network namespace here (unshare -n)"
+	# the fake inside a fresh namespace with one persistent TAP, as tapnet's VMMs run
+	unshare -n sh -c 'ip tuntap add dev attap0 mode tap && cd "$1" &&
+		exec "$2" --api-sock "$1/a.sock" </dev/null >"$1/a.out" 2>"$1/a.log"' \
+		sh "$T" "$FAKES/fake-firecracker" &
+	echo $! >"$T/a.pid"
+	wait_until 30 test -S "$T/a.sock"
+	run api a PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "attap0", "guest_mac": "52:54:00:00:00:01"}'
+	assert_output '204 '
+	run api a PUT /network-interfaces/eth1 '{"iface_id": "eth1", "host_dev_name": "attap1"}'
+	assert_output --partial 'No such device (os error 19) Invalid TUN/TAP Backend provided by attap1.'
+	run api a GET /vm/config
+	assert_output --partial '"network-interfaces": [{"iface_id": "eth0", "host_dev_name": "attap0", "guest_mac": "52:54:00:00:00:01"}]'
+}
+
+@test "fake-firecracker: its parent gone, the fake exits and takes its QEMU with it" {
+	local qpid
+	sh -c 'cd "$1" && exec "$2" --api-sock "$1/p.sock" </dev/null >/dev/null 2>"$1/p.log" & echo $! >"$1/p.fakepid"; exec sleep 600' \
+		sh "$T" "$FAKES/fake-firecracker" &
+	echo $! >"$T/parent.pid"
+	wait_until 30 test -S "$T/p.sock"
+	api p PUT /boot-source "{\"kernel_image_path\": \"$T/vmlinux\"}"
+	api p PUT /actions '{"action_type": "InstanceStart"}'
+	qpid=$(sed -n 's/.*qemu: pid \([0-9]*\)$/\1/p' "$T/p.log")
+	kill -0 "$qpid"
+	kill "$(cat "$T/parent.pid")"
+	wait_until 30 bash -c "! kill -0 $(cat "$T/p.fakepid") 2>/dev/null"
+	wait_until 30 bash -c "! kill -0 $qpid 2>/dev/null"
+	test ! -e "$T/p.sock"
+	grep -q 'parent [0-9]* is gone' "$T/p.log"
+}
+
+@test "fake-firecracker: SIGKILLed, the fake still takes its QEMU with it (PR_SET_PDEATHSIG)" {
+	local qpid
+	fc_started a
+	qpid=$(sed -n 's/.*qemu: pid \([0-9]*\)$/\1/p' "$T/a.log")
+	kill -0 "$qpid"
+	kill -9 "$(fake_pid a)"
+	wait_until 30 bash -c "! kill -0 $qpid 2>/dev/null"
 }
 
 @test "fake-firecracker: before InstanceStart, the post-boot calls are refused" {
@@ -106,7 +158,7 @@ fc_started() {
 	run api a GET /
 	assert_output --partial '"state": "Not started"'
 	run api a PUT /boot-source '{"kernel_image_path": "/nonexistent/vmlinux"}'
-	assert_output '400 {"fault_message": "The kernel file cannot be opened: No such file or directory (os error 2)"}'
+	assert_output '400 {"fault_message": "Boot source error: The kernel file cannot be opened: No such file or directory (os error 2)"}'
 }
 
 @test "fake-firecracker: InstanceStart once; after it, pre-boot calls are refused" {
@@ -126,7 +178,7 @@ fc_started() {
 @test "fake-firecracker: snapshot/create only when Paused; pause and resume are idempotent" {
 	fc_started a
 	run api a PUT /snapshot/create '{"snapshot_path": "snap", "mem_file_path": "mem"}'
-	assert_output --partial '400 {"fault_message": "Create snapshot error: '
+	assert_output '400 {"fault_message": "Create snapshot error: Cannot save the microVM state: Operation not allowed: save/restore unavailable while running"}'
 	test ! -e "$T/snap"
 	run api a PATCH /vm '{"state": "Paused"}'
 	assert_output '204 '
@@ -149,10 +201,10 @@ fc_started() {
 	api a PATCH /vm '{"state": "Paused"}'
 	api a PUT /snapshot/create '{"snapshot_path": "snap", "mem_file_path": "mem"}'
 	fake_start fc b
-	run api b PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
-	assert_output '204 '
+	run api b PUT /drives/rootfs '{"drive_id": "rootfs", "is_root_device": true, "path_on_host": "nope", "is_read_only": true}'
+	assert_output --partial '400 {"fault_message": "Drive config error: '
 	run api b PUT /snapshot/load '{"snapshot_path": "snap", "mem_backend": {"backend_type": "File", "backend_path": "mem"}}'
-	assert_output '400 {"fault_message": "Loading a microVM snapshot not allowed after configuring boot-specific resources."}'
+	assert_output '400 {"fault_message": "Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources."}'
 	fake_start fc c
 	run api c PUT /snapshot/load '{"snapshot_path": "snap", "mem_file_path": "mem", "mem_backend": {"backend_type": "File", "backend_path": "mem"}}'
 	assert_output --partial "400 {\"fault_message\": \"${SERDE}either \`mem_backend\` or \`mem_file_path\`"
@@ -174,18 +226,18 @@ fc_started() {
 	assert_output "400 {\"fault_message\": \"$AFTER\"}"
 }
 
-@test "fake-firecracker: the logger once (its file must exist); a stale vsock path is refused" {
+@test "fake-firecracker: the logger once (its directory must exist); a stale vsock path is refused" {
 	fake_start fc a
 	run api a PUT /logger "{\"log_path\": \"$T/none/fc.log\"}"
-	assert_output --partial '400 {"fault_message": "Logger error: '
-	touch "$T/fc.log"
+	assert_output '400 {"fault_message": "Logger error: Failed to open target file: No such file or directory (os error 2)"}'
 	run api a PUT /logger "{\"log_path\": \"$T/fc.log\", \"level\": \"Debug\"}"
 	assert_output '204 '
+	grep -q 'api: PUT /logger -> 204' "$T/fc.log"
 	run api a PUT /logger "{\"log_path\": \"$T/fc.log\"}"
 	assert_output --partial '400 {"fault_message": "Logger error: '
 	touch "$T/stale.sock"
 	run api a PUT /vsock '{"guest_cid": 3, "uds_path": "stale.sock"}'
-	assert_output '400 {"fault_message": "Cannot create backend for vsock device: Error binding to the host-side Unix socket: Address already in use (os error 98)"}'
+	assert_output '400 {"fault_message": "Vsock config error: Cannot create backend for vsock device: Error binding to the host-side Unix socket: Address already in use (os error 98)"}'
 }
 
 @test "fake-firecracker: micro_http's own errors, an unknown path, a body-less PUT, a GET with a body" {
@@ -202,6 +254,18 @@ fc_started() {
 	assert_output '{"error": "Invalid header. Reason: Invalid value. Key: Content-Length; Value: x\nAll previous unanswered requests will be dropped."}'
 	run curl -s --unix-socket "$T/a.sock" -X PUT -H 'Content-Type: application/json' --data-binary "{\"x\": \"$(head -c 60000 /dev/zero | tr '\0' a)\"}" http://localhost/actions
 	assert_output --partial '{"error": "Request payload with size 60009 is larger than the limit of 51200'
+}
+
+@test "fake-firecracker: the headers: Server, keep-alive, Deprecation on a deprecated field" {
+	fake_start fc a
+	run curl -s -i --unix-socket "$T/a.sock" -X PUT -H 'Content-Type: application/json' \
+		--data-binary '{"guest_cid": 3, "uds_path": "v.sock", "vsock_id": "vsock0"}' http://localhost/vsock
+	assert_line --index 0 --partial 'HTTP/1.1 204 '
+	assert_output --partial $'Server: Firecracker API\r'
+	assert_output --partial $'Connection: keep-alive\r'
+	assert_output --partial $'Deprecation: true\r'
+	run curl -s -i --unix-socket "$T/a.sock" http://localhost/version
+	refute_output --partial 'Deprecation'
 }
 
 @test "fake-firecracker: keep-alive, and Expect: 100-continue is answered before the body" {
@@ -271,10 +335,10 @@ ch_config() { # the VmConfig the ch backend sends
 	run ch a GET vmm.ping
 	assert_output --regexp '^200 \{"build_version": "v53.0.0-fake", "version": "53.0.0", "pid": [0-9]+, "features": \["kvm"\]\}$'
 	run ch a GET vm.info
-	assert_output '404 ["Error from API", "The VM information could not be retrieved", "The VM is not created"]'
+	assert_output '404 ["Error from API", "The VM info is not available", "VM is not created"]'
 	for ep in vm.boot vm.pause vm.resume vm.shutdown vm.reboot vm.power-button; do
 		run ch a PUT $ep
-		assert_output --regexp '^404 \["Error from API", "The VM could not [a-z ]+", "The VM is not created"\]$'
+		assert_output --regexp '^404 \["Error from API", "(The VM could not [a-z ]+|Error triggering power button)", "VM is not created"\]$'
 	done
 	run ch a PUT vm.snapshot '{"destination_url": "file:///tmp"}'
 	assert_output --partial '404 ["Error from API", "The VM could not be snapshotted"'
@@ -295,7 +359,7 @@ ch_config() { # the VmConfig the ch backend sends
 	run ch a GET vm.info
 	assert_output --partial '"frobnicate": true}, "state": "Created"'
 	run ch a PUT vm.create "$(ch_config)"
-	assert_output '500 ["Error from API", "The VM could not be created", "The VM is already created"]'
+	assert_output '500 ["Error from API", "The VM could not be created", "VM is already created"]'
 	run ch a GET vm.create
 	assert_output '400 ["Bad Request"]'
 	run ch a GET vm.nothing
@@ -306,7 +370,7 @@ ch_config() { # the VmConfig the ch backend sends
 	fake_start ch a
 	ch a PUT vm.create "$(ch_config)"
 	run ch a PUT vm.pause
-	assert_output '500 ["Error from API", "The VM could not pause", "Invalid VM state transition from Created (expected Running)"]'
+	assert_output '500 ["Error from API", "The VM could not be paused", "Invalid VM state transition from Created (expected Running)"]'
 	run ch a PUT vm.boot
 	assert_output '204 '
 	test -S "$T/v.sock"
@@ -323,6 +387,15 @@ ch_config() { # the VmConfig the ch backend sends
 	assert_output --partial '500 ["Error from API", "The VM could not reboot"'
 	run ch a GET vm.info
 	assert_output --partial '"state": "Paused"'
+}
+
+@test "fake-cloud-hypervisor: a Pty console's path shows in vm.info, as CH reports it" {
+	fake_start ch a
+	ch a PUT vm.create "{\"payload\": {\"kernel\": \"$T/vmlinux\"}, \"serial\": {\"mode\": \"Null\"}, \"console\": {\"mode\": \"Pty\"}}"
+	run ch a PUT vm.boot
+	assert_output '204 '
+	run ch a GET vm.info
+	assert_output --partial '"console": {"mode": "Pty", "file": "/dev/pts/stub-con0"}'
 }
 
 @test "fake-cloud-hypervisor: a bzImage or a stale vsock socket fails vm.boot with 500; the VM stays Created" {
@@ -353,7 +426,7 @@ ch_config() { # the VmConfig the ch backend sends
 	assert_output '204 '
 	test -s "$T/snap/config.json" && test -s "$T/snap/memory-ranges" && test -s "$T/snap/state.json"
 	run ch a PUT vm.restore "{\"source_url\": \"file://$T/snap\"}"
-	assert_output '404 ["Error from API", "The VM could not restore", "The VM is already created"]'
+	assert_output '404 ["Error from API", "The VM could not be restored", "VM is already created"]'
 	# as the ch backend does: the paths rewritten in a copy of config.json, the rest linked
 	sed 's/v\.sock/v2.sock/; s/s\.sock/s2.sock/' "$T/snap/config.json" >"$T/rest/config.json"
 	ln -s ../snap/memory-ranges ../snap/state.json "$T/rest/"

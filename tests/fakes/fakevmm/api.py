@@ -12,6 +12,7 @@ import json
 import os
 import socketserver
 import threading
+import traceback
 
 DROPPED = "\nAll previous unanswered requests will be dropped."
 
@@ -97,10 +98,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reply(e.status, e.body)
             return
         with self.server.lock:
+            self.server.vmm.deprecated = False
             try:
                 status, obj = self.route(self.command, self.path, body)
             except HttpError as e:
                 status, obj = e.status, e.body
+            except Exception as e:  # QEMU gone mid-request, a bug: still an answer
+                self.server.vmm.log("api: %s" % traceback.format_exc())
+                status, obj = self.server.vmm.internal_error(str(e))
+            if self.server.vmm.deprecated and status < 300:
+                self.extra_headers["Deprecation"] = "true"
         self.server.vmm.log("api: %s %s -> %d %s" % (self.command, self.path, status,
                                                      "" if obj is None else json.dumps(obj)))
         self._reply(status, obj)

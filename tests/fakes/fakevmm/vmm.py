@@ -157,5 +157,9 @@ class Vmm:
         if self.vsock:
             self.vsock.reset()
 
+    def internal_error(self, msg):
+        """(status, body) for an unexpected failure; each VMM words it its own way."""
+        return 500, {"error": msg}
+
     def running(self):
         return self.guest is not None and not self.guest.exited.is_set()
