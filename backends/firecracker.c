@@ -209,6 +209,16 @@ fc_signal(struct backend *b, int sig)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* For the tests' clean-up of a daemon that died: whom to kill. */
+static void
+fc_write_pid(struct backend *b)
+{
+	char *pid = xasprintf("%d\n", (int)b->pid);
+
+	write_file_atomic(b->pid_path, pid, strlen(pid));
+	free(pid);
+}
+
 /* The thread, then the fork: 0 once the process runs. */
 static int
 fc_spawn(struct backend *b, struct aerr *err)
@@ -236,12 +246,7 @@ fc_spawn(struct backend *b, struct aerr *err)
 		aerr_set(err, "firecracker: fork: %s", strerror(-ret));
 		return ret;
 	}
-	{
-		char *pid = xasprintf("%d\n", (int)b->pid);
-
-		write_file_atomic(b->pid_path, pid, strlen(pid));
-		free(pid);
-	}
+	fc_write_pid(b);
 	return 0;
 }
 

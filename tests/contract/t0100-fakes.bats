@@ -94,6 +94,22 @@ fc_started() {
 	assert_output --partial '"network-interfaces": [],'
 }
 
+@test "fake-firecracker: an existing TAP is taken (in a network namespace of its own)" {
+	unshare -n true 2>/dev/null || skip "no network namespace here (unshare -n)"
+	# the fake inside a fresh namespace with one persistent TAP, as tapnet's VMMs run
+	unshare -n sh -c 'ip tuntap add dev attap0 mode tap && cd "$1" &&
+		exec "$2" --api-sock "$1/a.sock" </dev/null >"$1/a.out" 2>"$1/a.log"' \
+		sh "$T" "$FAKES/fake-firecracker" &
+	echo $! >"$T/a.pid"
+	wait_until 30 test -S "$T/a.sock"
+	run api a PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "attap0", "guest_mac": "52:54:00:00:00:01"}'
+	assert_output '204 '
+	run api a PUT /network-interfaces/eth1 '{"iface_id": "eth1", "host_dev_name": "attap1"}'
+	assert_output --partial 'No such device (os error 19) Invalid TUN/TAP Backend provided by attap1.'
+	run api a GET /vm/config
+	assert_output --partial '"network-interfaces": [{"iface_id": "eth0", "host_dev_name": "attap0", "guest_mac": "52:54:00:00:00:01"}]'
+}
+
 @test "fake-firecracker: its parent gone, the fake exits and takes its QEMU with it" {
 	local qpid
 	sh -c 'cd "$1" && exec "$2" --api-sock "$1/p.sock" </dev/null >/dev/null 2>"$1/p.log" & echo $! >"$1/p.fakepid"; exec sleep 600' \
@@ -109,6 +125,15 @@ fc_started() {
 	wait_until 30 bash -c "! kill -0 $qpid 2>/dev/null"
 	test ! -e "$T/p.sock"
 	grep -q 'parent [0-9]* is gone' "$T/p.log"
+}
+
+@test "fake-firecracker: SIGKILLed, the fake still takes its QEMU with it (PR_SET_PDEATHSIG)" {
+	local qpid
+	fc_started a
+	qpid=$(sed -n 's/.*qemu: pid \([0-9]*\)$/\1/p' "$T/a.log")
+	kill -0 "$qpid"
+	kill -9 "$(fake_pid a)"
+	wait_until 30 bash -c "! kill -0 $qpid 2>/dev/null"
 }
 
 @test "fake-firecracker: before InstanceStart, the post-boot calls are refused" {
@@ -201,13 +226,13 @@ fc_started() {
 	assert_output "400 {\"fault_message\": \"$AFTER\"}"
 }
 
-@test "fake-firecracker: the logger once (its file must exist); a stale vsock path is refused" {
+@test "fake-firecracker: the logger once (its directory must exist); a stale vsock path is refused" {
 	fake_start fc a
 	run api a PUT /logger "{\"log_path\": \"$T/none/fc.log\"}"
-	assert_output --partial '400 {"fault_message": "Logger error: '
-	touch "$T/fc.log"
+	assert_output '400 {"fault_message": "Logger error: Failed to open target file: No such file or directory (os error 2)"}'
 	run api a PUT /logger "{\"log_path\": \"$T/fc.log\", \"level\": \"Debug\"}"
 	assert_output '204 '
+	grep -q 'api: PUT /logger -> 204' "$T/fc.log"
 	run api a PUT /logger "{\"log_path\": \"$T/fc.log\"}"
 	assert_output --partial '400 {"fault_message": "Logger error: '
 	touch "$T/stale.sock"
@@ -310,10 +335,10 @@ ch_config() { # the VmConfig the ch backend sends
 	run ch a GET vmm.ping
 	assert_output --regexp '^200 \{"build_version": "v53.0.0-fake", "version": "53.0.0", "pid": [0-9]+, "features": \["kvm"\]\}$'
 	run ch a GET vm.info
-	assert_output '404 ["Error from API", "The VM information could not be retrieved", "The VM is not created"]'
+	assert_output '404 ["Error from API", "The VM info is not available", "VM is not created"]'
 	for ep in vm.boot vm.pause vm.resume vm.shutdown vm.reboot vm.power-button; do
 		run ch a PUT $ep
-		assert_output --regexp '^404 \["Error from API", "The VM could not [a-z ]+", "The VM is not created"\]$'
+		assert_output --regexp '^404 \["Error from API", "(The VM could not [a-z ]+|Error triggering power button)", "VM is not created"\]$'
 	done
 	run ch a PUT vm.snapshot '{"destination_url": "file:///tmp"}'
 	assert_output --partial '404 ["Error from API", "The VM could not be snapshotted"'
@@ -334,7 +359,7 @@ ch_config() { # the VmConfig the ch backend sends
 	run ch a GET vm.info
 	assert_output --partial '"frobnicate": true}, "state": "Created"'
 	run ch a PUT vm.create "$(ch_config)"
-	assert_output '500 ["Error from API", "The VM could not be created", "The VM is already created"]'
+	assert_output '500 ["Error from API", "The VM could not be created", "VM is already created"]'
 	run ch a GET vm.create
 	assert_output '400 ["Bad Request"]'
 	run ch a GET vm.nothing
@@ -345,7 +370,7 @@ ch_config() { # the VmConfig the ch backend sends
 	fake_start ch a
 	ch a PUT vm.create "$(ch_config)"
 	run ch a PUT vm.pause
-	assert_output '500 ["Error from API", "The VM could not pause", "Invalid VM state transition from Created (expected Running)"]'
+	assert_output '500 ["Error from API", "The VM could not be paused", "Invalid VM state transition from Created (expected Running)"]'
 	run ch a PUT vm.boot
 	assert_output '204 '
 	test -S "$T/v.sock"
@@ -401,7 +426,7 @@ ch_config() { # the VmConfig the ch backend sends
 	assert_output '204 '
 	test -s "$T/snap/config.json" && test -s "$T/snap/memory-ranges" && test -s "$T/snap/state.json"
 	run ch a PUT vm.restore "{\"source_url\": \"file://$T/snap\"}"
-	assert_output '404 ["Error from API", "The VM could not restore", "The VM is already created"]'
+	assert_output '404 ["Error from API", "The VM could not be restored", "VM is already created"]'
 	# as the ch backend does: the paths rewritten in a copy of config.json, the rest linked
 	sed 's/v\.sock/v2.sock/; s/s\.sock/s2.sock/' "$T/snap/config.json" >"$T/rest/config.json"
 	ln -s ../snap/memory-ranges ../snap/state.json "$T/rest/"

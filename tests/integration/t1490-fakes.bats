@@ -165,3 +165,25 @@ ch_config() {
 	test ! -e "$T/a.sock"
 	grep -q 'qmp: event SHUTDOWN {"guest": true, "reason": "guest-shutdown"}' "$T/a.log"
 }
+
+@test "fake-firecracker: the debian (systemd) guest from a root drive; SendCtrlAltDel ends it" {
+	local d=$GUESTS/debian
+	[ -e "$d/base.img" ] || skip "no debian guest in $GUESTS (make guest-debian, as root)"
+	cp --reflink=auto --sparse=always "$d/base.img" "$T/root.raw" # FC takes a raw, writable copy
+	fake_start fc a
+	api a PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}'
+	api a PUT /boot-source "{\"kernel_image_path\": \"$VMLINUX\", \"initrd_path\": \"$d/initrd.gz\", \"boot_args\": \"console=ttyS0 quiet panic=-1 reboot=k pci=off\"}"
+	run api a PUT /drives/rootfs '{"drive_id": "rootfs", "is_root_device": true, "path_on_host": "root.raw", "is_read_only": false}'
+	assert_output '204 '
+	api a PUT /vsock '{"guest_cid": 3, "uds_path": "v.sock"}'
+	run api a PUT /actions '{"action_type": "InstanceStart"}'
+	assert_output '204 '
+	run shell "$T/v.sock" 'grep -o "root=/dev/vda rw" /proc/cmdline; systemctl is-system-running --wait'
+	assert_success
+	assert_output $'root=/dev/vda rw\nrunning'
+	run api a PUT /actions '{"action_type": "SendCtrlAltDel"}'
+	assert_output '204 '
+	fake_wait_exit a
+	assert_equal "$FAKE_RC" 0
+	test ! -e "$T/a.sock"
+}
