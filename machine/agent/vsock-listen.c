@@ -17,7 +17,7 @@
  *
  * Exits 2 on bad arguments, 1 when it cannot listen; otherwise it runs
  * until killed. Finished commands are reaped by the kernel (SIGCHLD
- * ignored).
+ * ignored here; the commands get the default back).
  */
 #define _GNU_SOURCE
 #include "nolibc.h"
@@ -175,7 +175,11 @@ vl_child(long conn, char **cmd, char **envp)
 {
 	/* Above 0-2 first and without close-on-exec, whatever conn was. */
 	long fd = sc(SYS_fcntl, conn, VL_F_DUPFD, 3);
+	/* Our ignored SIGCHLD would be the command's too (exec keeps it):
+	 * the kernel would reap its children before a wait saw them. */
+	struct vl_sigaction dfl = { .handler = 0 };
 
+	sc4(SYS_rt_sigaction, VL_SIGCHLD, (long)&dfl, 0, 8);
 	sc(SYS_setsid, 0, 0, 0);
 	if (fd < 0)
 		vl_exit(126);
