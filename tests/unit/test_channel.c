@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -294,6 +295,8 @@ relay_spawn(struct relay *r, int silent)
 	r->pid = fork();
 	assert_true(r->pid >= 0);
 	if (r->pid == 0) {
+		/* Gone with the test process, also after a failed assertion. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(sv[1], 0);
 		dup2(sv[1], 1);
 		execl("/bin/sh", "sh", "-c", "echo 'Spawning backdoor root "
