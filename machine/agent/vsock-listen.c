@@ -134,8 +134,8 @@ vl_listen(const char *path, unsigned int port)
 			return -36; /* ENAMETOOLONG */
 		memcpy(sa.path, path, n + 1);
 		sc(SYS_unlink, (long)path, 0, 0);
-		fd = sc(SYS_socket, VL_AF_UNIX, VL_SOCK_STREAM | VL_SOCK_CLOEXEC,
-			0);
+		fd = sc(SYS_socket, VL_AF_UNIX,
+			VL_SOCK_STREAM | VL_SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return fd;
 		r = sc(SYS_bind, fd, (long)&sa, sizeof(sa));

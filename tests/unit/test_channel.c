@@ -403,7 +403,8 @@ relay_main(void *arg)
 			relay_accept(r);
 		if (p[2].revents && r->hfd >= 0 && !relay_copy(r->gfd, r->hfd))
 			break;
-		if (p[3].revents && r->hfd >= 0 && !relay_copy(r->hfd, r->gfd)) {
+		if (p[3].revents && r->hfd >= 0 &&
+		    !relay_copy(r->hfd, r->gfd)) {
 			/* The host hung up: the shell lives on. */
 			close(r->hfd);
 			r->hfd = -1;

@@ -599,8 +599,8 @@ test_listener_runs_a_shell_per_connection(void **state)
 	assert_true(atoi(pid1) > 0 && atoi(pid2) > 0);
 	assert_string_not_equal(pid1, pid2);
 	/* Its own session: the host's end of a connection kills no other. */
-	snprintf(cmd, sizeof(cmd), "[ \"$(cut -d' ' -f6 /proc/$$/stat)\" = $$ ] "
-		 "&& echo leader\n");
+	snprintf(cmd, sizeof(cmd), "[ \"$(cut -d' ' -f6 /proc/$$/stat)\" = "
+		 "$$ ] && echo leader\n");
 	say(b, cmd);
 	read_line(b, line, sizeof(line));
 	assert_string_equal(line, "leader");
