@@ -2,8 +2,8 @@
  * The machine's pool of guest shells: one worker thread per shell socket.
  * The daemon listens; the VMM connects at launch (QEMU), or the backend
  * connects to the VMM and hands the connection over (vsock: a probe then
- * finds whether the shell behind it is new or lives on). A worker waits for the
- * banner, sends the prelude, and then runs one command at a time, streaming
+ * finds whether the shell behind it is new or lives on). A worker waits for
+ * the banner, sends the prelude, and then runs one command at a time, streaming
  * its output into the command's buffer. While that buffer is full the worker
  * stops reading (virtserialport is flow-controlled, so the guest waits); on
  * the lossy console channel it keeps draining instead, and the guest waits

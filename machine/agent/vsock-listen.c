@@ -17,7 +17,7 @@
  *
  * Exits 2 on bad arguments, 1 when it cannot listen; otherwise it runs
  * until killed. Finished commands are reaped by the kernel (SIGCHLD
- * ignored).
+ * ignored here; the commands get the default back).
  */
 #define _GNU_SOURCE
 #include "nolibc.h"
@@ -134,8 +134,8 @@ vl_listen(const char *path, unsigned int port)
 			return -36; /* ENAMETOOLONG */
 		memcpy(sa.path, path, n + 1);
 		sc(SYS_unlink, (long)path, 0, 0);
-		fd = sc(SYS_socket, VL_AF_UNIX, VL_SOCK_STREAM | VL_SOCK_CLOEXEC,
-			0);
+		fd = sc(SYS_socket, VL_AF_UNIX,
+			VL_SOCK_STREAM | VL_SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return fd;
 		r = sc(SYS_bind, fd, (long)&sa, sizeof(sa));
@@ -175,7 +175,11 @@ vl_child(long conn, char **cmd, char **envp)
 {
 	/* Above 0-2 first and without close-on-exec, whatever conn was. */
 	long fd = sc(SYS_fcntl, conn, VL_F_DUPFD, 3);
+	/* Our ignored SIGCHLD would be the command's too (exec keeps it):
+	 * the kernel would reap its children before a wait saw them. */
+	struct vl_sigaction dfl = { .handler = 0 };
 
+	sc4(SYS_rt_sigaction, VL_SIGCHLD, (long)&dfl, 0, 8);
 	sc(SYS_setsid, 0, 0, 0);
 	if (fd < 0)
 		vl_exit(126);

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -294,6 +295,8 @@ relay_spawn(struct relay *r, int silent)
 	r->pid = fork();
 	assert_true(r->pid >= 0);
 	if (r->pid == 0) {
+		/* Gone with the test process, also after a failed assertion. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(sv[1], 0);
 		dup2(sv[1], 1);
 		execl("/bin/sh", "sh", "-c", "echo 'Spawning backdoor root "
@@ -400,7 +403,8 @@ relay_main(void *arg)
 			relay_accept(r);
 		if (p[2].revents && r->hfd >= 0 && !relay_copy(r->gfd, r->hfd))
 			break;
-		if (p[3].revents && r->hfd >= 0 && !relay_copy(r->hfd, r->gfd)) {
+		if (p[3].revents && r->hfd >= 0 &&
+		    !relay_copy(r->hfd, r->gfd)) {
 			/* The host hung up: the shell lives on. */
 			close(r->hfd);
 			r->hfd = -1;

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -507,6 +508,14 @@ test_bad_arguments(void **state)
 
 #define LISTENER "build/agent/attestfs-vsock-listen"
 
+/* In a forked child: the listener ends with this test process, also when
+ * a failed assertion skipped its kill (it would hold our stdout open). */
+static void
+die_with_parent(void)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static pid_t
 listener_start(const char *path)
 {
@@ -514,6 +523,7 @@ listener_start(const char *path)
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		die_with_parent();
 		execl(LISTENER, LISTENER, "-u", path, "/bin/sh", "-c",
 		      "echo 'Spawning backdoor root shell...'; exec /bin/sh",
 		      (char *)NULL);
@@ -589,8 +599,8 @@ test_listener_runs_a_shell_per_connection(void **state)
 	assert_true(atoi(pid1) > 0 && atoi(pid2) > 0);
 	assert_string_not_equal(pid1, pid2);
 	/* Its own session: the host's end of a connection kills no other. */
-	snprintf(cmd, sizeof(cmd), "[ \"$(cut -d' ' -f6 /proc/$$/stat)\" = $$ ] "
-		 "&& echo leader\n");
+	snprintf(cmd, sizeof(cmd), "[ \"$(cut -d' ' -f6 /proc/$$/stat)\" = "
+		 "$$ ] && echo leader\n");
 	say(b, cmd);
 	read_line(b, line, sizeof(line));
 	assert_string_equal(line, "leader");
@@ -605,6 +615,38 @@ test_listener_runs_a_shell_per_connection(void **state)
 	assert_int_equal(waitpid(lp, &status, 0), lp);
 	unlink(path);
 	rmdir(dir);
+}
+
+/* The command does not inherit the listener's ignored SIGCHLD: with it, the
+ * kernel reaps children before a wait sees their status (the shells reset
+ * it themselves; a command that is no shell would not). */
+static void
+test_listener_command_gets_default_sigchld(void **state)
+{
+	char dir[] = "/tmp/attestfs-vlisten.XXXXXX", path[64], line[128];
+	unsigned long long ign;
+	int fd, status;
+	pid_t lp;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/l.sock", dir);
+	lp = fork();
+	assert_true(lp >= 0);
+	if (lp == 0) {
+		die_with_parent();
+		execl(LISTENER, LISTENER, "-u", path, "/bin/grep", "SigIgn",
+		      "/proc/self/status", (char *)NULL);
+		_exit(127);
+	}
+	fd = listener_connect(path);
+	read_line(fd, line, sizeof(line));
+	close(fd);
+	kill(lp, SIGKILL);
+	assert_int_equal(waitpid(lp, &status, 0), lp);
+	unlink(path);
+	rmdir(dir);
+	assert_int_equal(sscanf(line, "SigIgn: %llx", &ign), 1);
+	assert_int_equal(ign & (1ULL << (SIGCHLD - 1)), 0);
 }
 
 static void
@@ -706,6 +748,7 @@ test_listener_binds_the_vsock_port(void **state)
 	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
 
+		die_with_parent();
 		dup2(null, 2);
 		execl(LISTENER, LISTENER, arg, "/bin/true", (char *)NULL);
 		_exit(127);
@@ -725,6 +768,7 @@ test_listener_binds_the_vsock_port(void **state)
 	 * binding the port to see would race with its own bind). */
 	pid = fork();
 	if (pid == 0) {
+		die_with_parent();
 		execl(LISTENER, LISTENER, arg, "/bin/true", (char *)NULL);
 		_exit(127);
 	}
@@ -749,6 +793,7 @@ main(void)
 		cmocka_unit_test(test_short_lived_connections_are_dialed_again),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_listener_runs_a_shell_per_connection),
+		cmocka_unit_test(test_listener_command_gets_default_sigchld),
 		cmocka_unit_test(test_listener_refuses_bad_arguments),
 		cmocka_unit_test(test_listener_binds_the_vsock_port),
 	};
