@@ -447,6 +447,9 @@ ch_config() { # the VmConfig the ch backend sends
 	fake_start ch a
 	ch a PUT vm.create "$(ch_config)"
 	ch a PUT vm.boot
+	run ch a PUT vm.reboot
+	assert_output '204 '
+	grep -q 'qmp: event RESET' "$T/a.log" # returned after the reset, not before
 	run ch a PUT vm.shutdown
 	assert_output '204 '
 	run ch a GET vm.info
