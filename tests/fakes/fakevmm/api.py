@@ -3,8 +3,10 @@
 Both Firecracker and Cloud Hypervisor use micro_http: keep-alive, `Expect: 100-continue`
 answered with an interim 100 (http.server's handle_expect_100), a body only with
 Content-Length (chunked bodies read as empty), and parse errors answered with
-400 {"error": "<reason>\\nAll previous unanswered requests will be dropped."}, after which
-the connection is closed. Requests are handled one at a time (the VMMs run them serially on
+400 `{ "error": "<reason>` NEWLINE `All previous unanswered requests will be dropped." }` (a raw
+newline: micro_http formats it by hand), after which the connection is closed. Status lines
+carry no reason phrase ("HTTP/1.1 204 "), and every response says "Server: Firecracker API"
+(micro_http's, for CH too). Requests are handled one at a time (the VMMs run them serially on
 their API thread): Server.lock is held around each route.
 """
 import http.server
@@ -15,6 +17,12 @@ import threading
 import traceback
 
 DROPPED = "\nAll previous unanswered requests will be dropped."
+
+
+def parse_error(msg):
+    """micro_http's own answer to a request it cannot parse: formatted by hand, so the
+    newline is a raw one (not valid JSON; a client must cope, as with the real VMMs)."""
+    return ('{ "error": "%s%s" }' % (msg, DROPPED)).encode()
 
 
 class HttpError(Exception):
@@ -55,15 +63,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         self.server.vmm.log("api: " + (fmt % args))
 
+    def send_response(self, code, message=None):
+        """micro_http's status line has no reason phrase; its headers no Date."""
+        self.log_request(code)
+        self.send_response_only(code, "")
+        self.send_header("Server", self.server_name)
+
     def send_error(self, code, message=None, explain=None):
-        """http.server's own parse errors: micro_http's {"error": ...} shape, always 400."""
+        """http.server's own parse errors: micro_http's answer, always 400."""
+        self._reply(400, parse_error(message or "Invalid request"))
         self.close_connection = True
-        self._reply(400, {"error": (message or "Invalid request") + DROPPED})
 
     def _reply(self, status, obj):
-        body = b"" if obj is None else json.dumps(obj).encode()
+        """obj: JSON-able, None (no body) or bytes (sent as they are)."""
+        if isinstance(obj, bytes):
+            body = obj
+        else:
+            body = b"" if obj is None else json.dumps(obj).encode()
         self.send_response(status)
-        self.send_header("Connection", "close" if self.close_connection else "keep-alive")
+        # micro_http says keep-alive even when it drops what follows a parse error
+        self.send_header("Connection", "close" if self.client_close() else "keep-alive")
         if obj is not None:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -80,14 +99,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if cl is None:
             return None
         if not cl.strip().isdigit():
-            raise HttpError(400, {"error": "Invalid header. Reason: Invalid value. Key: "
-                                           "Content-Length; Value: %s" % cl.strip() + DROPPED})
+            raise HttpError(400, parse_error("Invalid header. Reason: Invalid value. Key: "
+                                             "Content-Length; Value: %s" % cl.strip()))
         n = int(cl)
         if n > self.server.max_payload:
-            raise HttpError(400, {"error": "Request payload with size %d is larger than "
-                                           "the limit of %d allowed by server." %
-                                           (n, self.server.max_payload) + DROPPED})
+            raise HttpError(400, parse_error("Request payload with size %d is larger than "
+                                             "the limit of %d allowed by server." %
+                                             (n, self.server.max_payload)))
         return self.rfile.read(n) if n else b""
+
+    def client_close(self):
+        return (self.headers.get("Connection", "") if self.headers else "").lower() == "close"
 
     def _handle(self):
         self.extra_headers = {}

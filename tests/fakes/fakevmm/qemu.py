@@ -135,6 +135,7 @@ class Guest:
         self.replies = {}
         self.next_id = 0
         self.shutdown_reason = None
+        self.resets = 0                     # RESET events seen
         self.exited = threading.Event()
 
     def start(self, incoming=None):
@@ -217,6 +218,7 @@ class Guest:
         elif ev == "RESET":
             # a reboot: the guest reopens its ports when it is up again
             self.port_open = [False] * len(self.port_open)
+            self.resets += 1
             if self.on_reset:
                 threading.Thread(target=self.on_reset, daemon=True).start()
         if ev != "VSERPORT_CHANGE":
@@ -242,6 +244,20 @@ class Guest:
         if "error" in r:
             raise QmpError("%s: %s" % (name, r["error"].get("desc")))
         return r.get("return")
+
+    def reset(self, timeout=30):
+        """system_reset, returning once QEMU has reset the machine (its RESET event: it
+        comes after the command's reply)."""
+        with self.lock:
+            n = self.resets
+        self.cmd("system_reset")
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while self.resets == n:
+                left = deadline - time.monotonic()
+                if self.exited.is_set() or left <= 0:
+                    raise QmpError("system_reset: no RESET event")
+                self.cond.wait(left)
 
     def status(self):
         return self.cmd("query-status")["status"]
