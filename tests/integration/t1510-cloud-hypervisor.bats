@@ -219,6 +219,17 @@ setup() {
 	rmdir "$VMS/c1"
 }
 
+@test "reboot returns when the guest is back, in the same VMM" {
+	pid=$(vmm_pid c)
+	tx "$VMS/c/exec" 'touch /tmp/before-reboot'
+	echo reboot >"$VMS/c/ctl"
+	assert_equal "$(cat "$VMS/c/status")" running
+	run tx "$VMS/c/exec" 'test -e /tmp/before-reboot && echo survived || echo fresh'
+	assert_output fresh
+	# CH reboots a guest in its own process
+	assert_equal "$(vmm_pid c)" "$pid"
+}
+
 @test "crash: status crashed, exec fails with EIO; start boots it again" {
 	pid=$(vmm_pid c)
 	echo crash >"$VMS/c/ctl"
