@@ -25,6 +25,7 @@ setup(void **state)
 {
 	return fixture_setup(state, "{\"machines\": {"
 			     "\"m\": {\"backend\": \"mock\", \"shells\": 1},"
+			     "\"k\": {\"backend\": \"mock\", \"shells\": 2},"
 			     "\"v\": {\"backend\": \"mock\", \"shells\": 3,"
 			     " \"append\": \"mock.vsock\"}}}", 20, 0);
 }
@@ -105,6 +106,22 @@ tag_after(const struct strbuf *got, const char *prefix)
 	return strtoll(at, NULL, 10);
 }
 
+/* With m's lock: wait for a change; a hang lets go of the lock (the
+ * dialer's callback takes it while the test is torn down) and fails. */
+static void
+wait_change(struct machine *m, const struct timespec *ts)
+{
+	if (pthread_cond_timedwait(&m->cond, &m->lock, ts) == ETIMEDOUT) {
+		size_t len;
+		char *log;
+
+		machine_unlock(m);
+		log = machine_render(m, MACHINE_VIEW_LOG, &len);
+		fail_msg("a machine did not get there in %d s; log:\n%s",
+			 HARNESS_CALL_SECS, log);
+	}
+}
+
 static void
 wait_ready(struct machine *m, size_t i)
 {
@@ -113,8 +130,7 @@ wait_ready(struct machine *m, size_t i)
 	mono_deadline(&ts, HARNESS_CALL_SECS * 1000);
 	machine_lock(m);
 	while (!m->shells[i].ready)
-		assert_int_equal(pthread_cond_timedwait(&m->cond, &m->lock,
-							&ts), 0);
+		wait_change(m, &ts);
 	machine_unlock(m);
 }
 
@@ -273,6 +289,15 @@ test_new_shell_with_banner_gets_one_prelude(void **state)
  */
 enum relay_reset { RESET_LIVING, RESET_NEW, RESET_NEW_SILENT };
 
+#define RELAY_MAX 2
+
+/* One guest shell: its end of the pair is ours (gfd), hfd the host's
+ * connection joined to it, -1: none. */
+struct gshell {
+	pid_t pid;
+	int gfd, hfd;
+};
+
 struct relay {
 	char dir[64], path[96];
 	int lfd, wake_fd;
@@ -280,21 +305,20 @@ struct relay {
 	pthread_mutex_t lock;
 	int stop, reset;
 	enum relay_reset how;
-	pid_t pid;                 /* the guest shell */
-	int gfd;                   /* its end of the pair, ours */
-	int hfd;                   /* the host's connection, -1: none */
+	int n;
+	struct gshell sh[RELAY_MAX];
 };
 
 static void
-relay_spawn(struct relay *r, int silent)
+relay_spawn(struct gshell *g, int silent)
 {
 	int sv[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
 			 0);
-	r->pid = fork();
-	assert_true(r->pid >= 0);
-	if (r->pid == 0) {
+	g->pid = fork();
+	assert_true(g->pid >= 0);
+	if (g->pid == 0) {
 		/* Gone with the test process, also after a failed assertion. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(sv[1], 0);
@@ -304,40 +328,52 @@ relay_spawn(struct relay *r, int silent)
 		_exit(127);
 	}
 	close(sv[1]);
-	r->gfd = sv[0];
+	g->gfd = sv[0];
+	g->hfd = -1;
 	if (silent) {
 		/* Its banner went to nobody. */
 		char buf[64];
 		size_t n = 0;
 
 		while (n < sizeof(SHELL_BANNER) &&
-		       read(r->gfd, buf, 1) == 1 && buf[0] != '\n')
+		       read(g->gfd, buf, 1) == 1 && buf[0] != '\n')
 			n++;
 	}
 }
 
 static void
-relay_kill(struct relay *r)
+relay_kill(struct gshell *g)
 {
-	kill(r->pid, SIGKILL);
-	waitpid(r->pid, NULL, 0);
-	close(r->gfd);
+	kill(g->pid, SIGKILL);
+	waitpid(g->pid, NULL, 0);
+	close(g->gfd);
+	if (g->hfd >= 0)
+		close(g->hfd);
+	g->hfd = -1;
 }
 
 /* With the lock: a reset as ordered. */
 static void
 relay_do_reset(struct relay *r)
 {
+	int i;
+
 	r->reset = 0;
-	if (r->hfd >= 0)
-		close(r->hfd);
-	r->hfd = -1;
-	if (r->how != RESET_LIVING) {
-		relay_kill(r);
-		relay_spawn(r, r->how == RESET_NEW_SILENT);
+	for (i = 0; i < r->n; i++) {
+		struct gshell *g = &r->sh[i];
+
+		if (g->hfd >= 0)
+			close(g->hfd);
+		g->hfd = -1;
+		if (r->how != RESET_LIVING) {
+			relay_kill(g);
+			relay_spawn(g, r->how == RESET_NEW_SILENT);
+		}
 	}
 }
 
+/* A host connection: joined to the first shell without one, else closed
+ * without a reply (as a VMM does without a guest listener). */
 static void
 relay_accept(struct relay *r)
 {
@@ -345,16 +381,18 @@ relay_accept(struct relay *r)
 	struct pollfd p;
 	char buf[64];
 	ssize_t n;
-	int fd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
+	int i, fd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
 	p = (struct pollfd){ .fd = fd, .events = POLLIN };
 	n = poll(&p, 1, HARNESS_CALL_SECS * 1000) == 1 ?
 		    recv(fd, buf, sizeof(buf), MSG_DONTWAIT) : -1;
-	if (n == 13 && !memcmp(buf, "CONNECT 1024\n", 13) && r->hfd < 0 &&
+	for (i = 0; i < r->n && r->sh[i].hfd >= 0; i++)
+		;
+	if (i < r->n && n == 13 && !memcmp(buf, "CONNECT 1024\n", 13) &&
 	    write(fd, ok, sizeof(ok) - 1) == sizeof(ok) - 1)
-		r->hfd = fd;
+		r->sh[i].hfd = fd;
 	else
 		close(fd);
 }
@@ -371,23 +409,45 @@ relay_copy(int from, int to)
 	return write_all(to, buf, (size_t)n) == 0;
 }
 
+/* With the lock: what poll found on shell g. */
+static void
+relay_pump(struct gshell *g, const struct pollfd *pg, const struct pollfd *ph)
+{
+	if (g->hfd < 0)
+		return;
+	/* The host hung up, or its bytes cannot go on: the shell lives on
+	 * (and its bytes wait for the next connection). */
+	if ((ph->revents && !relay_copy(g->hfd, g->gfd)) ||
+	    (pg->revents && !relay_copy(g->gfd, g->hfd))) {
+		close(g->hfd);
+		g->hfd = -1;
+	}
+}
+
 static void *
 relay_main(void *arg)
 {
 	struct relay *r = arg;
+	int i;
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
-		struct pollfd p[4] = {
+		struct pollfd p[2 + 2 * RELAY_MAX] = {
 			{ .fd = r->lfd, .events = POLLIN },
 			{ .fd = r->wake_fd, .events = POLLIN },
-			/* The guest's bytes wait while nobody is connected. */
-			{ .fd = r->hfd >= 0 ? r->gfd : -1, .events = POLLIN },
-			{ .fd = r->hfd, .events = POLLIN },
 		};
 
+		for (i = 0; i < r->n; i++) {
+			struct gshell *g = &r->sh[i];
+
+			/* The guest's bytes wait while nobody is connected. */
+			p[2 + 2 * i].fd = g->hfd >= 0 ? g->gfd : -1;
+			p[2 + 2 * i].events = POLLIN;
+			p[3 + 2 * i].fd = g->hfd;
+			p[3 + 2 * i].events = POLLIN;
+		}
 		pthread_mutex_unlock(&r->lock);
-		poll(p, 4, -1);
+		poll(p, (nfds_t)(2 + 2 * r->n), -1);
 		pthread_mutex_lock(&r->lock);
 		if (p[1].revents) {
 			uint64_t v;
@@ -401,14 +461,8 @@ relay_main(void *arg)
 		}
 		if (p[0].revents)
 			relay_accept(r);
-		if (p[2].revents && r->hfd >= 0 && !relay_copy(r->gfd, r->hfd))
-			break;
-		if (p[3].revents && r->hfd >= 0 &&
-		    !relay_copy(r->hfd, r->gfd)) {
-			/* The host hung up: the shell lives on. */
-			close(r->hfd);
-			r->hfd = -1;
-		}
+		for (i = 0; i < r->n; i++)
+			relay_pump(&r->sh[i], &p[2 + 2 * i], &p[3 + 2 * i]);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -423,9 +477,10 @@ relay_poke(struct relay *r)
 }
 
 static void
-relay_start(struct relay *r)
+relay_start(struct relay *r, int n)
 {
 	struct aerr err = { "" };
+	int i;
 
 	memset(r, 0, sizeof(*r));
 	strcpy(r->dir, "/tmp/attestfs-relay.XXXXXX");
@@ -434,9 +489,10 @@ relay_start(struct relay *r)
 	r->lfd = sock_listen_unix(r->path, &err);
 	assert_true(r->lfd >= 0);
 	r->wake_fd = eventfd(0, EFD_CLOEXEC);
-	r->hfd = -1;
 	pthread_mutex_init(&r->lock, NULL);
-	relay_spawn(r, 0);
+	r->n = n;
+	for (i = 0; i < n; i++)
+		relay_spawn(&r->sh[i], 0);
 	assert_int_equal(pthread_create(&r->thread, NULL, relay_main, r), 0);
 }
 
@@ -453,18 +509,41 @@ relay_reset(struct relay *r, enum relay_reset how)
 static void
 relay_stop(struct relay *r)
 {
+	int i;
+
 	pthread_mutex_lock(&r->lock);
 	r->stop = 1;
 	pthread_mutex_unlock(&r->lock);
 	relay_poke(r);
 	pthread_join(r->thread, NULL);
-	if (r->hfd >= 0)
-		close(r->hfd);
-	relay_kill(r);
+	for (i = 0; i < r->n; i++)
+		relay_kill(&r->sh[i]);
 	close(r->lfd);
 	close(r->wake_fd);
 	unlink(r->path);
 	rmdir(r->dir);
+}
+
+/* The end-to-end tests' dialer and relay, stopped also when a test fails
+ * (before its machines go: the dialer calls into them). */
+static struct vsock_dialer *e2e_dialer;
+static struct relay e2e_relay;
+
+static void
+e2e_cleanup(void)
+{
+	vsock_dialer_stop(e2e_dialer);
+	e2e_dialer = NULL;
+	if (e2e_relay.n)
+		relay_stop(&e2e_relay);
+	e2e_relay.n = 0;
+}
+
+static int
+e2e_teardown(void **state)
+{
+	e2e_cleanup();
+	return fixture_teardown(state);
 }
 
 /* The machine's channel callback, as lifecycle.c's, counting. */
@@ -497,8 +576,7 @@ wait_ready_on(struct machine *m, int n)
 	machine_lock(m);
 	while (channels_handed < n || s->pending_fd >= 0 || !s->ready ||
 	       !s->adopted)
-		assert_int_equal(pthread_cond_timedwait(&m->cond, &m->lock,
-							&ts), 0);
+		wait_change(m, &ts);
 	machine_unlock(m);
 }
 
@@ -522,42 +600,146 @@ static void
 test_dialer_machine_resync_after_resets(void **state)
 {
 	struct fixture *f = *state;
-	struct vsock_dialer *d;
 	struct aerr err = { "" };
-	struct relay r;
 	pid_t first, again;
 	char *log;
 	size_t len;
 
 	assert_int_equal(run(f->m, "true", NULL), 0);
-	relay_start(&r);
+	relay_start(&e2e_relay, 1);
 	channels_handed = 0;
-	assert_int_equal(vsock_dialer_start(r.path, ATTESTFS_VSOCK_PORT, 1,
-					    &e2e_events, f->m, &d, &err), 0);
+	assert_int_equal(vsock_dialer_start(e2e_relay.path,
+					    ATTESTFS_VSOCK_PORT, 1, &e2e_events,
+					    f->m, &e2e_dialer, &err), 0);
 	wait_ready_on(f->m, 1);
 	first = shell_pid(f->m);
-	assert_int_equal(first, r.pid);
+	assert_int_equal(first, e2e_relay.sh[0].pid);
 
-	relay_reset(&r, RESET_LIVING);
+	relay_reset(&e2e_relay, RESET_LIVING);
 	wait_ready_on(f->m, 2);
 	assert_int_equal(shell_pid(f->m), first);
 
-	relay_reset(&r, RESET_NEW);
+	relay_reset(&e2e_relay, RESET_NEW);
 	wait_ready_on(f->m, 3);
 	again = shell_pid(f->m);
 	assert_int_not_equal(again, first);
-	assert_int_equal(again, r.pid);
+	assert_int_equal(again, e2e_relay.sh[0].pid);
 
-	relay_reset(&r, RESET_NEW_SILENT);
+	relay_reset(&e2e_relay, RESET_NEW_SILENT);
 	wait_ready_on(f->m, 4);
-	assert_int_equal(shell_pid(f->m), r.pid);
-	assert_int_not_equal(r.pid, again);
+	assert_int_equal(shell_pid(f->m), e2e_relay.sh[0].pid);
+	assert_int_not_equal(e2e_relay.sh[0].pid, again);
 
-	vsock_dialer_stop(d);
-	relay_stop(&r);
+	e2e_cleanup();
 	log = machine_render(f->m, MACHINE_VIEW_LOG, &len);
 	assert_null(strstr(log, "restarted while running"));
 	free(log);
+}
+
+/* Every shell is ready on a connection handed over, n of them so far. */
+static void
+wait_all_ready_on(struct machine *m, int n)
+{
+	struct timespec ts;
+	size_t i = 0;
+
+	mono_deadline(&ts, HARNESS_CALL_SECS * 1000);
+	machine_lock(m);
+	while (i < m->n_shells) {
+		struct shell_slot *s = &m->shells[i];
+
+		if (channels_handed >= n && s->pending_fd < 0 && s->ready &&
+		    s->adopted) {
+			i++;
+			continue;
+		}
+		wait_change(m, &ts);
+		i = 0;
+	}
+	machine_unlock(m);
+}
+
+/* The guest pid of a command running on one of m's shells, else 0. */
+static int
+running_pid(struct machine *m)
+{
+	pid_t pid = 0;
+	size_t i;
+
+	machine_lock(m);
+	for (i = 0; i < m->n_shells; i++)
+		if (m->shells[i].cur && m->shells[i].cur->guest_pid > 0)
+			pid = m->shells[i].cur->guest_pid;
+	machine_unlock(m);
+	return pid;
+}
+
+struct bg_cmd {
+	struct machine *m;
+	const char *cmd;
+	int ret;
+};
+
+static void *
+bg_cmd_main(void *arg)
+{
+	struct bg_cmd *b = arg;
+
+	b->ret = run(b->m, b->cmd, NULL);
+	return NULL;
+}
+
+/* A command running when the VMM resets the connections: its caller gets
+ * EIO, and the guest process, which lives on with its shell, is killed
+ * (else that shell stays busy with it and never answers). */
+static void
+test_reset_kills_the_abandoned_command(void **state)
+{
+	struct fixture *f = *state;
+	struct machine *k = vmset_find(f->set, "k");
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	struct bg_cmd b = { .m = k };
+	struct aerr err = { "" };
+	struct strbuf out;
+	pthread_t th;
+	char long_cmd[256], cmd[256], *pid = NULL;
+	size_t len;
+	int i;
+
+	assert_int_equal(run(k, "true", NULL), 0);
+	relay_start(&e2e_relay, 2);
+	channels_handed = 0;
+	assert_int_equal(vsock_dialer_start(e2e_relay.path,
+					    ATTESTFS_VSOCK_PORT, 2, &e2e_events,
+					    k, &e2e_dialer, &err), 0);
+	wait_all_ready_on(k, 2);
+	snprintf(long_cmd, sizeof(long_cmd), "sh -c 'echo $$ >%s/pid.tmp && "
+		 "mv %s/pid.tmp %s/pid && exec sleep 300'", e2e_relay.dir,
+		 e2e_relay.dir, e2e_relay.dir);
+	b.cmd = long_cmd;
+	assert_int_equal(pthread_create(&th, NULL, bg_cmd_main, &b), 0);
+	snprintf(cmd, sizeof(cmd), "%s/pid", e2e_relay.dir);
+	for (i = 0; i < HARNESS_CALL_SECS * 100 && read_file(cmd, &pid, &len);
+	     i++)
+		nanosleep(&ts, NULL);
+	assert_non_null(pid);
+	/* ...and the host knows its guest pid (the agent's first frame). */
+	for (i = 0; i < HARNESS_CALL_SECS * 100 && !running_pid(k); i++)
+		nanosleep(&ts, NULL);
+	assert_true(running_pid(k));
+	relay_reset(&e2e_relay, RESET_LIVING);
+	pthread_join(th, NULL);
+	assert_int_equal(b.ret, -EIO);
+	wait_all_ready_on(k, 4);
+	snprintf(cmd, sizeof(cmd), "while kill -0 %d 2>/dev/null; do sleep "
+		 "0.05; done; echo gone", atoi(pid));
+	sb_init(&out);
+	assert_int_equal(run(k, cmd, &out), 0);
+	assert_string_equal(out.data, "gone\n");
+	sb_free(&out);
+	free(pid);
+	unlink(cmd);
+	e2e_cleanup();
 }
 
 int
@@ -577,7 +759,10 @@ main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_dialer_machine_resync_after_resets, setup,
-			teardown),
+			e2e_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_reset_kills_the_abandoned_command, setup,
+			e2e_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
