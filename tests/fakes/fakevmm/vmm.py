@@ -20,8 +20,31 @@ import traceback
 from . import qemu
 
 
-class Exit(Exception):
-    pass
+BASE = os.path.join(tempfile.gettempdir(), "fake-vmm.%d" % os.getuid())
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def workdir(name):
+    """BASE/NAME.PID, private. A fake killed by SIGKILL cannot remove its own: each new one
+    first removes those whose process is gone."""
+    os.makedirs(BASE, mode=0o700, exist_ok=True)
+    for d in os.listdir(BASE):
+        pid = d.rsplit(".", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(BASE, d), ignore_errors=True)
+    path = os.path.join(BASE, "%s.%d" % (name, os.getpid()))
+    shutil.rmtree(path, ignore_errors=True)  # a dead namesake's, pid reused
+    os.mkdir(path, 0o700)
+    return path
 
 
 class Vmm:
@@ -36,7 +59,7 @@ class Vmm:
         self.log_lock = threading.Lock()
         self.exit_code = None
         self.ppid = os.getppid()
-        self.workdir = tempfile.mkdtemp(prefix="%s." % name)
+        self.workdir = workdir(name)
         self.t0 = time.monotonic()
 
     # ------------------------------------------------------------ logging
