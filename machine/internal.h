@@ -123,7 +123,6 @@ struct shell_slot {
 	int acks_owed;             /* lossy: chunks whose go-ahead is due */
 	long long ack_tag;         /* ...of this command */
 	int64_t resync_at;         /* lossy, after a loss: SYNC again then */
-	int sync_deferred;         /* restored: its SYNC waits (shellpool.c) */
 };
 
 enum wait_kind {
@@ -218,8 +217,6 @@ struct machine {
 	int64_t spare_hold_until;    /* a restore's first command first... */
 	unsigned long spare_hold_cmds; /* ...unless one ended since then */
 	unsigned long cmds_ended;    /* commands this machine answered */
-	int64_t resync_defer_until;  /* restored: the other shells' SYNC... */
-	unsigned long resync_defer_cmds; /* ...or once a command ended */
 	struct clone_spare *cspare;  /* pre-started for the next clone... */
 	char *cspare_want;           /* ...of this snapshot directory */
 	int cspare_dead;             /* its VMM exited */

@@ -27,9 +27,6 @@
  * 64 KiB, as the shell's own chunks had (QEMU drops console bytes once its
  * socket's send buffer, about 208 KiB with the kernel's overhead, is full). */
 #define SHELL_AGENT_WINDOW 2
-/* A continued guest: the shells but the control shell answer their SYNC
- * after its first command, or this long after the control shell did. */
-#define RESYNC_DEFER_MS 1000
 
 
 static void
@@ -39,37 +36,6 @@ wake(struct shell_slot *s)
 	ssize_t n = write(s->wake_fd, &one, sizeof(one));
 
 	(void)n;
-}
-
-/*
- * With the lock: the SYNCs held back after a restore go once the first
- * command has ended or RESYNC_DEFER_MS after the control shell answered.
- * Until then the guest's one vCPU, translating afresh under TCG, serves
- * the control shell's resume script and that command alone: three more
- * shells answering at once made a restore's first command ~70 ms later.
- */
-static void
-resync_deferred_due(struct machine *m)
-{
-	size_t i;
-
-	if (!m->resync_defer_until ||
-	    (now_mono_ms() < m->resync_defer_until &&
-	     m->cmds_ended == m->resync_defer_cmds))
-		return;
-	m->resync_defer_until = 0;
-	for (i = 0; i < m->n_shells; i++) {
-		struct shell_slot *s = &m->shells[i];
-
-		if (!s->sync_deferred)
-			continue;
-		s->sync_deferred = 0;
-		if (s->conn_fd < 0)
-			continue;
-		s->sync_tag = ++m->next_tag;
-		shell_sync(&s->outq, s->sync_tag);
-		wake(s);
-	}
 }
 
 void
@@ -189,7 +155,6 @@ cmd_end(struct cmd *c, int err)
 		c->err = err;
 	c->state = CMD_DONE;
 	c->m->cmds_ended++;
-	resync_deferred_due(c->m);
 	notify(c);
 }
 
@@ -277,11 +242,9 @@ pick(struct machine *m, struct shell_slot *s)
 	bootstrap_slots(m, &lo, &n);
 	if ((size_t)s->index < lo || (size_t)s->index >= lo + n)
 		return NULL;
-	/* Connected counts, not ready: they greet a moment after shell 0;
-	 * but not one whose SYNC waits for shell 0's first command. */
+	/* Connected counts, not ready: they greet a moment after shell 0. */
 	for (i = lo + 1; i < lo + n; i++)
-		others |= m->shells[i].conn_fd >= 0 &&
-			  !m->shells[i].sync_deferred;
+		others |= m->shells[i].conn_fd >= 0;
 	for (c = m->queue; c; c = c->next) {
 		/* Until the machine is running (its boot set-up done), only
 		 * control work goes to the guest. */
@@ -353,13 +316,6 @@ on_sync(struct shell_slot *s, long long num)
 	s->sync_tag = 0;
 	s->resync_at = 0;
 	s->ready = 1;
-	if (s->index == 0 && m->boot_restored) {
-		m->resync_defer_until = now_mono_ms() + RESYNC_DEFER_MS;
-		m->resync_defer_cmds = m->cmds_ended;
-		for (size_t i = 1; i < m->n_shells; i++)
-			if (m->shells[i].sync_deferred)
-				wake(&m->shells[i]);
-	}
 	bootstrap_shell_ready(m, s);
 	if (s->index == 0 && m->state == MS_STARTING)
 		machine_set_state(m, MS_RUNNING, "the backdoor answered");
@@ -547,7 +503,6 @@ serve(struct shell_slot *s, int fd)
 {
 	struct machine *m = s->m;
 	char buf[65536];
-	int timeout;
 
 	for (;;) {
 		struct pollfd pfd[2] = {
@@ -562,18 +517,14 @@ serve(struct shell_slot *s, int fd)
 		}
 		acks_due(s);
 		resync_due(s);
-		resync_deferred_due(m);
 		dispatch(s);
 		if (!backpressured(s))
 			pfd[0].events |= POLLIN;
 		if (s->outq.len)
 			pfd[0].events |= POLLOUT;
-		timeout = s->resync_at ? RESYNC_MS : -1;
-		if (s->sync_deferred && m->resync_defer_until)
-			timeout = (int)(m->resync_defer_until - now_mono_ms()) + 1;
 		machine_unlock(m);
 
-		if (poll(pfd, 2, timeout) < 0) {
+		if (poll(pfd, 2, s->resync_at ? RESYNC_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
@@ -618,13 +569,6 @@ serve(struct shell_slot *s, int fd)
 static void
 queue_resume_sync(struct shell_slot *s)
 {
-	/* The others wait for the control shell (resync_deferred_due). */
-	if (s->index != 0 && !s->m->shells[0].ready) {
-		s->sync_deferred = 1;
-		return;
-	}
-	if (s->index == 0)
-		s->m->resync_defer_until = 0;
 	s->sync_tag = ++s->m->next_tag;
 	if (s->index == 0)
 		snapshot_resume_script(s->m, &s->outq);
@@ -678,7 +622,6 @@ worker(void *arg)
 		s->conn_fd = fd;
 		s->ready = 0;
 		s->sync_tag = 0;
-		s->sync_deferred = 0;
 		s->acks_owed = 0;
 		s->resync_at = 0;
 		sb_free(&s->outq);
@@ -696,7 +639,6 @@ worker(void *arg)
 		shell_release_cur(s, -EIO);
 		s->ready = 0;
 		s->sync_tag = 0;
-		s->sync_deferred = 0;
 		s->conn_fd = -1;
 		sb_free(&s->outq);
 		pthread_cond_broadcast(&m->cond);

@@ -68,20 +68,6 @@ teardown_file() { umount_attestfs; }
 	done
 }
 
-# The port of the guest shell that runs a command: attestfs.shell.N.
-shell_port_cmd='cat "/sys/class/virtio-ports/$(basename "$(readlink /proc/$$/fd/0)")/name"'
-
-@test "after a restore the control shell runs the first command; the other shells answer after it" {
-	echo 'snapshot first-cmd' >"$VMS/a/ctl"
-	echo 'restore first-cmd' >"$VMS/a/ctl"
-	run tx "$VMS/a/exec" "$shell_port_cmd"
-	assert_output attestfs.shell.0
-	wait_until "$TEST_TIMEOUT" grep -qx 'shells 4/4' "$VMS/a/info"
-	# and then commands go to the others again, as before the restore
-	run tx "$VMS/a/exec" "$shell_port_cmd"
-	refute_output attestfs.shell.0
-}
-
 @test "clones continue a snapshot, each on its own, with its own name" {
 	echo 'restore s1' >"$VMS/a/ctl"
 	echo 'clone c1 s1' >"$VMS/a/ctl"
