@@ -124,6 +124,11 @@ clone_spare_want(struct machine *m, const char *dir, struct machine *nm)
 	/* Its NICs would be the source's: a TAP is one VMM's. */
 	if ((m->ops->caps & BACKEND_CAP_TAPNET) && m->n_nics)
 		return;
+	/* The spare's shells reach the clone through listening sockets it
+	 * connects to: QEMU's chardevs do; a microVM's vsock channels are
+	 * dialled by the backend and handed to the machine instead. */
+	if (strcmp(m->ops->name, "qemu"))
+		return;
 	if (!m->cspare_want || strcmp(m->cspare_want, dir)) {
 		free(m->cspare_want);
 		m->cspare_want = xstrdup(dir);

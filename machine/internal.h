@@ -333,6 +333,9 @@ struct machine_listeners {
 	int console;
 	int shells[MACHINE_MAX_SHELLS];
 	size_t n_shells;
+	/* Their VMM continues a snapshot as this clone: the shells get its
+	 * resume script as soon as they are accepted. */
+	int clone;
 };
 void machine_listeners_close(struct machine_listeners *ls);
 /* pre may be NULL; the sockets taken from it are -1 there afterwards. */

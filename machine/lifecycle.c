@@ -446,6 +446,10 @@ machine_adopt_vmm(struct machine *m, struct backend *be, const char *dir,
 		m->ops->destroy(old);
 	machine_lock(m);
 	vmm_launched(m, be, ret, &err);
+	/* A clone's control shell may have answered before it was adopted
+	 * (machine_create queued its SYNC at once). */
+	if (ret == 0 && m->state == MS_STARTING && shellpool_ready(m))
+		machine_set_state(m, MS_RUNNING, "the backdoor answered");
 }
 
 static void

@@ -153,6 +153,12 @@ machine_create(struct vmset *s, struct machine_config *cfg, unsigned index,
 	 * none of its sockets. */
 	if (pre && pre->n_shells != bootstrap_n_slots(m))
 		pre = NULL;
+	/* Its guest runs already and waits for nothing but the SYNC:
+	 * sent at accept, not once the machine is adopted (lifecycle.c). */
+	if (pre && pre->clone) {
+		m->is_clone = 1;
+		m->boot_restored = 1;
+	}
 	if (pre && pre->console >= 0) {
 		ret = pre->console;
 		pre->console = -1;

@@ -14,6 +14,8 @@
  *                        every byte read since the first, RUNS: whole runs)
  *   mount-client status FILE ROUNDS GAP_US  -> "status_ms MEDIAN P99 MAX"
  *   mount-client ctl    FILE WORD           -> "ctl_ms ELAPSED"
+ *   mount-client clone  VMS SOURCE SNAPSHOT PREFIX ROUNDS -> one
+ *                        "clone_round_ms MS" a round, "clone_ms MEDIAN P99"
  *
  * One exec round is one transaction: open O_RDWR, write the command, read to
  * EOF, close. A non-zero exit or short read is an error (exit status 1).
@@ -245,15 +247,16 @@ do_ctl(const char *path, const char *word)
 }
 
 /* Restore a snapshot and run the first command, ROUNDS times. */
-/* Wait until info names a VMM waiting to restore name, as a test does its
- * work between restores; 0, or -ETIMEDOUT after 20 s. */
+/* Wait until info names a VMM waiting (key "spare": to restore name,
+ * "clone_spare": for a clone of it), as a test does its work between
+ * restores; 0, or -ETIMEDOUT after 20 s. */
 static int
-wait_spare(const char *info, const char *name)
+wait_info(const char *info, const char *key, const char *name)
 {
 	char want[160], text[4096];
 	double deadline = now_ms() + 20000;
 
-	snprintf(want, sizeof(want), "\nspare %s\n", name);
+	snprintf(want, sizeof(want), "\n%s %s\n", key, name);
 	while (now_ms() < deadline) {
 		int fd = open(info, O_RDONLY);
 		ssize_t n = fd >= 0 ? read(fd, text + 1, sizeof(text) - 2) : -1;
@@ -310,7 +313,7 @@ do_restore(const char *ctl, const char *exec, const char *info,
 			free(lat);
 			return fail(prep, ctl, ret);
 		}
-		ret = wait_spare(info, other ? other : name);
+		ret = wait_info(info, "spare", other ? other : name);
 		if (ret < 0) {
 			free(lat);
 			return fail("no spare", info, ret);
@@ -334,6 +337,55 @@ do_restore(const char *ctl, const char *exec, const char *info,
 	return 0;
 }
 
+/*
+ * ROUNDS times: clone PREFIX<i> of SNAPSHOT of SOURCE, then `true` on it,
+ * timed, once SOURCE's info names the VMM pre-started for the clone (as
+ * the restore rounds wait for their spare). The clones keep running.
+ */
+static int
+do_clone(const char *vms, const char *source, const char *snap,
+	 const char *prefix, int rounds)
+{
+	char ctl[4096], info[4096], exec[4096], word[256];
+	double *lat, t0;
+	ssize_t ret;
+	int i;
+
+	snprintf(ctl, sizeof(ctl), "%s/%s/ctl", vms, source);
+	snprintf(info, sizeof(info), "%s/%s/info", vms, source);
+	lat = calloc((size_t)rounds, sizeof(*lat));
+	if (!lat)
+		return 1;
+	for (i = 0; i < rounds; i++) {
+		snprintf(word, sizeof(word), "clone %s%d %s", prefix, i + 1,
+			 snap);
+		snprintf(exec, sizeof(exec), "%s/%s%d/exec", vms, prefix,
+			 i + 1);
+		ret = wait_info(info, "clone_spare", snap);
+		if (ret < 0) {
+			free(lat);
+			return fail("no clone spare", info, ret);
+		}
+		t0 = now_ms();
+		ret = ctl_write(ctl, word);
+		if (ret < 0) {
+			free(lat);
+			return fail(word, ctl, ret);
+		}
+		ret = tx(exec, "true");
+		if (ret != 0) {
+			free(lat);
+			return fail("first command", exec, ret);
+		}
+		lat[i] = now_ms() - t0;
+		printf("clone_round_ms %.1f\n", lat[i]);
+	}
+	printf("clone_ms %.1f %.1f\n", bench_pct(lat, rounds, 0.5),
+	       bench_pct(lat, rounds, 0.99));
+	free(lat);
+	return 0;
+}
+
 static int
 usage(void)
 {
@@ -344,7 +396,8 @@ usage(void)
 		"       mount-client status FILE ROUNDS GAP_US\n"
 		"       mount-client ctl FILE WORD\n"
 		"       mount-client restore CTL EXEC INFO SNAPSHOT ROUNDS\n"
-		"       mount-client restore-cold CTL EXEC INFO SNAPSHOT OTHER ROUNDS\n");
+		"       mount-client restore-cold CTL EXEC INFO SNAPSHOT OTHER ROUNDS\n"
+		"       mount-client clone VMS SOURCE SNAPSHOT PREFIX ROUNDS\n");
 	return 2;
 }
 
@@ -374,6 +427,9 @@ main(int argc, char **argv)
 	else if (!strcmp(argv[1], "restore-cold") && argc == 8)
 		ret = do_restore(argv[2], argv[3], argv[4], argv[5], argv[6],
 				 atoi(argv[7]) > 0 ? atoi(argv[7]) : 1);
+	else if (!strcmp(argv[1], "clone") && argc == 7)
+		ret = do_clone(argv[2], argv[3], argv[4], argv[5],
+			       atoi(argv[6]) > 0 ? atoi(argv[6]) : 1);
 	else
 		return usage();
 	fflush(stdout);
