@@ -690,11 +690,6 @@ worker(void *arg)
 		serve(s, fd);
 
 		machine_lock(m);
-		/* Behind a handed-over connection the guest shell may live on
-		 * (the VMM only reset the connection) and run the command
-		 * nobody waits for now: kill it, or that shell stays busy. */
-		if (s->adopted && s->cur)
-			cmd_cancel(s->cur, -EIO);
 		shell_release_cur(s, -EIO);
 		s->ready = 0;
 		s->sync_tag = 0;

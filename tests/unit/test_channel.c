@@ -25,7 +25,6 @@ setup(void **state)
 {
 	return fixture_setup(state, "{\"machines\": {"
 			     "\"m\": {\"backend\": \"mock\", \"shells\": 1},"
-			     "\"k\": {\"backend\": \"mock\", \"shells\": 2},"
 			     "\"v\": {\"backend\": \"mock\", \"shells\": 3,"
 			     " \"append\": \"mock.vsock\"}}}", 20, 0);
 }
@@ -636,112 +635,6 @@ test_dialer_machine_resync_after_resets(void **state)
 	free(log);
 }
 
-/* Every shell is ready on a connection handed over, n of them so far. */
-static void
-wait_all_ready_on(struct machine *m, int n)
-{
-	struct timespec ts;
-	size_t i = 0;
-
-	mono_deadline(&ts, HARNESS_CALL_SECS * 1000);
-	machine_lock(m);
-	while (i < m->n_shells) {
-		struct shell_slot *s = &m->shells[i];
-
-		if (channels_handed >= n && s->pending_fd < 0 && s->ready &&
-		    s->adopted) {
-			i++;
-			continue;
-		}
-		wait_change(m, &ts);
-		i = 0;
-	}
-	machine_unlock(m);
-}
-
-/* The guest pid of a command running on one of m's shells, else 0. */
-static int
-running_pid(struct machine *m)
-{
-	pid_t pid = 0;
-	size_t i;
-
-	machine_lock(m);
-	for (i = 0; i < m->n_shells; i++)
-		if (m->shells[i].cur && m->shells[i].cur->guest_pid > 0)
-			pid = m->shells[i].cur->guest_pid;
-	machine_unlock(m);
-	return pid;
-}
-
-struct bg_cmd {
-	struct machine *m;
-	const char *cmd;
-	int ret;
-};
-
-static void *
-bg_cmd_main(void *arg)
-{
-	struct bg_cmd *b = arg;
-
-	b->ret = run(b->m, b->cmd, NULL);
-	return NULL;
-}
-
-/* A command running when the VMM resets the connections: its caller gets
- * EIO, and the guest process, which lives on with its shell, is killed
- * (else that shell stays busy with it and never answers). */
-static void
-test_reset_kills_the_abandoned_command(void **state)
-{
-	struct fixture *f = *state;
-	struct machine *k = vmset_find(f->set, "k");
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
-	struct bg_cmd b = { .m = k };
-	struct aerr err = { "" };
-	struct strbuf out;
-	pthread_t th;
-	char long_cmd[256], cmd[256], *pid = NULL;
-	size_t len;
-	int i;
-
-	assert_int_equal(run(k, "true", NULL), 0);
-	relay_start(&e2e_relay, 2);
-	channels_handed = 0;
-	assert_int_equal(vsock_dialer_start(e2e_relay.path,
-					    ATTESTFS_VSOCK_PORT, 2, &e2e_events,
-					    k, &e2e_dialer, &err), 0);
-	wait_all_ready_on(k, 2);
-	snprintf(long_cmd, sizeof(long_cmd), "sh -c 'echo $$ >%s/pid.tmp && "
-		 "mv %s/pid.tmp %s/pid && exec sleep 300'", e2e_relay.dir,
-		 e2e_relay.dir, e2e_relay.dir);
-	b.cmd = long_cmd;
-	assert_int_equal(pthread_create(&th, NULL, bg_cmd_main, &b), 0);
-	snprintf(cmd, sizeof(cmd), "%s/pid", e2e_relay.dir);
-	for (i = 0; i < HARNESS_CALL_SECS * 100 && read_file(cmd, &pid, &len);
-	     i++)
-		nanosleep(&ts, NULL);
-	assert_non_null(pid);
-	/* ...and the host knows its guest pid (the agent's first frame). */
-	for (i = 0; i < HARNESS_CALL_SECS * 100 && !running_pid(k); i++)
-		nanosleep(&ts, NULL);
-	assert_true(running_pid(k));
-	relay_reset(&e2e_relay, RESET_LIVING);
-	pthread_join(th, NULL);
-	assert_int_equal(b.ret, -EIO);
-	wait_all_ready_on(k, 4);
-	snprintf(cmd, sizeof(cmd), "while kill -0 %d 2>/dev/null; do sleep "
-		 "0.05; done; echo gone", atoi(pid));
-	sb_init(&out);
-	assert_int_equal(run(k, cmd, &out), 0);
-	assert_string_equal(out.data, "gone\n");
-	sb_free(&out);
-	free(pid);
-	unlink(cmd);
-	e2e_cleanup();
-}
-
 int
 main(void)
 {
@@ -759,9 +652,6 @@ main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_dialer_machine_resync_after_resets, setup,
-			e2e_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_reset_kills_the_abandoned_command, setup,
 			e2e_teardown),
 	};
 
