@@ -28,8 +28,10 @@ export LC_ALL=C
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1"
 CACHE=$(cd "$1" && pwd)
+# virtio_mmio: Firecracker's devices. Debian builds it as a module without the command-line
+# device list, so the guest finds them through ACPI (Firecracker 1.8 and later describe them there)
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console
-failover net_failover virtio_net virtio_blk virtio_rng button evdev"
+failover net_failover virtio_net virtio_blk virtio_rng button evdev virtio_mmio"
 # loaded by /init only when the VM has a vsock device (Firecracker, Cloud Hypervisor)
 VSOCK_MODULES="vmw_vsock_virtio_transport"
 # the guest's vsock listener (machine/agent/vsock-listen.c), built by make
