@@ -119,6 +119,8 @@ struct shell_slot {
 	int console;               /* hvc0: lossy, paced by the host */
 	int ready;                 /* prelude answered: commands may go */
 	long long sync_tag;        /* the SYNC we wait for, 0 = none */
+	long long resume_tag;      /* shell 0: the SYNC that carried the resume
+				    * script, until answered; 0 = none due */
 	struct cmd *cur;
 	struct shell_parser parser;
 	struct strbuf outq;        /* bytes to send */

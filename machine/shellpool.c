@@ -308,15 +308,50 @@ on_banner(struct shell_slot *s)
 	shell_prelude(&s->outq, s->console, agent_window(m), s->sync_tag);
 }
 
+/*
+ * Shell 0 of a continued guest: its clock, seed and a clone's name and
+ * machine-id go on the line of the SYNC or probe tagged sync_tag; only
+ * that tag's answer shows that they ran.
+ */
+static void
+queue_resume_script(struct shell_slot *s)
+{
+	snapshot_resume_script(s->m, &s->outq);
+	s->resume_tag = s->sync_tag;
+}
+
+/* The script comes before the echo on its line: an answer with its tag
+ * shows it ran, also when a greeting has moved the SYNC on since. */
+static void
+resume_answered(struct shell_slot *s, long long num)
+{
+	if (s->resume_tag && num == s->resume_tag)
+		s->resume_tag = 0;
+}
+
 static void
 on_sync(struct shell_slot *s, long long num)
 {
 	struct machine *m = s->m;
 
+	resume_answered(s, num);
 	if (!s->sync_tag || num != s->sync_tag)
 		return;
-	s->sync_tag = 0;
 	s->resync_at = 0;
+	if (s->resume_tag) {
+		/* Its line went to a shell that ended before running it (a
+		 * port shell that read EOF at the load drops what arrives
+		 * until it is gone, and its successor greeted): neither
+		 * ready nor running without it. */
+		machine_logl(m, "shell %d: the resume script did not run; "
+			     "sending it again", s->index);
+		s->sync_tag = ++m->next_tag;
+		queue_resume_script(s);
+		shell_sync(&s->outq, s->sync_tag);
+		pthread_cond_broadcast(&m->cond);
+		return;
+	}
+	s->sync_tag = 0;
 	s->ready = 1;
 	bootstrap_shell_ready(m, s);
 	if (s->index == 0 && m->state == MS_STARTING)
@@ -368,6 +403,7 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 		on_sync(s, num);
 		break;
 	case SHELL_EV_BARE:
+		resume_answered(s, num);
 		/* The probe met a shell without the prelude whose banner went
 		 * to nobody: greet it as if it had. */
 		if (s->sync_tag && num == s->sync_tag)
@@ -580,7 +616,7 @@ queue_resume_sync(struct shell_slot *s)
 {
 	s->sync_tag = ++s->m->next_tag;
 	if (s->index == 0)
-		snapshot_resume_script(s->m, &s->outq);
+		queue_resume_script(s);
 	shell_sync(&s->outq, s->sync_tag);
 }
 
@@ -595,7 +631,7 @@ queue_probe(struct shell_slot *s)
 {
 	s->sync_tag = ++s->m->next_tag;
 	if (s->index == 0 && s->m->boot_restored)
-		snapshot_resume_script(s->m, &s->outq);
+		queue_resume_script(s);
 	shell_probe(&s->outq, s->sync_tag);
 }
 
@@ -652,6 +688,7 @@ conn_begin(struct shell_slot *s, int fd, int adopted)
 	s->adopted = adopted;
 	s->ready = 0;
 	s->sync_tag = 0;
+	s->resume_tag = 0;
 	s->acks_owed = 0;
 	s->resync_at = 0;
 	sb_free(&s->outq);
@@ -848,6 +885,8 @@ shellpool_reset(struct machine *m)
 		shell_release_cur(&m->shells[i], -EIO);
 		m->shells[i].ready = 0;
 		m->shells[i].sync_tag = 0;
+		/* A fresh boot: nothing to continue. */
+		m->shells[i].resume_tag = 0;
 	}
 }
 

@@ -4,7 +4,8 @@
  * connection handed over to a running machine, with the test playing the
  * guest behind it, is resynchronised whether the shell there lives on
  * (SYNC), is new and greets (banner), or is new and its banner went to
- * nobody (BARE).
+ * nobody (BARE); a clone's shell 0 is running only once its resume script
+ * has run.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -275,6 +276,126 @@ test_new_shell_with_banner_gets_one_prelude(void **state)
 	assert_int_equal(occurrences(&got, "_atmk()"), 1);
 	sb_free(&got);
 	close(fd);
+}
+
+/* With m's lock: until shell 0's worker has taken the answer to tag (its
+ * SYNC is no longer tag). */
+static void
+wait_sync_taken(struct machine *m, long long tag)
+{
+	struct timespec ts;
+
+	mono_deadline(&ts, HARNESS_CALL_SECS * 1000);
+	while (m->shells[0].sync_tag == tag && !m->shells[0].ready)
+		wait_change(m, &ts);
+}
+
+/*
+ * A clone after snapshot/load: shell 0's first probe carries its resume
+ * script (name, machine-id, clock, seed). On the fakes the port shell that
+ * read EOF at the load drops what arrives before it is gone, and its
+ * successor greets on the same connection: the SYNC of that greeting's
+ * prelude must not make the clone running; the script comes again, and
+ * its own SYNC does. (The test plays the guest: a real shell here would
+ * rename the host.)
+ */
+static void
+test_clone_resume_script_lost_with_the_first_shell(void **state)
+{
+	struct fixture *f = *state;
+	struct machine *m = f->m;
+	struct strbuf got;
+	long long tag, sync;
+	enum mstate st;
+	char line[64];
+	int sv[2], ready;
+
+	assert_int_equal(run(m, "true", NULL), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	machine_lock(m);
+	m->state = MS_STARTING;
+	m->boot_restored = 1;
+	m->is_clone = 1;
+	shellpool_adopt(m, 0, sv[0]);
+	machine_unlock(m);
+	sb_init(&got);
+	read_until(sv[1], "date -s", &got);
+	assert_int_equal(occurrences(&got, "'m' >/proc/sys/kernel/hostname"), 1);
+	tag = tag_after(&got, "then echo SYNC");
+
+	/* The line went with the old shell; the new one greets. */
+	say(sv[1], SHELL_BANNER "\n");
+	sb_free(&got);
+	read_until(sv[1], "echo SYNC", &got);
+	sync = tag_after(&got, "echo SYNC");
+	assert_true(sync > tag);
+	snprintf(line, sizeof(line), "SYNC%lld\n", sync);
+	say(sv[1], line);
+	machine_lock(m);
+	wait_sync_taken(m, sync);
+	ready = m->shells[0].ready;
+	st = m->state;
+	machine_unlock(m);
+	assert_int_equal(ready, 0);
+	assert_int_equal(st, MS_STARTING);
+
+	sb_free(&got);
+	read_until(sv[1], "date -s", &got);
+	assert_int_equal(occurrences(&got, "'m' >/proc/sys/kernel/hostname"), 1);
+	assert_int_equal(occurrences(&got, ">/etc/machine-id"), 1);
+	tag = tag_after(&got, "echo SYNC");
+	snprintf(line, sizeof(line), "SYNC%lld\n", tag);
+	say(sv[1], line);
+	wait_ready(m, 0);
+	machine_lock(m);
+	st = m->state;
+	machine_unlock(m);
+	assert_int_equal(st, MS_RUNNING);
+	sb_free(&got);
+	close(sv[1]);
+}
+
+/* The probe answered, SYNC or BARE, ran the script: no second one. */
+static void
+test_clone_resume_script_once(void **state)
+{
+	struct fixture *f = *state;
+	struct machine *m = f->m;
+	struct strbuf got;
+	long long tag, sync;
+	enum mstate st;
+	char line[64];
+	int sv[2];
+
+	assert_int_equal(run(m, "true", NULL), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	machine_lock(m);
+	m->state = MS_STARTING;
+	m->boot_restored = 1;
+	m->is_clone = 1;
+	shellpool_adopt(m, 0, sv[0]);
+	machine_unlock(m);
+	sb_init(&got);
+	read_until(sv[1], "date -s", &got);
+	tag = tag_after(&got, "then echo SYNC");
+	/* A new shell whose banner went to nobody ran it. */
+	snprintf(line, sizeof(line), "BARE%lld\n", tag);
+	say(sv[1], line);
+	read_until(sv[1], "echo SYNC", &got);
+	sync = tag_after(&got, "echo SYNC");
+	snprintf(line, sizeof(line), "SYNC%lld\n", sync);
+	say(sv[1], line);
+	wait_ready(m, 0);
+	machine_lock(m);
+	st = m->state;
+	machine_unlock(m);
+	assert_int_equal(st, MS_RUNNING);
+	read_until(sv[1], NULL, &got);
+	assert_int_equal(occurrences(&got, "/proc/sys/kernel/hostname"), 1);
+	sb_free(&got);
+	close(sv[1]);
 }
 
 /*
@@ -650,6 +771,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_new_shell_with_banner_gets_one_prelude, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_clone_resume_script_lost_with_the_first_shell,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_clone_resume_script_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_dialer_machine_resync_after_resets, setup,
 			e2e_teardown),
