@@ -518,35 +518,11 @@ chv_console_stop(struct backend *b)
 
 /* ---- files ------------------------------------------------------------- */
 
-/* A writable copy: a reflink where the file system shares extents, else
- * only the data (holes stay holes). */
-static int
-chv_copy_file(const char *src, const char *dst)
-{
-	int in = open(src, O_RDONLY | O_CLOEXEC), out, ret;
-
-	if (in < 0)
-		return -errno;
-	unlink(dst);
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0) {
-		ret = -errno;
-		close(in);
-		return ret;
-	}
-	ret = ioctl(out, FICLONE, in) == 0 ? 0 : -errno;
-	close(in);
-	close(out);
-	if (ret == 0)
-		return 0;
-	unlink(dst);
-	return copy_file_sparse(src, dst);
-}
 
 static int
 chv_copy_disk(const char *src, const char *dst, struct aerr *err)
 {
-	int ret = chv_copy_file(src, dst);
+	int ret = copy_file_reflink(src, dst);
 
 	if (ret < 0)
 		aerr_set(err, "cloud-hypervisor: copy %s to %s: %s", src, dst,

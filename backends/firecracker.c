@@ -352,30 +352,6 @@ fc_wait_api(struct backend *b, struct aerr *err)
 
 /* ---- files ----------------------------------------------------------- */
 
-/* A writable copy: a reflink where the file system shares extents, else
- * only the data (holes stay holes). */
-static int
-fc_copy_file(const char *src, const char *dst)
-{
-	int in = open(src, O_RDONLY | O_CLOEXEC), out, ret = 0;
-
-	if (in < 0)
-		return -errno;
-	unlink(dst);
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0) {
-		ret = -errno;
-		close(in);
-		return ret;
-	}
-	ret = ioctl(out, FICLONE, in) == 0 ? 0 : -errno;
-	close(in);
-	close(out);
-	if (ret == 0)
-		return 0;
-	unlink(dst);
-	return copy_file_sparse(src, dst);
-}
 
 /* Disk i of this launch from src, or err. */
 static int
@@ -383,7 +359,7 @@ fc_copy_disk(struct backend *b, size_t i, const char *src, struct aerr *err)
 {
 	char *name = fc_drive_name(i);
 	char *dst = xasprintf("%s/%s", b->run_dir, name);
-	int ret = fc_copy_file(src, dst);
+	int ret = copy_file_reflink(src, dst);
 
 	if (ret < 0)
 		aerr_set(err, "firecracker: disk %zu: copy %s to %s: %s", i,
@@ -787,7 +763,7 @@ fc_save_disks(struct backend *b, const char *dir, struct aerr *err)
 		char *src = xasprintf("%s/%s", b->run_dir, name);
 		char *dst = xasprintf("%s/disk.%zu.qcow2", dir, i);
 
-		ret = fc_copy_file(src, dst);
+		ret = copy_file_reflink(src, dst);
 		if (ret < 0)
 			aerr_set(err, "firecracker: disk %zu: copy %s to %s: "
 				 "%s", i, src, dst, strerror(-ret));

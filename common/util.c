@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -391,6 +393,29 @@ int
 remove_tree(const char *path)
 {
 	return remove_tree_at(AT_FDCWD, path);
+}
+
+int
+copy_file_reflink(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), out, ret;
+
+	if (in < 0)
+		return -errno;
+	unlink(dst);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		ret = -errno;
+		close(in);
+		return ret;
+	}
+	ret = ioctl(out, FICLONE, in) == 0 ? 0 : -errno;
+	close(in);
+	close(out);
+	if (ret == 0)
+		return 0;
+	unlink(dst);
+	return copy_file_sparse(src, dst);
 }
 
 int

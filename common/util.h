@@ -71,6 +71,9 @@ int remove_tree_at(int dirfd, const char *name);
 /* Copy src to a new dst (0600) of the same size, only src's data extents
  * (its holes stay holes). 0 or -errno; no dst is left on failure. */
 int copy_file_sparse(const char *src, const char *dst);
+/* A writable copy of src as a new dst (0600): a reflink where the file
+ * system shares extents, else copy_file_sparse. 0 or -errno. */
+int copy_file_reflink(const char *src, const char *dst);
 
 /*
  * About how many elements regcomp() makes of an extended regular expression:
