@@ -934,43 +934,11 @@ chv_resume(struct backend *b)
 	return chv_simple(b, "/vm.resume");
 }
 
-/* block/unblock: every VLAN NIC's TAP down or up. */
+/* block/unblock */
 static int
 chv_set_links(struct backend *b, int up, struct aerr *err)
 {
-	size_t i;
-	int ret = 0;
-
-	for (i = 0; ret == 0 && i < b->n_nics; i++)
-		ret = tapnet_set_link(b->tapnet, b->nics[i].tap, up, err);
-	return ret;
-}
-
-static int
-chv_command(struct backend *b, const char *json, char **reply,
-	    struct aerr *err)
-{
-	*reply = NULL;
-	aerr_set(err, "cloud-hypervisor has no QMP (its REST API is the "
-		 "backend's own)");
-	return -EOPNOTSUPP;
-}
-
-static int
-chv_screenshot(struct backend *b, const char *path, struct aerr *err)
-{
-	aerr_set(err, "cloud-hypervisor has no display to take a screenshot "
-		 "of (its console is the serial port)");
-	return -EOPNOTSUPP;
-}
-
-static int
-chv_send_keys(struct backend *b, const char *const *keys, size_t n,
-	      struct aerr *err)
-{
-	aerr_set(err, "cloud-hypervisor has no keyboard to press keys on "
-		 "(write to the console instead)");
-	return -EOPNOTSUPP;
+	return tapnet_set_links(b->tapnet, b->nics, b->n_nics, up, err);
 }
 
 /* Each disk as it stands, the guest paused: the snapshot's own copy. */
@@ -1107,11 +1075,8 @@ const struct backend_ops cloud_hypervisor_backend_ops = {
 	.kill = chv_kill,
 	.pause = chv_pause,
 	.resume = chv_resume,
-	.command = chv_command,
 	.set_links = chv_set_links,
 	.save = chv_save,
-	.screenshot = chv_screenshot,
-	.send_keys = chv_send_keys,
 	.set_owner = chv_set_owner,
 	.info = chv_info,
 	.pid = chv_pid,

@@ -711,43 +711,11 @@ fc_resume(struct backend *b)
 	return fc_set_paused(b, false);
 }
 
-/* block/unblock: every VLAN NIC's TAP down or up. */
+/* block/unblock */
 static int
 fc_set_links(struct backend *b, int up, struct aerr *err)
 {
-	size_t i;
-	int ret = 0;
-
-	for (i = 0; ret == 0 && i < b->n_nics; i++)
-		ret = tapnet_set_link(b->tapnet, b->nics[i].tap, up, err);
-	return ret;
-}
-
-static int
-fc_command(struct backend *b, const char *json, char **reply,
-	   struct aerr *err)
-{
-	*reply = NULL;
-	aerr_set(err, "firecracker: no raw control-plane passthrough (qmp is "
-		 "the qemu backend's)");
-	return -EOPNOTSUPP;
-}
-
-static int
-fc_screenshot(struct backend *b, const char *path, struct aerr *err)
-{
-	aerr_set(err, "firecracker: a microVM has no screen (serial console "
-		 "only)");
-	return -EOPNOTSUPP;
-}
-
-static int
-fc_send_keys(struct backend *b, const char *const *keys, size_t n,
-	     struct aerr *err)
-{
-	aerr_set(err, "firecracker: a microVM has no keyboard to type on "
-		 "(only SendCtrlAltDel, which halt uses)");
-	return -EOPNOTSUPP;
+	return tapnet_set_links(b->tapnet, b->nics, b->n_nics, up, err);
 }
 
 /* The disks of the paused guest into dir, as machine/ names them (their
@@ -872,12 +840,9 @@ const struct backend_ops firecracker_backend_ops = {
 	.kill = fc_kill,
 	.pause = fc_pause,
 	.resume = fc_resume,
-	.command = fc_command,
 	.set_links = fc_set_links,
 	.save = fc_save,
 	.incoming = fc_incoming,
-	.screenshot = fc_screenshot,
-	.send_keys = fc_send_keys,
 	.set_owner = fc_set_owner,
 	.info = fc_info,
 	.pid = fc_pid,

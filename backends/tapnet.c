@@ -399,6 +399,18 @@ tapnet_set_link(struct tapnet *t, const char *tap, int up, struct aerr *err)
 }
 
 int
+tapnet_set_links(struct tapnet *t, const struct backend_nic *nics, size_t n,
+		 int up, struct aerr *err)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; ret == 0 && i < n; i++)
+		ret = tapnet_set_link(t, nics[i].tap, up, err);
+	return ret;
+}
+
+int
 tapnet_link(struct tapnet *t, const char *tap, struct aerr *err)
 {
 	struct tapnet_op op;

@@ -15,6 +15,7 @@
 
 #include <net/if.h>
 
+#include "backends/backend.h"
 #include "common/util.h"
 
 struct tapnet;
@@ -33,6 +34,9 @@ int tapnet_add_nic(struct tapnet *t, unsigned vlan, const char *tap,
 /* The TAP's link up or down: down, nothing passes either way. */
 int tapnet_set_link(struct tapnet *t, const char *tap, int up,
 		    struct aerr *err);
+/* Every NIC's TAP up or down (block/unblock); stops at the first error. */
+int tapnet_set_links(struct tapnet *t, const struct backend_nic *nics,
+		     size_t n, int up, struct aerr *err);
 /* The TAP's link: 1 up, 0 down, or -errno. */
 int tapnet_link(struct tapnet *t, const char *tap, struct aerr *err);
 
