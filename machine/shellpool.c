@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/sched.h"
 #include "common/sock.h"
 #include "machine/internal.h"
 
@@ -710,6 +711,8 @@ worker(void *arg)
 	struct machine *m = s->m;
 	int fd, adopted;
 
+	/* Woken by each answer of the guest: not behind a vCPU's slice. */
+	sched_short_slice();
 	for (;;) {
 		machine_lock(m);
 		if (m->stopping) {
