@@ -34,7 +34,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "common/sched.h"
 #include "common/util.h"
 
 #define FIXED_TIMEOUT 1.0      /* seconds; nodes that never change */
@@ -249,22 +248,6 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 
 /* ---- open, read, write, release ---- */
 
-/*
- * A worker's first request: a short scheduler slice for it (common/sched.h),
- * so a request does not wait for a core behind the guest's vCPU; every call
- * through exec wakes a worker four times (open, write, read, release).
- */
-static void
-worker_init(void)
-{
-	static __thread int done;
-
-	if (!done) {
-		done = 1;
-		sched_short_slice();
-	}
-}
-
 /* The access the row's mode grants; root bypasses the mode bits without
  * default_permissions, so open checks them itself. */
 static int
@@ -310,8 +293,6 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_open *of;
 	int ret;
 
-	worker_init();
-
 	if (!n) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -349,8 +330,6 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fs_open *of = open_of(fi);
 
-	worker_init();
-
 	if (of->node->row->ops->read)
 		of->node->row->ops->read(of, req, size, off);
 	else
@@ -362,8 +341,6 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	 off_t off, struct fuse_file_info *fi)
 {
 	struct fs_open *of = open_of(fi);
-
-	worker_init();
 
 	if (of->node->row->ops->write)
 		of->node->row->ops->write(of, req, buf, size, off);
@@ -383,7 +360,6 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_open *of = open_of(fi);
 
-	worker_init();
 	/* The kernel releases only after the last read returned; should a
 	 * read still be parked, it is cancelled and awaited, because
 	 * machine_tx_close must not find one. */

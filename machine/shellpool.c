@@ -20,7 +20,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/sched.h"
 #include "common/sock.h"
 #include "machine/internal.h"
 
@@ -711,8 +710,6 @@ worker(void *arg)
 	struct machine *m = s->m;
 	int fd, adopted;
 
-	/* Woken by each answer of the guest: not behind a vCPU's slice. */
-	sched_short_slice();
 	for (;;) {
 		machine_lock(m);
 		if (m->stopping) {
