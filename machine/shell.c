@@ -466,10 +466,16 @@ static const char prelude_common[] =
  * answer: the agent renews its FIFOs before it sends the end, and the host
  * sends the next command only after that, so the shell is free at once;
  * on hvc0 it waits, as it must not read the channel while the agent reads
- * the host's answers there.
+ * the host's answers there. _atclk SEC NSEC sets the wall clock of a
+ * continued guest through the agent (no new process: each is slow while
+ * TCG translates afresh), else with date(1); a guest saved with an older
+ * prelude has no _atclk (snapshot_resume_script).
  */
 static const char prelude_agent[] =
 	"_atx() { if [ -n \"$_atg\" ]; then _aty \"$@\"; else _atx0 \"$@\"; fi; }; "
+	"_atclk() { if [ -n \"$_atg\" ] && kill -0 $_atg 2>/dev/null && "
+	"printf 'C %s %s\\n' $1 $2 >&7 && read -r _atq <&5 && [ \"$_atq\" = 0 ]; "
+	"then return 0; fi; date -s @$1 >/dev/null 2>&1; }; "
 	"_aty() { if [ ! -p $_atd/ao ] || ! kill -0 $_atg 2>/dev/null; then "
 	"_atg=; printf '\\001A 0 %s\\n' 'the agent or its FIFOs are gone'; "
 	"_atx0 \"$@\"; return; fi; "

@@ -350,11 +350,15 @@ snapshot_resume_script(struct machine *m, struct strbuf *sb)
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd >= 0 ? read(fd, seed, sizeof(seed)) : -1;
 	ssize_t nid = fd >= 0 ? read(fd, id, sizeof(id)) : -1;
+	long long ms = now_unix_ms();
 
 	if (fd >= 0)
 		close(fd);
-	sb_addf(sb, "date -s @%lld >/dev/null 2>&1; ",
-		(long long)(now_unix_ms() / 1000));
+	/* The agent sets it to the millisecond without a new process; a
+	 * guest saved with an older prelude (no _atclk) runs date(1). */
+	sb_addf(sb, "if command -v _atclk >/dev/null 2>&1; then _atclk %lld %lld; "
+		"else date -s @%lld >/dev/null 2>&1; fi; ", ms / 1000,
+		ms % 1000 * 1000000, ms / 1000);
 	if (n == (ssize_t)sizeof(seed)) {
 		sb_adds(sb, "printf '");
 		for (size_t i = 0; i < sizeof(seed); i++)

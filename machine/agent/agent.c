@@ -14,9 +14,10 @@
  * (so the command keeps the shell's functions), writes "TAG PID TIMEOUT" to
  * ac, waits for the pid (never for EOF: a background child holding stdout
  * cannot hang the frame) and writes the status to ac; on the lossy channel
- * it then reads one line from ar before it reads its next command. The agent
- * meanwhile writes the frames to its stdout, the channel (see
- * machine/shell.h):
+ * it then reads one line from ar before it reads its next command. Between
+ * commands "C SEC NSEC" on ac sets the wall clock (a continued guest's, see
+ * set_clock), answered on ar. The agent meanwhile writes the frames to its
+ * stdout, the channel (see machine/shell.h):
  *   \001P TAG PID                             with the first output or the
  *                                            end, at most AG_PEND_MS late
  *   \001o TAG LEN \n + LEN raw bytes          stdout (lossless channels)
@@ -52,7 +53,8 @@ enum {
 	SYS_read = 0, SYS_write = 1, SYS_open = 2, SYS_close = 3, SYS_poll = 7,
 	SYS_fcntl = 72,
 	SYS_getpid = 39, SYS_kill = 62, SYS_getppid = 110, SYS_prctl = 157,
-	SYS_getdents64 = 217, SYS_clock_gettime = 228, SYS_exit_group = 231,
+	SYS_getdents64 = 217, SYS_clock_settime = 227, SYS_clock_gettime = 228,
+	SYS_exit_group = 231,
 	SYS_unlink = 87, SYS_mknod = 133,
 };
 
@@ -515,10 +517,32 @@ finish(int status)
 		ag_exit(0);
 }
 
+/*
+ * "C SEC NSEC" between commands: the wall clock of a continued guest (it
+ * stood still at the save). Here, not in date(1): a new process is slow
+ * while TCG translates afresh. "0" or "1" (it failed) answers on ar.
+ */
+static void
+set_clock(const char *line)
+{
+	long ts[2];
+
+	line++;
+	ts[0] = (long)parse_num(&line);
+	ts[1] = (long)parse_num(&line);
+	if (write_all(ag.rep, sc(SYS_clock_settime, 0 /* CLOCK_REALTIME */,
+				 (long)ts, 0) < 0 ? "1\n" : "0\n", 2) < 0)
+		ag_exit(0);
+}
+
 /* "TAG PID TIMEOUT" starts a command, then "STATUS" ends it. */
 static void
 on_ctl_line(const char *line)
 {
+	if (!ag.running && line[0] == 'C') {
+		set_clock(line);
+		return;
+	}
 	if (!ag.running) {
 		long long timeout;
 		char *h;

@@ -28,7 +28,8 @@
 # host's sh plays the guest: no guest, no VM lock, no snapshots) to check the
 # bench itself; its figures are not the guest's. BENCH_ONLY=clones runs only
 # the clone rows (the mount, a snapshot of a, the clones), for work on them;
-# BENCH_CLONE_ROUNDS (4) clones are made one after the other.
+# BENCH_CLONE_ROUNDS (4) clones are made one after the other. BENCH_ONLY=restore
+# runs only the restore rows (BENCH_RESTORE_ROUNDS, 20).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 TOP=$PWD
@@ -67,10 +68,10 @@ mock) say "BENCH_BACKEND=mock: checks the bench, the figures are the host's sh, 
 *) say "BENCH_BACKEND=$BACKEND: tiny or mock"; exit 2 ;;
 esac
 case $ONLY in
-'' | clones) ;;
-*) say "BENCH_ONLY=$ONLY: empty (every row) or clones"; exit 2 ;;
+'' | clones | restore) ;;
+*) say "BENCH_ONLY=$ONLY: empty (every row), clones or restore"; exit 2 ;;
 esac
-[ -z "$ONLY" ] || [ "$BACKEND" != mock ] || { say "BENCH_ONLY=clones needs snapshots (no mock)"; exit 2; }
+[ -z "$ONLY" ] || [ "$BACKEND" != mock ] || { say "BENCH_ONLY=$ONLY needs snapshots (no mock)"; exit 2; }
 
 work=$(mktemp -d /tmp/attestfs-bench.XXXXXX) || exit 2
 VMS=$work/vms
@@ -457,6 +458,9 @@ mount_start
 if [ "$ONLY" = clones ]; then
 	"$CLIENT" ctl "$VMS/a/ctl" "snapshot bench" >/dev/null || die "snapshot"
 	bench_clones
+	mount_stop
+elif [ "$ONLY" = restore ]; then
+	bench_restore
 	mount_stop
 else
 	bench_side_by_side

@@ -45,6 +45,7 @@ struct result {
 	uint64_t out_len, out_hash;
 	long long status, pid;
 	int ended, losses, chunks, agent_ok, syncs;
+	long long sync_num;
 	int kill_at_chunk;  /* lossy: answer "K" to this chunk (1-based) */
 	struct guest *g;
 };
@@ -82,6 +83,7 @@ record(void *ctx, enum shell_event ev, long long tag, long long num,
 		break;
 	case SHELL_EV_SYNC:
 		r->syncs++;
+		r->sync_num = num;
 		break;
 	case SHELL_EV_AGENT:
 		r->agent_ok = (int)num;
@@ -461,6 +463,42 @@ test_lossy_kill_request(void **state)
 	guest_stop(&g);
 }
 
+/*
+ * "C SEC NSEC" between commands (a continued guest's clock, _atclk): the
+ * agent answers on ar and serves the next command as before. An invalid
+ * time (EINVAL before any permission check) leaves this host's clock alone
+ * and answers "1".
+ */
+static void
+test_clock_line_between_commands(void **state)
+{
+	static const char line[] = "printf 'C 5 2000000000\\n' >&7 && "
+				   "read -r _atq <&5; echo SYNC9$_atq\n";
+	int lossy;
+
+	for (lossy = 0; lossy < 2; lossy++) {
+		struct guest g;
+		struct result r;
+
+		guest_start(&g, "busybox sh", lossy, 2, "", &r);
+		assert_int_equal(r.agent_ok, 1);
+		result_free(&r);
+		result_init(&r, &g);
+		assert_int_equal(write_all(g.fd, line, strlen(line)), 0);
+		while (!r.syncs)
+			pump(&g, &r);
+		assert_int_equal(r.sync_num, 91);
+		result_free(&r);
+		result_init(&r, &g);
+		run(&g, 70, "echo after", 0, &r);
+		assert_int_equal(r.losses, 0);
+		assert_int_equal(r.status, 0);
+		assert_string_equal(r.out.data, "after\n");
+		result_free(&r);
+		guest_stop(&g);
+	}
+}
+
 /* Where the agent cannot run, the shell says why and works as before. */
 static void
 test_noexec_falls_back(void **state)
@@ -501,6 +539,7 @@ main(void)
 		cmocka_unit_test(test_lossy_channel_paced),
 		cmocka_unit_test(test_lossy_kill_request),
 		cmocka_unit_test(test_noexec_falls_back),
+		cmocka_unit_test(test_clock_line_between_commands),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, setup, NULL);

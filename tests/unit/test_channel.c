@@ -320,7 +320,7 @@ test_clone_resume_script_lost_with_the_first_shell(void **state)
 	shellpool_adopt(m, 0, sv[0]);
 	machine_unlock(m);
 	sb_init(&got);
-	read_until(sv[1], "date -s", &got);
+	read_until(sv[1], "if command -v _atclk", &got);
 	assert_int_equal(occurrences(&got, "'m' >/proc/sys/kernel/hostname"), 1);
 	tag = tag_after(&got, "then echo SYNC");
 
@@ -341,7 +341,7 @@ test_clone_resume_script_lost_with_the_first_shell(void **state)
 	assert_int_equal(st, MS_STARTING);
 
 	sb_free(&got);
-	read_until(sv[1], "date -s", &got);
+	read_until(sv[1], "if command -v _atclk", &got);
 	assert_int_equal(occurrences(&got, "'m' >/proc/sys/kernel/hostname"), 1);
 	assert_int_equal(occurrences(&got, ">/etc/machine-id"), 1);
 	tag = tag_after(&got, "echo SYNC");
@@ -378,7 +378,7 @@ test_clone_resume_script_once(void **state)
 	shellpool_adopt(m, 0, sv[0]);
 	machine_unlock(m);
 	sb_init(&got);
-	read_until(sv[1], "date -s", &got);
+	read_until(sv[1], "if command -v _atclk", &got);
 	tag = tag_after(&got, "then echo SYNC");
 	/* A new shell whose banner went to nobody ran it. */
 	snprintf(line, sizeof(line), "BARE%lld\n", tag);
