@@ -5,6 +5,11 @@
 # (run-nixos-vm: NixOS's backdoor, bash on hvc0; attestfs's devices in
 # QEMU_OPTS), once with the pool attestfs starts on the virtserialports from
 # hvc0 (machine/bootstrap.c) and once on hvc0 alone ("shells": 1).
+# The floor rows time the same bash shape where nothing has to be asked:
+# against a plain file (the client's part alone: its subshell, open, write,
+# fork and exec of cat, EOF at once) and through the mount on a mock
+# machine (the host's sh answers), beside the mock's C client; so a row
+# less the plain-file floor is the guest's and the daemon's part.
 #
 # Run by itself (under the VM lock), it prints the rows as markdown and then
 # as JSON, one object a line:
@@ -46,41 +51,48 @@ nixos_cleanup() {
 }
 trap nixos_cleanup EXIT
 
-# nixos_true M: ROUNDS of `true` from bash as a test script runs it, after
-# WARMUP; "MEDIAN P99 MAX N" in ms.
-# A round that fails (hvc0 loses bytes when the host is slow: EIO) is
-# counted in $ROW_DIR/M.errors, not timed; more than half fails the row.
-nixos_true() {
-	local m=$1 i t0 out times=$ROW_DIR/$1.times errs=0
+# nixos_bash_rounds NAME FILE: ROUNDS of `true` from bash as a test script
+# runs it (a subshell, exec 3<>FILE, printf, cat), after WARMUP; "MEDIAN
+# P99 MAX N" in ms. A round that fails (hvc0 loses bytes when the host is
+# slow: EIO) is counted in $ROW_DIR/NAME.errors, not timed; more than half
+# fails the row.
+nixos_bash_rounds() {
+	local name=$1 file=$2 i t0 out times=$ROW_DIR/$1.times errs=0
 	: >"$times"
 	for ((i = 0; i < WARMUP + ROUNDS; i++)); do
 		t0=$EPOCHREALTIME
 		# shellcheck disable=SC2034 # read, as a test reads it
-		if ! out=$(exec 3<>"$NIXOS_VMS/$m/exec" && printf true >&3 && cat <&3); then
+		if ! out=$(exec 3<>"$file" && printf true >&3 && cat <&3); then
 			errs=$((errs + 1))
-			say "$m: round $i failed; $(tail -n 2 "$NIXOS_VMS/$m/log" | tr '\n' ' ')"
+			say "$name: round $i failed; $(tail -n 2 "${file%/*}/log" 2>/dev/null | tr '\n' ' ')"
 			[ $errs -le $((ROUNDS / 2)) ] || return 1
 			continue
 		fi
 		[ $i -lt "$WARMUP" ] || echo "$t0 $EPOCHREALTIME" >>"$times"
 	done
-	echo "$errs" >"$ROW_DIR/$m.errors"
+	echo "$errs" >"$ROW_DIR/$name.errors"
 	bench_ms_pairs <"$times" | bench_stats
 }
 
-# nixos_host_floor: the same rounds on the host alone, no guest and no
-# mount (/dev/null for exec): what the client's subshell and cat cost here.
-# "MEDIAN P99 MAX N" in ms.
+# nixos_host_floor: the client's part of the rows: the same rounds against
+# a plain file, no guest and no mount (the write lands in it, cat starts
+# after it and reads EOF at once). "MEDIAN P99 MAX N" in ms.
 nixos_host_floor() {
-	local i t0 out times=$ROW_DIR/floor.times
-	: >"$times"
-	for ((i = 0; i < WARMUP + ROUNDS; i++)); do
-		t0=$EPOCHREALTIME
-		# shellcheck disable=SC2034 # read, as the rounds above read it
-		out=$(exec 3<>/dev/null && printf true >&3 && cat </dev/null)
-		[ $i -lt "$WARMUP" ] || echo "$t0 $EPOCHREALTIME" >>"$times"
-	done
-	bench_ms_pairs <"$times" | bench_stats
+	: >"$ROW_DIR/plain"
+	nixos_bash_rounds floor "$ROW_DIR/plain"
+}
+
+# nixos_mock: the same rounds through the mount on a mock machine (the
+# host's own sh answers: no guest), then from the C client; "MEDIAN P99 MAX
+# N" of the bash rounds, the C client's figures in $ROW_DIR/mock.nofork.
+nixos_mock() {
+	local stats
+	echo start >"$NIXOS_VMS/mock/ctl" || return 1
+	stats=$(nixos_bash_rounds mock "$NIXOS_VMS/mock/exec") || return 1
+	"$TOP/build/bench-mount-client" true "$NIXOS_VMS/mock/exec" "$ROUNDS" "$WARMUP" \
+		>"$ROW_DIR/mock.nofork" || say "mock: the C client failed"
+	echo halt >"$NIXOS_VMS/mock/ctl"
+	echo "$stats"
 }
 
 # nixos_machine M: boot it, time `true`, halt it; "BOOT_MS MEDIAN P99 MAX N".
@@ -95,7 +107,7 @@ nixos_machine() {
 	# waits for multi-user.target first sees it.
 	(exec 3<>"$NIXOS_VMS/$m/wait" && printf 'timeout=300 succeeds systemctl is-system-running --wait; true' >&3 &&
 		cat <&3) >/dev/null || say "$m: the guest did not settle; timing it all the same"
-	stats=$(nixos_true "$m") || return 1
+	stats=$(nixos_bash_rounds "$m" "$NIXOS_VMS/$m/exec") || return 1
 	# The same rounds from one process that forks nothing: what the row
 	# above pays for the client's subshell and cat on this host.
 	"$TOP/build/bench-mount-client" true "$NIXOS_VMS/$m/exec" "$ROUNDS" "$WARMUP" \
@@ -105,28 +117,29 @@ nixos_machine() {
 	echo "$boot $stats"
 }
 
-# nixos_floor_row MEDIAN P99 MAX N: after the rows it is the floor of
-nixos_floor_row() {
-	bench_row id=true_nixos_host_floor unit=ms rounds="$4" median="$1" p99="$2" max="$3" \
-		figure="the host's own bash subshell + cat, no guest, no mount: the floor of the stock-NixOS-guest rows on this host"
+# nixos_floor_rows FLOOR MOCK: the rows of what is not the guest's: the
+# plain-file floor and the mock machine (four numbers each).
+nixos_floor_rows() {
+	local f_med f_p99 f_max f_n m_med m_p99 m_max m_n
+	read -r f_med f_p99 f_max f_n <<<"$1"
+	read -r m_med m_p99 m_max m_n <<<"$2"
+	bench_row id=true_nixos_host_floor unit=ms rounds="$f_n" median="$f_med" p99="$f_p99" max="$f_max" \
+		figure="the client's part: the same bash subshell + cat against a plain file (no guest, no mount; cat reads EOF at once): the floor of the stock-NixOS-guest rows on this host"
+	[ -n "$m_med" ] || return 0
+	bench_row id=true_nixos_mock unit=ms rounds="$m_n" median="$m_med" p99="$m_p99" max="$m_max" \
+		errors="$(cat "$ROW_DIR/mock.errors")" \
+		reference="the C client there: median $(field "$ROW_DIR/mock.nofork" true_ms 1 2>/dev/null || echo '?') ms" \
+		figure="the same bash shape through the mount on a mock machine (the host's sh answers, no guest)"
 }
 
-nixos_rows() {
-	local script=$GUESTS/debian/run-nixos-vm pool hvc0 ch floor
-	say "the host alone: $ROUNDS x the same subshell + cat on /dev/null"
-	floor=$(nixos_host_floor) || return 1
-	if [ "$BACKEND" = mock ] || [ ! -x "$script" ]; then
-		bench_row id=true_nixos result=skip \
-			figure='`true` from bash (subshell + cat), stock NixOS-style guest: no debian guest (make guest-debian)'
-		# shellcheck disable=SC2086 # four numbers
-		nixos_floor_row $floor
-		return 0
-	fi
+# nixos_mount [SCRIPT]: attestfs on NIXOS_VMS with the machine mock and,
+# given the debian guest's run-nixos-vm SCRIPT, pool and hvc0.
+nixos_mount() {
+	local guests=
 	mkdir -p "$NIXOS_VMS"
-	printf '{"machines": {
-		"pool": {"start_command": "%s", "shell_channel": "virtconsole"},
-		"hvc0": {"start_command": "%s", "shell_channel": "virtconsole", "shells": 1}}}\n' \
-		"$script" "$script" >"$ROW_DIR/machines.json"
+	[ -z "${1:-}" ] || guests=$(printf '"pool": {"start_command": "%s", "shell_channel": "virtconsole"},
+		"hvc0": {"start_command": "%s", "shell_channel": "virtconsole", "shells": 1},' "$1" "$1")
+	printf '{"machines": {%s "mock": {"backend": "mock"}}}\n' "$guests" >"$ROW_DIR/machines.json"
 	"$TOP/attestfs" -f -o "config=$ROW_DIR/machines.json,state_dir=$NIXOS_STATE" \
 		"$NIXOS_VMS" >"$ROW_DIR/daemon.log" 2>&1 &
 	NIXOS_DAEMON=$!
@@ -135,7 +148,30 @@ nixos_rows() {
 		sleep 0.05
 	done
 	[ -e "$NIXOS_VMS/ctl" ] || { say "attestfs did not mount: $(cat "$ROW_DIR/daemon.log")"; return 1; }
+}
 
+# nixos_c_row ID M FIGURE: the C client's figures of machine M, if it ran.
+nixos_c_row() {
+	field "$ROW_DIR/$2.nofork" true_ms 1 >/dev/null 2>&1 || return 0
+	bench_row id="$1" unit=ms rounds="$ROUNDS" \
+		median="$(field "$ROW_DIR/$2.nofork" true_ms 1)" \
+		p99="$(field "$ROW_DIR/$2.nofork" true_ms 2)" figure="$3"
+}
+
+nixos_rows() {
+	local script=$GUESTS/debian/run-nixos-vm pool hvc0 ch floor mock=
+	say "the host alone: $ROUNDS x the same subshell + cat on a plain file"
+	floor=$(nixos_host_floor) || return 1
+	[ "$BACKEND" != mock ] && [ -x "$script" ] || script=
+	nixos_mount "$script" || return 1
+	say "a mock machine through the mount: $ROUNDS x true from bash, then from a C client"
+	mock=$(nixos_mock) || say "the mock machine failed; no mock row"
+	if [ -z "$script" ]; then
+		bench_row id=true_nixos result=skip \
+			figure='`true` from bash (subshell + cat), stock NixOS-style guest: no debian guest (make guest-debian)'
+		nixos_floor_rows "$floor" "$mock"
+		return 0
+	fi
 	say "stock NixOS-style guest (run-nixos-vm), pool from hvc0: $ROUNDS x true from bash"
 	pool=$(nixos_machine pool) || return 1
 	ch=$(cat "$ROW_DIR/pool.channel")
@@ -146,21 +182,17 @@ nixos_rows() {
 	bench_row id=true_nixos unit=ms rounds="$ROUNDS" median="$pool_med" p99="$pool_p99" \
 		max="$pool_max" boot_ms="$pool_boot" errors="$(cat "$ROW_DIR/pool.errors")" \
 		target="median <= 10" \
-		reference="hvc0 alone: median $hvc0_med ms; the NixOS driver: ~110-115 ms" \
+		reference="hvc0 alone: median $hvc0_med ms; the NixOS driver: ~110-115 ms; less the floor below: the guest's and the daemon's part" \
 		figure="\`true\` from bash (subshell + cat), stock NixOS-style guest (run-nixos-vm, bash on hvc0), shells started on the virtserialports from hvc0"
 	bench_row id=true_nixos_hvc0 unit=ms rounds="$ROUNDS" median="$hvc0_med" p99="$hvc0_p99" \
 		max="$hvc0_max" boot_ms="$hvc0_boot" errors="$(cat "$ROW_DIR/hvc0.errors")" \
 		reference="the pool: median $pool_med ms" \
 		figure="the same on hvc0 alone (\"shells\": 1: one shell, commands one at a time)"
-	if field "$ROW_DIR/pool.nofork" true_ms 1 >/dev/null 2>&1; then
-		bench_row id=true_nixos_c unit=ms rounds="$ROUNDS" \
-			median="$(field "$ROW_DIR/pool.nofork" true_ms 1)" \
-			p99="$(field "$ROW_DIR/pool.nofork" true_ms 2)" \
-			reference="hvc0 alone: median $(field "$ROW_DIR/hvc0.nofork" true_ms 1 2>/dev/null || echo '?') ms" \
-			figure="the same from a C client (open, write, read, close; no fork): the row above less the client's subshell and cat"
-	fi
-	# shellcheck disable=SC2086 # four numbers
-	nixos_floor_row $floor
+	nixos_c_row true_nixos_c pool \
+		"the same from a C client (open, write, read, close; no fork), the pool"
+	nixos_c_row true_nixos_c_hvc0 hvc0 \
+		"the same from a C client, hvc0 alone"
+	nixos_floor_rows "$floor" "$mock"
 	[ "${ch#virtserialport}" != "$ch" ] || { say "the pool did not come up: channel $ch"; return 1; }
 }
 
