@@ -543,6 +543,64 @@ test_quiet_agent(void **state)
 	guest_stop(&g);
 }
 
+/*
+ * An agent that dies during a command ends its frame as a loss (the host
+ * resynchronises); one found dead before a command is reported, and the
+ * command runs without it, output whole (one the shell has not reaped yet
+ * counts as dying during the command).
+ */
+static void
+test_dead_agent(void **state)
+{
+	char cmd[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+		struct guest g;
+		struct result r, agent;
+
+		if (!shell_usable(shells[i]))
+			continue;
+		guest_start(&g, shells[i], 0, 2, "", &agent);
+		assert_int_equal(agent.agent_ok, 1);
+		snprintf(cmd, sizeof(cmd), "echo x; kill -9 %.*s; sleep 1",
+			 (int)agent.agent.len, agent.agent.data);
+		result_init(&r, &g);
+		run(&g, 100, cmd, 0, &r);
+		assert_int_equal(r.losses, 1);
+		result_free(&r);
+		result_init(&r, &g);
+		run(&g, 101, "echo after; echo err >&2; exit 3", 0, &r);
+		assert_int_equal(r.losses, 0);
+		assert_int_equal(r.status, 3);
+		assert_string_equal(r.out.data, "after\n");
+		assert_string_equal(r.err.data, "err\n");
+		result_free(&r);
+		result_free(&agent);
+		guest_stop(&g);
+
+		guest_start(&g, shells[i], 0, 2, "", &agent);
+		result_init(&r, &g);
+		run(&g, 102, "true", 0, &r);
+		result_free(&r);
+		assert_int_equal(kill((pid_t)atoi(agent.agent.data), SIGKILL), 0);
+		result_init(&r, &g);
+		run(&g, 103, "echo then", 0, &r);
+		/* still a zombie the shell did not reap: as during a command */
+		if (r.losses) {
+			result_free(&r);
+			result_init(&r, &g);
+			run(&g, 104, "echo then", 0, &r);
+		}
+		assert_int_equal(r.losses, 0);
+		assert_int_equal(r.status, 0);
+		assert_string_equal(r.out.data, "then\n");
+		result_free(&r);
+		result_free(&agent);
+		guest_stop(&g);
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -562,6 +620,7 @@ main(void)
 		cmocka_unit_test(test_lossy_kill_request),
 		cmocka_unit_test(test_noexec_falls_back),
 		cmocka_unit_test(test_quiet_agent),
+		cmocka_unit_test(test_dead_agent),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, setup, NULL);
