@@ -460,7 +460,9 @@ static const char prelude_common[] =
  * answers (read-only: a dead agent reads as EOF). Commands close all three
  * and open their FIFOs read-write, which never blocks, agent or not.
  * Should the agent or its FIFOs be gone, _aty says so and runs the command
- * as before; should the agent die during a command, _aty ends the frame
+ * as before (the agent's liveness is a builtin test of /proc/PID: kill -0
+ * would need its stderr redirected, syscalls on every command); should the
+ * agent die during a command, _atx ends the frame
  * with byte counts that cannot match (_atgone), so the host resynchronises.
  * On a lossless channel ($_atl 0) the shell does not wait for the agent's
  * answer: the agent renews its FIFOs before it sends the end, and the host
@@ -472,18 +474,19 @@ static const char prelude_common[] =
  * prelude has no _atclk (snapshot_resume_script).
  */
 static const char prelude_agent[] =
-	"_atx() { if [ -n \"$_atg\" ]; then _aty \"$@\"; else _atx0 \"$@\"; fi; }; "
-	"_atclk() { if [ -n \"$_atg\" ] && kill -0 $_atg 2>/dev/null && "
-	"printf 'C %s %s\\n' $1 $2 >&7 && read -r _atq <&5 && [ \"$_atq\" = 0 ]; "
-	"then return 0; fi; date -s @$1 >/dev/null 2>&1; }; "
-	"_aty() { if [ ! -p $_atd/ao ] || ! kill -0 $_atg 2>/dev/null; then "
-	"_atg=; printf '\\001A 0 %s\\n' 'the agent or its FIFOs are gone'; "
-	"_atx0 \"$@\"; return; fi; "
+	"_atx() { if [ -z \"$_atg\" ] || [ ! -p $_atd/ao ] || "
+	"[ ! -d /proc/$_atg ]; then _aty \"$@\"; return; fi; "
 	"( exec 5<&- 6<&- 7>&- 9<&-; eval \"$2\" ) <\"${3:-/dev/null}\" "
 	"1<>$_atd/ao 2<>$_atd/ae & "
 	"echo \"$1 $! ${4:-0}\" >&7; wait $!; echo $? >&7; "
 	"if [ \"$_atl\" = 1 ]; then read -r _atq <&5 || _atgone \"$1\"; "
-	"elif ! kill -0 $_atg 2>/dev/null; then _atgone \"$1\"; fi; }; "
+	"elif [ ! -d /proc/$_atg ]; then _atgone \"$1\"; fi; }; "
+	"_aty() { [ -z \"$_atg\" ] || { _atg=; "
+	"printf '\\001A 0 %s\\n' 'the agent or its FIFOs are gone'; }; "
+	"_atx0 \"$@\"; }; "
+	"_atclk() { if [ -n \"$_atg\" ] && [ -d /proc/$_atg ] && "
+	"printf 'C %s %s\\n' $1 $2 >&7 && read -r _atq <&5 && [ \"$_atq\" = 0 ]; "
+	"then return 0; fi; date -s @$1 >/dev/null 2>&1; }; "
 	"_atgone() { _atg=; printf '\\001X %s 0 -1 -1\\n' \"$1\"; }; "
 	"_atup() { _atg=; _atl=$2; _atq=$_atr/agent-$1; if [ ! -x $_atq ]; then "
 	"{ printf %s \"$4\" | base64 -d >$_atq.$$ && chmod 700 $_atq.$$ && "

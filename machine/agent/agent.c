@@ -175,6 +175,7 @@ now_ms(void)
 
 struct stream {
 	int fd;
+	int hold;               /* our own writer (see hold_fifo) */
 	char kind;              /* 'o' or 'e' */
 	int eof;                /* its writers are gone */
 	long long sent;         /* bytes framed for this command */
@@ -453,33 +454,53 @@ open_fifo(const char *path)
 }
 
 /*
- * After the command, before its end line goes out (the host sends the next
- * command only after that line, so its writers find these): a FIFO whose writers are gone is opened afresh (its
- * hang-up would otherwise show before the next command's writer came); one
- * that a leftover process still holds is kept to be drained and discarded,
- * and a new FIFO takes its name.
+ * The agent holds a writer on each output FIFO of its own: the command's
+ * open and close of it are then neither the first nor the last writer's,
+ * which wake the reader (the agent: four wake-ups, each a switch and, under
+ * TCG, a TLB flush, of a command's six). Its end is the shell's status
+ * line, not EOF; what the command wrote is in the pipe by then.
  */
-static void
+static int
+hold_fifo(struct stream *st)
+{
+	st->hold = (int)sc(SYS_open, (long)st->path, AG_O_WRONLY |
+			   AG_O_NONBLOCK | AG_O_CLOEXEC, 0);
+	return st->hold;
+}
+
+/*
+ * After the command, before its end line goes out (the host sends the next
+ * command only after that line, so its writers find these). Without our
+ * own writer, a FIFO that hangs up and holds nothing is nobody's: it is
+ * kept, with our writer back. One that a leftover process still holds (or
+ * wrote to after the drain) is kept to be drained and discarded, and a new
+ * FIFO takes its name.
+ */
+static int
 renew(struct stream *st)
 {
-	if (!st->eof) {
-		if (ag.n_orphans == AG_ORPHANS) {
-			sc(SYS_close, ag.orphan[0], 0, 0);
-			ag.n_orphans--;
-			for (int i = 0; i < ag.n_orphans; i++)
-				ag.orphan[i] = ag.orphan[i + 1];
-		}
-		ag.orphan[ag.n_orphans++] = st->fd;
-		sc(SYS_unlink, (long)st->path, 0, 0);
-		sc(SYS_mknod, (long)st->path, AG_S_IFIFO | 0600, 0);
-	} else {
-		sc(SYS_close, st->fd, 0, 0);
+	struct ag_pollfd p = { st->fd, AG_POLLIN, 0 };
+
+	sc(SYS_close, st->hold, 0, 0);
+	if (sc(SYS_poll, (long)&p, 1, 0) == 1 &&
+	    (p.revents & (AG_POLLHUP | AG_POLLIN)) == AG_POLLHUP) {
+		st->eof = 0;
+		st->sent = 0;
+		return hold_fifo(st);
 	}
+	if (ag.n_orphans == AG_ORPHANS) {
+		sc(SYS_close, ag.orphan[0], 0, 0);
+		ag.n_orphans--;
+		for (int i = 0; i < ag.n_orphans; i++)
+			ag.orphan[i] = ag.orphan[i + 1];
+	}
+	ag.orphan[ag.n_orphans++] = st->fd;
+	sc(SYS_unlink, (long)st->path, 0, 0);
+	sc(SYS_mknod, (long)st->path, AG_S_IFIFO | 0600, 0);
 	st->fd = open_fifo(st->path);
-	if (st->fd < 0)
-		ag_exit(3);
 	st->eof = 0;
 	st->sent = 0;
+	return st->fd < 0 ? st->fd : hold_fifo(st);
 }
 
 /*
@@ -501,7 +522,8 @@ finish(int status)
 	wait_window(1);
 	for (i = 0; i < 2; i++) {
 		sent[i] = ag.s[i].sent;
-		renew(&ag.s[i]);
+		if (renew(&ag.s[i]) < 0)
+			ag_exit(3);
 	}
 	h = header(ag.buf + AG_HDR, 'X', ag.tag, status, 4, sent[0], sent[1]);
 	h -= ag.pend_len;
@@ -671,7 +693,7 @@ setup(const char *dir, const char *lossy, const char *window)
 		ag.s[i].kind = i ? 'e' : 'o';
 		ag_copy(ag.s[i].path, paths[i], dl + 4);
 		ag.s[i].fd = open_fifo(paths[i]);
-		if (ag.s[i].fd < 0)
+		if (ag.s[i].fd < 0 || hold_fifo(&ag.s[i]) < 0)
 			return 2;
 	}
 	return write_all(ag.rep, "\n", 1) < 0 ? 2 : 0;

@@ -521,6 +521,124 @@ test_noexec_falls_back(void **state)
 	guest_stop(&g);
 }
 
+/* The agent's sleeps so far (each one wake-up later), from /proc. */
+static long long
+agent_sleeps(const struct result *r)
+{
+	char path[64], line[256];
+	long long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%.*s/status", (int)r->agent.len,
+		 r->agent.data);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %lld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A quick command wakes the agent twice: the shell's two lines. The
+ * command's open and close of its output FIFOs wake it not at all (the
+ * agent holds a writer of its own), and the FIFOs are kept, not renewed,
+ * when nothing else holds them: output stays whole either way.
+ */
+static void
+test_quiet_agent(void **state)
+{
+	struct guest g;
+	struct result r, agent;
+	long long before;
+	int i;
+
+	guest_start(&g, "dash", 0, 2, "", &agent);
+	assert_int_equal(agent.agent_ok, 1);
+	result_init(&r, &g);
+	run(&g, 70, "true", 0, &r);
+	result_free(&r);
+	before = agent_sleeps(&agent);
+	for (i = 0; i < 20; i++) {
+		result_init(&r, &g);
+		run(&g, 71 + i, "true", 0, &r);
+		assert_int_equal(r.status, 0);
+		result_free(&r);
+	}
+	/* 2 each, and room for the P line's timer on a slow host */
+	assert_true(agent_sleeps(&agent) - before <= 20 * 3);
+	result_init(&r, &g);
+	run(&g, 91, "(echo bg) & wait; exec >&- 2>&-", 0, &r);
+	assert_string_equal(r.out.data, "bg\n");
+	result_free(&r);
+	result_init(&r, &g);
+	run(&g, 92, "echo out; echo err >&2", 0, &r);
+	assert_string_equal(r.out.data, "out\n");
+	assert_string_equal(r.err.data, "err\n");
+	result_free(&r);
+	result_free(&agent);
+	guest_stop(&g);
+}
+
+/*
+ * An agent that dies during a command ends its frame as a loss (the host
+ * resynchronises); one found dead before a command is reported, and the
+ * command runs without it, output whole (one the shell has not reaped yet
+ * counts as dying during the command).
+ */
+static void
+test_dead_agent(void **state)
+{
+	char cmd[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+		struct guest g;
+		struct result r, agent;
+
+		if (!shell_usable(shells[i]))
+			continue;
+		guest_start(&g, shells[i], 0, 2, "", &agent);
+		assert_int_equal(agent.agent_ok, 1);
+		snprintf(cmd, sizeof(cmd), "echo x; kill -9 %.*s; sleep 1",
+			 (int)agent.agent.len, agent.agent.data);
+		result_init(&r, &g);
+		run(&g, 100, cmd, 0, &r);
+		assert_int_equal(r.losses, 1);
+		result_free(&r);
+		result_init(&r, &g);
+		run(&g, 101, "echo after; echo err >&2; exit 3", 0, &r);
+		assert_int_equal(r.losses, 0);
+		assert_int_equal(r.status, 3);
+		assert_string_equal(r.out.data, "after\n");
+		assert_string_equal(r.err.data, "err\n");
+		result_free(&r);
+		result_free(&agent);
+		guest_stop(&g);
+
+		guest_start(&g, shells[i], 0, 2, "", &agent);
+		result_init(&r, &g);
+		run(&g, 102, "true", 0, &r);
+		result_free(&r);
+		assert_int_equal(kill((pid_t)atoi(agent.agent.data), SIGKILL), 0);
+		result_init(&r, &g);
+		run(&g, 103, "echo then", 0, &r);
+		/* still a zombie the shell did not reap: as during a command */
+		if (r.losses) {
+			result_free(&r);
+			result_init(&r, &g);
+			run(&g, 104, "echo then", 0, &r);
+		}
+		assert_int_equal(r.losses, 0);
+		assert_int_equal(r.status, 0);
+		assert_string_equal(r.out.data, "then\n");
+		result_free(&r);
+		result_free(&agent);
+		guest_stop(&g);
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -540,6 +658,8 @@ main(void)
 		cmocka_unit_test(test_lossy_kill_request),
 		cmocka_unit_test(test_noexec_falls_back),
 		cmocka_unit_test(test_clock_line_between_commands),
+		cmocka_unit_test(test_quiet_agent),
+		cmocka_unit_test(test_dead_agent),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, setup, NULL);
