@@ -476,7 +476,9 @@ static const char prelude_common[] =
 static const char prelude_agent[] =
 	"_atx() { if [ -z \"$_atg\" ] || [ ! -p $_atd/ao ] || "
 	"[ ! -d /proc/$_atg ]; then _aty \"$@\"; return; fi; "
-	"( exec 5<&- 6<&- 7>&- 9<&-; eval \"$2\" ) <\"${3:-/dev/null}\" "
+	"( exec 5<&- 6<&- 7>&- 9<&-; trap \"{ _ats=\\$?; set +x; } 2>&-; "
+	"exec 1>&- 2>&-; echo \\\"T $1 \\$_ats\\\" 1<>$_atd/ac\" EXIT; "
+	"eval \"$2\" ) <\"${3:-/dev/null}\" "
 	"1<>$_atd/ao 2<>$_atd/ae & "
 	"echo \"$1 $! ${4:-0}\" >&7; wait $!; echo $? >&7; "
 	"if [ \"$_atl\" = 1 ]; then read -r _atq <&5 || _atgone \"$1\"; "

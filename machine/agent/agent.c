@@ -192,6 +192,9 @@ static struct {
 	size_t clen;
 	long long tag, deadline;
 	int pid, running, unacked, deaf, killed;
+	/* The command's own report of its status (see on_ctl_line) */
+	int early_set, early_status, wait_owed;
+	long long early_tag;
 	char pend[AG_HDR / 2];  /* the P line, until output or the end comes */
 	size_t pend_len;
 	long long pend_at;      /* ... or until then */
@@ -557,28 +560,89 @@ set_clock(const char *line)
 		ag_exit(0);
 }
 
-/* "TAG PID TIMEOUT" starts a command, then "STATUS" ends it. */
+static int
+has_space(const char *s)
+{
+	while (*s && *s != ' ')
+		s++;
+	return *s == ' ';
+}
+
+static void
+start(const char *line)
+{
+	long long timeout;
+	char *h;
+
+	ag.tag = parse_num(&line);
+	ag.pid = (int)parse_num(&line);
+	timeout = parse_num(&line);
+	ag.deadline = timeout > 0 ? now_ms() + timeout * 1000 : 0;
+	ag.running = 1;
+	h = header(ag.pend + sizeof(ag.pend), 'P', ag.tag, ag.pid, 2, 0, 0);
+	ag.pend_len = (size_t)(ag.pend + sizeof(ag.pend) - h);
+	ag_copy(ag.pend, h, ag.pend_len);
+	ag.pend_at = now_ms() + AG_PEND_MS;
+	if (ag.early_set && ag.early_tag == ag.tag) {
+		ag.early_set = 0;
+		ag.wait_owed = 1;
+		finish(ag.early_status);
+	}
+	ag.early_set = 0;
+}
+
+/*
+ * "T TAG STATUS" from the command's own subshell as it leaves (its EXIT
+ * trap, after it closed its stdout and stderr): the end, before the exit's
+ * teardown and the shell's reap, which under TCG take a few milliseconds.
+ * It may come before the shell's start line (the subshell can run first):
+ * kept until then. The shell's own status line for that command still
+ * follows (it cannot know whether the trap ran) and is dropped.
+ */
+static void
+on_early(const char *line)
+{
+	long long tag;
+	int status;
+
+	line++;
+	tag = parse_num(&line);
+	status = (int)parse_num(&line);
+	if (ag.running && tag == ag.tag && !ag.wait_owed) {
+		ag.wait_owed = 1;
+		finish(status);
+	} else if (!ag.running) {
+		ag.early_set = 1;
+		ag.early_tag = tag;
+		ag.early_status = status;
+	}
+}
+
+/*
+ * "TAG PID TIMEOUT" starts a command, then "STATUS" (the shell's, from
+ * wait) ends it, unless "T TAG STATUS" ended it before. On the FIFO the
+ * shell's status line comes after the command's T line (the subshell wrote
+ * it before it exited) and before the next start (the shell writes both),
+ * so a status line while one is owed is that one.
+ */
 static void
 on_ctl_line(const char *line)
 {
+	if (line[0] == 'T') {
+		on_early(line);
+		return;
+	}
+	if (ag.wait_owed) {
+		ag.wait_owed = 0;
+		if (!has_space(line))
+			return;
+	}
 	if (!ag.running && line[0] == 'C') {
 		set_clock(line);
 		return;
 	}
 	if (!ag.running) {
-		long long timeout;
-		char *h;
-
-		ag.tag = parse_num(&line);
-		ag.pid = (int)parse_num(&line);
-		timeout = parse_num(&line);
-		ag.deadline = timeout > 0 ? now_ms() + timeout * 1000 : 0;
-		ag.running = 1;
-		h = header(ag.pend + sizeof(ag.pend), 'P', ag.tag, ag.pid, 2, 0,
-			   0);
-		ag.pend_len = (size_t)(ag.pend + sizeof(ag.pend) - h);
-		ag_copy(ag.pend, h, ag.pend_len);
-		ag.pend_at = now_ms() + AG_PEND_MS;
+		start(line);
 		return;
 	}
 	finish((int)parse_num(&line));
