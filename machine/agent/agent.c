@@ -184,16 +184,16 @@ struct stream {
 
 static struct {
 	int lossy, window;
-	int ctl, rep;
+	int ctl, rep, wfd;
 	struct stream s[2];
 	int orphan[AG_ORPHANS];
 	int n_orphans;
-	char cline[128];
-	size_t clen;
+	char cline[128], wline[64];
+	size_t clen, wlen;
 	long long tag, deadline;
 	int pid, running, unacked, deaf, killed;
-	/* The command's own report of its status (see on_ctl_line) */
-	int early_set, early_status, wait_owed;
+	/* The command's own report of its status (see on_early) */
+	int early_set, early_status;
 	long long early_tag;
 	char pend[AG_HDR / 2];  /* the P line, until output or the end comes */
 	size_t pend_len;
@@ -560,14 +560,6 @@ set_clock(const char *line)
 		ag_exit(0);
 }
 
-static int
-has_space(const char *s)
-{
-	while (*s && *s != ' ')
-		s++;
-	return *s == ' ';
-}
-
 static void
 start(const char *line)
 {
@@ -585,7 +577,6 @@ start(const char *line)
 	ag.pend_at = now_ms() + AG_PEND_MS;
 	if (ag.early_set && ag.early_tag == ag.tag) {
 		ag.early_set = 0;
-		ag.wait_owed = 1;
 		finish(ag.early_status);
 	}
 	ag.early_set = 0;
@@ -597,7 +588,7 @@ start(const char *line)
  * teardown and the shell's reap, which under TCG take a few milliseconds.
  * It may come before the shell's start line (the subshell can run first):
  * kept until then. The shell's own status line for that command still
- * follows (it cannot know whether the trap ran) and is dropped.
+ * comes on aw (it cannot know whether the trap ran) and is dropped there.
  */
 static void
 on_early(const char *line)
@@ -608,8 +599,7 @@ on_early(const char *line)
 	line++;
 	tag = parse_num(&line);
 	status = (int)parse_num(&line);
-	if (ag.running && tag == ag.tag && !ag.wait_owed) {
-		ag.wait_owed = 1;
+	if (ag.running && tag == ag.tag) {
 		finish(status);
 	} else if (!ag.running) {
 		ag.early_set = 1;
@@ -619,11 +609,9 @@ on_early(const char *line)
 }
 
 /*
- * "TAG PID TIMEOUT" starts a command, then "STATUS" (the shell's, from
- * wait) ends it, unless "T TAG STATUS" ended it before. On the FIFO the
- * shell's status line comes after the command's T line (the subshell wrote
- * it before it exited) and before the next start (the shell writes both),
- * so a status line while one is owed is that one.
+ * "TAG PID TIMEOUT" starts a command; "T TAG STATUS" or the shell's status
+ * on aw ends it. A shell with an older prelude (a saved guest) sends its
+ * status here, "STATUS" alone.
  */
 static void
 on_ctl_line(const char *line)
@@ -631,11 +619,6 @@ on_ctl_line(const char *line)
 	if (line[0] == 'T') {
 		on_early(line);
 		return;
-	}
-	if (ag.wait_owed) {
-		ag.wait_owed = 0;
-		if (!has_space(line))
-			return;
 	}
 	if (!ag.running && line[0] == 'C') {
 		set_clock(line);
@@ -648,11 +631,29 @@ on_ctl_line(const char *line)
 	finish((int)parse_num(&line));
 }
 
+/*
+ * "TAG STATUS" on aw: the shell's status from wait, which ends the
+ * command unless its T line did. Its own FIFO, polled only during a
+ * command: the line of a command that already ended wakes nobody (a
+ * wake-up is a switch and, under TCG, a TLB flush) and is read and dropped
+ * at the next command.
+ */
 static void
-read_ctl(void)
+on_wait_line(const char *line)
+{
+	long long tag = parse_num(&line);
+
+	if (ag.running && tag == ag.tag)
+		finish((int)parse_num(&line));
+}
+
+/* Lines from a FIFO the shell holds; gone when the shell is. */
+static void
+read_lines(int fd, char *line, size_t *len, size_t size,
+	   void (*on_line)(const char *))
 {
 	char buf[128];
-	long r = sc(SYS_read, ag.ctl, (long)buf, sizeof(buf));
+	long r = sc(SYS_read, fd, (long)buf, sizeof(buf));
 	long i;
 
 	if (r == -AG_EAGAIN || r == -AG_EINTR)
@@ -661,13 +662,13 @@ read_ctl(void)
 		ag_exit(0);  /* the shell is gone */
 	for (i = 0; i < r; i++) {
 		if (buf[i] != '\n') {
-			if (ag.clen < sizeof(ag.cline) - 1)
-				ag.cline[ag.clen++] = buf[i];
+			if (*len < size - 1)
+				line[(*len)++] = buf[i];
 			continue;
 		}
-		ag.cline[ag.clen] = '\0';
-		ag.clen = 0;
-		on_ctl_line(ag.cline);
+		line[*len] = '\0';
+		*len = 0;
+		on_line(line);
 	}
 }
 
@@ -685,13 +686,17 @@ drain_orphan(int i)
 static void
 loop(void)
 {
-	struct ag_pollfd pfd[4 + AG_ORPHANS];
-	int idx[2], in_idx, n, i;
+	struct ag_pollfd pfd[5 + AG_ORPHANS];
+	int idx[2], in_idx, w_idx, n, i;
 
 	for (;;) {
 		n = 0;
 		pfd[n++] = (struct ag_pollfd){ ag.ctl, AG_POLLIN, 0 };
-		idx[0] = idx[1] = in_idx = -1;
+		idx[0] = idx[1] = in_idx = w_idx = -1;
+		if (ag.running) {
+			w_idx = n;
+			pfd[n++] = (struct ag_pollfd){ ag.wfd, AG_POLLIN, 0 };
+		}
 		for (i = 0; i < 2 && ag.running; i++) {
 			if (ag.s[i].eof || (ag.lossy && !ag.deaf &&
 					    ag.unacked >= ag.window))
@@ -723,21 +728,25 @@ loop(void)
 			if (idx[i] >= 0 && pfd[idx[i]].revents)
 				pump(&ag.s[i]);
 		if (pfd[0].revents)
-			read_ctl();
+			read_lines(ag.ctl, ag.cline, &ag.clen, sizeof(ag.cline),
+				   on_ctl_line);
+		if (w_idx >= 0 && pfd[w_idx].revents)
+			read_lines(ag.wfd, ag.wline, &ag.wlen, sizeof(ag.wline),
+				   on_wait_line);
 	}
 }
 
 static int
 setup(const char *dir, const char *lossy, const char *window)
 {
-	static const char *const names[] = { "/ao", "/ae", "/ac", "/ar" };
-	char paths[4][512];
+	static const char *const names[] = { "/ao", "/ae", "/ac", "/ar", "/aw" };
+	char paths[5][512];
 	size_t dl = ag_strlen(dir);
 	int i;
 
 	if (dl + 4 > sizeof(paths[0]))
 		return 2;
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		ag_copy(paths[i], dir, dl);
 		ag_copy(paths[i] + dl, names[i], 4);
 	}
@@ -751,7 +760,8 @@ setup(const char *dir, const char *lossy, const char *window)
 	 * then waits for the line below, or EOF when anything failed. */
 	ag.rep = (int)sc(SYS_open, (long)paths[3], AG_O_WRONLY | AG_O_CLOEXEC, 0);
 	ag.ctl = open_fifo(paths[2]);
-	if (ag.rep < 0 || ag.ctl < 0)
+	ag.wfd = open_fifo(paths[4]);
+	if (ag.rep < 0 || ag.ctl < 0 || ag.wfd < 0)
 		return 2;
 	for (i = 0; i < 2; i++) {
 		ag.s[i].kind = i ? 'e' : 'o';
