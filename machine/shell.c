@@ -476,11 +476,9 @@ static const char prelude_common[] =
 static const char prelude_agent[] =
 	"_atx() { if [ -z \"$_atg\" ] || [ ! -p $_atd/ao ] || "
 	"[ ! -d /proc/$_atg ]; then _aty \"$@\"; return; fi; "
-	"( exec 4>&- 5<&- 6<&- 7>&- 9<&-; trap \"{ _ats=\\$?; set +x; } 2>&-; "
-	"exec 1>&- 2>&-; echo \\\"T $1 \\$_ats\\\" 1<>$_atd/ac\" EXIT; "
-	"eval \"$2\" ) <\"${3:-/dev/null}\" "
+	"( exec 5<&- 6<&- 7>&- 9<&-; eval \"$2\" ) <\"${3:-/dev/null}\" "
 	"1<>$_atd/ao 2<>$_atd/ae & "
-	"echo \"$1 $! ${4:-0}\" >&7; wait $!; echo \"$1 $?\" >&4; "
+	"echo \"$1 $! ${4:-0}\" >&7; wait $!; echo $? >&7; "
 	"if [ \"$_atl\" = 1 ]; then read -r _atq <&5 || _atgone \"$1\"; "
 	"elif [ ! -d /proc/$_atg ]; then _atgone \"$1\"; fi; }; "
 	"_aty() { [ -z \"$_atg\" ] || { _atg=; "
@@ -496,11 +494,11 @@ static const char prelude_agent[] =
 	"printf '\\001A 0 %s\\n' \"cannot write $_atq\"; return 0; }; fi; "
 	"_atw=$($_atq check 2>&1) || { printf '\\001A 0 cannot run %s: %s\\n' "
 	"$_atq \"$(echo $_atw)\"; return 0; }; "
-	"rm -f $_atd/ao $_atd/ae $_atd/ac $_atd/ar $_atd/aw; "
-	"mkfifo -m 600 $_atd/ao $_atd/ae $_atd/ac $_atd/ar $_atd/aw || "
+	"rm -f $_atd/ao $_atd/ae $_atd/ac $_atd/ar; "
+	"mkfifo -m 600 $_atd/ao $_atd/ae $_atd/ac $_atd/ar || "
 	"{ printf '\\001A 0 %s\\n' 'mkfifo failed'; return 0; }; "
 	"exec 6<&0; $_atq run $_atd $2 $3 </dev/null 5<&- 7>&- 9<&- & _atg=$!; "
-	"exec 7<>$_atd/ac 4<>$_atd/aw 5<$_atd/ar; if read -r _atq <&5; then "
+	"exec 7<>$_atd/ac 5<$_atd/ar; if read -r _atq <&5; then "
 	"printf '\\001A 1 %s\\n' $_atg; else _atg=; "
 	"printf '\\001A 0 %s\\n' 'the agent did not start'; fi; }; ";
 static const char prelude_fast[] =
