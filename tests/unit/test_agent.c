@@ -254,6 +254,29 @@ run(struct guest *g, long long tag, const char *cmd, unsigned timeout,
 
 static const char *const shells[] = { "dash", "bash", "busybox sh" };
 
+/* cmd with its stdin from a guest file; its status, stdout and stderr. */
+static void
+run_status(struct guest *g, long long tag, const char *cmd,
+	   const char *stdin_path, long long status, const char *out,
+	   const char *err)
+{
+	struct strbuf line;
+	struct result r;
+
+	result_init(&r, g);
+	sb_init(&line);
+	shell_command(&line, tag, cmd, strlen(cmd), stdin_path, 0);
+	assert_int_equal(write_all(g->fd, line.data, line.len), 0);
+	sb_free(&line);
+	while (!r.ended && !r.losses)
+		pump(g, &r);
+	assert_int_equal(r.losses, 0);
+	assert_int_equal(r.status, status);
+	assert_string_equal(r.out.len ? r.out.data : "", out);
+	assert_string_equal(r.err.len ? r.err.data : "", err);
+	result_free(&r);
+}
+
 static int
 shell_usable(const char *shell)
 {
@@ -639,6 +662,73 @@ test_dead_agent(void **state)
 	}
 }
 
+/* set -x traces what the command ran, nothing of the prelude's (bash
+ * marks the depth with more '+'). */
+static void
+trace_only_its_own(struct guest *g)
+{
+	struct result r;
+
+	result_init(&r, g);
+	run(g, 117, "set -x; echo hi", 0, &r);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out.data, "hi\n");
+	assert_non_null(r.err.data);
+	assert_int_equal(strspn(r.err.data, "+") + strlen(" echo hi\n"),
+			 r.err.len);
+	assert_string_equal(r.err.data + strspn(r.err.data, "+"), " echo hi\n");
+	result_free(&r);
+}
+
+/*
+ * The status is the command's, exactly, however it leaves: exit, a failure
+ * under set -e, its own subshell killed by a signal (bash runs an EXIT trap
+ * then, with a stale $?: a status reported from such a trap would be 0),
+ * exec; its own EXIT trap still runs inside its frame; set -x traces only
+ * what it ran; stdin is its file or /dev/null, never the channel. Both
+ * channels, every shell: a guard for any change to how a command's end is
+ * found (an early status from the command's subshell was tried, stop 21).
+ */
+static void
+test_exact_status(void **state)
+{
+	size_t i;
+	int lossy;
+
+	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+		for (lossy = 0; lossy < 2; lossy++) {
+			struct guest g;
+			struct result r;
+
+			if (!shell_usable(shells[i]))
+				continue;
+			guest_start(&g, shells[i], lossy, 2, "", &r);
+			assert_int_equal(r.agent_ok, 1);
+			result_free(&r);
+			run_status(&g, 110, "echo x; exit 3", NULL, 3, "x\n", "");
+			run_status(&g, 111, "false", NULL, 1, "", "");
+			run_status(&g, 112, "set -e; false; echo no", NULL, 1, "",
+				   "");
+			run_status(&g, 113, "echo x; sh -c 'kill -TERM $PPID'; "
+				   "sleep 5", NULL, 128 + SIGTERM, "x\n", "");
+			run_status(&g, 114, "exec true", NULL, 0, "", "");
+			run_status(&g, 115, "exec sh -c 'echo y; exit 5'", NULL,
+				   5, "y\n", "");
+			run_status(&g, 116, "trap 'echo bye' EXIT; echo hi", NULL,
+				   0, "hi\nbye\n", "");
+			trace_only_its_own(&g);
+			run_status(&g, 118, "(sleep 1; echo late) & echo now; "
+				   "exit 6", NULL, 6, "now\n", "");
+			run_status(&g, 119, "printf 'in\\n' >/tmp/atin", NULL, 0,
+				   "", "");
+			run_status(&g, 120, "cat; exit 2", "/tmp/atin", 2, "in\n",
+				   "");
+			run_status(&g, 121, "cat; echo end", NULL, 0, "end\n", "");
+			guest_stop(&g);
+		}
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -660,6 +750,7 @@ main(void)
 		cmocka_unit_test(test_clock_line_between_commands),
 		cmocka_unit_test(test_quiet_agent),
 		cmocka_unit_test(test_dead_agent),
+		cmocka_unit_test(test_exact_status),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, setup, NULL);
