@@ -184,17 +184,14 @@ struct stream {
 
 static struct {
 	int lossy, window;
-	int ctl, rep, wfd;
+	int ctl, rep;
 	struct stream s[2];
 	int orphan[AG_ORPHANS];
 	int n_orphans;
-	char cline[128], wline[64];
-	size_t clen, wlen;
+	char cline[128];
+	size_t clen;
 	long long tag, deadline;
 	int pid, running, unacked, deaf, killed;
-	/* The command's own report of its status (see on_early) */
-	int early_set, early_status;
-	long long early_tag;
 	char pend[AG_HDR / 2];  /* the P line, until output or the end comes */
 	size_t pend_len;
 	long long pend_at;      /* ... or until then */
@@ -560,100 +557,38 @@ set_clock(const char *line)
 		ag_exit(0);
 }
 
-static void
-start(const char *line)
-{
-	long long timeout;
-	char *h;
-
-	ag.tag = parse_num(&line);
-	ag.pid = (int)parse_num(&line);
-	timeout = parse_num(&line);
-	ag.deadline = timeout > 0 ? now_ms() + timeout * 1000 : 0;
-	ag.running = 1;
-	h = header(ag.pend + sizeof(ag.pend), 'P', ag.tag, ag.pid, 2, 0, 0);
-	ag.pend_len = (size_t)(ag.pend + sizeof(ag.pend) - h);
-	ag_copy(ag.pend, h, ag.pend_len);
-	ag.pend_at = now_ms() + AG_PEND_MS;
-	if (ag.early_set && ag.early_tag == ag.tag) {
-		ag.early_set = 0;
-		finish(ag.early_status);
-	}
-	ag.early_set = 0;
-}
-
-/*
- * "T TAG STATUS" from the command's own subshell as it leaves (its EXIT
- * trap, after it closed its stdout and stderr): the end, before the exit's
- * teardown and the shell's reap, which under TCG take a few milliseconds.
- * It may come before the shell's start line (the subshell can run first):
- * kept until then. The shell's own status line for that command still
- * comes on aw (it cannot know whether the trap ran) and is dropped there.
- */
-static void
-on_early(const char *line)
-{
-	long long tag;
-	int status;
-
-	line++;
-	tag = parse_num(&line);
-	status = (int)parse_num(&line);
-	if (ag.running && tag == ag.tag) {
-		finish(status);
-	} else if (!ag.running) {
-		ag.early_set = 1;
-		ag.early_tag = tag;
-		ag.early_status = status;
-	}
-}
-
-/*
- * "TAG PID TIMEOUT" starts a command; "T TAG STATUS" or the shell's status
- * on aw ends it. A shell with an older prelude (a saved guest) sends its
- * status here, "STATUS" alone.
- */
+/* "TAG PID TIMEOUT" starts a command, then "STATUS" ends it. */
 static void
 on_ctl_line(const char *line)
 {
-	if (line[0] == 'T') {
-		on_early(line);
-		return;
-	}
 	if (!ag.running && line[0] == 'C') {
 		set_clock(line);
 		return;
 	}
 	if (!ag.running) {
-		start(line);
+		long long timeout;
+		char *h;
+
+		ag.tag = parse_num(&line);
+		ag.pid = (int)parse_num(&line);
+		timeout = parse_num(&line);
+		ag.deadline = timeout > 0 ? now_ms() + timeout * 1000 : 0;
+		ag.running = 1;
+		h = header(ag.pend + sizeof(ag.pend), 'P', ag.tag, ag.pid, 2, 0,
+			   0);
+		ag.pend_len = (size_t)(ag.pend + sizeof(ag.pend) - h);
+		ag_copy(ag.pend, h, ag.pend_len);
+		ag.pend_at = now_ms() + AG_PEND_MS;
 		return;
 	}
 	finish((int)parse_num(&line));
 }
 
-/*
- * "TAG STATUS" on aw: the shell's status from wait, which ends the
- * command unless its T line did. Its own FIFO, polled only during a
- * command: the line of a command that already ended wakes nobody (a
- * wake-up is a switch and, under TCG, a TLB flush) and is read and dropped
- * at the next command.
- */
 static void
-on_wait_line(const char *line)
-{
-	long long tag = parse_num(&line);
-
-	if (ag.running && tag == ag.tag)
-		finish((int)parse_num(&line));
-}
-
-/* Lines from a FIFO the shell holds; gone when the shell is. */
-static void
-read_lines(int fd, char *line, size_t *len, size_t size,
-	   void (*on_line)(const char *))
+read_ctl(void)
 {
 	char buf[128];
-	long r = sc(SYS_read, fd, (long)buf, sizeof(buf));
+	long r = sc(SYS_read, ag.ctl, (long)buf, sizeof(buf));
 	long i;
 
 	if (r == -AG_EAGAIN || r == -AG_EINTR)
@@ -662,13 +597,13 @@ read_lines(int fd, char *line, size_t *len, size_t size,
 		ag_exit(0);  /* the shell is gone */
 	for (i = 0; i < r; i++) {
 		if (buf[i] != '\n') {
-			if (*len < size - 1)
-				line[(*len)++] = buf[i];
+			if (ag.clen < sizeof(ag.cline) - 1)
+				ag.cline[ag.clen++] = buf[i];
 			continue;
 		}
-		line[*len] = '\0';
-		*len = 0;
-		on_line(line);
+		ag.cline[ag.clen] = '\0';
+		ag.clen = 0;
+		on_ctl_line(ag.cline);
 	}
 }
 
@@ -686,17 +621,13 @@ drain_orphan(int i)
 static void
 loop(void)
 {
-	struct ag_pollfd pfd[5 + AG_ORPHANS];
-	int idx[2], in_idx, w_idx, n, i;
+	struct ag_pollfd pfd[4 + AG_ORPHANS];
+	int idx[2], in_idx, n, i;
 
 	for (;;) {
 		n = 0;
 		pfd[n++] = (struct ag_pollfd){ ag.ctl, AG_POLLIN, 0 };
-		idx[0] = idx[1] = in_idx = w_idx = -1;
-		if (ag.running) {
-			w_idx = n;
-			pfd[n++] = (struct ag_pollfd){ ag.wfd, AG_POLLIN, 0 };
-		}
+		idx[0] = idx[1] = in_idx = -1;
 		for (i = 0; i < 2 && ag.running; i++) {
 			if (ag.s[i].eof || (ag.lossy && !ag.deaf &&
 					    ag.unacked >= ag.window))
@@ -728,25 +659,21 @@ loop(void)
 			if (idx[i] >= 0 && pfd[idx[i]].revents)
 				pump(&ag.s[i]);
 		if (pfd[0].revents)
-			read_lines(ag.ctl, ag.cline, &ag.clen, sizeof(ag.cline),
-				   on_ctl_line);
-		if (w_idx >= 0 && pfd[w_idx].revents)
-			read_lines(ag.wfd, ag.wline, &ag.wlen, sizeof(ag.wline),
-				   on_wait_line);
+			read_ctl();
 	}
 }
 
 static int
 setup(const char *dir, const char *lossy, const char *window)
 {
-	static const char *const names[] = { "/ao", "/ae", "/ac", "/ar", "/aw" };
-	char paths[5][512];
+	static const char *const names[] = { "/ao", "/ae", "/ac", "/ar" };
+	char paths[4][512];
 	size_t dl = ag_strlen(dir);
 	int i;
 
 	if (dl + 4 > sizeof(paths[0]))
 		return 2;
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 4; i++) {
 		ag_copy(paths[i], dir, dl);
 		ag_copy(paths[i] + dl, names[i], 4);
 	}
@@ -760,8 +687,7 @@ setup(const char *dir, const char *lossy, const char *window)
 	 * then waits for the line below, or EOF when anything failed. */
 	ag.rep = (int)sc(SYS_open, (long)paths[3], AG_O_WRONLY | AG_O_CLOEXEC, 0);
 	ag.ctl = open_fifo(paths[2]);
-	ag.wfd = open_fifo(paths[4]);
-	if (ag.rep < 0 || ag.ctl < 0 || ag.wfd < 0)
+	if (ag.rep < 0 || ag.ctl < 0)
 		return 2;
 	for (i = 0; i < 2; i++) {
 		ag.s[i].kind = i ? 'e' : 'o';
