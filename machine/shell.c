@@ -449,24 +449,6 @@ static const char prelude_common[] =
 	"_atsig() { for _atc in $(cat /proc/$2/task/*/children 2>/dev/null); "
 	"do _atsig $1 $_atc; done; kill -$1 $2 2>/dev/null; }; ";
 /*
- * Fork copies no page-table entries of a file mapping that has no private
- * page of its own (they "fill in at the fault"), so each command's subshell
- * faults afresh on every page of the shell's code it runs: about 26 guest
- * page faults a command for bash in the debian guest, each an exception
- * the emulated CPU takes under TCG. _atcow rewrites one byte of each of the
- * shell's executable file mappings through /proc/$$/mem with the byte that
- * is there: that page becomes a private copy of itself, the mapping gets
- * its anon_vma, and from then on fork copies the mapping's entries. Nothing
- * the shell runs changes. Best effort, once per shell: without dd, or where
- * the kernel refuses writes to /proc/PID/mem, all stays as it was.
- */
-static const char prelude_cow[] =
-	"_atcow() { while read -r _atma _atmp _atmf _atmf _atmf _atmf; do "
-	"case $_atmp:$_atmf in ??x?:/*) _atma=$((0x${_atma%%-*})); "
-	"dd if=/proc/$$/mem of=/proc/$$/mem bs=1 count=1 skip=$_atma "
-	"seek=$_atma conv=notrunc 2>/dev/null;; esac; done </proc/$$/maps; "
-	"} 2>/dev/null; _atcow; ";
-/*
  * The guest agent (machine/agent/agent.c; its protocol is there). _atx runs
  * a command through it when _atup started one ($_atg), else as above (_atx0).
  * _atup HASH LOSSY WINDOW BASE64 writes the agent unless a file of that name
@@ -556,7 +538,6 @@ shell_prelude(struct strbuf *out, int lossy, int agent_window,
 	      long long sync_tag)
 {
 	sb_adds(out, prelude_common);
-	sb_adds(out, prelude_cow);
 	sb_adds(out, prelude_agent);
 	sb_adds(out, lossy ? prelude_lossy : prelude_fast);
 	sb_adds(out, "\n");

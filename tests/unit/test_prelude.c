@@ -223,22 +223,6 @@ test_made_again_when_run_is_mounted_over(void **state)
 			  "r=/run/attestfs\n\n700 0 directory\ninside\n");
 }
 
-/*
- * After the prelude every executable file mapping of the shell holds a
- * private page (smaps: Anonymous), so fork copies its page-table entries
- * and a command's subshell does not fault on the shell's code again.
- */
-static void
-test_code_mappings_are_copied_at_fork(void **state)
-{
-	expect_each_shell("true", NULL,
-			  "awk '/^[0-9a-f]+-/ { x = $2 ~ /x/ && $6 ~ /^\\// } "
-			  "x && /^Anonymous:/ { n++; if ($2 > 0) c++ } "
-			  "END { print (n && c == n) ? \"all\" : c + 0 \" of \" n }' "
-			  "/proc/$$/smaps",
-			  "r=/run/attestfs\n\n700 0 directory\ninside\nall\n");
-}
-
 int
 main(void)
 {
@@ -247,7 +231,6 @@ main(void)
 		cmocka_unit_test(test_planted_symlink_in_run_is_not_followed),
 		cmocka_unit_test(test_planted_dirs_not_ours_or_open_are_refused),
 		cmocka_unit_test(test_made_again_when_run_is_mounted_over),
-		cmocka_unit_test(test_code_mappings_are_copied_at_fork),
 	};
 
 	return cmocka_run_group_tests_name("prelude", tests, NULL, NULL);
