@@ -29,7 +29,8 @@
 # bench itself; its figures are not the guest's. BENCH_ONLY=clones runs only
 # the clone rows (the mount, a snapshot of a, the clones), for work on them;
 # BENCH_CLONE_ROUNDS (4) clones are made one after the other. BENCH_ONLY=restore
-# runs only the restore rows (BENCH_RESTORE_ROUNDS, 20).
+# runs only the restore rows (BENCH_RESTORE_ROUNDS, 20). BENCH_ONLY=nixos runs
+# only the stock-NixOS-guest rows (rows.d/*-nixos.sh; no tiny mount).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 TOP=$PWD
@@ -68,10 +69,10 @@ mock) say "BENCH_BACKEND=mock: checks the bench, the figures are the host's sh, 
 *) say "BENCH_BACKEND=$BACKEND: tiny or mock"; exit 2 ;;
 esac
 case $ONLY in
-'' | clones | restore) ;;
-*) say "BENCH_ONLY=$ONLY: empty (every row), clones or restore"; exit 2 ;;
+'' | clones | restore | nixos) ;;
+*) say "BENCH_ONLY=$ONLY: empty (every row), clones, restore or nixos"; exit 2 ;;
 esac
-[ -z "$ONLY" ] || [ "$BACKEND" != mock ] || { say "BENCH_ONLY=$ONLY needs snapshots (no mock)"; exit 2; }
+[ -z "$ONLY" ] || [ "$ONLY" = nixos ] || [ "$BACKEND" != mock ] || { say "BENCH_ONLY=$ONLY needs snapshots (no mock)"; exit 2; }
 
 work=$(mktemp -d /tmp/attestfs-bench.XXXXXX) || exit 2
 VMS=$work/vms
@@ -438,9 +439,10 @@ mount_stop() {
 }
 
 # ---- 3. rows from elsewhere (rows.d/README) ---------------------------------------
+# bench_rows_d [GLOB]: the row scripts rows.d/GLOB.sh (default: all).
 bench_rows_d() {
 	local f name
-	for f in "$ROWS_D"/*.sh; do
+	for f in "$ROWS_D"/${1:-*}.sh; do
 		[ -e "$f" ] || continue
 		name=$(basename "$f" .sh)
 		say "rows.d/$name.sh"
@@ -454,8 +456,10 @@ bench_rows_d() {
 	done
 }
 
-mount_start
-if [ "$ONLY" = clones ]; then
+[ "$ONLY" = nixos ] || mount_start
+if [ "$ONLY" = nixos ]; then
+	bench_rows_d '*-nixos'
+elif [ "$ONLY" = clones ]; then
 	"$CLIENT" ctl "$VMS/a/ctl" "snapshot bench" >/dev/null || die "snapshot"
 	bench_clones
 	mount_stop
