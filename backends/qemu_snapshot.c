@@ -18,6 +18,10 @@
 #define QEMU_POPULATE_BELOW (2LL << 30)
 /* At most this many extents: one QMP round trip each. */
 #define QEMU_POPULATE_MAX_EXTENTS 4096
+/* The legacy VGA window and ROMs: device memory there, whose reads can
+ * change a device's state (a VGA's latches). */
+#define QEMU_POPULATE_SKIP_FROM 0xa0000
+#define QEMU_POPULATE_SKIP_TO 0x100000
 
 int
 qemu_qmp_args(struct backend *b, const char *cmd, json_object *args,
@@ -176,6 +180,24 @@ qemu_pmemsave_null(struct backend *b, off_t at, off_t len, struct aerr *err)
 			     err);
 }
 
+/* [from, to) but the legacy window. */
+static int
+qemu_pmemsave_outside(struct backend *b, off_t from, off_t to,
+		      struct aerr *err)
+{
+	int ret = 0;
+
+	if (from < QEMU_POPULATE_SKIP_FROM)
+		ret = qemu_pmemsave_null(b, from, (to < QEMU_POPULATE_SKIP_FROM ?
+						   to : QEMU_POPULATE_SKIP_FROM) -
+					 from, err);
+	if (from < QEMU_POPULATE_SKIP_TO)
+		from = QEMU_POPULATE_SKIP_TO;
+	if (ret == 0 && to > from)
+		ret = qemu_pmemsave_null(b, from, to - from, err);
+	return ret;
+}
+
 /*
  * A VMM that waits to continue a snapshot whose RAM file it maps
  * copy-on-write: QEMU reads the file's data now (pmemsave to /dev/null),
@@ -184,7 +206,8 @@ qemu_pmemsave_null(struct backend *b, off_t at, off_t len, struct aerr *err)
  * VM they cost tens of microseconds each, hundreds of them before a
  * clone's first command. Reading copies nothing (the pages stay the
  * file's, shared with every clone); holes are skipped, since a fault
- * there would allocate them in the snapshot's file. Extents counted in *n.
+ * there would allocate them in the snapshot's file, and so is the legacy
+ * window below 1 MiB (device memory). Extents counted in *n.
  */
 int
 qemu_populate_ram(struct backend *b, unsigned *n, struct aerr *err)
@@ -210,7 +233,7 @@ qemu_populate_ram(struct backend *b, unsigned *n, struct aerr *err)
 		hole = lseek(fd, data, SEEK_HOLE);
 		if (hole < 0 || hole > end)
 			hole = end;
-		ret = qemu_pmemsave_null(b, data, hole - data, err);
+		ret = qemu_pmemsave_outside(b, data, hole, err);
 		data = hole;
 		(*n)++;
 	}

@@ -928,7 +928,10 @@ sparse_file(off_t size, const off_t *at, size_t n, size_t len)
 	assert_int_equal(ftruncate(fd, size), 0);
 	memset(buf, 0x5a, sizeof(buf));
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(pwrite(fd, buf, len, at[i]), (ssize_t)len);
+		for (size_t done = 0; done < len; done += sizeof(buf))
+			assert_int_equal(pwrite(fd, buf, sizeof(buf),
+						at[i] + (off_t)done),
+					 (ssize_t)sizeof(buf));
 	close(fd);
 	return path;
 }
@@ -959,13 +962,14 @@ populate(const char *path)
  * A clone's pre-started VMM reads the data of the snapshot's RAM file
  * (pmemsave to /dev/null: its pages mapped before the guest runs), extent
  * by extent; never its holes (a read fault there would allocate them in
- * the file), nor what lies above 2 GiB (not at its own address in a q35
- * guest).
+ * the file), the legacy window 640 KiB - 1 MiB (device memory), nor what
+ * lies above 2 GiB (not at its own address in a q35 guest).
  */
 static void
 test_populate_ram_reads_data_only(void **state)
 {
-	static const off_t at[] = { 0, 1 << 20 }, high[] = { 2LL << 30 };
+	static const off_t at[] = { 0, 1 << 20 }, high[] = { 2LL << 30 },
+			   vga[] = { 0x9c000 };
 	char *path;
 
 	(void)state;
@@ -977,7 +981,14 @@ test_populate_ram_reads_data_only(void **state)
 			    "1048576 8192 /dev/null\n");
 	unlink(path);
 	free(path);
-	path = sparse_file((2LL << 30) + 8192, high, 1, 4096);
+	/* One extent across 640 KiB - 1 MiB: read around that window. */
+	path = sparse_file(4 << 20, vga, 1, 0x70000);
+	assert_int_equal(populate(path), 1);
+	assert_string_equal(pmemsaves.data, "638976 16384 /dev/null\n"
+			    "1048576 49152 /dev/null\n");
+	unlink(path);
+	free(path);
+	path = sparse_file((2LL << 30) + 8192, high, 1, 8192);
 	assert_int_equal(populate(path), 0);
 	assert_true(!pmemsaves.data || !pmemsaves.data[0]);
 	unlink(path);
