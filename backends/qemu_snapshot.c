@@ -18,10 +18,10 @@
 #define QEMU_POPULATE_BELOW (2LL << 30)
 /* At most this many extents: one QMP round trip each. */
 #define QEMU_POPULATE_MAX_EXTENTS 4096
-/* The legacy VGA window and ROMs: device memory there, whose reads can
- * change a device's state (a VGA's latches). */
+/* The legacy VGA window: device memory there, whose reads can change
+ * the device's state (its latches, in a planar mode). */
 #define QEMU_POPULATE_SKIP_FROM 0xa0000
-#define QEMU_POPULATE_SKIP_TO 0x100000
+#define QEMU_POPULATE_SKIP_TO 0xc0000
 
 int
 qemu_qmp_args(struct backend *b, const char *cmd, json_object *args,
@@ -206,8 +206,8 @@ qemu_pmemsave_outside(struct backend *b, off_t from, off_t to,
  * VM they cost tens of microseconds each, hundreds of them before a
  * clone's first command. Reading copies nothing (the pages stay the
  * file's, shared with every clone); holes are skipped, since a fault
- * there would allocate them in the snapshot's file, and so is the legacy
- * window below 1 MiB (device memory). Extents counted in *n.
+ * there would allocate them in the snapshot's file, and so is the VGA
+ * window (device memory). Extents counted in *n.
  */
 int
 qemu_populate_ram(struct backend *b, unsigned *n, struct aerr *err)

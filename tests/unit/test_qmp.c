@@ -962,7 +962,7 @@ populate(const char *path)
  * A clone's pre-started VMM reads the data of the snapshot's RAM file
  * (pmemsave to /dev/null: its pages mapped before the guest runs), extent
  * by extent; never its holes (a read fault there would allocate them in
- * the file), the legacy window 640 KiB - 1 MiB (device memory), nor what
+ * the file), the VGA window 640-768 KiB (device memory), nor what
  * lies above 2 GiB (not at its own address in a q35 guest).
  */
 static void
@@ -981,11 +981,11 @@ test_populate_ram_reads_data_only(void **state)
 			    "1048576 8192 /dev/null\n");
 	unlink(path);
 	free(path);
-	/* One extent across 640 KiB - 1 MiB: read around that window. */
+	/* One extent across the VGA window (640-768 KiB): read around it. */
 	path = sparse_file(4 << 20, vga, 1, 0x70000);
 	assert_int_equal(populate(path), 1);
 	assert_string_equal(pmemsaves.data, "638976 16384 /dev/null\n"
-			    "1048576 49152 /dev/null\n");
+			    "786432 311296 /dev/null\n");
 	unlink(path);
 	free(path);
 	path = sparse_file((2LL << 30) + 8192, high, 1, 8192);
