@@ -180,7 +180,7 @@ qemu_pmemsave_null(struct backend *b, off_t at, off_t len, struct aerr *err)
 			     err);
 }
 
-/* [from, to) but the legacy window. */
+/* [from, to) but the VGA window. */
 static int
 qemu_pmemsave_outside(struct backend *b, off_t from, off_t to,
 		      struct aerr *err)
