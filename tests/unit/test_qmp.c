@@ -917,14 +917,19 @@ script_pmemsave(struct peer *p)
 }
 
 /* A sparse RAM file in /dev/shm (where the snapshots' RAM is): data at
- * each of at[] (len bytes), size bytes in all. */
-static char *
-sparse_file(off_t size, const off_t *at, size_t n, size_t len)
+ * each of at[] (len bytes), size bytes in all. Its name is gone at once
+ * (nothing is left should an assertion fail): *path names its open fd. */
+static int
+sparse_file(off_t size, const off_t *at, size_t n, size_t len, char *path)
 {
-	char *path = xstrdup("/dev/shm/test_qmp.XXXXXX"), buf[8192];
-	int fd = mkstemp(path);
+	char buf[8192];
+	int fd;
 
+	strcpy(path, "/dev/shm/test_qmp.XXXXXX");
+	fd = mkstemp(path);
 	assert_true(fd >= 0);
+	unlink(path);
+	sprintf(path, "/proc/self/fd/%d", fd);
 	assert_int_equal(ftruncate(fd, size), 0);
 	memset(buf, 0x5a, sizeof(buf));
 	for (size_t i = 0; i < n; i++)
@@ -932,8 +937,7 @@ sparse_file(off_t size, const off_t *at, size_t n, size_t len)
 			assert_int_equal(pwrite(fd, buf, sizeof(buf),
 						at[i] + (off_t)done),
 					 (ssize_t)sizeof(buf));
-	close(fd);
-	return path;
+	return fd;
 }
 
 /* What qemu_populate_ram asks QEMU to read, for a RAM file. */
@@ -970,29 +974,27 @@ test_populate_ram_reads_data_only(void **state)
 {
 	static const off_t at[] = { 0, 1 << 20 }, high[] = { 2LL << 30 },
 			   vga[] = { 0x9c000 };
-	char *path;
+	char path[64];
+	int fd;
 
 	(void)state;
 	if (access("/dev/shm", W_OK) < 0)
 		skip();
-	path = sparse_file(4 << 20, at, 2, 8192);
+	fd = sparse_file(4 << 20, at, 2, 8192, path);
 	assert_int_equal(populate(path), 2);
+	close(fd);
 	assert_string_equal(pmemsaves.data, "0 8192 /dev/null\n"
 			    "1048576 8192 /dev/null\n");
-	unlink(path);
-	free(path);
 	/* One extent across the VGA window (640-768 KiB): read around it. */
-	path = sparse_file(4 << 20, vga, 1, 0x70000);
+	fd = sparse_file(4 << 20, vga, 1, 0x70000, path);
 	assert_int_equal(populate(path), 1);
+	close(fd);
 	assert_string_equal(pmemsaves.data, "638976 16384 /dev/null\n"
 			    "786432 311296 /dev/null\n");
-	unlink(path);
-	free(path);
-	path = sparse_file((2LL << 30) + 8192, high, 1, 8192);
+	fd = sparse_file((2LL << 30) + 8192, high, 1, 8192, path);
 	assert_int_equal(populate(path), 0);
+	close(fd);
 	assert_true(!pmemsaves.data || !pmemsaves.data[0]);
-	unlink(path);
-	free(path);
 	sb_free(&pmemsaves);
 }
 
