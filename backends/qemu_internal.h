@@ -136,6 +136,8 @@ int qemu_set_ignore_shared(struct backend *b, bool on, struct aerr *err);
 /* backend_ops.incoming and .save. */
 int qemu_incoming(struct backend *b, struct aerr *err);
 int qemu_incoming_load(struct backend *b, struct aerr *err);
+/* Map the data of b's RAM file in QEMU now, reading it (qemu_snapshot.c). */
+int qemu_populate_ram(struct backend *b, unsigned *n, struct aerr *err);
 int qemu_save(struct backend *b, const char *dir, const char *ram_out,
 	      int *ram_saved, struct aerr *err);
 

@@ -10,7 +10,18 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* A q35 guest's RAM below 2 GiB is at the same physical address as in
+ * its file, whatever its size. */
+#define QEMU_POPULATE_BELOW (2LL << 30)
+/* At most this many extents: one QMP round trip each. */
+#define QEMU_POPULATE_MAX_EXTENTS 4096
+/* The legacy VGA window: device memory there, whose reads can change
+ * the device's state (its latches, in a planar mode). */
+#define QEMU_POPULATE_SKIP_FROM 0xa0000
+#define QEMU_POPULATE_SKIP_TO 0xc0000
 
 int
 qemu_qmp_args(struct backend *b, const char *cmd, json_object *args,
@@ -154,6 +165,80 @@ qemu_incoming_load(struct backend *b, struct aerr *err)
 	free(b->incoming);
 	b->incoming = NULL;
 	return 0;
+}
+
+static int
+qemu_pmemsave_null(struct backend *b, off_t at, off_t len, struct aerr *err)
+{
+	json_object *args = json_object_new_object();
+
+	json_object_object_add(args, "val", json_object_new_int64(at));
+	json_object_object_add(args, "size", json_object_new_int64(len));
+	json_object_object_add(args, "filename",
+			       json_object_new_string("/dev/null"));
+	return qemu_qmp_args(b, "pmemsave", args, QEMU_OP_TIMEOUT_MS, NULL,
+			     err);
+}
+
+/* [from, to) but the VGA window. */
+static int
+qemu_pmemsave_outside(struct backend *b, off_t from, off_t to,
+		      struct aerr *err)
+{
+	int ret = 0;
+
+	if (from < QEMU_POPULATE_SKIP_FROM)
+		ret = qemu_pmemsave_null(b, from, (to < QEMU_POPULATE_SKIP_FROM ?
+						   to : QEMU_POPULATE_SKIP_FROM) -
+					 from, err);
+	if (from < QEMU_POPULATE_SKIP_TO)
+		from = QEMU_POPULATE_SKIP_TO;
+	if (ret == 0 && to > from)
+		ret = qemu_pmemsave_null(b, from, to - from, err);
+	return ret;
+}
+
+/*
+ * A VMM that waits to continue a snapshot whose RAM file it maps
+ * copy-on-write: QEMU reads the file's data now (pmemsave to /dev/null),
+ * so those pages are in its page tables before the guest runs. Each first
+ * touch after `cont` was a host page fault, and on a host that is itself a
+ * VM they cost tens of microseconds each, hundreds of them before a
+ * clone's first command. Reading copies nothing (the pages stay the
+ * file's, shared with every clone); holes are skipped, since a fault
+ * there would allocate them in the snapshot's file, and so is the VGA
+ * window (device memory). Extents counted in *n.
+ */
+int
+qemu_populate_ram(struct backend *b, unsigned *n, struct aerr *err)
+{
+	int fd = open(b->ram_path ? b->ram_path : "", O_RDONLY | O_CLOEXEC);
+	off_t data = 0, hole, end;
+	struct stat st;
+	int ret = 0;
+
+	*n = 0;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ret = -errno;
+		aerr_set(err, "qemu: %s: %s", b->ram_path ? b->ram_path : "",
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	end = st.st_size < QEMU_POPULATE_BELOW ? st.st_size :
+					       QEMU_POPULATE_BELOW;
+	while (ret == 0 && *n < QEMU_POPULATE_MAX_EXTENTS &&
+	       (data = lseek(fd, data, SEEK_DATA)) >= 0 && data < end) {
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		ret = qemu_pmemsave_outside(b, data, hole, err);
+		data = hole;
+		(*n)++;
+	}
+	close(fd);
+	return ret;
 }
 
 /* Load the saved state unless that was done, then run. */

@@ -471,7 +471,9 @@ static const char prelude_common[] =
  * the host's answers there. _atclk SEC NSEC sets the wall clock of a
  * continued guest through the agent (no new process: each is slow while
  * TCG translates afresh), else with date(1); a guest saved with an older
- * prelude has no _atclk (snapshot_resume_script).
+ * prelude has no _atclk (snapshot_resume_script). _athost NAME [ID] has the
+ * agent set a clone's name and machine-id; it fails without the agent (the
+ * resume script then writes them itself).
  */
 static const char prelude_agent[] =
 	"_atx() { if [ -z \"$_atg\" ] || [ ! -p $_atd/ao ] || "
@@ -487,6 +489,9 @@ static const char prelude_agent[] =
 	"_atclk() { if [ -n \"$_atg\" ] && [ -d /proc/$_atg ] && "
 	"printf 'C %s %s\\n' $1 $2 >&7 && read -r _atq <&5 && [ \"$_atq\" = 0 ]; "
 	"then return 0; fi; date -s @$1 >/dev/null 2>&1; }; "
+	"_athost() { [ -n \"$_atg\" ] && [ -d /proc/$_atg ] && "
+	"printf 'H %s %s\\n' $1 $2 >&7 && read -r _atq <&5 && "
+	"[ \"$_atq\" = 0 ]; }; "
 	"_atgone() { _atg=; printf '\\001X %s 0 -1 -1\\n' \"$1\"; }; "
 	"_atup() { _atg=; _atl=$2; _atq=$_atr/agent-$1; if [ ! -x $_atq ]; then "
 	"{ printf %s \"$4\" | base64 -d >$_atq.$$ && chmod 700 $_atq.$$ && "

@@ -338,6 +338,37 @@ run_restore(struct machine *m, struct mop *op)
 }
 
 /*
+ * A clone's own name and identity; names are [A-Za-z0-9_.-]. The
+ * machine-id is the host's random number (id, or none): the guest's own
+ * (/proc/sys/kernel/random/uuid) comes from the saved random state, which
+ * the seed does not reseed at once, so every clone of one snapshot read
+ * the same. The agent sets them (_athost); without it, or in a guest saved
+ * with an older prelude, the shell's builtins write them.
+ */
+static void
+resume_identity(struct machine *m, struct strbuf *sb, unsigned char *id)
+{
+	char hex[33] = "";
+
+	if (id) {
+		/* A version 4 UUID, as systemd makes them. */
+		id[6] = (id[6] & 0x0f) | 0x40;
+		id[8] = (id[8] & 0x3f) | 0x80;
+		for (size_t i = 0; i < 16; i++)
+			snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	}
+	sb_addf(sb, "if command -v _athost >/dev/null 2>&1 && "
+		"_athost '%s' %s; then :; else ", m->cfg.name, hex);
+	sb_addf(sb, "echo '%s' >/proc/sys/kernel/hostname; "
+		"echo '%s' >/etc/hostname 2>/dev/null; ",
+		m->cfg.name, m->cfg.name);
+	if (id)
+		sb_addf(sb, "if [ -w /etc/machine-id ]; then echo %s "
+			">/etc/machine-id; fi; ", hex);
+	sb_adds(sb, "fi; ");
+}
+
+/*
  * Sent with the first SYNC of a continued guest, before anything else runs
  * in it: its clock stood still at the save, and every continuation would
  * share the saved random state; a clone needs its own name. Builtins where
@@ -365,25 +396,8 @@ snapshot_resume_script(struct machine *m, struct strbuf *sb)
 			sb_addf(sb, "\\%03o", seed[i]);
 		sb_adds(sb, "' >/dev/urandom 2>/dev/null; ");
 	}
-	if (m->is_clone) {
-		/* Its own name and identity; names are [A-Za-z0-9_.-]. The
-		 * machine-id is the host's random number: the guest's own
-		 * (/proc/sys/kernel/random/uuid) comes from the saved random
-		 * state, which the seed above does not reseed at once, so
-		 * every clone of one snapshot read the same. */
-		sb_addf(sb, "echo '%s' >/proc/sys/kernel/hostname; "
-			"echo '%s' >/etc/hostname 2>/dev/null; ",
-			m->cfg.name, m->cfg.name);
-		if (nid == (ssize_t)sizeof(id)) {
-			/* A version 4 UUID, as systemd makes them. */
-			id[6] = (id[6] & 0x0f) | 0x40;
-			id[8] = (id[8] & 0x3f) | 0x80;
-			sb_adds(sb, "if [ -w /etc/machine-id ]; then echo ");
-			for (size_t i = 0; i < sizeof(id); i++)
-				sb_addf(sb, "%02x", id[i]);
-			sb_adds(sb, " >/etc/machine-id; fi; ");
-		}
-	}
+	if (m->is_clone)
+		resume_identity(m, sb, nid == (ssize_t)sizeof(id) ? id : NULL);
 }
 
 int

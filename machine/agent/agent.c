@@ -16,7 +16,8 @@
  * cannot hang the frame) and writes the status to ac; on the lossy channel
  * it then reads one line from ar before it reads its next command. Between
  * commands "C SEC NSEC" on ac sets the wall clock (a continued guest's, see
- * set_clock), answered on ar. The agent meanwhile writes the frames to its
+ * set_clock), and "H NAME [ID]" a clone's name and machine-id (see
+ * set_identity), answered on ar. The agent meanwhile writes the frames to its
  * stdout, the channel (see machine/shell.h):
  *   \001P TAG PID                             with the first output or the
  *                                            end, at most AG_PEND_MS late
@@ -55,11 +56,13 @@ enum {
 	SYS_getpid = 39, SYS_kill = 62, SYS_getppid = 110, SYS_prctl = 157,
 	SYS_getdents64 = 217, SYS_clock_settime = 227, SYS_clock_gettime = 228,
 	SYS_exit_group = 231,
-	SYS_unlink = 87, SYS_mknod = 133,
+	SYS_unlink = 87, SYS_mknod = 133, SYS_sethostname = 170,
 };
 
 #define AG_O_RDONLY 0
 #define AG_O_WRONLY 1
+#define AG_O_CREAT 0100
+#define AG_O_TRUNC 01000
 #define AG_O_NONBLOCK 04000
 #define AG_O_DIRECTORY 0200000
 #define AG_O_CLOEXEC 02000000
@@ -557,12 +560,76 @@ set_clock(const char *line)
 		ag_exit(0);
 }
 
+/* The next space-separated word of s into w (cut at n - 1 bytes). */
+static const char *
+next_word(const char *s, char *w, size_t n)
+{
+	size_t i = 0;
+
+	while (*s == ' ')
+		s++;
+	for (; *s && *s != ' '; s++)
+		if (i < n - 1)
+			w[i++] = *s;
+	w[i] = '\0';
+	return s;
+}
+
+/* text and a newline into path, truncated; 0 or -1. */
+static int
+put_line(const char *path, const char *text, long flags)
+{
+	char buf[80];
+	size_t n = ag_strlen(text);
+	int fd = (int)sc(SYS_open, (long)path, AG_O_WRONLY | AG_O_TRUNC |
+			 AG_O_CLOEXEC | flags, 0644);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ag_copy(buf, text, n);
+	buf[n++] = '\n';
+	ret = write_all(fd, buf, n);
+	sc(SYS_close, fd, 0, 0);
+	return ret;
+}
+
+/*
+ * "H NAME [ID]" between commands: a clone's own name (the kernel's and
+ * /etc/hostname) and, where /etc/machine-id exists, its machine-id, as the
+ * resume script's builtins write them, without the shell: each path it
+ * takes is slow while TCG translates afresh. "0", or "1" when the kernel
+ * refused the name (the shell then does it all itself), answers on ar.
+ */
+static void
+set_identity(const char *line)
+{
+	char name[72], id[40];
+	int ok;
+
+	line = next_word(line + 1, name, sizeof(name));
+	next_word(line, id, sizeof(id));
+	ok = name[0] && sc(SYS_sethostname, (long)name, (long)ag_strlen(name),
+			   0) == 0;
+	if (ok) {
+		put_line("/etc/hostname", name, AG_O_CREAT);
+		if (id[0])
+			put_line("/etc/machine-id", id, 0);
+	}
+	if (write_all(ag.rep, ok ? "0\n" : "1\n", 2) < 0)
+		ag_exit(0);
+}
+
 /* "TAG PID TIMEOUT" starts a command, then "STATUS" ends it. */
 static void
 on_ctl_line(const char *line)
 {
 	if (!ag.running && line[0] == 'C') {
 		set_clock(line);
+		return;
+	}
+	if (!ag.running && line[0] == 'H') {
+		set_identity(line);
 		return;
 	}
 	if (!ag.running) {

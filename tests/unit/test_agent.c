@@ -180,8 +180,11 @@ have(const char *prog)
 	return ok;
 }
 
-/* The shell, in its own namespace as root; run_opts: mount options of
- * /run (noexec: the agent cannot run there). */
+/* Run as root in the guest's namespaces before its shell starts. */
+static const char *guest_setup = "";
+
+/* The shell, in its own mount and UTS namespaces as root; run_opts: mount
+ * options of /run (noexec: the agent cannot run there). */
 static void
 guest_start(struct guest *g, const char *shell, int lossy, int window,
 	    const char *run_opts, struct result *r)
@@ -198,7 +201,7 @@ guest_start(struct guest *g, const char *shell, int lossy, int window,
 	if (geteuid() == 0)
 		sb_addf(&script, "mount -t tmpfs -o mode=0755%s none /run && "
 			"mount -t tmpfs -o mode=1777 none /tmp && cd /tmp && "
-			"exec timeout 120 %s", run_opts, shell);
+			"%sexec timeout 120 %s", run_opts, guest_setup, shell);
 	else
 		sb_addf(&script, "exec timeout 120 %s", shell);
 	g->pid = fork();
@@ -207,7 +210,7 @@ guest_start(struct guest *g, const char *shell, int lossy, int window,
 		dup2(sv[1], 0);
 		dup2(sv[1], 1);
 		if (geteuid() == 0)
-			execlp("unshare", "unshare", "-m", "sh", "-c",
+			execlp("unshare", "unshare", "-m", "-u", "sh", "-c",
 			       script.data, (char *)NULL);
 		else
 			execlp("sh", "sh", "-c", script.data, (char *)NULL);
@@ -522,6 +525,64 @@ test_clock_line_between_commands(void **state)
 	}
 }
 
+/*
+ * _athost NAME ID (a clone's resume script): the agent sets the kernel's
+ * hostname, /etc/hostname and an existing /etc/machine-id, and _athost
+ * succeeds; it creates no machine-id. As root only: the shell gets a UTS
+ * namespace and a tmpfs /etc of its own, so this host's are never touched.
+ */
+static void
+test_identity_line(void **state)
+{
+	static const char *const lines[] = {
+		"_athost c-7 0123456789abcdef0123456789abcdef; echo SYNC9$?\n",
+		"rm /etc/machine-id; _athost c-8 00112233445566778899aabbccddeeff;"
+		" echo SYNC9$?\n",
+	};
+	static const char *const want[] = {
+		"c-7\nc-7\n0123456789abcdef0123456789abcdef\n",
+		"c-8\nc-8\nno id\n",
+	};
+	int lossy, i;
+
+	if (geteuid() != 0)
+		skip();
+	guest_setup = "mount -t tmpfs none /etc && : >/etc/machine-id && ";
+	for (lossy = 0; lossy < 2; lossy++) {
+		for (i = 0; i < 2; i++) {
+			struct guest g;
+			struct result r;
+
+			guest_start(&g, "busybox sh", lossy, 2, "", &r);
+			assert_int_equal(r.agent_ok, 1);
+			result_free(&r);
+			result_init(&r, &g);
+			assert_int_equal(write_all(g.fd, lines[i],
+						   strlen(lines[i])), 0);
+			while (!r.syncs)
+				pump(&g, &r);
+			assert_int_equal(r.sync_num, 90);
+			result_free(&r);
+			result_init(&r, &g);
+			run(&g, 70, "cat /proc/sys/kernel/hostname /etc/hostname; "
+			    "cat /etc/machine-id 2>/dev/null || echo no id", 0,
+			    &r);
+			assert_int_equal(r.losses, 0);
+			assert_string_equal(r.out.data, want[i]);
+			result_free(&r);
+			guest_stop(&g);
+		}
+	}
+}
+
+static int
+identity_teardown(void **state)
+{
+	(void)state;
+	guest_setup = "";
+	return 0;
+}
+
 /* Where the agent cannot run, the shell says why and works as before. */
 static void
 test_noexec_falls_back(void **state)
@@ -748,6 +809,7 @@ main(void)
 		cmocka_unit_test(test_lossy_kill_request),
 		cmocka_unit_test(test_noexec_falls_back),
 		cmocka_unit_test(test_clock_line_between_commands),
+		cmocka_unit_test_teardown(test_identity_line, identity_teardown),
 		cmocka_unit_test(test_quiet_agent),
 		cmocka_unit_test(test_dead_agent),
 		cmocka_unit_test(test_exact_status),

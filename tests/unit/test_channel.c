@@ -366,6 +366,7 @@ test_clone_resume_script_once(void **state)
 	long long tag, sync;
 	enum mstate st;
 	char line[64];
+	const char *p;
 	int sv[2];
 
 	assert_int_equal(run(m, "true", NULL), 0);
@@ -394,6 +395,15 @@ test_clone_resume_script_once(void **state)
 	assert_int_equal(st, MS_RUNNING);
 	read_until(sv[1], NULL, &got);
 	assert_int_equal(occurrences(&got, "/proc/sys/kernel/hostname"), 1);
+	/* The agent sets the name and a machine-id; the builtins only
+	 * where it cannot. */
+	p = strstr(got.data, "&& _athost 'm' ");
+	assert_non_null(p);
+	p += strlen("&& _athost 'm' ");
+	assert_int_equal(strspn(p, "0123456789abcdef"), 32);
+	p += 32;
+	assert_memory_equal(p, "; then :; else echo 'm' >/proc/sys/kernel/"
+			    "hostname", 50);
 	sb_free(&got);
 	close(sv[1]);
 }

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "backends/qemu_internal.h"
 #include "backends/qmp.h"
 #include "common/util.h"
 
@@ -888,6 +889,115 @@ test_connect_retries(void **state)
 	free(p.listen_path);
 }
 
+/* pmemsave requests as "VAL SIZE FILENAME" lines (the peer's; read after
+ * the join). */
+static struct strbuf pmemsaves;
+
+static void
+script_pmemsave(struct peer *p)
+{
+	json_object *o, *a, *v[3];
+
+	peer_handshake(p);
+	while ((o = peer_read(p))) {
+		if (strcmp(req_execute(o), "pmemsave") ||
+		    !json_object_object_get_ex(o, "arguments", &a) ||
+		    !json_object_object_get_ex(a, "val", &v[0]) ||
+		    !json_object_object_get_ex(a, "size", &v[1]) ||
+		    !json_object_object_get_ex(a, "filename", &v[2]))
+			peer_fail(p, "expected pmemsave VAL SIZE FILENAME");
+		else
+			sb_addf(&pmemsaves, "%lld %lld %s\n",
+				(long long)json_object_get_int64(v[0]),
+				(long long)json_object_get_int64(v[1]),
+				json_object_get_string(v[2]));
+		peer_reply(p, req_id(p, o), "{}");
+		json_object_put(o);
+	}
+}
+
+/* A sparse RAM file in /dev/shm (where the snapshots' RAM is): data at
+ * each of at[] (len bytes), size bytes in all. Its name is gone at once
+ * (nothing is left should an assertion fail): *path names its open fd. */
+static int
+sparse_file(off_t size, const off_t *at, size_t n, size_t len, char *path)
+{
+	char buf[8192];
+	int fd;
+
+	strcpy(path, "/dev/shm/test_qmp.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	sprintf(path, "/proc/self/fd/%d", fd);
+	assert_int_equal(ftruncate(fd, size), 0);
+	memset(buf, 0x5a, sizeof(buf));
+	for (size_t i = 0; i < n; i++)
+		for (size_t done = 0; done < len; done += sizeof(buf))
+			assert_int_equal(pwrite(fd, buf, sizeof(buf),
+						at[i] + (off_t)done),
+					 (ssize_t)sizeof(buf));
+	return fd;
+}
+
+/* What qemu_populate_ram asks QEMU to read, for a RAM file. */
+static unsigned
+populate(const char *path)
+{
+	struct backend b;
+	struct peer p = { 0 };
+	struct aerr err = { "" };
+	unsigned n = 99;
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	sb_free(&pmemsaves);
+	sb_init(&pmemsaves);
+	b.qmp = open_with(&p, script_pmemsave, 2000, &rc);
+	assert_int_equal(rc, 0);
+	b.ram_path = (char *)path;
+	assert_int_equal(qemu_populate_ram(&b, &n, &err), 0);
+	qmp_close(b.qmp);
+	peer_join(&p);
+	return n;
+}
+
+/*
+ * A clone's pre-started VMM reads the data of the snapshot's RAM file
+ * (pmemsave to /dev/null: its pages mapped before the guest runs), extent
+ * by extent; never its holes (a read fault there would allocate them in
+ * the file), the VGA window 640-768 KiB (device memory), nor what
+ * lies above 2 GiB (not at its own address in a q35 guest).
+ */
+static void
+test_populate_ram_reads_data_only(void **state)
+{
+	static const off_t at[] = { 0, 1 << 20 }, high[] = { 2LL << 30 },
+			   vga[] = { 0x9c000 };
+	char path[64];
+	int fd;
+
+	(void)state;
+	if (access("/dev/shm", W_OK) < 0)
+		skip();
+	fd = sparse_file(4 << 20, at, 2, 8192, path);
+	assert_int_equal(populate(path), 2);
+	close(fd);
+	assert_string_equal(pmemsaves.data, "0 8192 /dev/null\n"
+			    "1048576 8192 /dev/null\n");
+	/* One extent across the VGA window (640-768 KiB): read around it. */
+	fd = sparse_file(4 << 20, vga, 1, 0x70000, path);
+	assert_int_equal(populate(path), 1);
+	close(fd);
+	assert_string_equal(pmemsaves.data, "638976 16384 /dev/null\n"
+			    "786432 311296 /dev/null\n");
+	fd = sparse_file((2LL << 30) + 8192, high, 1, 8192, path);
+	assert_int_equal(populate(path), 0);
+	close(fd);
+	assert_true(!pmemsaves.data || !pmemsaves.data[0]);
+	sb_free(&pmemsaves);
+}
+
 int
 main(void)
 {
@@ -905,6 +1015,7 @@ main(void)
 		cmocka_unit_test(test_capabilities_refused),
 		cmocka_unit_test(test_connect_retries),
 		cmocka_unit_test(test_execute_passes_fd),
+		cmocka_unit_test(test_populate_ram_reads_data_only),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
