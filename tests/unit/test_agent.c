@@ -241,18 +241,26 @@ guest_stop(struct guest *g)
 	sb_free(&g->held);
 }
 
+/* cmd with its stdin from stdin_path (NULL: /dev/null), until its end. */
 static void
-run(struct guest *g, long long tag, const char *cmd, unsigned timeout,
-    struct result *r)
+run_in(struct guest *g, long long tag, const char *cmd,
+       const char *stdin_path, unsigned timeout, struct result *r)
 {
 	struct strbuf line;
 
 	sb_init(&line);
-	shell_command(&line, tag, cmd, strlen(cmd), NULL, timeout);
+	shell_command(&line, tag, cmd, strlen(cmd), stdin_path, timeout);
 	assert_int_equal(write_all(g->fd, line.data, line.len), 0);
 	sb_free(&line);
 	while (!r->ended && !r->losses)
 		pump(g, r);
+}
+
+static void
+run(struct guest *g, long long tag, const char *cmd, unsigned timeout,
+    struct result *r)
+{
+	run_in(g, tag, cmd, NULL, timeout, r);
 }
 
 static const char *const shells[] = { "dash", "bash", "busybox sh" };
@@ -263,16 +271,10 @@ run_status(struct guest *g, long long tag, const char *cmd,
 	   const char *stdin_path, long long status, const char *out,
 	   const char *err)
 {
-	struct strbuf line;
 	struct result r;
 
 	result_init(&r, g);
-	sb_init(&line);
-	shell_command(&line, tag, cmd, strlen(cmd), stdin_path, 0);
-	assert_int_equal(write_all(g->fd, line.data, line.len), 0);
-	sb_free(&line);
-	while (!r.ended && !r.losses)
-		pump(g, &r);
+	run_in(g, tag, cmd, stdin_path, 0, &r);
 	assert_int_equal(r.losses, 0);
 	assert_int_equal(r.status, status);
 	assert_string_equal(r.out.len ? r.out.data : "", out);
@@ -489,6 +491,26 @@ test_lossy_kill_request(void **state)
 	guest_stop(&g);
 }
 
+/* A shell line that ends by echoing SYNC<n>, sent between commands on a
+ * fresh busybox guest with its agent; n. */
+static long long
+line_between_commands(struct guest *g, int lossy, const char *line)
+{
+	struct result r;
+	long long n;
+
+	guest_start(g, "busybox sh", lossy, 2, "", &r);
+	assert_int_equal(r.agent_ok, 1);
+	result_free(&r);
+	result_init(&r, g);
+	assert_int_equal(write_all(g->fd, line, strlen(line)), 0);
+	while (!r.syncs)
+		pump(g, &r);
+	n = r.sync_num;
+	result_free(&r);
+	return n;
+}
+
 /*
  * "C SEC NSEC" between commands (a continued guest's clock, _atclk): the
  * agent answers on ar and serves the next command as before. An invalid
@@ -504,23 +526,9 @@ test_clock_line_between_commands(void **state)
 
 	for (lossy = 0; lossy < 2; lossy++) {
 		struct guest g;
-		struct result r;
 
-		guest_start(&g, "busybox sh", lossy, 2, "", &r);
-		assert_int_equal(r.agent_ok, 1);
-		result_free(&r);
-		result_init(&r, &g);
-		assert_int_equal(write_all(g.fd, line, strlen(line)), 0);
-		while (!r.syncs)
-			pump(&g, &r);
-		assert_int_equal(r.sync_num, 91);
-		result_free(&r);
-		result_init(&r, &g);
-		run(&g, 70, "echo after", 0, &r);
-		assert_int_equal(r.losses, 0);
-		assert_int_equal(r.status, 0);
-		assert_string_equal(r.out.data, "after\n");
-		result_free(&r);
+		assert_int_equal(line_between_commands(&g, lossy, line), 91);
+		run_status(&g, 70, "echo after", NULL, 0, "after\n", "");
 		guest_stop(&g);
 	}
 }
@@ -553,16 +561,8 @@ test_identity_line(void **state)
 			struct guest g;
 			struct result r;
 
-			guest_start(&g, "busybox sh", lossy, 2, "", &r);
-			assert_int_equal(r.agent_ok, 1);
-			result_free(&r);
-			result_init(&r, &g);
-			assert_int_equal(write_all(g.fd, lines[i],
-						   strlen(lines[i])), 0);
-			while (!r.syncs)
-				pump(&g, &r);
-			assert_int_equal(r.sync_num, 90);
-			result_free(&r);
+			assert_int_equal(line_between_commands(&g, lossy,
+							       lines[i]), 90);
 			result_init(&r, &g);
 			run(&g, 70, "cat /proc/sys/kernel/hostname /etc/hostname; "
 			    "cat /etc/machine-id 2>/dev/null || echo no id", 0,
@@ -691,13 +691,8 @@ test_dead_agent(void **state)
 		run(&g, 100, cmd, 0, &r);
 		assert_int_equal(r.losses, 1);
 		result_free(&r);
-		result_init(&r, &g);
-		run(&g, 101, "echo after; echo err >&2; exit 3", 0, &r);
-		assert_int_equal(r.losses, 0);
-		assert_int_equal(r.status, 3);
-		assert_string_equal(r.out.data, "after\n");
-		assert_string_equal(r.err.data, "err\n");
-		result_free(&r);
+		run_status(&g, 101, "echo after; echo err >&2; exit 3", NULL, 3,
+			   "after\n", "err\n");
 		result_free(&agent);
 		guest_stop(&g);
 
