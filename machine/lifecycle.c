@@ -95,7 +95,12 @@ machine_set_state(struct machine *m, enum mstate st, const char *why)
 {
 	if (m->state == st)
 		return;
-	if (st == MS_RUNNING && m->state == MS_STARTING && holds_running(m))
+	/* The guest's shells may answer while launch() has yet to return
+	 * (a loaded host, a restore): until the supervisor has the VMM
+	 * (vmm_launched) the machine is not running, else snapshot, pause
+	 * or qmp right after the start would find no VMM (EHOSTDOWN). */
+	if (st == MS_RUNNING && m->state == MS_STARTING &&
+	    (!m->be || holds_running(m)))
 		return;
 	m->state = st;
 	if (st != MS_STARTING)
@@ -375,7 +380,10 @@ vmm_launched(struct machine *m, struct backend *be, int ret,
 	}
 	m->be = be;
 	net_launched(m);
-	if (m->set->opt.foreground)
+	/* Its control shell may have answered before launch() returned. */
+	if (m->state == MS_STARTING && shellpool_ready(m))
+		machine_set_state(m, MS_RUNNING, "the backdoor answered");
+	if (m->set->opt.foreground && m->state == MS_STARTING)
 		fprintf(stderr, "%s: booting, waiting for the backdoor banner\n",
 			m->cfg.name);
 }
@@ -445,11 +453,9 @@ machine_adopt_vmm(struct machine *m, struct backend *be, const char *dir,
 	if (old)
 		m->ops->destroy(old);
 	machine_lock(m);
-	vmm_launched(m, be, ret, &err);
 	/* A clone's control shell may have answered before it was adopted
-	 * (machine_create queued its SYNC at once). */
-	if (ret == 0 && m->state == MS_STARTING && shellpool_ready(m))
-		machine_set_state(m, MS_RUNNING, "the backdoor answered");
+	 * (machine_create queued its SYNC at once): vmm_launched sees it. */
+	vmm_launched(m, be, ret, &err);
 }
 
 static void
