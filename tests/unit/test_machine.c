@@ -210,7 +210,9 @@ test_interrupt_kills_the_command(void **state)
 	t0 = now_mono_ms();
 	mreq_cancel(&c.r);
 	assert_int_equal(call_wait(&c), -EINTR);
-	assert_true(now_mono_ms() - t0 < 1000);
+	/* Not after the command (31 s) nor its deadline (20 s); a loaded
+	 * host may take seconds to schedule the answer. */
+	assert_true(now_mono_ms() - t0 < 10000);
 	machine_tx_close(tx);
 	/* The guest process is gone. */
 	sb_init(&out);

@@ -28,6 +28,11 @@
 #include "backends/qmp.h"
 #include "common/util.h"
 
+/* How long a test waits for what must come (a reply, the peer's next
+ * step): a loaded two-core host (CI) may stall a thread for seconds, so only
+ * a hang should exceed it; the waits end as soon as it comes. */
+#define WAIT_MS 60000
+
 #define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, " \
 	"\"minor\": 2, \"major\": 7}, \"package\": \"Debian\"}, " \
 	"\"capabilities\": [\"oob\"]}}\r\n"
@@ -94,6 +99,7 @@ struct peer {
 	int64_t ids[4];
 	int listen_delay_ms;
 	char *listen_path;
+	int quit_read;      /* script_quit_reset has the quit (atomic) */
 };
 
 static void
@@ -346,14 +352,15 @@ test_execute_passes_fd(void **state)
 	assert_true(fd >= 0);
 	unlink(path);
 	assert_int_equal(write_all(fd, "state", 5), 0);
-	q = open_with(&p, script_getfd, 2000, &rc);
+	q = open_with(&p, script_getfd, WAIT_MS, &rc);
 	assert_int_equal(rc, 0);
 	assert_int_equal(qmp_execute_fd(q, "getfd", "{\"fdname\": \"st\"}", fd,
-				       2000, NULL, &err), 0);
+				       WAIT_MS, NULL, &err), 0);
 	/* The caller keeps its fd. */
 	assert_true(fcntl(fd, F_GETFD) >= 0);
 	assert_int_equal(qmp_execute(q, "migrate-incoming",
-				     "{\"uri\": \"fd:st\"}", 2000, NULL, &err),
+				     "{\"uri\": \"fd:st\"}", WAIT_MS, NULL,
+				     &err),
 			 0);
 	qmp_close(q);
 	close(fd);
@@ -368,11 +375,11 @@ test_handshake_and_execute(void **state)
 	char *ret = NULL;
 	json_object *o, *v;
 	int rc;
-	struct qmp *q = open_with(&p, script_basic, 2000, &rc);
+	struct qmp *q = open_with(&p, script_basic, WAIT_MS, &rc);
 
 	assert_int_equal(rc, 0);
-	assert_int_equal(qmp_execute(q, "query-status", NULL, 2000, &ret, &err),
-			 0);
+	assert_int_equal(qmp_execute(q, "query-status", NULL, WAIT_MS, &ret,
+				     &err), 0);
 	o = json_tokener_parse(ret);
 	assert_non_null(o);
 	assert_true(json_object_object_get_ex(o, "status", &v));
@@ -381,12 +388,12 @@ test_handshake_and_execute(void **state)
 	free(ret);
 
 	assert_int_equal(qmp_execute(q, "screendump",
-				     "{\"filename\": \"/tmp/a,b.png\"}", 2000,
-				     &ret, &err), 0);
+				     "{\"filename\": \"/tmp/a,b.png\"}",
+				     WAIT_MS, &ret, &err), 0);
 	assert_string_equal(ret, "{}");
 	free(ret);
 	/* bad arguments never reach the wire */
-	assert_int_equal(qmp_execute(q, "x", "[1,2]", 2000, NULL, &err),
+	assert_int_equal(qmp_execute(q, "x", "[1,2]", WAIT_MS, NULL, &err),
 			 -EINVAL);
 	qmp_close(q);
 	peer_join(&p);
@@ -430,7 +437,7 @@ caller_main(void *arg)
 	struct caller *c = arg;
 	struct aerr err;
 
-	c->rc = qmp_execute(c->q, c->name, NULL, 5000, &c->ret, &err);
+	c->rc = qmp_execute(c->q, c->name, NULL, WAIT_MS, &c->ret, &err);
 	return NULL;
 }
 
@@ -439,7 +446,7 @@ test_concurrent_out_of_order(void **state)
 {
 	struct peer p = { 0 };
 	int rc;
-	struct qmp *q = open_with(&p, script_out_of_order, 2000, &rc);
+	struct qmp *q = open_with(&p, script_out_of_order, WAIT_MS, &rc);
 	struct caller c1 = { .q = q, .name = "first" };
 	struct caller c2 = { .q = q, .name = "second" };
 
@@ -486,10 +493,10 @@ test_event_before_reply(void **state)
 	struct peer p = { 0 };
 	struct aerr err;
 	int rc;
-	struct qmp *q = open_with(&p, script_event_first, 2000, &rc);
+	struct qmp *q = open_with(&p, script_event_first, WAIT_MS, &rc);
 
 	assert_int_equal(rc, 0);
-	assert_int_equal(qmp_execute(q, "cont", NULL, 2000, NULL, &err), 0);
+	assert_int_equal(qmp_execute(q, "cont", NULL, WAIT_MS, NULL, &err), 0);
 	/* delivered on the reader thread before the reply woke us */
 	pthread_mutex_lock(&rec_lock);
 	assert_string_equal(rec_events.data,
@@ -524,12 +531,12 @@ test_error_reply(void **state)
 	struct aerr err = { "" };
 	char *ret = (char *)"untouched";
 	int rc;
-	struct qmp *q = open_with(&p, script_error, 2000, &rc);
+	struct qmp *q = open_with(&p, script_error, WAIT_MS, &rc);
 
 	assert_int_equal(rc, 0);
 	assert_int_equal(qmp_execute(q, "screendump",
-				     "{\"filename\": \"/x/y.png\"}", 2000, &ret,
-				     &err), -EIO);
+				     "{\"filename\": \"/x/y.png\"}", WAIT_MS,
+				     &ret, &err), -EIO);
 	assert_null(ret);
 	assert_string_equal(err.msg, "GenericError: failed to open file "
 			    "'/x/y.png': No such file or directory");
@@ -568,10 +575,10 @@ test_split_lines(void **state)
 	struct aerr err = { "" };
 	char *ret = NULL;
 	int rc;
-	struct qmp *q = open_with(&p, script_split, 5000, &rc);
+	struct qmp *q = open_with(&p, script_split, WAIT_MS, &rc);
 
 	assert_int_equal(rc, 0);
-	assert_int_equal(qmp_execute(q, "stop", NULL, 5000, &ret, &err), 0);
+	assert_int_equal(qmp_execute(q, "stop", NULL, WAIT_MS, &ret, &err), 0);
 	assert_string_equal(ret, "{\"a\":[1,2,\"x\\ny\"]}");
 	free(ret);
 	pthread_mutex_lock(&rec_lock);
@@ -598,15 +605,15 @@ test_peer_closes(void **state)
 	struct peer p = { 0 };
 	struct aerr err = { "" };
 	int rc;
-	struct qmp *q = open_with(&p, script_close, 2000, &rc);
+	struct qmp *q = open_with(&p, script_close, WAIT_MS, &rc);
 
 	assert_int_equal(rc, 0);
-	assert_int_equal(qmp_execute(q, "query-status", NULL, 5000, NULL, &err),
-			 -EPIPE);
-	assert_int_equal(wait_closed(2000), 1);
+	assert_int_equal(qmp_execute(q, "query-status", NULL, WAIT_MS, NULL,
+				     &err), -EPIPE);
+	assert_int_equal(wait_closed(WAIT_MS), 1);
 	/* later calls fail at once */
-	assert_int_equal(qmp_execute(q, "query-status", NULL, 5000, NULL, &err),
-			 -EPIPE);
+	assert_int_equal(qmp_execute(q, "query-status", NULL, WAIT_MS, NULL,
+				     &err), -EPIPE);
 	assert_int_equal(qmp_wait_closed(q, 100), 0);
 	qmp_close(q);
 	peer_join(&p);
@@ -624,9 +631,10 @@ script_quit_reset(struct peer *p)
 	o = peer_read(p);
 	if (strcmp(req_execute(o), "quit"))
 		peer_fail(p, "expected quit");
+	__atomic_store_n(&p->quit_read, 1, __ATOMIC_SEQ_CST);
 	/* Leave the next request unread: closing then resets the peer's
 	 * connection (ECONNRESET), as QEMU does after quit. */
-	poll(&pfd, 1, 2000);
+	poll(&pfd, 1, WAIT_MS);
 	s = xasprintf("{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": false, "
 		      "\"reason\": \"host-qmp-quit\"}}\r\n"
 		      "{\"return\": {}, \"id\": %lld}\r\n",
@@ -642,13 +650,18 @@ test_quit_then_reset(void **state)
 	struct peer p = { 0 };
 	struct aerr err = { "" };
 	int rc;
-	struct qmp *q = open_with(&p, script_quit_reset, 2000, &rc);
+	struct qmp *q = open_with(&p, script_quit_reset, WAIT_MS, &rc);
 	struct caller quit = { .q = q, .name = "quit" };
 	struct caller late = { .q = q, .name = "query-status" };
+	int64_t end = now_mono_ms() + WAIT_MS;
 
 	assert_int_equal(rc, 0);
 	pthread_create(&quit.th, NULL, caller_main, &quit);
-	usleep(50000);
+	/* The late call only once the peer read the quit: a fixed sleep
+	 * may be too short on a loaded host. */
+	while (!__atomic_load_n(&p.quit_read, __ATOMIC_SEQ_CST) &&
+	       now_mono_ms() < end)
+		usleep(1000);
 	pthread_create(&late.th, NULL, caller_main, &late);
 	pthread_join(quit.th, NULL);
 	pthread_join(late.th, NULL);
@@ -656,7 +669,7 @@ test_quit_then_reset(void **state)
 	assert_int_equal(late.rc, -EPIPE);
 	free(quit.ret);
 	assert_null(late.ret);
-	assert_int_equal(wait_closed(2000), 1);
+	assert_int_equal(wait_closed(WAIT_MS), 1);
 	pthread_mutex_lock(&rec_lock);
 	assert_string_equal(rec_events.data,
 			    "SHUTDOWN {\"guest\":false,\"reason\":\"host-qmp-quit\"}\n");
@@ -693,18 +706,19 @@ test_timeout(void **state)
 	char *ret = NULL;
 	int64_t t0;
 	int rc;
-	struct qmp *q = open_with(&p, script_slow, 2000, &rc);
+	struct qmp *q = open_with(&p, script_slow, WAIT_MS, &rc);
 
 	assert_int_equal(rc, 0);
 	t0 = now_mono_ms();
 	assert_int_equal(qmp_execute(q, "slow", NULL, 200, &ret, &err),
 			 -ETIMEDOUT);
 	assert_true(now_mono_ms() - t0 >= 190);
-	assert_true(now_mono_ms() - t0 < 2000);
+	/* ...but not much later: a deadline in s, not ms, would show. */
+	assert_true(now_mono_ms() - t0 < 20000);
 	assert_null(ret);
 	assert_non_null(strstr(err.msg, "slow"));
 	/* the stale reply to the first call is dropped, not misdelivered */
-	assert_int_equal(qmp_execute(q, "next", NULL, 2000, &ret, &err), 0);
+	assert_int_equal(qmp_execute(q, "next", NULL, WAIT_MS, &ret, &err), 0);
 	assert_string_equal(ret, "\"fresh\"");
 	free(ret);
 	qmp_close(q);
@@ -750,12 +764,12 @@ test_transact_restores_id(void **state)
 	char *reply = NULL;
 	json_object *o, *v;
 	int rc;
-	struct qmp *q = open_with(&p, script_transact, 2000, &rc);
+	struct qmp *q = open_with(&p, script_transact, WAIT_MS, &rc);
 
 	assert_int_equal(rc, 0);
 	assert_int_equal(qmp_transact(q, "{\"execute\": \"query-status\", "
 				      "\"arguments\": {}, \"id\": \"mine\"}",
-				      2000, &reply, &err), 0);
+				      WAIT_MS, &reply, &err), 0);
 	o = json_tokener_parse(reply);
 	assert_true(json_object_object_get_ex(o, "id", &v));
 	assert_string_equal(json_object_get_string(v), "mine");
@@ -763,14 +777,14 @@ test_transact_restores_id(void **state)
 	json_object_put(o);
 	free(reply);
 
-	assert_int_equal(qmp_transact(q, "{\"execute\": \"cont\"}", 2000,
+	assert_int_equal(qmp_transact(q, "{\"execute\": \"cont\"}", WAIT_MS,
 				      &reply, &err), 0);
 	assert_string_equal(reply, "{\"return\":{}}");
 	free(reply);
 
 	/* a QMP error is a reply too */
 	assert_int_equal(qmp_transact(q, "{\"execute\": \"bogus\", \"id\": 7}",
-				      2000, &reply, &err), 0);
+				      WAIT_MS, &reply, &err), 0);
 	o = json_tokener_parse(reply);
 	assert_true(json_object_object_get_ex(o, "error", &v));
 	assert_true(json_object_object_get_ex(o, "id", &v));
@@ -778,10 +792,11 @@ test_transact_restores_id(void **state)
 	json_object_put(o);
 	free(reply);
 
-	assert_int_equal(qmp_transact(q, "{\"execute\": ", 2000, &reply, &err),
-			 -EINVAL);
+	assert_int_equal(qmp_transact(q, "{\"execute\": ", WAIT_MS, &reply,
+				      &err), -EINVAL);
 	assert_null(reply);
-	assert_int_equal(qmp_transact(q, "[1]", 2000, &reply, &err), -EINVAL);
+	assert_int_equal(qmp_transact(q, "[1]", WAIT_MS, &reply, &err),
+			 -EINVAL);
 	qmp_close(q);
 	peer_join(&p);
 }
@@ -823,7 +838,7 @@ test_capabilities_refused(void **state)
 {
 	struct peer p = { 0 };
 	int rc;
-	struct qmp *q = open_with(&p, script_not_qmp, 2000, &rc);
+	struct qmp *q = open_with(&p, script_not_qmp, WAIT_MS, &rc);
 
 	assert_int_equal(rc, -EIO);
 	assert_null(q);
@@ -876,12 +891,12 @@ test_connect_retries(void **state)
 				     &rec_events, &q, &err), -ETIMEDOUT);
 	assert_int_equal(qmp_connect(p.listen_path, 3000, on_event, on_closed,
 				     &rec_events, &q, &err), 0);
-	assert_int_equal(qmp_execute(q, "query-status", NULL, 2000, &ret,
+	assert_int_equal(qmp_execute(q, "query-status", NULL, WAIT_MS, &ret,
 				     &err), 0);
 	free(ret);
 	assert_int_equal(qmp_execute(q, "screendump",
-				     "{\"filename\": \"/tmp/a,b.png\"}", 2000,
-				     NULL, &err), 0);
+				     "{\"filename\": \"/tmp/a,b.png\"}",
+				     WAIT_MS, NULL, &err), 0);
 	qmp_close(q);
 	peer_join(&p);
 	unlink(p.listen_path);
@@ -953,7 +968,7 @@ populate(const char *path)
 	memset(&b, 0, sizeof(b));
 	sb_free(&pmemsaves);
 	sb_init(&pmemsaves);
-	b.qmp = open_with(&p, script_pmemsave, 2000, &rc);
+	b.qmp = open_with(&p, script_pmemsave, WAIT_MS, &rc);
 	assert_int_equal(rc, 0);
 	b.ram_path = (char *)path;
 	assert_int_equal(qemu_populate_ram(&b, &n, &err), 0);
