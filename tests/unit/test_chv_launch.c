@@ -328,7 +328,10 @@ setup(void **state)
 	args = json_object_new_array();
 	json_object_object_add(ch, "binary", json_object_new_string(self_exe));
 	json_object_object_add(ch, "args", args);
-	json_object_object_add(ch, "power_button_ms", json_object_new_int(2000));
+	/* The fake that powers off on the button exits at once; the wait
+	 * ends then, and a loaded host may take seconds to get there. */
+	json_object_object_add(ch, "power_button_ms",
+			       json_object_new_int(60000));
 	json_object_object_add(f->own, "cloud-hypervisor", ch);
 	setenv("FAKE_CH_RECORD", f->record, 1);
 	unsetenv("FAKE_CH_CREATE");
