@@ -91,6 +91,10 @@ refused() {
 	is_ours "$vmm"
 	kill -KILL "$vmm"
 	fsop_done x 'write ok' 'read EIO' 'again EOF'
+	# The shell's end (the exec's EIO) may come before the daemon sees
+	# the VMM's exit (a loaded host: 74 ms once): wait for the state.
+	fsop tx "$M/wait" 'status crashed'
+	assert_output 'status crashed'
 	run cat "$M/status"
 	assert_output crashed
 	assert_logged 'the VMM was killed by signal 9'
