@@ -42,6 +42,10 @@ fds_on(ino_t ino)
 	return n;
 }
 
+/* The case's directory, removed by its teardown even after a failed
+ * assertion. */
+static char *case_dir;
+
 static char *
 temp_dir(void)
 {
@@ -50,7 +54,20 @@ temp_dir(void)
 			    "/tmp/attestfs-unlink.XXXXXX");
 
 	assert_non_null(mkdtemp(dir));
+	free(case_dir);
+	case_dir = xstrdup(dir);
 	return dir;
+}
+
+static int
+remove_case_dir(void **state)
+{
+	(void)state;
+	if (case_dir)
+		remove_tree(case_dir);
+	free(case_dir);
+	case_dir = NULL;
+	return 0;
 }
 
 static void
@@ -163,9 +180,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_name_goes_at_once_data_later),
-		cmocka_unit_test(test_caller_does_not_free),
-		cmocka_unit_test(test_links_and_missing_files),
+		cmocka_unit_test_teardown(test_name_goes_at_once_data_later,
+					  remove_case_dir),
+		cmocka_unit_test_teardown(test_caller_does_not_free,
+					  remove_case_dir),
+		cmocka_unit_test_teardown(test_links_and_missing_files,
+					  remove_case_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
