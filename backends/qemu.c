@@ -205,8 +205,10 @@ qemu_free(struct backend *b)
 	free(b->log_path);
 	free(b->qmp_path);
 	free(b->vlans);
+	/* Freed later: a restore destroys the old VMM while the new one
+	 * runs its first command. */
 	if (b->ram_path && b->ram_shared)
-		unlink(b->ram_path);
+		unlink_freeing_later(b->ram_path);
 	/* Reaped by now: its pid is nobody's to kill any more. */
 	if (b->thread_started)
 		unlink(b->pid_path);

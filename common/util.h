@@ -74,6 +74,9 @@ int copy_file_sparse(const char *src, const char *dst);
 /* A writable copy of src as a new dst (0600): a reflink where the file
  * system shares extents, else copy_file_sparse. 0 or -errno. */
 int copy_file_reflink(const char *src, const char *dst);
+/* unlink(path), but the file's data is freed later, by a thread of the
+ * lowest priority: the name is gone at return. 0 or -errno. */
+int unlink_freeing_later(const char *path);
 
 /*
  * About how many elements regcomp() makes of an extended regular expression:

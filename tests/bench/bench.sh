@@ -278,8 +278,10 @@ bench_restore() {
 	say "mount: snapshot a, then $RESTORE_ROUNDS x restore + first command"
 	"$CLIENT" ctl "$VMS/a/ctl" "snapshot bench" >"$work/snap.out" || die "snapshot"
 	snap_ms=$(field "$work/snap.out" ctl_ms 1) || die "no snapshot time"
-	"$CLIENT" restore "$VMS/a/ctl" "$VMS/a/exec" "$VMS/a/info" bench "$RESTORE_ROUNDS" >"$out" ||
-		die "restore rounds"
+	BENCH_FAULTS_DIR=$STATE/a "$CLIENT" restore "$VMS/a/ctl" "$VMS/a/exec" "$VMS/a/info" bench \
+		"$RESTORE_ROUNDS" >"$out" || die "restore rounds"
+	say "mount: restore rounds (ms: all, ctl write, first command; the VMM's minor faults: by the"
+	say "  ctl write's end, by the command's): $(awk '$1 == "restore_round_ms" { printf " %s/%s/%s/%s/%s", $2, $3, $4, $5, $6 }' "$out")"
 	r_med=$(field "$out" restore_ms 1) && r_p99=$(field "$out" restore_ms 2) || die "no restore_ms"
 	say "mount: snapshot in $snap_ms ms; restore to first command median $r_med ms, p99 $r_p99 ms"
 	bench_row id=restore unit=ms rounds="$RESTORE_ROUNDS" median="$r_med" p99="$r_p99" \

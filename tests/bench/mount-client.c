@@ -14,6 +14,10 @@
  *                        every byte read since the first, RUNS: whole runs)
  *   mount-client status FILE ROUNDS GAP_US  -> "status_ms MEDIAN P99 MAX"
  *   mount-client ctl    FILE WORD           -> "ctl_ms ELAPSED"
+ *   mount-client restore CTL EXEC INFO SNAPSHOT ROUNDS -> one
+ *                        "restore_round_ms MS CTL_MS CMD_MS FAULTS_CTL
+ *                        FAULTS_ALL" a round (faults: BENCH_FAULTS_DIR),
+ *                        "restore_ms MEDIAN P99"
  *   mount-client clone  VMS SOURCE SNAPSHOT PREFIX ROUNDS -> one
  *                        "clone_round_ms MS" a round, "clone_ms MEDIAN P99"
  *
@@ -288,6 +292,57 @@ ctl_write(const char *ctl, const char *word)
 	return ret;
 }
 
+/* The first line of a small file, or "" (buf has size n). */
+static void
+read_small(const char *path, char *text, size_t n)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t r = fd >= 0 ? read(fd, text, n - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	text[r > 0 ? r : 0] = '\0';
+}
+
+/* The newest VMM pre-started in BENCH_FAULTS_DIR (a machine's state
+ * directory: qemu.spareN.pid), or 0. */
+static int
+spare_pid(void)
+{
+	const char *dir = getenv("BENCH_FAULTS_DIR");
+	char path[4096], text[64];
+	unsigned seq, best = 0;
+
+	if (!dir)
+		return 0;
+	for (seq = 1; seq < 10000 && best + 64 > seq; seq++) {
+		snprintf(path, sizeof(path), "%s/qemu.spare%u.pid", dir, seq);
+		if (access(path, F_OK) == 0)
+			best = seq;
+	}
+	snprintf(path, sizeof(path), "%s/qemu.spare%u.pid", dir, best);
+	read_small(path, text, sizeof(text));
+	return atoi(text);
+}
+
+/* A process's minor page faults so far, or -1. */
+static long long
+minflt(int pid)
+{
+	char path[64], text[1024], *p;
+	int j;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	read_small(path, text, sizeof(text));
+	/* minflt is field 10; fields 3.. follow the ")" of the name. */
+	p = strrchr(text, ')');
+	for (j = 2; p && j < 10; j++)
+		p = strchr(p + 1, ' ');
+	return p ? atoll(p + 1) : -1;
+}
+
 /*
  * ROUNDS times: restore NAME, then `true`, timed. With a spare: wait first
  * until a VMM waits for NAME, as a test does its work between restores.
@@ -299,9 +354,10 @@ do_restore(const char *ctl, const char *exec, const char *info,
 	   const char *name, const char *other, int rounds)
 {
 	char word[128], prep[128];
-	double *lat, t0;
+	double *lat, t0, t1;
+	long long f0, f1, f2;
 	ssize_t ret;
-	int i;
+	int i, pid;
 
 	snprintf(word, sizeof(word), "restore %s", name);
 	snprintf(prep, sizeof(prep), "restore %s", other ? other : "");
@@ -318,18 +374,30 @@ do_restore(const char *ctl, const char *exec, const char *info,
 			free(lat);
 			return fail("no spare", info, ret);
 		}
+		/* The restore's VMM: its faults while it takes over. */
+		pid = other ? 0 : spare_pid();
+		f0 = minflt(pid);
 		t0 = now_ms();
 		ret = ctl_write(ctl, word);
 		if (ret < 0) {
 			free(lat);
 			return fail(word, ctl, ret);
 		}
+		t1 = now_ms();
+		f1 = minflt(pid);
 		ret = tx(exec, "true");
 		if (ret != 0) {
 			free(lat);
 			return fail("first command", exec, ret);
 		}
 		lat[i] = now_ms() - t0;
+		f2 = minflt(pid);
+		/* The ctl write's part, then the command's; faults likewise
+		 * (-1: not asked for, BENCH_FAULTS_DIR). */
+		printf("restore_round_ms %.1f %.1f %.1f %lld %lld\n", lat[i],
+		       t1 - t0, lat[i] - (t1 - t0),
+		       f0 >= 0 && f1 >= 0 ? f1 - f0 : -1,
+		       f0 >= 0 && f2 >= 0 ? f2 - f0 : -1);
 	}
 	printf("restore_ms %.1f %.1f\n", bench_pct(lat, rounds, 0.5),
 	       bench_pct(lat, rounds, 0.99));
