@@ -70,33 +70,6 @@ remove_case_dir(void **state)
 	return 0;
 }
 
-static void
-test_name_goes_at_once_data_later(void **state)
-{
-	static char page[4096];
-	char *dir = temp_dir(), *path = xasprintf("%s/a.1.ram", dir);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), i;
-	struct stat st;
-
-	(void)state;
-	assert_true(fd >= 0);
-	memset(page, 7, sizeof(page));
-	for (i = 0; i < 256; i++)
-		assert_int_equal(write(fd, page, sizeof(page)), sizeof(page));
-	assert_int_equal(fstat(fd, &st), 0);
-	close(fd);
-	assert_int_equal(unlink_freeing_later(path), 0);
-	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(errno, ENOENT);
-	/* The freeing thread lets go of it soon, and nobody else has it. */
-	for (i = 0; i < 500 && fds_on(st.st_ino); i++)
-		usleep(10000);
-	assert_int_equal(fds_on(st.st_ino), 0);
-	assert_int_equal(rmdir(dir), 0);
-	free(path);
-	free(dir);
-}
-
 /* A file of n MiB of data. */
 static void
 make_file(const char *path, int mib)
@@ -110,6 +83,36 @@ make_file(const char *path, int mib)
 		assert_int_equal(write(fd, chunk, sizeof(chunk)),
 				 sizeof(chunk));
 	close(fd);
+}
+
+/* Waits, bounded, until the freeing thread has let go of inode ino. */
+static void
+wait_no_fds(ino_t ino)
+{
+	int i;
+
+	for (i = 0; i < 500 && fds_on(ino); i++)
+		usleep(10000);
+}
+
+static void
+test_name_goes_at_once_data_later(void **state)
+{
+	char *dir = temp_dir(), *path = xasprintf("%s/a.1.ram", dir);
+	struct stat st;
+
+	(void)state;
+	make_file(path, 1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(unlink_freeing_later(path), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+	/* The freeing thread lets go of it soon, and nobody else has it. */
+	wait_no_fds(st.st_ino);
+	assert_int_equal(fds_on(st.st_ino), 0);
+	assert_int_equal(rmdir(dir), 0);
+	free(path);
+	free(dir);
 }
 
 static double
@@ -131,7 +134,6 @@ test_caller_does_not_free(void **state)
 	     *b = xasprintf("%s/b", dir);
 	double t0, plain, later;
 	struct stat st;
-	int i;
 
 	(void)state;
 	make_file(a, 64);
@@ -146,8 +148,7 @@ test_caller_does_not_free(void **state)
 	print_message("unlink %.2f ms, unlink_freeing_later %.2f ms of CPU\n",
 		      plain, later);
 	assert_true(later * 4 < plain);
-	for (i = 0; i < 500 && fds_on(st.st_ino); i++)
-		usleep(10000);
+	wait_no_fds(st.st_ino);
 	assert_int_equal(rmdir(dir), 0);
 	free(a);
 	free(b);
