@@ -311,6 +311,20 @@ out:
 	return ok;
 }
 
+bool
+accel_script_runs_tcg(const char *want)
+{
+	int fd;
+
+	if (want && *want && strcmp(want, "auto"))
+		return !strcmp(want, "tcg");
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	close(fd);
+	return false;
+}
+
 int
 accel_choose(const char *want, const struct accel_probe_params *p,
 	     const char **out, struct strbuf *why, struct aerr *err)

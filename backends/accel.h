@@ -8,6 +8,8 @@
 #ifndef ATTESTFS_BACKENDS_ACCEL_H
 #define ATTESTFS_BACKENDS_ACCEL_H
 
+#include <stdbool.h>
+
 #include "common/util.h"
 
 struct accel_probe_params {
@@ -26,6 +28,13 @@ struct accel_probe_params {
  */
 int accel_choose(const char *want, const struct accel_probe_params *p,
 		 const char **out, struct strbuf *why, struct aerr *err);
+
+/*
+ * Whether a start script's QEMU runs TCG, as far as attestfs can know: the
+ * script picks its own accelerator, so only want "tcg", or "auto" (NULL)
+ * without a /dev/kvm to open, say so.
+ */
+bool accel_script_runs_tcg(const char *want);
 
 /* The cache file's path (malloc'd), or NULL without $XDG_CACHE_HOME/$HOME. */
 char *accel_cache_path(void);

@@ -430,6 +430,8 @@ qemu_make_cmd(struct backend *b, const struct backend_launch *l,
 		.shell_paths = l->shell_paths,
 		.n_shells = l->n_shells,
 		.accel = b->accel,
+		.tcg_cpu = b->script ? accel_script_runs_tcg(l->accel) :
+				       !strcmp(b->accel, "tcg"),
 		/* The node number when there is one: unique in the mount. */
 		.mac_byte = l->node >= 1 && l->node <= 254 ?
 			    l->node : qemu_name_byte(cfg->name),

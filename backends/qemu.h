@@ -28,6 +28,9 @@ struct qemu_cmd_params {
 	const char *const *shell_paths;
 	size_t n_shells;
 	const char *accel;              /* "tcg" | "kvm" (resolved) */
+	/* The guest runs under TCG (a start script's too, where attestfs
+	 * knows it): -cpu max loses what TCG runs slowly (qemu_argv.c). */
+	bool tcg_cpu;
 	unsigned mac_byte;              /* last byte of the user NIC's MAC */
 	const struct backend_nic *nics; /* VLAN NICs, after the user NIC */
 	size_t n_nics;

@@ -140,7 +140,8 @@ nixos_mount() {
 	[ -z "${1:-}" ] || guests=$(printf '"pool": {"start_command": "%s", "shell_channel": "virtconsole"},
 		"hvc0": {"start_command": "%s", "shell_channel": "virtconsole", "shells": 1},' "$1" "$1")
 	printf '{"machines": {%s "mock": {"backend": "mock"}}}\n' "$guests" >"$ROW_DIR/machines.json"
-	"$TOP/attestfs" -f -o "config=$ROW_DIR/machines.json,state_dir=$NIXOS_STATE" \
+	# accel=tcg: run-nixos-vm runs QEMU with -accel tcg; so told, attestfs tunes its -cpu max
+	"$TOP/attestfs" -f -o "config=$ROW_DIR/machines.json,state_dir=$NIXOS_STATE,accel=tcg" \
 		"$NIXOS_VMS" >"$ROW_DIR/daemon.log" 2>&1 &
 	NIXOS_DAEMON=$!
 	for _ in $(seq 200); do

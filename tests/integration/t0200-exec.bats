@@ -17,6 +17,13 @@ teardown_file() { umount_attestfs; }
 	assert_success
 }
 
+@test "under TCG the guest's CPU lacks what TCG runs slowly: erms, la57, smap" {
+	grep -qx 'accel tcg' "$VMS/a/info" || skip "the guest runs under $(sed -n 's/^accel //p' "$VMS/a/info")"
+	run tx "$VMS/a/exec" 'grep -m1 "^flags" /proc/cpuinfo'
+	assert_output --partial ' sse2 '
+	refute_output --regexp ' (erms|la57|smap)( |$)'
+}
+
 @test "exec returns stdout" {
 	run tx "$VMS/a/exec" 'echo hello; uname -s'
 	assert_success

@@ -92,6 +92,10 @@ teardown_file() {
 	echo start >"$VMS/scripted/ctl"
 	run tx "$VMS/scripted/exec" 'hostname'
 	assert_output scripted
+	# mounted with accel=tcg: the script's own -cpu max is tuned for TCG
+	run tx "$VMS/scripted/exec" 'grep -m1 "^flags" /proc/cpuinfo'
+	assert_output --partial ' sse2 '
+	refute_output --regexp ' (erms|la57|smap)( |$)'
 	run cat "$VMS/scripted/info"
 	assert_line --regexp '^pid [0-9]+$'
 	pid=$(sed -n 's/^pid //p' "$VMS/scripted/info")

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "backends/accel.h"
 #include "backends/backend.h"
 #include "backends/qemu.h"
 #include "common/util.h"
@@ -250,6 +251,7 @@ test_argv_plain(void **state)
 		.shell_paths = shells,
 		.n_shells = 2,
 		.accel = "tcg",
+		.tcg_cpu = true,
 		.mac_byte = 0x0a,
 	};
 	struct qemu_cmd cmd;
@@ -269,6 +271,9 @@ test_argv_plain(void **state)
 	assert_string_equal(s,
 		"qemu-system-x86_64|-name|web|-nodefaults|-no-user-config|"
 		"-display|none|-vga|std|-machine|q35|-accel|tcg|-cpu|max|"
+		"-global|max-x86_64-cpu.erms=off|"
+		"-global|max-x86_64-cpu.la57=off|"
+		"-global|max-x86_64-cpu.smap=off|"
 		"-smp|2|-m|384|"
 		"-kernel|/k/vmlinuz|-initrd|/k/initrd.gz|"
 		"-append|console=ttyS0 quiet|"
@@ -293,7 +298,7 @@ test_argv_plain(void **state)
 		"id=disk.1,cache=unsafe,discard=unmap|"
 		"-device|virtio-blk-pci,drive=disk.1|"
 		"-pidfile|/st/web/qemu.pid|-S|-d|guest_errors");
-	assert_int_equal(cmd.argc, 60);
+	assert_int_equal(cmd.argc, 66);
 	assert_null(cmd.argv[cmd.argc]);
 	assert_int_equal(cmd.n_env, 0);
 	assert_null(cmd.env[0]);
@@ -330,6 +335,7 @@ test_argv_console_kvm_commas(void **state)
 	assert_int_equal(qemu_build_cmd(&p, &cmd, &err), 0);
 	s = joined(cmd.argv);
 	assert_non_null(strstr(s, "|-accel|kvm|"));
+	assert_null(strstr(s, "-global"));  /* KVM keeps the host's CPU */
 	assert_non_null(strstr(s, "|-smp|1|-m|256|"));
 	assert_null(strstr(s, "-kernel"));
 	assert_null(strstr(s, "-append"));
@@ -968,9 +974,13 @@ test_launch_start_command(void **state)
 	struct stat st;
 
 	setenv("FAKE_QEMU_SLOW", "1", 1);
-	/* like NixOS's run-*-vm: $QEMU_OPTS expanded unquoted */
+	/* like NixOS's run-*-vm: $QEMU_OPTS expanded unquoted; told tcg, the
+	 * script's -cpu max is tuned for TCG too */
 	f->l.cfg.start_command = "test \"$USE_TMPDIR\" = 1 && "
 			       "test \"$TMPDIR\" = \"$PWD\" && "
+			       "case \"$QEMU_OPTS\" in *' -global "
+			       "max-x86_64-cpu.erms=off '*) ;; *) exit 3;; "
+			       "esac && "
 			       "exec \"$ATTESTFS_QEMU\" -name x $QEMU_OPTS";
 	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
 	sb_init(&info);
@@ -986,6 +996,21 @@ test_launch_start_command(void **state)
 	qemu_backend_ops.destroy(b);
 	unsetenv("FAKE_QEMU_SLOW");
 	f->l.cfg.start_command = NULL;
+}
+
+/* A start script picks its own accelerator: attestfs tunes its -cpu max
+ * for TCG only when it knows the script runs TCG. */
+static void
+test_script_runs_tcg(void **state)
+{
+	bool no_kvm = access("/dev/kvm", R_OK | W_OK) != 0;
+
+	(void)state;
+	assert_true(accel_script_runs_tcg("tcg"));
+	assert_false(accel_script_runs_tcg("kvm"));
+	assert_int_equal(accel_script_runs_tcg("auto"), no_kvm);
+	assert_int_equal(accel_script_runs_tcg(NULL), no_kvm);
+	assert_int_equal(accel_script_runs_tcg(""), no_kvm);
 }
 
 static void
@@ -1232,6 +1257,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(
 			test_pidfile_pid_of_a_script_child_is_adopted, fx_setup,
 			fx_teardown),
+		cmocka_unit_test(test_script_runs_tcg),
 		cmocka_unit_test_setup_teardown(test_launch_start_command,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_launch_disks,
