@@ -207,7 +207,7 @@ pytest: all
 	$(Q)python3 tests/python/tap.py
 
 integration: all guest
-	$(Q)ATTESTFS_CACHE="$(CACHE)" bats --tap tests/integration
+	$(Q)ATTESTFS_CACHE="$(CACHE)" bats --tap --timing tests/integration
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all build/fsop $(UNIT_BINS) $(FUZZ_BINS)

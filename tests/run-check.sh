@@ -23,13 +23,14 @@ count_tap() { # TAP on stdin, echoed through; counts into $log
 }
 
 run_counted() { # name, command...
-	local name=$1 rc p f s
+	local name=$1 rc p f s t0=$SECONDS
 	shift
 	echo "# $name"
 	set -o pipefail
 	"$@" 2>&1 | count_tap
 	rc=$?
 	set +o pipefail
+	echo "# $name: $((SECONDS - t0)) s"
 	read -r p f s <"$log"
 	# A runner that died (a sanitizer abort, say) is a failure even if
 	# every test it printed passed.
@@ -52,7 +53,8 @@ if [ -n "${FUZZ_BINS:-}" ]; then
 	# shellcheck disable=SC2086
 	run_counted "fuzz corpora" tests/fuzz/replay.sh $FUZZ_BINS
 fi
-run_counted "integration" bats --tap tests/integration
+# --timing: each test's duration on its line, to keep the suite well under 30 minutes
+run_counted "integration" bats --tap --timing tests/integration
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
