@@ -59,7 +59,10 @@ start_chunk(struct shell_parser *p, shell_event_fn fn, void *ctx, char kind,
 }
 
 /* The agent's end of a command: the status, then how many bytes of each
- * stream it sent, which must be what came. */
+ * stream it sent, which must be what came. A second end of a command that
+ * ended whole is the shell's: the agent died after its end, before its
+ * answer to the shell (see prelude_agent); the next command runs without
+ * it, and nothing was lost. */
 static void
 end_frame(struct shell_parser *p, shell_event_fn fn, void *ctx,
 	  long long tag, long long status, long long nout, long long nerr)
@@ -69,9 +72,11 @@ end_frame(struct shell_parser *p, shell_event_fn fn, void *ctx,
 	p->streamed = 0;
 	p->streamed_err = 0;
 	if (!whole) {
-		fn(ctx, SHELL_EV_LOSS, 0, 0, NULL, 0);
+		if (tag != p->ended_tag)
+			fn(ctx, SHELL_EV_LOSS, 0, 0, NULL, 0);
 		return;
 	}
+	p->ended_tag = tag;
 	fn(ctx, SHELL_EV_STATUS, tag, status, NULL, 0);
 	fn(ctx, SHELL_EV_END, tag, 0, NULL, 0);
 }
@@ -466,41 +471,42 @@ static const char prelude_common[] =
  * counts a `<>` on the subshell, whatever its fd, as a stdin redirection and
  * would leave the channel as its stdin.
  * Should the agent or its FIFOs be gone, _aty says so and runs the command
- * as before (the agent's liveness is a builtin test of /proc/PID: kill -0
- * would need its stderr redirected, syscalls on every command); should the
- * agent die during a command, _atx ends the frame
- * with byte counts that cannot match (_atgone), so the host resynchronises.
- * On a lossless channel ($_atl 0) the shell does not wait for the agent's
- * answer: the agent renews its FIFOs before it sends the end, and the host
- * sends the next command only after that, so the shell is free at once;
- * on hvc0 it waits, as it must not read the channel while the agent reads
- * the host's answers there. _atclk SEC NSEC sets the wall clock of a
- * continued guest through the agent (no new process: each is slow while
- * TCG translates afresh), else with date(1); a guest saved with an older
- * prelude has no _atclk (snapshot_resume_script). _athost NAME [ID] has the
- * agent set a clone's name and machine-id; it fails without the agent (the
- * resume script then writes them itself).
+ * as before. The agent's liveness is a builtin test of /proc/PID/exe, which
+ * a zombie has not (ash and dash reap only in a wait, so a killed agent
+ * stays one until the next command's; its FIFOs would take up to 1 MiB of
+ * output and then block the command for ever); kill -0 would need its
+ * stderr redirected, syscalls on every command. After the status the shell
+ * waits for the agent's line on 5, which the agent writes after the end:
+ * an agent that dies first, during the command or after it, reads as EOF,
+ * and _atx ends the frame with byte counts that cannot match (_atgone), so
+ * the host resynchronises instead of waiting for an end that never comes.
+ * (On hvc0 the shell must wait there anyway: it must not read the channel
+ * while the agent reads the host's answers on it.) _atclk SEC NSEC sets
+ * the wall clock of a continued guest through the agent (no new process:
+ * each is slow while TCG translates afresh), else with date(1); a guest
+ * saved with an older prelude has no _atclk (snapshot_resume_script).
+ * _athost NAME [ID] has the agent set a clone's name and machine-id; it
+ * fails without the agent (the resume script then writes them itself).
  */
 static const char prelude_agent[] =
 	"_atx() { if [ -z \"$_atg\" ] || [ ! -p $_atd/ao ] || "
-	"[ ! -d /proc/$_atg ]; then _aty \"$@\"; return; fi; "
+	"[ ! -e /proc/$_atg/exe ]; then _aty \"$@\"; return; fi; "
 	"if [ -z \"${3:-}\" ]; then ( exec 1<>$_atd/ao 2<>$_atd/ae 5<&- 6<&- "
 	"7>&- 9<&- || exit; eval \"$2\" ) & else ( exec 5<&- 6<&- 7>&- 9<&-; "
 	"eval \"$2\" ) <\"$3\" 1<>$_atd/ao 2<>$_atd/ae & fi; "
 	"echo \"$1 $! ${4:-0}\" >&7; wait $!; echo $? >&7; "
-	"if [ \"$_atl\" = 1 ]; then read -r _atq <&5 || _atgone \"$1\"; "
-	"elif [ ! -d /proc/$_atg ]; then _atgone \"$1\"; fi; }; "
+	"read -r _atq <&5 || _atgone \"$1\"; }; "
 	"_aty() { [ -z \"$_atg\" ] || { _atg=; "
 	"printf '\\001A 0 %s\\n' 'the agent or its FIFOs are gone'; }; "
 	"_atx0 \"$@\"; }; "
-	"_atclk() { if [ -n \"$_atg\" ] && [ -d /proc/$_atg ] && "
+	"_atclk() { if [ -n \"$_atg\" ] && [ -e /proc/$_atg/exe ] && "
 	"printf 'C %s %s\\n' $1 $2 >&7 && read -r _atq <&5 && [ \"$_atq\" = 0 ]; "
 	"then return 0; fi; date -s @$1 >/dev/null 2>&1; }; "
-	"_athost() { [ -n \"$_atg\" ] && [ -d /proc/$_atg ] && "
+	"_athost() { [ -n \"$_atg\" ] && [ -e /proc/$_atg/exe ] && "
 	"printf 'H %s %s\\n' $1 $2 >&7 && read -r _atq <&5 && "
 	"[ \"$_atq\" = 0 ]; }; "
 	"_atgone() { _atg=; printf '\\001X %s 0 -1 -1\\n' \"$1\"; }; "
-	"_atup() { _atg=; _atl=$2; _atq=$_atr/agent-$1; if [ ! -x $_atq ]; then "
+	"_atup() { _atg=; _atq=$_atr/agent-$1; if [ ! -x $_atq ]; then "
 	"{ printf %s \"$4\" | base64 -d >$_atq.$$ && chmod 700 $_atq.$$ && "
 	"mv -f $_atq.$$ $_atq; } 2>/dev/null || { rm -f $_atq.$$; "
 	"printf '\\001A 0 %s\\n' \"cannot write $_atq\"; return 0; }; fi; "

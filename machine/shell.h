@@ -88,6 +88,7 @@ struct shell_parser {
 	long long streamed;     /* stdout bytes the chunks gave this command */
 	long long streamed_err; /* ...and stderr bytes */
 	long long skip;         /* ... and so dropped from the final stdout */
+	long long ended_tag;    /* the last command the agent ended whole */
 };
 
 void shell_parser_init(struct shell_parser *p, int lossy);

@@ -13,12 +13,12 @@
  * forks the command's subshell with stdout and stderr on ao/ae, as before
  * (so the command keeps the shell's functions), writes "TAG PID TIMEOUT" to
  * ac, waits for the pid (never for EOF: a background child holding stdout
- * cannot hang the frame) and writes the status to ac; on the lossy channel
- * it then reads one line from ar before it reads its next command. Between
- * commands "C SEC NSEC" on ac sets the wall clock (a continued guest's, see
- * set_clock), and "H NAME [ID]" a clone's name and machine-id (see
- * set_identity), answered on ar. The agent meanwhile writes the frames to its
- * stdout, the channel (see machine/shell.h):
+ * cannot hang the frame) and writes the status to ac, then reads one line
+ * from ar (EOF: the agent died before the end) before it reads its next
+ * command. Between commands "C SEC NSEC" on ac sets the wall clock (a
+ * continued guest's, see set_clock), and "H NAME [ID]" a clone's name and
+ * machine-id (see set_identity), answered on ar. The agent meanwhile writes
+ * the frames to its stdout, the channel (see machine/shell.h):
  *   \001P TAG PID                             with the first output or the
  *                                            end, at most AG_PEND_MS late
  *   \001o TAG LEN \n + LEN raw bytes          stdout (lossless channels)
@@ -508,9 +508,10 @@ renew(struct stream *st)
 
 /*
  * The end: "\001X" with what each stream sent, after the P line if that
- * still waits. On the lossy channel the shell then waits for a line on ar,
- * since it must not read the channel while the agent reads answers there;
- * on a lossless one it does not wait, and the FIFOs are new before the end.
+ * still waits, then a line on ar for the shell, which waits for it (on the
+ * lossy channel it must not read the channel while the agent reads answers
+ * there, and on any, EOF instead tells it the agent died before the end).
+ * The FIFOs are new before the end.
  */
 static void
 finish(int status)
@@ -538,7 +539,7 @@ finish(int status)
 	ag.deaf = 0;
 	ag.killed = 0;
 	ag.unacked = 0;
-	if (ag.lossy && write_all(ag.rep, "\n", 1) < 0)
+	if (write_all(ag.rep, "\n", 1) < 0)
 		ag_exit(0);
 }
 

@@ -241,10 +241,9 @@ guest_stop(struct guest *g)
 	sb_free(&g->held);
 }
 
-/* cmd with its stdin from stdin_path (NULL: /dev/null), until its end. */
 static void
-run_in(struct guest *g, long long tag, const char *cmd,
-       const char *stdin_path, unsigned timeout, struct result *r)
+send_command(struct guest *g, long long tag, const char *cmd,
+	     const char *stdin_path, unsigned timeout)
 {
 	struct strbuf line;
 
@@ -252,6 +251,14 @@ run_in(struct guest *g, long long tag, const char *cmd,
 	shell_command(&line, tag, cmd, strlen(cmd), stdin_path, timeout);
 	assert_int_equal(write_all(g->fd, line.data, line.len), 0);
 	sb_free(&line);
+}
+
+/* cmd with its stdin from stdin_path (NULL: /dev/null), until its end. */
+static void
+run_in(struct guest *g, long long tag, const char *cmd,
+       const char *stdin_path, unsigned timeout, struct result *r)
+{
+	send_command(g, tag, cmd, stdin_path, timeout);
 	while (!r->ended && !r->losses)
 		pump(g, r);
 }
@@ -665,11 +672,80 @@ test_quiet_agent(void **state)
 	guest_stop(&g);
 }
 
+/* A process's state letter and parent from /proc/PID/stat; 0 once gone. */
+static char
+proc_state(pid_t pid, pid_t *parent)
+{
+	char path[64], line[512], *after, state = 0;
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f) && (after = strrchr(line, ')')))
+		sscanf(after + 1, " %c %d", &state, &ppid);
+	fclose(f);
+	if (parent)
+		*parent = (pid_t)ppid;
+	return state;
+}
+
+/* Until the agent is in one of the states (a signal is not instant); 'Z'
+ * is dead, reaped or not. */
+static void
+wait_agent_state(pid_t pid, const char *states)
+{
+	int ms;
+
+	for (ms = 0; ms < 60000; ms++) {
+		char st = proc_state(pid, NULL);
+
+		if (strchr(states, st ? st : 'Z'))
+			return;
+		poll(NULL, 0, 1);
+	}
+	fail_msg("the agent %d never reached a state of \"%s\"", (int)pid,
+		 states);
+}
+
+/* Until the shell, the agent's parent, sleeps with the command reaped (the
+ * agent its only child): in a read, as nothing else blocks it then. */
+static void
+wait_shell_reading(pid_t agent)
+{
+	char path[96], kids[64];
+	pid_t shell = 0;
+	int ms;
+
+	assert_true(proc_state(agent, &shell) && shell > 1);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)shell,
+		 (int)shell);
+	for (ms = 0; ms < 60000; ms++) {
+		FILE *f = fopen(path, "r");
+		const char *space;
+		int only_agent;
+
+		assert_non_null(f);
+		only_agent = fgets(kids, sizeof(kids), f) &&
+			     atoi(kids) == agent &&
+			     (space = strchr(kids, ' ')) && !space[1];
+		fclose(f);
+		if (only_agent && proc_state(shell, NULL) == 'S')
+			return;
+		poll(NULL, 0, 1);
+	}
+	fail_msg("the shell never went back to a read");
+}
+
 /*
- * An agent that dies during a command ends its frame as a loss (the host
- * resynchronises); one found dead before a command is reported, and the
- * command runs without it, output whole (one the shell has not reaped yet
- * counts as dying during the command).
+ * An agent that dies ends the frame of its command as a loss (the host
+ * resynchronises), whenever it dies: during the command, or after the
+ * command's exit and before the agent sent the end (the shell waits for
+ * the agent's answer, and EOF says it died). One found dead before a
+ * command, reaped or still a zombie, is reported, and the command runs
+ * without it, with an output larger than the agent's FIFO whole.
  */
 static void
 test_dead_agent(void **state)
@@ -680,6 +756,7 @@ test_dead_agent(void **state)
 	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
 		struct guest g;
 		struct result r, agent;
+		pid_t pid;
 
 		if (!shell_usable(shells[i]))
 			continue;
@@ -696,22 +773,37 @@ test_dead_agent(void **state)
 		result_free(&agent);
 		guest_stop(&g);
 
+		/* stopped by the command, killed once the shell has its status */
 		guest_start(&g, shells[i], 0, 2, "", &agent);
+		assert_int_equal(agent.agent_ok, 1);
+		pid = (pid_t)atoi(agent.agent.data);
+		snprintf(cmd, sizeof(cmd), "kill -STOP %d", (int)pid);
+		send_command(&g, 102, cmd, NULL, 0);
+		wait_agent_state(pid, "T");
+		wait_shell_reading(pid);
+		assert_int_equal(kill(pid, SIGKILL), 0);
 		result_init(&r, &g);
-		run(&g, 102, "true", 0, &r);
+		while (!r.ended && !r.losses)
+			pump(&g, &r);
+		assert_int_equal(r.losses, 1);
 		result_free(&r);
-		assert_int_equal(kill((pid_t)atoi(agent.agent.data), SIGKILL), 0);
+		run_status(&g, 103, "echo then", NULL, 0, "then\n", "");
+		result_free(&agent);
+		guest_stop(&g);
+
+		guest_start(&g, shells[i], 0, 2, "", &agent);
+		pid = (pid_t)atoi(agent.agent.data);
 		result_init(&r, &g);
-		run(&g, 103, "echo then", 0, &r);
-		/* still a zombie the shell did not reap: as during a command */
-		if (r.losses) {
-			result_free(&r);
-			result_init(&r, &g);
-			run(&g, 104, "echo then", 0, &r);
-		}
+		run(&g, 104, "true", 0, &r);
+		result_free(&r);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		wait_agent_state(pid, "Z");
+		result_init(&r, &g);
+		run(&g, 105, "head -c 3000000 /dev/zero", 0, &r);
 		assert_int_equal(r.losses, 0);
 		assert_int_equal(r.status, 0);
-		assert_string_equal(r.out.data, "then\n");
+		assert_int_equal(r.agent_ok, 0);
+		assert_int_equal(r.out_len, 3000000);
 		result_free(&r);
 		result_free(&agent);
 		guest_stop(&g);

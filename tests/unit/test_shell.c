@@ -442,6 +442,26 @@ test_agent_counts_catch_a_lost_chunk(void **state)
 	}
 }
 
+/* An agent killed after a command's end, before its answer to the shell:
+ * the shell ends that command a second time, which is no loss of the next
+ * one; a loss line for another command still is. */
+static void
+test_agent_late_second_end(void **state)
+{
+	static const char text[] = "\001P 7 42\n\001o 7 2\nab\001X 7 0 2 0\n"
+				   "\001X 7 0 -1 -1\n\001P 8 43\n\001X 8 1 0 0\n"
+				   "\001X 9 0 -1 -1\n";
+	struct shell_parser p;
+	struct seen s = { 0 };
+
+	shell_parser_init(&p, 0);
+	shell_parse(&p, text, sizeof(text) - 1, record, &s);
+	assert_int_equal(s.ends, 2);
+	assert_int_equal(s.status, 1);
+	assert_int_equal(s.losses, 1);
+	seen_free(&s);
+}
+
 /* hvc0: base64 chunks of both streams, each asking for a go-ahead; raw
  * bytes are never trusted there. */
 static void
@@ -599,6 +619,7 @@ main(void)
 		cmocka_unit_test(test_lossy_chunks_ask_for_a_go_ahead),
 		cmocka_unit_test(test_agent_raw_frames),
 		cmocka_unit_test(test_agent_counts_catch_a_lost_chunk),
+		cmocka_unit_test(test_agent_late_second_end),
 		cmocka_unit_test(test_agent_lossy_frames),
 		cmocka_unit_test(test_command_quoting),
 		cmocka_unit_test(test_base64_matches_known_vectors),
