@@ -311,18 +311,24 @@ out:
 	return ok;
 }
 
+/* 0 when /dev/kvm opens for use, else why not (an errno). */
+static int
+kvm_open_error(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
 bool
 accel_script_runs_tcg(const char *want)
 {
-	int fd;
-
 	if (want && *want && strcmp(want, "auto"))
 		return !strcmp(want, "tcg");
-	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	close(fd);
-	return false;
+	return kvm_open_error() != 0;
 }
 
 int
@@ -332,7 +338,7 @@ accel_choose(const char *want, const struct accel_probe_params *p,
 	struct strbuf reason;
 	char verdict[8];
 	char *key;
-	int fd;
+	int kvm_error;
 
 	if (!want || !*want)
 		want = "auto";
@@ -346,13 +352,12 @@ accel_choose(const char *want, const struct accel_probe_params *p,
 		return -EINVAL;
 	}
 	*out = "tcg";
-	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
+	kvm_error = kvm_open_error();
+	if (kvm_error) {
 		sb_addf(why, "accel auto: /dev/kvm: %s, using tcg",
-			strerror(errno));
+			strerror(kvm_error));
 		return 0;
 	}
-	close(fd);
 	if (!p || !p->kernel) {
 		sb_adds(why, "accel auto: no kernel to probe kvm with, "
 			"using tcg");
