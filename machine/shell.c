@@ -463,7 +463,10 @@ static const char prelude_common[] =
  * background command's own stdin is /dev/null in ash and dash), 7 the
  * agent's orders (held read-write: a dead agent costs no SIGPIPE), 5 its
  * answers (read-only: a dead agent reads as EOF). Commands close all three
- * and open their FIFOs read-write, which never blocks, agent or not.
+ * and open their FIFOs write-only: the agent, checked alive just before,
+ * holds them open to read, so the open does not wait, and should the agent
+ * die, the command's writes fail (SIGPIPE) instead of blocking for ever
+ * once the FIFO is full.
  * Without a STDIN file a command gets no redirection of stdin: an
  * asynchronous list's is /dev/null already in all three shells (POSIX; ash
  * and dash open it even under a redirection, so ours was a second open,
@@ -491,9 +494,9 @@ static const char prelude_common[] =
 static const char prelude_agent[] =
 	"_atx() { if [ -z \"$_atg\" ] || [ ! -p $_atd/ao ] || "
 	"[ ! -e /proc/$_atg/exe ]; then _aty \"$@\"; return; fi; "
-	"if [ -z \"${3:-}\" ]; then ( exec 1<>$_atd/ao 2<>$_atd/ae 5<&- 6<&- "
+	"if [ -z \"${3:-}\" ]; then ( exec 1>$_atd/ao 2>$_atd/ae 5<&- 6<&- "
 	"7>&- 9<&- || exit; eval \"$2\" ) & else ( exec 5<&- 6<&- 7>&- 9<&-; "
-	"eval \"$2\" ) <\"$3\" 1<>$_atd/ao 2<>$_atd/ae & fi; "
+	"eval \"$2\" ) <\"$3\" 1>$_atd/ao 2>$_atd/ae & fi; "
 	"echo \"$1 $! ${4:-0}\" >&7; wait $!; echo $? >&7; "
 	"read -r _atq <&5 || _atgone \"$1\"; }; "
 	"_aty() { [ -z \"$_atg\" ] || { _atg=; "

@@ -31,7 +31,9 @@
  * taken from the shell): "." goes on, anything else stops sending and kills
  * the command. After the exit, what the pipes hold is drained; a FIFO that a
  * background child still holds is replaced by a new one and the old one is
- * read and discarded until its writers go (they never block or get SIGPIPE).
+ * read and discarded until its writers go, so they do not block; only past
+ * AG_ORPHANS held at once is the oldest closed, and its writers get SIGPIPE,
+ * as all of them do once the agent is gone.
  */
 #define _GNU_SOURCE
 #include <stddef.h>

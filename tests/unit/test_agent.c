@@ -741,9 +741,10 @@ wait_shell_reading(pid_t agent)
 
 /*
  * An agent that dies ends the frame of its command as a loss (the host
- * resynchronises), whenever it dies: during the command, or after the
- * command's exit and before the agent sent the end (the shell waits for
- * the agent's answer, and EOF says it died). One found dead before a
+ * resynchronises), whenever it dies: during the command (whose writes then
+ * fail, however much it has left to write), or after the command's exit
+ * and before the agent sent the end (the shell waits for the agent's
+ * answer, and EOF says it died). One found dead before a
  * command, reaped or still a zombie, is reported, and the command runs
  * without it, with an output larger than the agent's FIFO whole.
  */
@@ -762,7 +763,9 @@ test_dead_agent(void **state)
 			continue;
 		guest_start(&g, shells[i], 0, 2, "", &agent);
 		assert_int_equal(agent.agent_ok, 1);
-		snprintf(cmd, sizeof(cmd), "echo x; kill -9 %.*s; sleep 1",
+		/* more than the FIFO holds (1 MiB) after the agent's death */
+		snprintf(cmd, sizeof(cmd),
+			 "echo x; kill -9 %.*s; head -c 4000000 /dev/zero",
 			 (int)agent.agent.len, agent.agent.data);
 		result_init(&r, &g);
 		run(&g, 100, cmd, 0, &r);
