@@ -744,9 +744,9 @@ wait_shell_reading(pid_t agent)
  * resynchronises), whenever it dies: during the command (whose writes then
  * fail, however much it has left to write), or after the command's exit
  * and before the agent sent the end (the shell waits for the agent's
- * answer, and EOF says it died). One found dead before a
- * command, reaped or still a zombie, is reported, and the command runs
- * without it, with an output larger than the agent's FIFO whole.
+ * answer, and EOF says it died). With one found dead before a command,
+ * reaped or still a zombie, the command runs without it, with an output
+ * larger than the agent's FIFO whole.
  */
 static void
 test_dead_agent(void **state)
@@ -805,7 +805,6 @@ test_dead_agent(void **state)
 		run(&g, 105, "head -c 3000000 /dev/zero", 0, &r);
 		assert_int_equal(r.losses, 0);
 		assert_int_equal(r.status, 0);
-		assert_int_equal(r.agent_ok, 0);
 		assert_int_equal(r.out_len, 3000000);
 		result_free(&r);
 		result_free(&agent);
