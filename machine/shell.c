@@ -476,13 +476,14 @@ static const char prelude_common[] =
  * Should the agent or its FIFOs be gone, _aty says so and runs the command
  * as before. The agent's liveness is a builtin test of /proc/PID/exe, which
  * a zombie has not (ash and dash reap only in a wait, so a killed agent
- * stays one until the next command's; its FIFOs would take up to 1 MiB of
- * output and then block the command for ever); kill -0 would need its
- * stderr redirected, syscalls on every command. After the status the shell
- * waits for the agent's line on 5, which the agent writes after the end:
- * an agent that dies first, during the command or after it, reads as EOF,
- * and _atx ends the frame with byte counts that cannot match (_atgone), so
- * the host resynchronises instead of waiting for an end that never comes.
+ * stays one until the next command's; its FIFOs then have no reader, and
+ * the command's write-only open of them would wait for ever); kill -0
+ * would need its stderr redirected, syscalls on every command. After the
+ * status the shell waits for the agent's line on 5, which the agent writes
+ * after the end: an agent that dies first, during the command or after it,
+ * reads as EOF, and _atx ends the frame with byte counts that cannot match
+ * (_atgone), so the host resynchronises instead of waiting for an end that
+ * never comes.
  * (On hvc0 the shell must wait there anyway: it must not read the channel
  * while the agent reads the host's answers on it.) _atclk SEC NSEC sets
  * the wall clock of a continued guest through the agent (no new process:

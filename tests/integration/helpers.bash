@@ -58,12 +58,13 @@ mount_attestfs() {
 	fi
 }
 
-# mount_tiny_a [extra -o options]: the set-up most files share, one tiny
+# mount_tiny_a [machine options]: the set-up most files share, one tiny
 # guest, a, mounted at $VMS and running. Such a file's set-up is then
 #   setup_file() { mount_tiny_a; }
 #   teardown_file() { umount_attestfs; }
+# and mount_tiny_a '"memory_mib": 128' gives a a smaller guest.
 mount_tiny_a() {
-	mount_attestfs "{\"machines\": {$(tiny_machine a)}}" "$@"
+	mount_attestfs "{\"machines\": {$(tiny_machine a "${1:-}")}}"
 	echo start >"$VMS/a/ctl"
 }
 

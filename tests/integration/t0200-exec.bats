@@ -6,10 +6,7 @@ load helpers
 
 # the guest agent streams the output (machine/agent/; guest_agent, the default);
 # 128 MiB, so that an output larger than the guest's memory is quick to send
-setup_file() {
-	mount_attestfs "{\"machines\": {$(tiny_machine a '"memory_mib": 128')}}"
-	echo start >"$VMS/a/ctl"
-}
+setup_file() { mount_tiny_a '"memory_mib": 128'; }
 teardown_file() { umount_attestfs; }
 
 @test "start returns when the machine is running" {
