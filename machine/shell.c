@@ -463,25 +463,29 @@ static const char prelude_common[] =
  * background command's own stdin is /dev/null in ash and dash), 7 the
  * agent's orders (held read-write: a dead agent costs no SIGPIPE), 5 its
  * answers (read-only: a dead agent reads as EOF). Commands close all three
- * and open their FIFOs write-only: the agent, checked alive just before,
- * holds them open to read, so the open does not wait, and should the agent
- * die, the command's writes fail (SIGPIPE) instead of blocking for ever
- * once the FIFO is full.
+ * and open their FIFOs write-only as the agent's own fds of them,
+ * /proc/$_atg/fd/$_atO and $_atE, which it names on 5 at its start and
+ * after each end: while the agent lives it reads them, so the open does not
+ * wait; once it is gone they are gone, so the open fails at once (by the
+ * FIFOs' names it would wait for ever for a reader: the liveness check
+ * comes before the fork, and the agent may die in between). Should the
+ * agent die during the command, its writes fail (SIGPIPE) instead of
+ * blocking for ever once the FIFO is full. _atup checks once that the
+ * shell may open them (the same user; /proc mounted); else no agent.
  * Without a STDIN file a command gets no redirection of stdin: an
  * asynchronous list's is /dev/null already in all three shells (POSIX; ash
  * and dash open it even under a redirection, so ours was a second open,
  * 0.1 ms under TCG). Its FIFOs are then opened inside the subshell: bash
  * counts a `<>` on the subshell, whatever its fd, as a stdin redirection and
  * would leave the channel as its stdin.
- * Should the agent or its FIFOs be gone, _aty says so and runs the command
- * as before. The agent's liveness is a builtin test of /proc/PID/exe, which
- * a zombie has not (ash and dash reap only in a wait, so a killed agent
- * stays one until the next command's; its FIFOs then have no reader, and
- * the command's write-only open of them would wait for ever); kill -0
- * would need its stderr redirected, syscalls on every command. After the
- * status the shell waits for the agent's line on 5, which the agent writes
- * after the end: an agent that dies first, during the command or after it,
- * reads as EOF, and _atx ends the frame with byte counts that cannot match
+ * Should the agent be gone, _aty says so and runs the command as before.
+ * The agent's liveness is a builtin test of /proc/PID/exe, which a zombie
+ * has not (ash and dash reap only in a wait, so a killed agent stays one
+ * until the next command's); kill -0 would need its stderr redirected,
+ * syscalls on every command. After the status the shell waits for the
+ * agent's line on 5, which the agent writes after the end: an agent that
+ * dies first, during the command, after it or before its open, reads as
+ * EOF, and _atx ends the frame with byte counts that cannot match
  * (_atgone), so the host resynchronises instead of waiting for an end that
  * never comes.
  * (On hvc0 the shell must wait there anyway: it must not read the channel
@@ -493,15 +497,16 @@ static const char prelude_common[] =
  * fails without the agent (the resume script then writes them itself).
  */
 static const char prelude_agent[] =
-	"_atx() { if [ -z \"$_atg\" ] || [ ! -p $_atd/ao ] || "
-	"[ ! -e /proc/$_atg/exe ]; then _aty \"$@\"; return; fi; "
-	"if [ -z \"${3:-}\" ]; then ( exec 1>$_atd/ao 2>$_atd/ae 5<&- 6<&- "
-	"7>&- 9<&- || exit; eval \"$2\" ) & else ( exec 5<&- 6<&- 7>&- 9<&-; "
-	"eval \"$2\" ) <\"$3\" 1>$_atd/ao 2>$_atd/ae & fi; "
+	"_atx() { if [ -z \"$_atg\" ] || [ ! -e /proc/$_atg/exe ]; then "
+	"_aty \"$@\"; return; fi; "
+	"if [ -z \"${3:-}\" ]; then ( exec 1>/proc/$_atg/fd/$_atO "
+	"2>/proc/$_atg/fd/$_atE 5<&- 6<&- 7>&- 9<&- || exit; eval \"$2\" ) & "
+	"else ( exec 5<&- 6<&- 7>&- 9<&-; eval \"$2\" ) <\"$3\" "
+	"1>/proc/$_atg/fd/$_atO 2>/proc/$_atg/fd/$_atE & fi; "
 	"echo \"$1 $! ${4:-0}\" >&7; wait $!; echo $? >&7; "
-	"read -r _atq <&5 || _atgone \"$1\"; }; "
+	"read -r _atO _atE <&5 || _atgone \"$1\"; }; "
 	"_aty() { [ -z \"$_atg\" ] || { _atg=; "
-	"printf '\\001A 0 %s\\n' 'the agent or its FIFOs are gone'; }; "
+	"printf '\\001A 0 %s\\n' 'the agent is gone'; }; "
 	"_atx0 \"$@\"; }; "
 	"_atclk() { if [ -n \"$_atg\" ] && [ -e /proc/$_atg/exe ] && "
 	"printf 'C %s %s\\n' $1 $2 >&7 && read -r _atq <&5 && [ \"$_atq\" = 0 ]; "
@@ -520,9 +525,11 @@ static const char prelude_agent[] =
 	"mkfifo -m 600 $_atd/ao $_atd/ae $_atd/ac $_atd/ar || "
 	"{ printf '\\001A 0 %s\\n' 'mkfifo failed'; return 0; }; "
 	"exec 6<&0; $_atq run $_atd $2 $3 </dev/null 5<&- 7>&- 9<&- & _atg=$!; "
-	"exec 7<>$_atd/ac 5<$_atd/ar; if read -r _atq <&5; then "
-	"printf '\\001A 1 %s\\n' $_atg; else _atg=; "
-	"printf '\\001A 0 %s\\n' 'the agent did not start'; fi; }; ";
+	"exec 7<>$_atd/ac 5<$_atd/ar; if ! read -r _atO _atE <&5; then _atg=; "
+	"printf '\\001A 0 %s\\n' 'the agent did not start'; "
+	"elif { : >/proc/$_atg/fd/$_atO; } 2>/dev/null; then "
+	"printf '\\001A 1 %s\\n' $_atg; else exec 7>&- 5<&-; _atg=; "
+	"printf '\\001A 0 %s\\n' 'cannot open its FIFOs in /proc/PID/fd'; fi; }; ";
 static const char prelude_fast[] =
 	"_atf() { [ -e \"$1\" ] || { echo '!'; return; }; "
 	"if [ -s \"$1\" ]; then base64 -w0 \"$1\"; fi; echo; }; "

@@ -11,13 +11,15 @@
  * the FIFOs DIR/ao DIR/ae (the command's stdout and stderr), DIR/ac (the
  * shell's messages) and DIR/ar (the agent's answers). Per command the shell
  * forks the command's subshell with stdout and stderr on ao/ae, as before
- * (so the command keeps the shell's functions), writes "TAG PID TIMEOUT" to
- * ac, waits for the pid (never for EOF: a background child holding stdout
- * cannot hang the frame) and writes the status to ac, then reads one line
- * from ar (EOF: the agent died before the end) before it reads its next
- * command. Between commands "C SEC NSEC" on ac sets the wall clock (a
- * continued guest's, see set_clock), and "H NAME [ID]" a clone's name and
- * machine-id (see set_identity), answered on ar. The agent meanwhile writes
+ * (so the command keeps the shell's functions), opened as our own fds of
+ * them (/proc/AGENT/fd/N, see tell_fds), writes "TAG PID TIMEOUT" to ac,
+ * waits for the pid (never for EOF: a background child holding stdout
+ * cannot hang the frame) and writes the status to ac, then reads our fds'
+ * line from ar (EOF: the agent died before the end) before it reads its
+ * next command; the first such line comes once we run. Between commands
+ * "C SEC NSEC" on ac sets the wall clock (a continued guest's, see
+ * set_clock), and "H NAME [ID]" a clone's name and machine-id (see
+ * set_identity), answered on ar. The agent meanwhile writes
  * the frames to its stdout, the channel (see machine/shell.h):
  *   \001P TAG PID                             with the first output or the
  *                                            end, at most AG_PEND_MS late
@@ -509,10 +511,30 @@ renew(struct stream *st)
 }
 
 /*
+ * "OUT ERR" on ar: our fds of the two FIFOs, which the next command opens
+ * as /proc/AGENT/fd/OUT and .../ERR. Once we are gone those are gone too,
+ * so its open fails at once; by their names it would wait for ever for a
+ * reader (the shell's liveness check comes before its fork, and we may die
+ * in between).
+ */
+static int
+tell_fds(void)
+{
+	char line[32], *p = line + sizeof(line);
+
+	*--p = '\n';
+	p = put_num(p, ag.s[1].fd);
+	*--p = ' ';
+	p = put_num(p, ag.s[0].fd);
+	return write_all(ag.rep, p, (size_t)(line + sizeof(line) - p));
+}
+
+/*
  * The end: "\001X" with what each stream sent, after the P line if that
- * still waits, then a line on ar for the shell, which waits for it (on the
- * lossy channel it must not read the channel while the agent reads answers
- * there, and on any, EOF instead tells it the agent died before the end).
+ * still waits, then our fds on ar for the shell, which waits for them (on
+ * the lossy channel it must not read the channel while the agent reads
+ * answers there, and on any, EOF instead tells it the agent died before
+ * the end).
  * The FIFOs are new before the end.
  */
 static void
@@ -541,7 +563,7 @@ finish(int status)
 	ag.deaf = 0;
 	ag.killed = 0;
 	ag.unacked = 0;
-	if (write_all(ag.rep, "\n", 1) < 0)
+	if (tell_fds() < 0)
 		ag_exit(0);
 }
 
@@ -766,7 +788,7 @@ setup(const char *dir, const char *lossy, const char *window)
 		if (ag.s[i].fd < 0 || hold_fifo(&ag.s[i]) < 0)
 			return 2;
 	}
-	return write_all(ag.rep, "\n", 1) < 0 ? 2 : 0;
+	return tell_fds() < 0 ? 2 : 0;
 }
 
 int agent_main(int argc, char **argv);

@@ -8,6 +8,7 @@
  * most 60 s, so a frame that never ends fails instead of hanging.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -710,33 +711,75 @@ wait_agent_state(pid_t pid, const char *states)
 		 states);
 }
 
-/* Until the shell, the agent's parent, sleeps with the command reaped (the
- * agent its only child): in a read, as nothing else blocks it then. */
-static void
-wait_shell_reading(pid_t agent)
+/* What a test waits for the agent's shell (its parent) to do. */
+enum shell_wait {
+	SHELL_READING,  /* sleep with the command reaped, the agent its only
+			 * child: in a read, as nothing else blocks it then */
+	SHELL_IDLE,     /* read fd 0, its next command (not fd 5, the agent's
+			 * line after the last end) */
+	SHELL_FORKED,   /* have a child that is not the agent: a command */
+};
+
+static int
+shell_in(pid_t shell, pid_t agent, enum shell_wait what)
 {
-	char path[96], kids[64];
+	char path[96], line[128];
+	int has_agent = 0, other = 0;
+	FILE *f;
+
+	if (what == SHELL_IDLE)
+		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)shell);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
+			 (int)shell, (int)shell);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	if (what == SHELL_IDLE)
+		return !strncmp(line, "0 0x0 ", 6);
+	for (char *k = strtok(line, " \n"); k; k = strtok(NULL, " \n")) {
+		has_agent |= atoi(k) == agent;
+		other |= atoi(k) != agent;
+	}
+	if (what == SHELL_FORKED)
+		return other;
+	return has_agent && !other && proc_state(shell, NULL) == 'S';
+}
+
+/* Until the shell does what, polled every 1 ms for up to 60 s. */
+static void
+wait_shell(pid_t agent, enum shell_wait what)
+{
+	static const char *const never[] = {
+		"went back to a read", "went back to its stdin",
+		"forked the command",
+	};
 	pid_t shell = 0;
 	int ms;
 
 	assert_true(proc_state(agent, &shell) && shell > 1);
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)shell,
-		 (int)shell);
 	for (ms = 0; ms < 60000; ms++) {
-		FILE *f = fopen(path, "r");
-		const char *space;
-		int only_agent;
-
-		assert_non_null(f);
-		only_agent = fgets(kids, sizeof(kids), f) &&
-			     atoi(kids) == agent &&
-			     (space = strchr(kids, ' ')) && !space[1];
-		fclose(f);
-		if (only_agent && proc_state(shell, NULL) == 'S')
+		if (shell_in(shell, agent, what))
 			return;
 		poll(NULL, 0, 1);
 	}
-	fail_msg("the shell never went back to a read");
+	fail_msg("the shell never %s", never[what]);
+}
+
+/* The command sent last ends as a loss; the next one, tag, runs. */
+static void
+loss_then_next(struct guest *g, long long tag)
+{
+	struct result r;
+
+	result_init(&r, g);
+	while (!r.ended && !r.losses)
+		pump(g, &r);
+	assert_int_equal(r.losses, 1);
+	result_free(&r);
+	run_status(g, tag, "echo then", NULL, 0, "then\n", "");
 }
 
 /*
@@ -783,14 +826,9 @@ test_dead_agent(void **state)
 		snprintf(cmd, sizeof(cmd), "kill -STOP %d", (int)pid);
 		send_command(&g, 102, cmd, NULL, 0);
 		wait_agent_state(pid, "T");
-		wait_shell_reading(pid);
+		wait_shell(pid, SHELL_READING);
 		assert_int_equal(kill(pid, SIGKILL), 0);
-		result_init(&r, &g);
-		while (!r.ended && !r.losses)
-			pump(&g, &r);
-		assert_int_equal(r.losses, 1);
-		result_free(&r);
-		run_status(&g, 103, "echo then", NULL, 0, "then\n", "");
+		loss_then_next(&g, 103);
 		result_free(&agent);
 		guest_stop(&g);
 
@@ -807,6 +845,62 @@ test_dead_agent(void **state)
 		assert_int_equal(r.status, 0);
 		assert_int_equal(r.out_len, 3000000);
 		result_free(&r);
+		result_free(&agent);
+		guest_stop(&g);
+	}
+}
+
+/*
+ * The agent dies after the shell found it alive and before the command
+ * opened its FIFOs: that open fails at once (it goes through the agent's
+ * own fds, gone with it), the command ends as a loss, and the next one runs
+ * without the agent. The command's stdin, a FIFO that nobody writes yet,
+ * holds it before the open (its redirections go in order) until the agent
+ * is dead. By the FIFOs' names the open would wait for a reader for ever.
+ */
+static void
+test_agent_dies_before_the_open(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+		struct guest g;
+		struct result r, agent;
+		char guest_in[64], in[160];
+		pid_t pid, shell = 0;
+		int fd;
+
+		if (!shell_usable(shells[i]))
+			continue;
+		guest_start(&g, shells[i], 0, 2, "", &agent);
+		assert_int_equal(agent.agent_ok, 1);
+		pid = (pid_t)atoi(agent.agent.data);
+		/* in the guest's /tmp (its own tmpfs as root), which the test
+		 * reaches through its shell's root */
+		result_init(&r, &g);
+		run(&g, 130, "mkfifo /tmp/in.$$ && printf %s /tmp/in.$$", 0, &r);
+		assert_int_equal(r.status, 0);
+		snprintf(guest_in, sizeof(guest_in), "%.*s", (int)r.out.len,
+			 r.out.data);
+		result_free(&r);
+		assert_true(proc_state(pid, &shell) && shell > 1);
+		snprintf(in, sizeof(in), "/proc/%d/root%s", (int)shell, guest_in);
+		/* alive at the shell's check, stopped (once it has answered
+		 * the shell after the last command): it reads nothing */
+		wait_shell(pid, SHELL_IDLE);
+		assert_int_equal(kill(pid, SIGSTOP), 0);
+		wait_agent_state(pid, "T");
+		send_command(&g, 131, "cat", guest_in, 0);
+		wait_shell(pid, SHELL_FORKED);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		wait_agent_state(pid, "Z");
+		/* the command's stdin open goes on, then its stdout's */
+		fd = open(in, O_WRONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "x\n", 2), 2);
+		close(fd);
+		unlink(in);
+		loss_then_next(&g, 132);
 		result_free(&agent);
 		guest_stop(&g);
 	}
@@ -901,6 +995,7 @@ main(void)
 		cmocka_unit_test_teardown(test_identity_line, identity_teardown),
 		cmocka_unit_test(test_quiet_agent),
 		cmocka_unit_test(test_dead_agent),
+		cmocka_unit_test(test_agent_dies_before_the_open),
 		cmocka_unit_test(test_exact_status),
 	};
 
