@@ -471,7 +471,9 @@ static const char prelude_common[] =
  * comes before the fork, and the agent may die in between). Should the
  * agent die during the command, its writes fail (SIGPIPE) instead of
  * blocking for ever once the FIFO is full. _atup checks once that the
- * shell may open them (the same user; /proc mounted); else no agent.
+ * shell may open them (the same user, a dumpable agent, /proc mounted);
+ * else no agent. It checks with true, not with :, a special builtin whose
+ * failed redirection would end ash and dash.
  * Without a STDIN file a command gets no redirection of stdin: an
  * asynchronous list's is /dev/null already in all three shells (POSIX; ash
  * and dash open it even under a redirection, so ours was a second open,
@@ -527,7 +529,7 @@ static const char prelude_agent[] =
 	"exec 6<&0; $_atq run $_atd $2 $3 </dev/null 5<&- 7>&- 9<&- & _atg=$!; "
 	"exec 7<>$_atd/ac 5<$_atd/ar; if ! read -r _atO _atE <&5; then _atg=; "
 	"printf '\\001A 0 %s\\n' 'the agent did not start'; "
-	"elif { : >/proc/$_atg/fd/$_atO; } 2>/dev/null; then "
+	"elif { true >/proc/$_atg/fd/$_atO; } 2>/dev/null; then "
 	"printf '\\001A 1 %s\\n' $_atg; else exec 7>&- 5<&-; _atg=; "
 	"printf '\\001A 0 %s\\n' 'cannot open its FIFOs in /proc/PID/fd'; fi; }; ";
 static const char prelude_fast[] =

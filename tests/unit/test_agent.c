@@ -584,33 +584,93 @@ test_identity_line(void **state)
 }
 
 static int
-identity_teardown(void **state)
+guest_setup_teardown(void **state)
 {
 	(void)state;
 	guest_setup = "";
 	return 0;
 }
 
+/* A shell started without its agent says why, and runs a command as the
+ * user it runs as (user). */
+static void
+falls_back(const char *shell, const char *run_opts, const char *why,
+	   const char *user)
+{
+	struct guest g;
+	struct result r;
+	struct strbuf want;
+
+	guest_start(&g, shell, 0, 2, run_opts, &r);
+	assert_int_equal(r.agent_ok, 0);
+	assert_non_null(strstr(r.agent.data, why));
+	result_free(&r);
+	result_init(&r, &g);
+	run(&g, 60, "id -un; echo path >&2", 0, &r);
+	assert_int_equal(r.status, 0);
+	sb_init(&want);
+	sb_addf(&want, "%s\n", user);
+	assert_string_equal(r.out.data, want.data);
+	sb_free(&want);
+	assert_string_equal(r.err.data, "path\n");
+	result_free(&r);
+	guest_stop(&g);
+}
+
 /* Where the agent cannot run, the shell says why and works as before. */
 static void
 test_noexec_falls_back(void **state)
 {
-	struct guest g;
-	struct result r;
-
 	if (geteuid() != 0)
 		skip();
-	guest_start(&g, "dash", 0, 2, ",noexec", &r);
-	assert_int_equal(r.agent_ok, 0);
-	assert_non_null(strstr(r.agent.data, "cannot run"));
-	result_free(&r);
-	result_init(&r, &g);
-	run(&g, 60, "echo old; echo path >&2", 0, &r);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out.data, "old\n");
-	assert_string_equal(r.err.data, "path\n");
-	result_free(&r);
-	guest_stop(&g);
+	falls_back("dash", ",noexec", "cannot run", "root");
+}
+
+/*
+ * Where the shell may not open the agent's fds through /proc/PID/fd, it says
+ * why and works as before. Here the agent is not dumpable: the shell's user
+ * (nobody) may run its file but not read it, so /proc/AGENT/fd is root's.
+ * The check must not be a special builtin's redirection: its failure would
+ * end ash and dash.
+ */
+static void
+test_unopenable_fds_fall_back(void **state)
+{
+	struct strbuf setup, upload, shell;
+	char hash[17];
+	FILE *f;
+	int dumpable = -1;
+	size_t i;
+
+	if (geteuid() != 0 || !have("setpriv"))
+		skip();
+	f = fopen("/proc/sys/fs/suid_dumpable", "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &dumpable), 1);
+	fclose(f);
+	if (dumpable != 0)
+		skip(); /* an unreadable program's process stays dumpable */
+	sb_init(&upload);
+	shell_agent_upload(&upload, 0, 2);
+	assert_int_equal(sscanf(upload.data, "_atup %16s", hash), 1);
+	sb_free(&upload);
+	/* _atup finds the agent's file there already and does not rewrite it. */
+	sb_init(&setup);
+	sb_addf(&setup, "mkdir -m 700 /tmp/.attestfs && printf %%s '");
+	shell_base64(&setup, shell_agent_blob, shell_agent_blob_len);
+	sb_addf(&setup, "' | base64 -d >/tmp/.attestfs/agent-%s && "
+		"chmod 711 /tmp/.attestfs/agent-%s && "
+		"chown nobody /tmp/.attestfs && ", hash, hash);
+	guest_setup = setup.data;
+	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+		sb_init(&shell);
+		sb_addf(&shell, "setpriv --reuid=nobody --regid=nogroup "
+			"--clear-groups %s", shells[i]);
+		falls_back(shell.data, "", "cannot open its FIFOs", "nobody");
+		sb_free(&shell);
+	}
+	guest_setup = "";
+	sb_free(&setup);
 }
 
 /* The agent's sleeps so far (each one wake-up later), from /proc. */
@@ -991,8 +1051,10 @@ main(void)
 		cmocka_unit_test(test_lossy_channel_paced),
 		cmocka_unit_test(test_lossy_kill_request),
 		cmocka_unit_test(test_noexec_falls_back),
+		cmocka_unit_test_teardown(test_unopenable_fds_fall_back,
+					  guest_setup_teardown),
 		cmocka_unit_test(test_clock_line_between_commands),
-		cmocka_unit_test_teardown(test_identity_line, identity_teardown),
+		cmocka_unit_test_teardown(test_identity_line, guest_setup_teardown),
 		cmocka_unit_test(test_quiet_agent),
 		cmocka_unit_test(test_dead_agent),
 		cmocka_unit_test(test_agent_dies_before_the_open),
