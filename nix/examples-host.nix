@@ -5,7 +5,7 @@ let
   tiny = extra: {
     kernel = "${guests}/tiny/vmlinuz";
     initrd = "${guests}/tiny/initrd.gz";
-    append = "console=ttyS0 quiet panic=-1";
+    append = "console=ttyS0 quiet panic=-1 lsm=capability cgroup_disable=memory";
     memory_mib = 256;
   } // extra;
 in

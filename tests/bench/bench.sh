@@ -160,8 +160,8 @@ machine_json() {
 	if [ "$BACKEND" = mock ]; then
 		printf '"%s": {"backend": "mock"}' "$1"
 	else
-		printf '"%s": {"kernel": "%s", "initrd": "%s", "append": "console=ttyS0 quiet panic=-1", "accel": "tcg"}' \
-			"$1" "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz"
+		printf '"%s": {"kernel": "%s", "initrd": "%s", "append": "%s", "accel": "tcg"}' \
+			"$1" "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz" "$(cat "$GUESTS/tiny/cmdline")"
 	fi
 }
 printf '{"machines": {%s, %s, %s, %s}}\n' "$(machine_json a)" "$(machine_json b)" \

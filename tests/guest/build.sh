@@ -55,7 +55,9 @@ for g in "$@"; do
 		;;
 	esac
 done
-CMDLINE="console=ttyS0 quiet panic=-1"
+# The guests need neither an LSM nor the memory controller, whose hooks on
+# every open, fork and page cost a tiny guest's commands 5-15 % under TCG.
+CMDLINE="console=ttyS0 quiet panic=-1 lsm=capability cgroup_disable=memory"
 
 log() { echo "guest: $*"; }
 die() {

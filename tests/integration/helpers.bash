@@ -17,8 +17,9 @@ GUESTS=$CACHE/guests
 
 # tiny_machine NAME [extra JSON members]: a config entry for the tiny guest.
 tiny_machine() {
-	printf '"%s": {"kernel": "%s", "initrd": "%s", "append": "console=ttyS0 quiet panic=-1"%s}' \
-		"$1" "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz" "${2:+, $2}"
+	printf '"%s": {"kernel": "%s", "initrd": "%s", "append": "%s"%s}' \
+		"$1" "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz" \
+		"$(cat "$GUESTS/tiny/cmdline")" "${2:+, $2}"
 }
 
 # The deadline of anything a test waits for that should simply happen (a

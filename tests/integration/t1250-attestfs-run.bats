@@ -23,7 +23,8 @@ public_tiny() {
 	P=$(mktemp -d /tmp/attestfs-run-test.XXXXXX)
 	chmod 755 "$P"
 	cp -L "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz" "$P/"
-	printf '{"machines": {"hello": {"kernel": "vmlinuz", "initrd": "initrd.gz", "append": "console=ttyS0 quiet panic=-1", "memory_mib": 256}}}\n' \
+	printf '{"machines": {"hello": {"kernel": "vmlinuz", "initrd": "initrd.gz", "append": "%s", "memory_mib": 256}}}\n' \
+		"$(cat "$GUESTS/tiny/cmdline")" \
 		>"$P/machines.json"
 	chmod 644 "$P"/*
 }

@@ -92,8 +92,8 @@ tiny() {
 		printf '"%s": {"backend": "mock"}' "$1"
 		return
 	fi
-	printf '"%s": {"kernel": "%s", "initrd": "%s", "append": "console=ttyS0 quiet panic=-1", "accel": "tcg"}' \
-		"$1" "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz"
+	printf '"%s": {"kernel": "%s", "initrd": "%s", "append": "%s", "accel": "tcg"}' \
+		"$1" "$GUESTS/tiny/vmlinuz" "$GUESTS/tiny/initrd.gz" "$(cat "$GUESTS/tiny/cmdline")"
 }
 printf '{"machines": {%s, %s, %s, %s}}\n' "$(tiny a)" "$(tiny b)" "$(tiny c)" "$(tiny d)" \
 	>"$work/machines.json"
