@@ -462,7 +462,11 @@ static const char prelude_common[] =
  * fd 6 is the channel for the agent to read the host's answers (a
  * background command's own stdin is /dev/null in ash and dash), 7 the
  * agent's orders (held read-write: a dead agent costs no SIGPIPE), 5 its
- * answers (read-only: a dead agent reads as EOF). Commands close all three
+ * answers (read-only: a dead agent reads as EOF). The agent's end of those
+ * answers is its fd 4, opened by the redirection before its exec: an agent
+ * that dies before it runs, or fails to start, then ends the shell's open
+ * of them with EOF, instead of leaving it waiting for a writer for ever.
+ * Commands close all three
  * and open their FIFOs write-only as the agent's own fds of them,
  * /proc/$_atg/fd/$_atO and $_atE, which it names on 5 at its start and
  * after each end: while the agent lives it reads them, so the open does not
@@ -526,7 +530,8 @@ static const char prelude_agent[] =
 	"rm -f $_atd/ao $_atd/ae $_atd/ac $_atd/ar; "
 	"mkfifo -m 600 $_atd/ao $_atd/ae $_atd/ac $_atd/ar || "
 	"{ printf '\\001A 0 %s\\n' 'mkfifo failed'; return 0; }; "
-	"exec 6<&0; $_atq run $_atd $2 $3 </dev/null 5<&- 7>&- 9<&- & _atg=$!; "
+	"exec 6<&0; $_atq run $_atd $2 $3 </dev/null 4>$_atd/ar 5<&- 7>&- 9<&- & "
+	"_atg=$!; "
 	"exec 7<>$_atd/ac 5<$_atd/ar; if ! read -r _atO _atE <&5; then _atg=; "
 	"printf '\\001A 0 %s\\n' 'the agent did not start'; "
 	"elif { true >/proc/$_atg/fd/$_atO; } 2>/dev/null; then "

@@ -9,7 +9,8 @@
  *
  * One agent serves one backdoor shell for that shell's life. The shell makes
  * the FIFOs DIR/ao DIR/ae (the command's stdout and stderr), DIR/ac (the
- * shell's messages) and DIR/ar (the agent's answers). Per command the shell
+ * shell's messages) and DIR/ar (the agent's answers, our fd 4: the shell's
+ * redirection opens it before our exec). Per command the shell
  * forks the command's subshell with stdout and stderr on ao/ae, as before
  * (so the command keeps the shell's functions), opened as our own fds of
  * them (/proc/AGENT/fd/N, see tell_fds), writes "TAG PID TIMEOUT" to ac,
@@ -49,6 +50,7 @@
 #define AG_HDR 192              /* room for frame headers before the data */
 #define AG_ORPHANS 8
 #define AG_IN_FD 6              /* the channel, for the host's answers */
+#define AG_REP_FD 4             /* DIR/ar, opened for us by the shell */
 /* The P line waits this long for the end: a quick command then costs the
  * channel one write (one wake-up of the host), whichever of the shell and
  * the agent the guest runs first. Only a kill on the host needs the pid. */
@@ -80,6 +82,8 @@ enum {
 #define AG_PR_SET_PDEATHSIG 1
 #define AG_S_IFIFO 0010000
 #define AG_F_SETPIPE_SZ 1031
+#define AG_F_SETFD 2
+#define AG_FD_CLOEXEC 1
 
 struct ag_pollfd {
 	int fd;
@@ -758,14 +762,14 @@ loop(void)
 static int
 setup(const char *dir, const char *lossy, const char *window)
 {
-	static const char *const names[] = { "/ao", "/ae", "/ac", "/ar" };
-	char paths[4][512];
+	static const char *const names[] = { "/ao", "/ae", "/ac" };
+	char paths[3][512];
 	size_t dl = ag_strlen(dir);
 	int i;
 
 	if (dl + 4 > sizeof(paths[0]))
 		return 2;
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 3; i++) {
 		ag_copy(paths[i], dir, dl);
 		ag_copy(paths[i] + dl, names[i], 4);
 	}
@@ -775,9 +779,13 @@ setup(const char *dir, const char *lossy, const char *window)
 		ag.window = 1;
 	/* Gone with the shell, even when it could not say so. */
 	sc(SYS_prctl, AG_PR_SET_PDEATHSIG, AG_SIGKILL, 0);
-	/* First: it blocks until the shell opens it to read, and the shell
-	 * then waits for the line below, or EOF when anything failed. */
-	ag.rep = (int)sc(SYS_open, (long)paths[3], AG_O_WRONLY | AG_O_CLOEXEC, 0);
+	/* The answers' FIFO is open already, as fd 4: the shell's redirection
+	 * opened it before our exec, so the shell's open of it to read ends
+	 * even when we die before we run, and its read of the line below sees
+	 * EOF when anything failed. */
+	ag.rep = AG_REP_FD;
+	if (sc(SYS_fcntl, ag.rep, AG_F_SETFD, AG_FD_CLOEXEC) < 0)
+		return 2;
 	ag.ctl = open_fifo(paths[2]);
 	if (ag.rep < 0 || ag.ctl < 0)
 		return 2;

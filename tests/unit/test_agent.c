@@ -627,6 +627,31 @@ test_noexec_falls_back(void **state)
 }
 
 /*
+ * guest_setup that puts data in the guest as the agent's file, so that _atup
+ * finds it there already and does not write it; mode: its mode, dir_owner:
+ * the owner of the directory (the shell's user).
+ */
+static void
+place_agent(struct strbuf *setup, const void *data, size_t len,
+	    const char *mode, const char *dir_owner)
+{
+	struct strbuf upload;
+	char hash[17];
+
+	sb_init(&upload);
+	shell_agent_upload(&upload, 0, 2);
+	assert_int_equal(sscanf(upload.data, "_atup %16s", hash), 1);
+	sb_free(&upload);
+	sb_init(setup);
+	sb_addf(setup, "mkdir -m 700 /run/attestfs && printf %%s '");
+	shell_base64(setup, data, len);
+	sb_addf(setup, "' | base64 -d >/run/attestfs/agent-%s && "
+		"chmod %s /run/attestfs/agent-%s && "
+		"chown %s /run/attestfs && ", hash, mode, hash, dir_owner);
+	guest_setup = setup->data;
+}
+
+/*
  * Where the shell may not open the agent's fds through /proc/PID/fd, it says
  * why and works as before. Here the agent is not dumpable: the shell's user
  * (nobody) may run its file but not read it, so /proc/AGENT/fd is root's.
@@ -636,8 +661,7 @@ test_noexec_falls_back(void **state)
 static void
 test_unopenable_fds_fall_back(void **state)
 {
-	struct strbuf setup, upload, shell;
-	char hash[17];
+	struct strbuf setup, shell;
 	FILE *f;
 	int dumpable = -1;
 	size_t i;
@@ -650,18 +674,8 @@ test_unopenable_fds_fall_back(void **state)
 	fclose(f);
 	if (dumpable != 0)
 		skip(); /* an unreadable program's process stays dumpable */
-	sb_init(&upload);
-	shell_agent_upload(&upload, 0, 2);
-	assert_int_equal(sscanf(upload.data, "_atup %16s", hash), 1);
-	sb_free(&upload);
-	/* _atup finds the agent's file there already and does not rewrite it. */
-	sb_init(&setup);
-	sb_addf(&setup, "mkdir -m 700 /tmp/.attestfs && printf %%s '");
-	shell_base64(&setup, shell_agent_blob, shell_agent_blob_len);
-	sb_addf(&setup, "' | base64 -d >/tmp/.attestfs/agent-%s && "
-		"chmod 711 /tmp/.attestfs/agent-%s && "
-		"chown nobody /tmp/.attestfs && ", hash, hash);
-	guest_setup = setup.data;
+	place_agent(&setup, shell_agent_blob, shell_agent_blob_len, "711",
+		    "nobody");
 	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
 		sb_init(&shell);
 		sb_addf(&shell, "setpriv --reuid=nobody --regid=nogroup "
@@ -669,6 +683,27 @@ test_unopenable_fds_fall_back(void **state)
 		falls_back(shell.data, "", "cannot open its FIFOs", "nobody");
 		sb_free(&shell);
 	}
+	guest_setup = "";
+	sb_free(&setup);
+}
+
+/*
+ * An agent that passes the check but dies before it runs (here: a program
+ * that fails "run") leaves no shell waiting for its answers: the shell says
+ * so and works as before.
+ */
+static void
+test_agent_dies_at_start(void **state)
+{
+	static const char dies[] = "#!/bin/sh\n[ \"$1\" = check ]\n";
+	struct strbuf setup;
+	size_t i;
+
+	if (geteuid() != 0)
+		skip();
+	place_agent(&setup, dies, strlen(dies), "700", "root");
+	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++)
+		falls_back(shells[i], "", "the agent did not start", "root");
 	guest_setup = "";
 	sb_free(&setup);
 }
@@ -775,10 +810,26 @@ wait_agent_state(pid_t pid, const char *states)
 enum shell_wait {
 	SHELL_READING,  /* sleep with the command reaped, the agent its only
 			 * child: in a read, as nothing else blocks it then */
-	SHELL_IDLE,     /* read fd 0, its next command (not fd 5, the agent's
-			 * line after the last end) */
+	SHELL_IDLE,     /* read the channel on fd 0, its next command (not
+			 * the agent's line after the last end, which a
+			 * `read <&5` also reads on fd 0) */
 	SHELL_FORKED,   /* have a child that is not the agent: a command */
 };
+
+/* The shell's fd 0 is the channel (its fd 1), not the agent's answers:
+ * dash and bash read those with `read <&5` on fd 0 too. */
+static int
+reads_channel(pid_t shell)
+{
+	char path[64], in[128], out[128];
+	ssize_t n_in, n_out;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/0", (int)shell);
+	n_in = readlink(path, in, sizeof(in));
+	snprintf(path, sizeof(path), "/proc/%d/fd/1", (int)shell);
+	n_out = readlink(path, out, sizeof(out));
+	return n_in > 0 && n_in == n_out && !memcmp(in, out, (size_t)n_in);
+}
 
 static int
 shell_in(pid_t shell, pid_t agent, enum shell_wait what)
@@ -798,7 +849,7 @@ shell_in(pid_t shell, pid_t agent, enum shell_wait what)
 		line[0] = '\0';
 	fclose(f);
 	if (what == SHELL_IDLE)
-		return !strncmp(line, "0 0x0 ", 6);
+		return !strncmp(line, "0 0x0 ", 6) && reads_channel(shell);
 	for (char *k = strtok(line, " \n"); k; k = strtok(NULL, " \n")) {
 		has_agent |= atoi(k) == agent;
 		other |= atoi(k) != agent;
@@ -954,10 +1005,11 @@ test_agent_dies_before_the_open(void **state)
 		wait_shell(pid, SHELL_FORKED);
 		assert_int_equal(kill(pid, SIGKILL), 0);
 		wait_agent_state(pid, "Z");
-		/* the command's stdin open goes on, then its stdout's */
+		/* the command's stdin open goes on, then its stdout's, which
+		 * fails at once: nothing is written, as the subshell may be
+		 * gone before a write */
 		fd = open(in, O_WRONLY | O_CLOEXEC);
 		assert_true(fd >= 0);
-		assert_int_equal(write(fd, "x\n", 2), 2);
 		close(fd);
 		unlink(in);
 		loss_then_next(&g, 132);
@@ -1027,7 +1079,8 @@ test_exact_status(void **state)
 				   "", "");
 			run_status(&g, 120, "cat; exit 2", "/tmp/atin", 2, "in\n",
 				   "");
-			run_status(&g, 121, "cat; echo end", NULL, 0, "end\n", "");
+			run_status(&g, 121, "cat; echo end; rm /tmp/atin", NULL,
+				   0, "end\n", "");
 			guest_stop(&g);
 		}
 	}
@@ -1052,6 +1105,8 @@ main(void)
 		cmocka_unit_test(test_lossy_kill_request),
 		cmocka_unit_test(test_noexec_falls_back),
 		cmocka_unit_test_teardown(test_unopenable_fds_fall_back,
+					  guest_setup_teardown),
+		cmocka_unit_test_teardown(test_agent_dies_at_start,
 					  guest_setup_teardown),
 		cmocka_unit_test(test_clock_line_between_commands),
 		cmocka_unit_test_teardown(test_identity_line, guest_setup_teardown),
