@@ -677,6 +677,8 @@ test_unopenable_fds_fall_back(void **state)
 	place_agent(&setup, shell_agent_blob, shell_agent_blob_len, "711",
 		    "nobody");
 	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+		if (!shell_usable(shells[i]))
+			continue;
 		sb_init(&shell);
 		sb_addf(&shell, "setpriv --reuid=nobody --regid=nogroup "
 			"--clear-groups %s", shells[i]);
@@ -703,7 +705,9 @@ test_agent_dies_at_start(void **state)
 		skip();
 	place_agent(&setup, dies, strlen(dies), "700", "root");
 	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++)
-		falls_back(shells[i], "", "the agent did not start", "root");
+		if (shell_usable(shells[i]))
+			falls_back(shells[i], "", "the agent did not start",
+				   "root");
 	guest_setup = "";
 	sb_free(&setup);
 }
