@@ -787,7 +787,7 @@ setup(const char *dir, const char *lossy, const char *window)
 	if (sc(SYS_fcntl, ag.rep, AG_F_SETFD, AG_FD_CLOEXEC) < 0)
 		return 2;
 	ag.ctl = open_fifo(paths[2]);
-	if (ag.rep < 0 || ag.ctl < 0)
+	if (ag.ctl < 0)
 		return 2;
 	for (i = 0; i < 2; i++) {
 		ag.s[i].kind = i ? 'e' : 'o';
