@@ -418,6 +418,10 @@ shell_parse(struct shell_parser *p, const char *buf, size_t len,
  * in one piece): the host drops what the chunks already gave.
  * A command that leaves without its trap (exec, a kill) is found a zombie in
  * /proc; wait still gives its status.
+ * Should $_atd be gone for good (no place _atmk tries can be made again),
+ * the FIFO's open fails: that is `command exec`, as a failed redirection of
+ * exec, a special builtin, would end ash (and bash as sh); the command's
+ * files then fail too, and its output is reported lost.
  */
 static const char prelude_common[] =
 	"_atmk() { for _atr in /run/attestfs /tmp/.attestfs; do "
@@ -427,7 +431,7 @@ static const char prelude_common[] =
 	"_atd=$_atr/$$; mkdir -p $_atd; }; _atmk; trap 'rm -rf \"$_atd\"' EXIT; "
 	"( read -t 1 _atq </dev/null ) 2>/dev/null; [ $? -gt 1 ] && _att= || _att=1; "
 	"_atx0() { _atz=; [ -d $_atd ] || _atmk; [ -p $_atd/d ] || mkfifo $_atd/d; "
-	"[ -z \"$_att\" ] || exec 9<>$_atd/d; "
+	"[ -z \"$_att\" ] || command exec 9<>$_atd/d; "
 	"( exec 9<&-; [ -z \"$_att\" ] || trap \"echo $1 1<>$_atd/d\" EXIT; "
 	"eval \"$2\" ) <\"${3:-/dev/null}\" >$_atd/o 2>$_atd/e & "
 	"_atp=$!; _atw=; if [ -n \"${4:-}\" ] && [ -n \"$_att\" ]; then "

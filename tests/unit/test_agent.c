@@ -1022,6 +1022,50 @@ test_agent_dies_before_the_open(void **state)
 	}
 }
 
+/*
+ * Without the agent a command's files are in the shell's directory. Gone
+ * for good (here: a file takes each place _atmk tries, and mktemp has no
+ * $TMPDIR), each command is reported lost and the shell lives: a failed
+ * redirection of exec would end ash. Once a place is free, the next command
+ * runs as before.
+ */
+static void
+test_staging_dir_gone(void **state)
+{
+	char held[64];
+	size_t i;
+
+	if (geteuid() != 0)
+		skip();
+	guest_setup = "export TMPDIR=/nonexistent && ";
+	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+		struct guest g;
+		struct result r;
+
+		if (!shell_usable(shells[i]))
+			continue;
+		guest_start(&g, shells[i], 0, 0, "", &r);
+		assert_int_equal(r.agent_ok, 0);
+		result_free(&r);
+		result_init(&r, &g);
+		run(&g, 70, "rm -rf \"$_atr\" && : >/run/attestfs && "
+		    ": >/tmp/.attestfs", 0, &r);
+		assert_int_equal(r.losses, 1);
+		result_free(&r);
+		result_init(&r, &g);
+		run(&g, 71, "echo lost", 0, &r);
+		assert_int_equal(r.losses, 1);
+		result_free(&r);
+		/* the shell's mount namespace is timeout's, its parent's */
+		snprintf(held, sizeof(held), "/proc/%d/root/run/attestfs",
+			 (int)g.pid);
+		assert_int_equal(unlink(held), 0);
+		run_status(&g, 72, "echo then", NULL, 0, "then\n", "");
+		guest_stop(&g);
+	}
+	guest_setup = "";
+}
+
 /* set -x traces what the command ran, nothing of the prelude's (bash
  * marks the depth with more '+'). */
 static void
@@ -1118,6 +1162,7 @@ main(void)
 		cmocka_unit_test(test_dead_agent),
 		cmocka_unit_test(test_agent_dies_before_the_open),
 		cmocka_unit_test(test_exact_status),
+		cmocka_unit_test(test_staging_dir_gone),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, setup, NULL);
