@@ -1162,7 +1162,8 @@ main(void)
 		cmocka_unit_test(test_dead_agent),
 		cmocka_unit_test(test_agent_dies_before_the_open),
 		cmocka_unit_test(test_exact_status),
-		cmocka_unit_test(test_staging_dir_gone),
+		cmocka_unit_test_teardown(test_staging_dir_gone,
+					  guest_setup_teardown),
 	};
 
 	return cmocka_run_group_tests_name("agent", tests, setup, NULL);
