@@ -266,6 +266,18 @@ qemu_cmd_chardevs(struct qemu_args *a, const struct qemu_cmd_params *p)
 	}
 }
 
+/*
+ * After loading a saved state, QEMU has every virtio NIC that offers guest
+ * announce raise it five times (0, 50, 200, 450 and 800 ms of guest time):
+ * each a config interrupt, gratuitous ARP, unsolicited neighbour adverts
+ * and rtnetlink events in the guest, translated afresh under TCG while a
+ * restore's first command runs, and a clone's first ones carry its
+ * source's MAC. QEMU still sends its own RARP with the NIC's MAC. Not
+ * announce-rounds 0: QEMU 7.2 then frees the NIC's announce timer on load
+ * and dereferences it at the next device reset, a guest reboot.
+ */
+#define NO_GUEST_ANNOUNCE "guest_announce=off,"
+
 /* The RNG, the NICs and the disks. */
 static void
 qemu_cmd_devices(struct qemu_args *a, const struct qemu_cmd_params *p)
@@ -276,8 +288,8 @@ qemu_cmd_devices(struct qemu_args *a, const struct qemu_cmd_params *p)
 	sb_init(&sb);
 	qemu_arg2(a, false, "-device", "virtio-rng-pci");
 	qemu_arg2(a, true, "-netdev", "user,id=user0,restrict=on");
-	sb_addf(&sb, "virtio-net-pci,netdev=user0,id=nic0,"
-		"mac=52:54:00:12:00:%02x", p->mac_byte & 0xff);
+	sb_addf(&sb, "virtio-net-pci,netdev=user0,id=nic0,%s"
+		"mac=52:54:00:12:00:%02x", NO_GUEST_ANNOUNCE, p->mac_byte & 0xff);
 	qemu_argf(a, true, "-device", &sb);
 	/* One NIC per VLAN, as NixOS lays them out: eth1, eth2, ... */
 	for (i = 0; i < p->n_nics; i++) {
@@ -286,7 +298,8 @@ qemu_cmd_devices(struct qemu_args *a, const struct qemu_cmd_params *p)
 		sb_addf(&sb, "vde,id=vlan%u,sock=", n->vlan);
 		qemu_sb_add_opt_value(&sb, n->switch_path);
 		qemu_argf(a, true, "-netdev", &sb);
-		sb_addf(&sb, "virtio-net-pci,netdev=vlan%u,mac=", n->vlan);
+		sb_addf(&sb, "virtio-net-pci,netdev=vlan%u,%smac=", n->vlan,
+			NO_GUEST_ANNOUNCE);
 		qemu_sb_add_opt_value(&sb, n->mac);
 		qemu_argf(a, true, "-device", &sb);
 	}

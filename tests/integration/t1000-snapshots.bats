@@ -184,6 +184,10 @@ spare_pid() {
 	echo 'restore quick' >"$VMS/a/ctl"
 	assert_equal "$(sed -n 's/^pid //p' "$VMS/a/info")" "$waiting"
 	assert_equal "$(sed -n 's/^restored_from //p' "$VMS/a/info")" quick
+	# its NIC offers no guest announce: after the load QEMU would have
+	# the guest announce it, in the guest's time of the first command
+	run tx "$VMS/a/qmp" '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/nic0", "property": "guest_announce"}}'
+	assert_output --regexp '"return": *false'
 	run tx "$VMS/a/exec" 'test -e /tmp/after-quick && echo survived || echo gone; cat /tmp/before'
 	assert_output $'gone\nbefore'
 	# its shells are all back, and a new one waits for the next restore
@@ -251,6 +255,8 @@ spare_pid() {
 		$'before\nq2\nq2'
 	run grep -F 'a clone of the snapshot (its VMM was pre-started)' "$VMS/q2/log"
 	assert_success
+	run tx "$VMS/q2/qmp" '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/nic0", "property": "guest_announce"}}'
+	assert_output --regexp '"return": *false'
 	# its directory is its own, with the VMM's files and sockets in it
 	[ -d "$STATE/q2" ] && [ ! -L "$STATE/q2" ]
 	[ -S "$STATE/q2/console.sock" ] && [ -S "$STATE/q2/shell.3.sock" ]

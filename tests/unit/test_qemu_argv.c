@@ -289,7 +289,7 @@ test_argv_plain(void **state)
 		"name=attestfs.shell.1|"
 		"-device|virtio-rng-pci|"
 		"-netdev|user,id=user0,restrict=on|"
-		"-device|virtio-net-pci,netdev=user0,id=nic0,"
+		"-device|virtio-net-pci,netdev=user0,id=nic0,guest_announce=off,"
 		"mac=52:54:00:12:00:0a|"
 		"-drive|file=/st/web/disk.0.qcow2,format=qcow2,if=none,"
 		"id=disk.0,cache=unsafe,discard=unmap|"
@@ -582,12 +582,12 @@ test_argv_vlans(void **state)
 	/* eth0 the restricted user-mode NIC, then one NIC per VLAN in order */
 	assert_non_null(strstr(s,
 		"|-netdev|user,id=user0,restrict=on|"
-		"-device|virtio-net-pci,netdev=user0,id=nic0,"
+		"-device|virtio-net-pci,netdev=user0,id=nic0,guest_announce=off,"
 		"mac=52:54:00:12:00:02|"
 		"-netdev|vde,id=vlan1,sock=/st/vde1.ctl|"
-		"-device|virtio-net-pci,netdev=vlan1,mac=52:54:00:12:01:02|"
+		"-device|virtio-net-pci,netdev=vlan1,guest_announce=off,mac=52:54:00:12:01:02|"
 		"-netdev|vde,id=vlan255,sock=/st,,x/vde255.ctl|"
-		"-device|virtio-net-pci,netdev=vlan255,mac=52:54:00:12:ff:02|"
+		"-device|virtio-net-pci,netdev=vlan255,guest_announce=off,mac=52:54:00:12:ff:02|"
 		"-pidfile|"));
 	/* never QEMU's multicast socket networking */
 	assert_null(strstr(s, "mcast"));
@@ -1102,7 +1102,7 @@ test_launch_links_forward(void **state)
 	assert_int_equal(qemu_backend_ops.launch(&f->l, &b, &err), 0);
 	/* the user-mode NIC's MAC ends in the node number */
 	cl = proc_cmdline(qemu_backend_ops.pid(b));
-	assert_non_null(strstr(cl, "netdev=user0,id=nic0,"
+	assert_non_null(strstr(cl, "netdev=user0,id=nic0,guest_announce=off,"
 			       "mac=52:54:00:12:00:03|-netdev|vde,id=vlan1,"));
 	free(cl);
 
