@@ -288,8 +288,8 @@ qemu_cmd_devices(struct qemu_args *a, const struct qemu_cmd_params *p)
 	sb_init(&sb);
 	qemu_arg2(a, false, "-device", "virtio-rng-pci");
 	qemu_arg2(a, true, "-netdev", "user,id=user0,restrict=on");
-	sb_addf(&sb, "virtio-net-pci,netdev=user0,id=nic0,%s"
-		"mac=52:54:00:12:00:%02x", NO_GUEST_ANNOUNCE, p->mac_byte & 0xff);
+	sb_addf(&sb, "virtio-net-pci,netdev=user0,id=nic0," NO_GUEST_ANNOUNCE
+		"mac=52:54:00:12:00:%02x", p->mac_byte & 0xff);
 	qemu_argf(a, true, "-device", &sb);
 	/* One NIC per VLAN, as NixOS lays them out: eth1, eth2, ... */
 	for (i = 0; i < p->n_nics; i++) {
@@ -298,8 +298,8 @@ qemu_cmd_devices(struct qemu_args *a, const struct qemu_cmd_params *p)
 		sb_addf(&sb, "vde,id=vlan%u,sock=", n->vlan);
 		qemu_sb_add_opt_value(&sb, n->switch_path);
 		qemu_argf(a, true, "-netdev", &sb);
-		sb_addf(&sb, "virtio-net-pci,netdev=vlan%u,%smac=", n->vlan,
-			NO_GUEST_ANNOUNCE);
+		sb_addf(&sb, "virtio-net-pci,netdev=vlan%u," NO_GUEST_ANNOUNCE
+			"mac=", n->vlan);
 		qemu_sb_add_opt_value(&sb, n->mac);
 		qemu_argf(a, true, "-device", &sb);
 	}

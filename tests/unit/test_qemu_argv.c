@@ -585,9 +585,11 @@ test_argv_vlans(void **state)
 		"-device|virtio-net-pci,netdev=user0,id=nic0,guest_announce=off,"
 		"mac=52:54:00:12:00:02|"
 		"-netdev|vde,id=vlan1,sock=/st/vde1.ctl|"
-		"-device|virtio-net-pci,netdev=vlan1,guest_announce=off,mac=52:54:00:12:01:02|"
+		"-device|virtio-net-pci,netdev=vlan1,guest_announce=off,"
+		"mac=52:54:00:12:01:02|"
 		"-netdev|vde,id=vlan255,sock=/st,,x/vde255.ctl|"
-		"-device|virtio-net-pci,netdev=vlan255,guest_announce=off,mac=52:54:00:12:ff:02|"
+		"-device|virtio-net-pci,netdev=vlan255,guest_announce=off,"
+		"mac=52:54:00:12:ff:02|"
 		"-pidfile|"));
 	/* never QEMU's multicast socket networking */
 	assert_null(strstr(s, "mcast"));
