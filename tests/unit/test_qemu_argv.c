@@ -647,7 +647,8 @@ test_caps(void **state)
 
 	sb_init(&sb);
 	backend_caps_render(qemu_backend_ops.caps, &sb);
-	assert_string_equal(sb.data, "pause,screenshot,keys,snapshot,links,forward,qmp");
+	assert_string_equal(sb.data,
+			    "pause,screenshot,keys,snapshot,links,forward,qmp");
 	sb_free(&sb);
 	assert_ptr_equal(backend_find("qemu"), &qemu_backend_ops);
 	assert_ptr_equal(backend_find("mock"), &mock_backend_ops);
