@@ -163,6 +163,12 @@ clone_spare_pid() {
 	rm "$VMS/a/snapshots/for-c4"
 }
 
+# qom-get of guest_announce on $1's user-mode NIC, through its qmp file.
+nic0_guest_announce() {
+	tx "$VMS/$1/qmp" '{"execute": "qom-get", "arguments":
+		{"path": "/machine/peripheral/nic0", "property": "guest_announce"}}'
+}
+
 # The pid of the VMM that waits, paused, to restore snapshot $2 of $1.
 spare_pid() {
 	local f pid cur
@@ -186,7 +192,7 @@ spare_pid() {
 	assert_equal "$(sed -n 's/^restored_from //p' "$VMS/a/info")" quick
 	# its NIC offers no guest announce: after the load QEMU would have
 	# the guest announce it, in the guest's time of the first command
-	run tx "$VMS/a/qmp" '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/nic0", "property": "guest_announce"}}'
+	run nic0_guest_announce a
 	assert_output --regexp '"return": *false'
 	run tx "$VMS/a/exec" 'test -e /tmp/after-quick && echo survived || echo gone; cat /tmp/before'
 	assert_output $'gone\nbefore'
@@ -255,7 +261,7 @@ spare_pid() {
 		$'before\nq2\nq2'
 	run grep -F 'a clone of the snapshot (its VMM was pre-started)' "$VMS/q2/log"
 	assert_success
-	run tx "$VMS/q2/qmp" '{"execute": "qom-get", "arguments": {"path": "/machine/peripheral/nic0", "property": "guest_announce"}}'
+	run nic0_guest_announce q2
 	assert_output --regexp '"return": *false'
 	# its directory is its own, with the VMM's files and sockets in it
 	[ -d "$STATE/q2" ] && [ ! -L "$STATE/q2" ]
