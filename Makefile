@@ -63,7 +63,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_OBJS := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRCS) $(FS_UNIT_SRCS))
 
-all: attestfs attestfs-ocr attestfs-run attestfs-shell build/bench-client build/man/attestfs.1 \
+all: attestfs attestfs-ocr attestfs-run attestfs-shell build/bench-client build/guest-insns.so \
+	build/man/attestfs.1 \
 	build/agent/attestfs-vsock-listen
 
 attestfs: $(FS_OBJS) build/libattest.a
@@ -171,6 +172,12 @@ build/bench-mount-client: tests/bench/mount-client.c tests/bench/stats.h tests/b
 	@mkdir -p build
 	@echo "  CC      $<"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $<
+
+# bench: the plugin that counts the guest's instructions (rows.d/60-guest-insns.sh)
+build/guest-insns.so: tests/bench/guest-insns.c
+	@mkdir -p build
+	@echo "  CC      $<"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $< -pthread
 
 deps:
 	$(Q)scripts/install-deps.sh

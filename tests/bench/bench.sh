@@ -30,7 +30,8 @@
 # the clone rows (the mount, a snapshot of a, the clones), for work on them;
 # BENCH_CLONE_ROUNDS (4) clones are made one after the other. BENCH_ONLY=restore
 # runs only the restore rows (BENCH_RESTORE_ROUNDS, 20). BENCH_ONLY=nixos runs
-# only the stock-NixOS-guest rows (rows.d/*-nixos.sh; no tiny mount).
+# only the stock-NixOS-guest rows (rows.d/*-nixos.sh; no tiny mount);
+# BENCH_ONLY=insns only the guest-instruction rows (rows.d/*-guest-insns.sh).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 TOP=$PWD
@@ -69,8 +70,8 @@ mock) say "BENCH_BACKEND=mock: checks the bench, the figures are the host's sh, 
 *) say "BENCH_BACKEND=$BACKEND: tiny or mock"; exit 2 ;;
 esac
 case $ONLY in
-'' | clones | restore | nixos) ;;
-*) say "BENCH_ONLY=$ONLY: empty (every row), clones, restore or nixos"; exit 2 ;;
+'' | clones | restore | nixos | insns) ;;
+*) say "BENCH_ONLY=$ONLY: empty (every row), clones, restore, nixos or insns"; exit 2 ;;
 esac
 [ -z "$ONLY" ] || [ "$ONLY" = nixos ] || [ "$BACKEND" != mock ] || { say "BENCH_ONLY=$ONLY needs snapshots (no mock)"; exit 2; }
 
@@ -458,9 +459,11 @@ bench_rows_d() {
 	done
 }
 
-[ "$ONLY" = nixos ] || mount_start
+[ "$ONLY" = nixos ] || [ "$ONLY" = insns ] || mount_start
 if [ "$ONLY" = nixos ]; then
 	bench_rows_d '*-nixos'
+elif [ "$ONLY" = insns ]; then
+	bench_rows_d '*-guest-insns'
 elif [ "$ONLY" = clones ]; then
 	"$CLIENT" ctl "$VMS/a/ctl" "snapshot bench" >/dev/null || die "snapshot"
 	bench_clones

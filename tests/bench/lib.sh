@@ -46,6 +46,17 @@ bench_row() {
 # calc EXPR: awk arithmetic, one decimal.
 calc() { awk "BEGIN { printf \"%.1f\", $1 }"; }
 
+# bench_wait_mount VMS LOG: until attestfs (started in the background, its
+# output in LOG) has mounted VMS; says why not after 10 s.
+bench_wait_mount() {
+	for _ in $(seq 200); do
+		[ -e "$1/ctl" ] && return 0
+		sleep 0.05
+	done
+	say "attestfs did not mount $1: $(tail -n 5 "$2")"
+	return 1
+}
+
 # bench_stop_mount VMS DAEMON STATE: what a row script started, gone: its
 # mount at VMS, its daemon (pid DAEMON, may be empty; it halts its machines
 # on the unmount, given 10 s), then any QEMU left behind, by the pidfiles

@@ -144,11 +144,7 @@ nixos_mount() {
 	"$TOP/attestfs" -f -o "config=$ROW_DIR/machines.json,state_dir=$NIXOS_STATE,accel=tcg" \
 		"$NIXOS_VMS" >"$ROW_DIR/daemon.log" 2>&1 &
 	NIXOS_DAEMON=$!
-	for _ in $(seq 200); do
-		[ -e "$NIXOS_VMS/ctl" ] && break
-		sleep 0.05
-	done
-	[ -e "$NIXOS_VMS/ctl" ] || { say "attestfs did not mount: $(cat "$ROW_DIR/daemon.log")"; return 1; }
+	bench_wait_mount "$NIXOS_VMS" "$ROW_DIR/daemon.log"
 }
 
 # nixos_c_row ID M FIGURE: the C client's figures of machine M, if it ran.

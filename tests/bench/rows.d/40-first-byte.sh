@@ -35,10 +35,7 @@ fb_row() {
 	"$TOP/attestfs" -f -o "config=$ROW_DIR/machines.json,state_dir=$ROW_DIR/state" \
 		"$FB_VMS" >"$ROW_DIR/daemon.log" 2>&1 &
 	FB_DAEMON=$!
-	for _ in $(seq 200); do
-		[ -e "$FB_VMS/ctl" ] && break
-		sleep 0.05
-	done
+	bench_wait_mount "$FB_VMS" "$ROW_DIR/daemon.log" || return 1
 	echo start >"$FB_VMS/a/ctl" || return 1
 	say "first byte: $n x 'echo x; sleep 0.2' through the mount"
 	stats=$(fb_rounds "$n" | bench_stats) || return 1
