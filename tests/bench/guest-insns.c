@@ -12,6 +12,7 @@
  *   # ... DIR/mark is gone once DIR/LABEL.txt holds what ran since the
  *   # mark before, per N: "insns", "kernel", "user", "tb_execs",
  *   # "translations", then "sym NAME INSNS" for the top kernel functions
+ *   # (25, or top=N after dir=)
  *
  * Each translation block gets an inline counter (added to the block's own
  * code: no call per execution); a thread of ours reads the counters when a
@@ -52,7 +53,6 @@ EXPORT int qemu_plugin_version = 1;
 /* x86_64: the kernel's half of the address space. */
 #define KERNEL_BASE 0xffff800000000000ull
 #define BUCKETS (1u << 18)
-#define TOP_SYMS 25
 
 /* One block: the same address and length is the same code (user space of
  * every process shares these, by virtual address). */
@@ -75,6 +75,7 @@ struct sym {
 static struct block *table[BUCKETS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *dir;
+static size_t top_syms = 25;
 static struct sym *syms;
 static size_t n_syms;
 
@@ -194,7 +195,7 @@ write_top_syms(FILE *out, double per)
 			top[n++] = &syms[i];
 	if (top)
 		qsort(top, n, sizeof(*top), by_insns_desc);
-	for (size_t i = 0; top && i < n && i < TOP_SYMS; i++)
+	for (size_t i = 0; top && i < n && i < top_syms; i++)
 		fprintf(out, "sym %s %.0f\n", top[i]->name,
 			(double)top[i]->insns / per);
 	free(top);
@@ -294,6 +295,8 @@ qemu_plugin_install(qemu_plugin_id_t id, const void *info, int argc,
 	for (int i = 0; i < argc; i++)
 		if (!strncmp(argv[i], "dir=", 4))
 			dir = strdup(argv[i] + 4);
+		else if (!strncmp(argv[i], "top=", 4))
+			top_syms = strtoul(argv[i] + 4, NULL, 10);
 	if (!dir) {
 		fprintf(stderr, "guest-insns: no dir=PATH argument\n");
 		return -1;
