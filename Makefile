@@ -64,8 +64,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_OBJS := $(patsubst %.c,build/fuzz/obj/%.o,$(LIB_SRCS) $(FS_UNIT_SRCS))
 
 all: attestfs attestfs-ocr attestfs-run attestfs-shell build/bench-client build/guest-insns.so \
-	build/man/attestfs.1 \
-	build/agent/attestfs-vsock-listen
+	build/man/attestfs.1 build/agent/attestfs-vsock-listen
 
 attestfs: $(FS_OBJS) build/libattest.a
 	@echo "  LD      $@"

@@ -73,7 +73,7 @@ case $ONLY in
 '' | clones | restore | nixos | insns) ;;
 *) say "BENCH_ONLY=$ONLY: empty (every row), clones, restore, nixos or insns"; exit 2 ;;
 esac
-[ -z "$ONLY" ] || [ "$ONLY" = nixos ] || [ "$BACKEND" != mock ] || { say "BENCH_ONLY=$ONLY needs snapshots (no mock)"; exit 2; }
+[ -z "$ONLY" ] || [ "$ONLY" = nixos ] || [ "$ONLY" = insns ] || [ "$BACKEND" != mock ] || { say "BENCH_ONLY=$ONLY needs snapshots (no mock)"; exit 2; }
 
 work=$(mktemp -d /tmp/attestfs-bench.XXXXXX) || exit 2
 VMS=$work/vms
