@@ -285,12 +285,17 @@ class Driver:
             self.race_timer.cancel()
 
     def terminate_test(self) -> None:
+        # From the timer's thread. The SIGTERM comes first: its default
+        # action ends the process at once (128 + 15), where a halt first
+        # let the script's command fail and the script exit 1 before the
+        # signal came. A script that handles SIGTERM lives on: then the
+        # machines are halted, so that nothing it waits for keeps it.
         with self.logger.nested("timeout reached; test terminating..."):
+            os.kill(os.getpid(), signal.SIGTERM)
             try:
                 mount.write(os.path.join(self.vms, "ctl"), "halt-all\n")
             except OSError:
                 pass
-            os.kill(os.getpid(), signal.SIGTERM)
 
     def create_machine(self, start_command: str, *, name: Optional[str] = None,
                        keep_machine_state: bool = False) -> Machine:
