@@ -199,8 +199,6 @@ write_top_syms(FILE *out, double per)
 		fprintf(out, "sym %s %.0f\n", top[i]->name,
 			(double)top[i]->insns / per);
 	free(top);
-	for (size_t i = 0; i < n_syms; i++)
-		syms[i].insns = 0;
 }
 
 /* What ran since the last mark, per `per`, into DIR/LABEL.txt. */
@@ -213,6 +211,8 @@ report(const char *label, double per)
 
 	if (!n_syms)
 		load_syms();
+	for (size_t i = 0; i < n_syms; i++)
+		syms[i].insns = 0;
 	pthread_mutex_lock(&table_lock);
 	for (size_t h = 0; h < BUCKETS; h++) {
 		for (struct block *b = table[h]; b; b = b->next) {
@@ -236,11 +236,8 @@ report(const char *label, double per)
 		}
 	}
 	pthread_mutex_unlock(&table_lock);
-	if (!strcmp(label, "-")) {
-		for (size_t i = 0; i < n_syms; i++)
-			syms[i].insns = 0;
+	if (!strcmp(label, "-"))
 		return;
-	}
 	if (snprintf(path, sizeof(path), "%s/%s.txt", dir, label) >=
 		    (int)sizeof(path) ||
 	    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, label) >=
@@ -274,12 +271,13 @@ watch_marks(void *arg)
 			usleep(20000);
 			continue;
 		}
-		per = 1;
-		if (fscanf(f, "%127s %lf", label, &per) != 2 || per <= 0 ||
-		    strchr(label, '/'))
+		if (fscanf(f, "%127s %lf", label, &per) != 2 || !(per > 0) ||
+		    strchr(label, '/')) {
 			snprintf(label, sizeof(label), "-");
+			per = 1;
+		}
 		fclose(f);
-		report(label, per > 0 ? per : 1);
+		report(label, per);
 		unlink(path);
 	}
 	return NULL;

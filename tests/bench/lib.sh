@@ -57,6 +57,15 @@ bench_wait_mount() {
 	return 1
 }
 
+# bench_settle VMS M: until M's guest has settled (systemd's start jobs done,
+# as a test that waits for multi-user.target sees it; at once where there is
+# no systemd), at most 300 s.
+bench_settle() {
+	(exec 3<>"$1/$2/wait" &&
+		printf 'timeout=300 succeeds systemctl is-system-running --wait; true' >&3 &&
+		cat <&3) >/dev/null
+}
+
 # bench_stop_mount VMS DAEMON STATE: what a row script started, gone: its
 # mount at VMS, its daemon (pid DAEMON, may be empty; it halts its machines
 # on the unmount, given 10 s), then any QEMU left behind, by the pidfiles

@@ -103,10 +103,8 @@ nixos_machine() {
 	boot=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
 	say "$m: running after $boot ms; $(grep '^channel ' "$NIXOS_VMS/$m/info")"
 	# The backdoor answers while systemd still starts services (as NixOS's,
-	# wanted by multi-user.target): time the settled guest, as a test that
-	# waits for multi-user.target first sees it.
-	(exec 3<>"$NIXOS_VMS/$m/wait" && printf 'timeout=300 succeeds systemctl is-system-running --wait; true' >&3 &&
-		cat <&3) >/dev/null || say "$m: the guest did not settle; timing it all the same"
+	# wanted by multi-user.target): time the settled guest.
+	bench_settle "$NIXOS_VMS" "$m" || say "$m: the guest did not settle; timing it all the same"
 	stats=$(nixos_bash_rounds "$m" "$NIXOS_VMS/$m/exec") || return 1
 	# The same rounds from one process that forks nothing: what the row
 	# above pays for the client's subshell and cat on this host.

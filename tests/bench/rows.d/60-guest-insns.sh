@@ -45,8 +45,8 @@ gi_loop() {
 # gi_wrapper FILE QEMU DIR: a QEMU that loads the plugin, writing to DIR.
 gi_wrapper() {
 	mkdir -p "$3" "$(dirname "$1")"
-	printf '#!/bin/sh\nexec %s -plugin %s,dir=%s "$@"\n' "$2" \
-		"$TOP/build/guest-insns.so" "$3" >"$1"
+	printf '#!/bin/sh\nexec %q -plugin %q "$@"\n' "$2" \
+		"$TOP/build/guest-insns.so,dir=$3" >"$1"
 	chmod +x "$1"
 }
 
@@ -77,9 +77,7 @@ gi_count() {
 		{ say "guest instructions: $m did not start: $(tail -n 3 "$ROW_DIR/state/$m/log")"; return 1; }
 	# A NixOS guest answers while systemd still starts services: count
 	# the settled guest, as tests/bench/nixos.sh times it.
-	(exec 3<>"$GI_VMS/$m/wait" &&
-		printf 'timeout=300 succeeds systemctl is-system-running --wait || true' >&3 &&
-		cat <&3) >/dev/null || return 1
+	bench_settle "$GI_VMS" "$m" || return 1
 	# The guest's own addresses (KASLR), for the plugin's kernel functions.
 	gi_exec "$m" 'cat /proc/kallsyms' >"$ROW_DIR/prof-$m/kallsyms" || return 1
 	"$TOP/build/bench-mount-client" true "$GI_VMS/$m/exec" "$WARMUP" 0 >/dev/null || return 1
