@@ -118,6 +118,7 @@ struct shell_slot {
 	pthread_t thread;
 	int console;               /* hvc0: lossy, paced by the host */
 	int ready;                 /* prelude answered: commands may go */
+	int bulk;                  /* it takes long commands raw (SHELL_EV_BULK) */
 	long long sync_tag;        /* the SYNC we wait for, 0 = none */
 	long long resume_tag;      /* shell 0: the SYNC that carried the resume
 				    * script, until answered; 0 = none due */

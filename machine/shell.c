@@ -97,6 +97,11 @@ frame_line(struct shell_parser *p, shell_event_fn fn, void *ctx,
 		fn(ctx, SHELL_EV_AGENT, 0, num, line, strlen(line));
 		return 1;
 	}
+	if (line[1] == 'N' && line[2] == ' ' &&
+	    (line[3] == '0' || line[3] == '1') && !line[4]) {
+		fn(ctx, SHELL_EV_BULK, 0, line[3] == '1', NULL, 0);
+		return 1;
+	}
 	if (sscanf(line + 1, "%c %lld %lld", &kind, &tag, &num) != 3)
 		return 0;
 	switch (kind) {
@@ -456,7 +461,12 @@ static const char prelude_common[] =
 	"/proc/$1/task/*/children 2>/dev/null); do _atk $_atc; done; "
 	"kill -9 $1 2>/dev/null; }; "
 	"_atsig() { for _atc in $(cat /proc/$2/task/*/children 2>/dev/null); "
-	"do _atsig $1 $_atc; done; kill -$1 $2 2>/dev/null; }; ";
+	"do _atsig $1 $_atc; done; kill -$1 $2 2>/dev/null; }; "
+	"_atxn() { IFS= read -r -N \"$2\" _atcm; _atcn=$1; shift 2; "
+	"_atx \"$_atcn\" \"$_atcm\" \"$@\"; }; "
+	"_atnb() { [ -n \"${BASH_VERSION:-}\" ] && [ \"${BASH_VERSINFO:-0}\" -ge 5 ] && "
+	"[ ! -t 0 ] && [ -e /proc/$$/fd/0 ] && [ ! -e /proc/$$/fd/255 ] && "
+	"printf '\\001N 1\\n'; }; ";
 /*
  * The guest agent (machine/agent/agent.c; its protocol is there). _atx runs
  * a command through it when _atup started one ($_atg), else as above (_atx0).
@@ -583,6 +593,7 @@ shell_prelude(struct strbuf *out, int lossy, int agent_window,
 	sb_adds(out, "\n");
 	if (agent_window > 0)
 		shell_agent_upload(out, lossy, agent_window);
+	sb_adds(out, "_atnb\n");
 	shell_sync(out, sync_tag);
 }
 
@@ -612,15 +623,33 @@ void
 shell_probe(struct strbuf *out, long long tag)
 {
 	sb_addf(out, "if command -v _atx >/dev/null 2>&1; then echo SYNC%lld; "
+		"command -v _atnb >/dev/null 2>&1 && _atnb || :; "
 		"else echo BARE%lld; fi\n", tag, tag);
+}
+
+/* Its characters are its bytes in any locale a shell runs in. */
+static int
+is_ascii(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '\0' || (unsigned char)s[i] >= 0x80)
+			return 0;
+	return 1;
 }
 
 void
 shell_command(struct strbuf *out, long long tag, const char *cmd,
-	      size_t cmd_len, const char *stdin_path, unsigned watchdog_s)
+	      size_t cmd_len, const char *stdin_path, unsigned watchdog_s,
+	      int bulk)
 {
-	sb_addf(out, "_atx %lld ", tag);
-	sb_add_shell_quoted(out, cmd, cmd_len);
+	int raw = bulk && cmd_len >= SHELL_BULK_MIN && is_ascii(cmd, cmd_len);
+
+	if (raw) {
+		sb_addf(out, "_atxn %lld %zu", tag, cmd_len);
+	} else {
+		sb_addf(out, "_atx %lld ", tag);
+		sb_add_shell_quoted(out, cmd, cmd_len);
+	}
 	if (stdin_path) {
 		sb_adds(out, " ");
 		sb_add_shell_quoted(out, stdin_path, strlen(stdin_path));
@@ -630,6 +659,8 @@ shell_command(struct strbuf *out, long long tag, const char *cmd,
 	if (watchdog_s)
 		sb_addf(out, " %u", watchdog_s);
 	sb_adds(out, "\n");
+	if (raw)
+		sb_add(out, cmd, cmd_len);
 }
 
 void

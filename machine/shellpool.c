@@ -304,6 +304,7 @@ on_banner(struct shell_slot *s)
 			     "running a command", s->index);
 	shell_release_cur(s, -EIO);
 	s->ready = 0;
+	s->bulk = 0;
 	s->sync_tag = ++m->next_tag;
 	shell_prelude(&s->outq, s->console, agent_window(m), s->sync_tag);
 }
@@ -451,6 +452,10 @@ on_event(void *ctx, enum shell_event ev, long long tag, long long num,
 	case SHELL_EV_AGENT:
 		on_agent(s, num, data, len);
 		break;
+	case SHELL_EV_BULK:
+		/* Never on hvc0: a tty, and its bytes may be lost. */
+		s->bulk = num && !s->console;
+		break;
 	case SHELL_EV_JUNK:
 		break;
 	}
@@ -488,7 +493,7 @@ dispatch(struct shell_slot *s)
 	c->tag = ++m->next_tag;
 	s->cur = c;
 	shell_command(&s->outq, c->tag, c->text, c->text_len, c->stdin_path,
-		      watchdog_for(m, c));
+		      watchdog_for(m, c), s->bulk);
 }
 
 /*
@@ -630,6 +635,7 @@ static void
 queue_probe(struct shell_slot *s)
 {
 	s->sync_tag = ++s->m->next_tag;
+	s->bulk = 0;
 	if (s->index == 0 && s->m->boot_restored)
 		queue_resume_script(s);
 	shell_probe(&s->outq, s->sync_tag);

@@ -163,6 +163,36 @@ loops() {
 	echo halt >"$VMS/nixdeb/ctl"
 }
 
+# bash reads its commands from the port a byte a syscall: a long command
+# goes raw after a header line and bash takes it in one read -N
+# (shell_command). _atxn leaves its text in $_atcm, which the command's
+# subshell inherits: "raw" shows that way was taken. On hvc0 (a tty whose
+# bytes may be lost) it never is.
+@test "debian as a stock NixOS VM: a long command goes raw to bash on a port, the same command quoted on hvc0" {
+	[ -x "$GUESTS/debian/run-nixos-vm" ] || skip "the debian guest is not built (make guest-debian)"
+	local cmd want m
+	cmd=$(cat <<'CMD'
+printf '%s|' "$HOME" 'it'\''s' "a \"b\" \\c"; cat <<'EOF'
+$x `y` \z
+EOF
+	echo "${_atcm:+raw}"; echo done # and enough bytes to go raw
+CMD
+)
+	want=$(printf '%s\n' '/root|it'\''s|a "b" \c|$x `y` \z' raw done)
+	[ ${#cmd} -ge 80 ]
+	for m in nixdeb nixhvc0; do
+		echo start >"$VMS/$m/ctl"
+		run tx "$VMS/$m/exec" "$cmd"
+		assert_success
+		[ $m = nixdeb ] || want=${want/$'\nraw'/$'\n'}
+		assert_output "$want"
+		# and the next command, quoted, still finds the line after it
+		run tx "$VMS/$m/exec" 'echo next'
+		assert_output next
+		echo halt >"$VMS/$m/ctl"
+	done
+}
+
 # bash on hvc0 lost about one `true` in 10-40 on a busy host (EIO, "output
 # was lost or garbled"): the staged path's output files were gone ('!').
 # The per-command watchdog, killed with SIGTERM right after a quick command,

@@ -35,6 +35,7 @@ struct guest {
 	int lossy;
 	struct shell_parser p;
 	/* hvc0 emulation: what QEMU's socket holds, and what did not fit */
+	int bulk;        /* it said "\001N 1": long commands go raw */
 	int emulate;
 	size_t cap;
 	struct strbuf held;
@@ -89,6 +90,9 @@ record(void *ctx, enum shell_event ev, long long tag, long long num,
 	case SHELL_EV_AGENT:
 		r->agent_ok = (int)num;
 		sb_add(&r->agent, data, len);
+		break;
+	case SHELL_EV_BULK:
+		r->g->bulk = (int)num && !r->g->lossy;
 		break;
 	case SHELL_EV_CHUNK:
 		r->chunks++;
@@ -249,7 +253,8 @@ send_command(struct guest *g, long long tag, const char *cmd,
 	struct strbuf line;
 
 	sb_init(&line);
-	shell_command(&line, tag, cmd, strlen(cmd), stdin_path, timeout);
+	shell_command(&line, tag, cmd, strlen(cmd), stdin_path, timeout,
+		      g->bulk);
 	assert_int_equal(write_all(g->fd, line.data, line.len), 0);
 	sb_free(&line);
 }
@@ -300,6 +305,16 @@ shell_usable(const char *shell)
 	return have(prog);
 }
 
+/* shells[i] on the lossless channel with the agent, if it is here. */
+static int
+start_shell(struct guest *g, size_t i, struct result *r)
+{
+	if (!shell_usable(shells[i]))
+		return 0;
+	guest_start(g, shells[i], 0, 2, "", r);
+	return 1;
+}
+
 /* Every byte value, no trailing newline; stdout and stderr interleaved;
  * an exit by a signal; a background child that keeps stdout open. */
 static void
@@ -319,9 +334,8 @@ test_frames_in_every_shell(void **state)
 		struct guest g;
 		struct result r;
 
-		if (!shell_usable(shells[i]))
+		if (!start_shell(&g, i, &r))
 			continue;
-		guest_start(&g, shells[i], 0, 2, "", &r);
 		assert_int_equal(r.agent_ok, 1);
 		result_free(&r);
 
@@ -368,6 +382,69 @@ test_frames_in_every_shell(void **state)
 		result_free(&r);
 		guest_stop(&g);
 	}
+}
+
+/*
+ * bash on a socket takes long commands raw (one read -N); the others keep
+ * them quoted on the line. Either way a command is the same: quotes,
+ * backslashes, newlines, a here-document, leading blanks, a command just
+ * below and at the size that goes raw, one of 100 KiB, one with a stdin
+ * file and a watchdog; and the line after a raw command is the next one.
+ */
+static void
+test_bulk_commands_in_every_shell(void **state)
+{
+	static const char *const cmds[][2] = {
+		{ "cat <<'EOF'\na'b\"c\\d $HOME `x`\nEOF\nprintf '%s\\n' \"it's\" "
+		  "'and a line long enough to go raw'",
+		  "a'b\"c\\d $HOME `x`\nit's\nand a line long enough to go raw\n" },
+		{ "\t  echo leading blanks, then the rest of a line long enough "
+		  "to go raw, and a newline\n\n",
+		  "leading blanks, then the rest of a line long enough to go raw, "
+		  "and a newline\n" },
+		{ "echo 79 bytes: the longest command still quoted on the line, however long it is",
+		  "79 bytes: the longest command still quoted on the line, however long it is\n" },
+		{ "echo 80 bytes: the shortest command sent raw, after its header line, as it is...",
+		  "80 bytes: the shortest command sent raw, after its header line, as it is...\n" },
+		{ "true", "" },
+	};
+	struct strbuf big;
+	size_t i, k;
+
+	(void)state;
+	assert_true(strlen(cmds[0][0]) >= SHELL_BULK_MIN);
+	assert_true(strlen(cmds[1][0]) >= SHELL_BULK_MIN);
+	assert_int_equal(strlen(cmds[2][0]), SHELL_BULK_MIN - 1);
+	assert_int_equal(strlen(cmds[3][0]), SHELL_BULK_MIN);
+	sb_init(&big);
+	sb_adds(&big, "echo big # ");
+	while (big.len < 100 * 1024)
+		sb_adds(&big, "0123456789abcdef");
+	for (i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+		struct guest g;
+		struct result r;
+
+		if (!start_shell(&g, i, &r))
+			continue;
+		result_free(&r);
+		assert_int_equal(g.bulk, !strcmp(shells[i], "bash"));
+		for (k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
+			run_status(&g, 20 + (long long)k, cmds[k][0], NULL, 0,
+				   cmds[k][1], "");
+		run_status(&g, 30, big.data, NULL, 0, "big\n", "");
+		run_status(&g, 31, "printf 'stdin of a raw command\\n' >/tmp/bulk-in",
+			   NULL, 0, "", "");
+		result_init(&r, &g);
+		run_in(&g, 32, "cat; echo 'and its watchdog waits'; exit 3",
+		       "/tmp/bulk-in", 30, &r);
+		assert_int_equal(r.losses, 0);
+		assert_int_equal(r.status, 3);
+		assert_string_equal(r.out.data,
+				    "stdin of a raw command\nand its watchdog waits\n");
+		result_free(&r);
+		guest_stop(&g);
+	}
+	sb_free(&big);
 }
 
 /* 64 MiB on the lossless channel: every byte, in order. */
@@ -1147,6 +1224,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frames_in_every_shell),
+		cmocka_unit_test(test_bulk_commands_in_every_shell),
 		cmocka_unit_test(test_large_output),
 		cmocka_unit_test(test_timeout_kills),
 		cmocka_unit_test(test_lossy_channel_paced),

@@ -105,11 +105,11 @@ run_shell(const char *shell, const char *setup, const char *between,
 	sb_init(&in);
 	sb_init(&cmd);
 	shell_prelude(&in, 0, 0, 1);
-	shell_command(&in, 2, "echo hi", 7, NULL, 0);
+	shell_command(&in, 2, "echo hi", 7, NULL, 0, 0);
 	if (between)
 		sb_addf(&in, "%s\n", between);
 	sb_addf(&cmd, "%s; %s", inspect, extra ? extra : "true");
-	shell_command(&in, 3, cmd.data, cmd.len, NULL, 0);
+	shell_command(&in, 3, cmd.data, cmd.len, NULL, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
 	assert_int_equal(write_all(to[1], in.data, in.len), 0);
 	close(to[1]);

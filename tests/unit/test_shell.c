@@ -71,6 +71,9 @@ record(void *ctx, enum shell_event ev, long long tag, long long num,
 	case SHELL_EV_BARE:
 		sb_addf(&s->log, "R%lld", num);
 		break;
+	case SHELL_EV_BULK:
+		sb_addf(&s->log, "N%lld", num);
+		break;
 	}
 }
 
@@ -505,17 +508,17 @@ test_command_quoting(void **state)
 	const char *cmd = "echo 'it''s' \"$HOME\" \\n\nnext";
 
 	sb_init(&sb);
-	shell_command(&sb, 12, cmd, strlen(cmd), NULL, 0);
+	shell_command(&sb, 12, cmd, strlen(cmd), NULL, 0, 0);
 	assert_string_equal(sb.data, "_atx 12 'echo '\\''it'\\'''\\''s'\\'' "
 				     "\"$HOME\" \\n\nnext'\n");
 	sb_free(&sb);
 	/* a watchdog keeps the stdin slot, empty when there is none */
 	sb_init(&sb);
-	shell_command(&sb, 7, "true", 4, NULL, 30);
+	shell_command(&sb, 7, "true", 4, NULL, 30, 0);
 	assert_string_equal(sb.data, "_atx 7 'true' '' 30\n");
 	sb_free(&sb);
 	sb_init(&sb);
-	shell_command(&sb, 8, "cat", 3, "/tmp/in", 5);
+	shell_command(&sb, 8, "cat", 3, "/tmp/in", 5, 0);
 	assert_string_equal(sb.data, "_atx 8 'cat' '/tmp/in' 5\n");
 	sb_free(&sb);
 	sb_init(&sb);
@@ -523,14 +526,73 @@ test_command_quoting(void **state)
 	assert_non_null(strstr(sb.data, "_atx()"));
 	/* The functions are one line (the guest shell reads it as one
 	 * command), then SYNC: without the agent, no upload between. */
-	assert_string_equal(strchr(sb.data, '\n'), "\necho SYNC3\n");
+	assert_string_equal(strchr(sb.data, '\n'), "\n_atnb\necho SYNC3\n");
 	sb_free(&sb);
 	sb_init(&sb);
 	shell_prelude(&sb, 1, 2, 4);
 	assert_non_null(strstr(sb.data, "\n_atup "));
 	assert_non_null(strstr(sb.data, " 1 2 'f0VMR"));  /* lossy, window 2, ELF */
-	assert_non_null(strstr(sb.data, "'\necho SYNC4\n"));
+	assert_non_null(strstr(sb.data, "'\n_atnb\necho SYNC4\n"));
 	sb_free(&sb);
+}
+
+/* Once the shell said it reads them so: a long ASCII command as its bytes
+ * after a header, anything else quoted as before. */
+static void
+test_bulk_commands(void **state)
+{
+	const char *lng = "printf '%s\\n' \"$HOME\" 'it''s' 'a command long enough "
+			  "to go raw, and more'\ncat <<EOF\nx\nEOF";
+	const char *utf = "echo 'd\303\251j\303\240 vu: a command long enough to "
+			  "go raw after its header line, were it all ASCII'";
+	struct strbuf sb, want;
+
+	(void)state;
+	assert_true(strlen(lng) >= SHELL_BULK_MIN);
+	sb_init(&sb);
+	sb_init(&want);
+	shell_command(&sb, 9, lng, strlen(lng), NULL, 0, 1);
+	sb_addf(&want, "_atxn 9 %zu\n%s", strlen(lng), lng);
+	assert_string_equal(sb.data, want.data);
+	sb_free(&sb);
+	sb_init(&sb);
+	shell_command(&sb, 10, lng, strlen(lng), "/tmp/in", 5, 1);
+	sb_free(&want);
+	sb_init(&want);
+	sb_addf(&want, "_atxn 10 %zu '/tmp/in' 5\n%s", strlen(lng), lng);
+	assert_string_equal(sb.data, want.data);
+	sb_free(&sb);
+	sb_free(&want);
+	/* short, or not ASCII: quoted on the line */
+	sb_init(&sb);
+	shell_command(&sb, 11, "true", 4, NULL, 30, 1);
+	assert_string_equal(sb.data, "_atx 11 'true' '' 30\n");
+	sb_free(&sb);
+	sb_init(&sb);
+	assert_true(strlen(utf) >= SHELL_BULK_MIN);
+	shell_command(&sb, 12, utf, strlen(utf), NULL, 0, 1);
+	assert_true(!strncmp(sb.data, "_atx 12 'echo ", 14));
+	sb_free(&sb);
+	sb_init(&sb);
+	shell_probe(&sb, 5);
+	assert_non_null(strstr(sb.data, "then echo SYNC5; command -v _atnb "
+				    ">/dev/null 2>&1 && _atnb || :; else"));
+	sb_free(&sb);
+}
+
+/* "\001N 1" turns it on, "\001N 0" says no; anything else there is not it. */
+static void
+test_bulk_line(void **state)
+{
+	const char *text = "\001N 1\n\001N 0\n\001N\n\001N 2\n\001N 1x\n";
+	struct shell_parser p;
+	struct seen s = { 0 };
+
+	(void)state;
+	shell_parser_init(&p, 0);
+	shell_parse(&p, text, strlen(text), record, &s);
+	assert_string_equal(s.log.data, "N1N0JJJ");
+	seen_free(&s);
 }
 
 static void
@@ -622,6 +684,8 @@ main(void)
 		cmocka_unit_test(test_agent_late_second_end),
 		cmocka_unit_test(test_agent_lossy_frames),
 		cmocka_unit_test(test_command_quoting),
+		cmocka_unit_test(test_bulk_commands),
+		cmocka_unit_test(test_bulk_line),
 		cmocka_unit_test(test_base64_matches_known_vectors),
 		cmocka_unit_test(test_probe_tells_a_new_shell_from_a_living_one),
 	};
