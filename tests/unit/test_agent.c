@@ -34,8 +34,8 @@ struct guest {
 	int fd;
 	int lossy;
 	struct shell_parser p;
-	/* hvc0 emulation: what QEMU's socket holds, and what did not fit */
 	int bulk;        /* it said "\001N 1": long commands go raw */
+	/* hvc0 emulation: what QEMU's socket holds, and what did not fit */
 	int emulate;
 	size_t cap;
 	struct strbuf held;

@@ -106,8 +106,9 @@ gi_top() {
 
 # gi_row M ID SHELL GUEST: the rows of gi_count M.
 gi_row() {
-	local d=$ROW_DIR/prof-$1 id=$2 insns kernel sub share
+	local d=$ROW_DIR/prof-$1 id=$2 insns kernel sub share long
 	insns=$(field "$d/true.txt" insns 1) && kernel=$(field "$d/true.txt" kernel 1) &&
+		long=$(field "$d/long.txt" insns 1) &&
 		sub=$(awk -v a="$(field "$d/subshells.txt" insns 1)" \
 			-v b="$(field "$d/loop.txt" insns 1)" 'BEGIN { printf "%.0f", a - b }') ||
 		return 1
@@ -121,8 +122,7 @@ gi_row() {
 		reference="the subshell alone: $(calc "$sub / 1000") k; the protocol's part: $share %" \
 		figure="guest instructions per \`true\` through the mount, $4 (counted by QEMU: one count, not a time)"
 	bench_row id="${id%_true}_long" unit="k insns" rounds="$ROUNDS" \
-		median="$(calc "$(field "$d/long.txt" insns 1) / 1000")" \
-		p99="$(calc "$(field "$d/long.txt" insns 1) / 1000")" \
+		median="$(calc "$long / 1000")" p99="$(calc "$long / 1000")" \
 		reference="\`true\`: $(calc "$insns / 1000") k" \
 		figure="guest instructions per 200-byte command through the mount, $4"
 	bench_row id="${id%_true}_subshell" unit="k insns" rounds="$ROUNDS" \
